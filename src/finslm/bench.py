@@ -1,0 +1,480 @@
+"""Side-by-side benchmark of model variants: accuracy, latency, throughput, memory, size.
+
+A variant is ``<model>/<backend>`` (``minilm/torch-fp32``, ``minilm/onnx-int8``, ``tfidf/sklearn``)
+opened through :func:`finslm.predict.load_predictor`, so a new backend or model is benchmarked
+by listing it in ``benchmark.variants``.
+
+    python stages/benchmark.py               # what `dvc repro benchmark` runs
+
+How the numbers are kept fair on a small, noisy machine:
+
+- every variant runs in one process, with the same intra-op thread count, and the timed phases
+  are interleaved: each repetition gives every variant one turn, in an order rotated per
+  repetition, so drift (thermal, neighbours) lands on all of them and ratios hold;
+- latency is per call at batch 1 over real test sentences, tokenisation and softmax included
+  (what a caller waits for), after warm-up; GC is paused and a short pause between turns lets
+  the previous engine's spinning worker threads go idle;
+- throughput is the whole test split at ``batch_size`` (sentences/s), median over repetitions;
+- peak RSS is measured per variant in a fresh Python process that imports only what the backend
+  needs, loads it and predicts one batch of the longest test sentences: the same workload for
+  all, cheap (seconds), and not inflated by the other variants loaded in this process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Pause between turns (s): torch's OpenMP and onnxruntime's pools spin briefly after a call.
+_SETTLE_S = 0.2
+_LIBRARIES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnx",
+    "scikit-learn",
+    "numpy",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One row of the benchmark: ``name`` is ``<model>/<backend>``; ``model_dir`` holds it."""
+
+    name: str
+    model_dir: Path
+    backend: str
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool | None):
+    """A tqdm bar on a terminal; silent in CI and `dvc queue` logs (``enabled=None``)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, disable=None if enabled is None else not enabled)
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine and library versions, without importing the libraries themselves."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for lib in _LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def classification_metrics(
+    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-class F1 (keys ``f1_<label>``)."""
+    from sklearn.metrics import f1_score
+
+    y_true, y_pred = list(y_true), list(y_pred)
+    per_class = f1_score(y_true, y_pred, labels=list(labels), average=None, zero_division=0)
+    out = {
+        "accuracy": float(np.mean(np.array(y_true) == np.array(y_pred))),
+        "macro_f1": float(np.mean(per_class)),
+    }
+    out.update({f"f1_{label}": float(f) for label, f in zip(labels, per_class, strict=True)})
+    return out
+
+
+def _percentiles(samples_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(samples_s) * 1e3
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "p99_ms": float(p99),
+        "mean_ms": float(ms.mean()),
+    }
+
+
+def _rotations(n: int, repeats: int) -> list[list[int]]:
+    """Turn order per repetition: 0..n-1 rotated by the repetition index."""
+    return [[(r + i) % n for i in range(n)] for r in range(repeats)]
+
+
+def _size_mb(paths: list[Path]) -> float:
+    unique = {p.resolve() for p in paths if p.is_file()}
+    return sum(p.stat().st_size for p in unique) / 1e6
+
+
+# --- peak RSS in a fresh process --------------------------------------------------------------
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1])  # the folder holding the finslm package
+    env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    return env
+
+
+def measure_rss(
+    variant: Variant | None, texts: list[str], threads: int, batch_size: int, timeout: float = 300
+) -> float:
+    """Peak RSS (MB) of a fresh process that loads ``variant`` and predicts ``texts`` once.
+
+    ``variant=None`` measures the floor: Python with numpy and finslm imported, no model.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        job = Path(tmp) / "job.json"
+        job.write_text(
+            json.dumps(
+                {
+                    "model_dir": str(variant.model_dir) if variant else None,
+                    "backend": variant.backend if variant else None,
+                    "texts": texts,
+                    "threads": threads,
+                    "batch_size": batch_size,
+                }
+            ),
+            encoding="utf-8",
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "finslm.bench", str(job)],
+            capture_output=True,
+            text=True,
+            env=_child_env(),
+            timeout=timeout,
+        )
+    if proc.returncode != 0:
+        name = variant.name if variant else "baseline"
+        raise RuntimeError(f"RSS probe for {name} failed:\n{proc.stderr[-2000:]}")
+    return float(json.loads(proc.stdout.strip().splitlines()[-1])["rss_mb"])
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (10^6 bytes).
+
+    On Linux this is ``VmHWM``, not ``getrusage``'s ``ru_maxrss``: the latter survives
+    fork+exec, so a probe started from a big parent (pytest with torch loaded) would report
+    the parent's peak instead of its own.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6  # kB
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6  # bytes vs KiB
+    except ImportError:  # Windows
+        import psutil
+
+        return psutil.Process().memory_info().peak_wset / 1e6
+
+
+def _probe_main(job_path: str) -> None:
+    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
+    if job["model_dir"] is not None:
+        from finslm.predict import load_predictor
+
+        predictor = load_predictor(job["model_dir"], job["backend"], threads=job["threads"])
+        predictor.predict_proba(job["texts"], batch_size=job["batch_size"])
+        predictor.predict_proba(job["texts"][:1], batch_size=1)
+    else:
+        import finslm.predict  # noqa: F401  (the floor every variant pays)
+    print(json.dumps({"rss_mb": _peak_rss_mb()}))
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def run_benchmark(
+    variants: list[Variant],
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    reference: str,
+    threads: int = 0,
+    warmup: int = 20,
+    latency_sentences: int = 300,
+    repeats: int = 3,
+    batch_size: int = 32,
+    rss: bool = True,
+    settle_s: float = _SETTLE_S,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Measure every variant on (``texts``, ``labels``); return ``{"variants": …, "env": …}``.
+
+    ``variants[name]`` holds accuracy, macro_f1, f1_<label>, agreement with the reference and
+    with the model's own torch-fp32 (when benchmarked), p50/p95/p99/mean latency (ms, batch 1),
+    ``throughput_bs<batch_size>`` (sentences/s), rss_mb, size_mb, params, and ratios against
+    ``reference`` (``speedup_p50``, ``throughput_ratio``, ``accuracy_delta_pt``).
+    """
+    from finslm.predict import load_predictor
+
+    texts, labels = [str(t) for t in texts], [str(y) for y in labels]
+    if not texts or len(texts) != len(labels):
+        raise ValueError(
+            f"benchmark: need texts and labels of equal, non-zero length ({len(texts)}, {len(labels)})"
+        )
+    names = [v.name for v in variants]
+    if reference not in names:
+        raise ValueError(f"benchmark: reference {reference!r} is not among the variants {names}")
+    threads = threads or os.cpu_count() or 1
+    latency_texts = texts[: min(latency_sentences, len(texts))]
+    throughput_key = f"throughput_bs{batch_size}"
+    rows: dict[str, dict[str, Any]] = {v.name: {} for v in variants}
+    env = {**machine_info(), "threads": threads, "n_test": len(texts)}
+
+    # 1. Peak RSS, each variant alone in a fresh process (before anything is timed here).
+    if rss:
+        longest = sorted(texts, key=len, reverse=True)[:batch_size]
+        env["rss_floor_mb"] = round(measure_rss(None, longest, threads, batch_size), 1)
+        for v in _progress(variants, len(variants), "peak RSS", progress):
+            rows[v.name]["rss_mb"] = measure_rss(v, longest, threads, batch_size)
+
+    # 2. Load everything with the same thread count; size and parameters.
+    predictors = []
+    for v in variants:
+        p = load_predictor(v.model_dir, v.backend, threads=threads)
+        predictors.append(p)
+        rows[v.name]["size_mb"] = _size_mb(p.files())
+        rows[v.name]["params"] = p.num_parameters()
+    order = predictors[0].labels
+
+    # 3. Accuracy on the whole test split at batch_size (untimed; warms the batched path up).
+    preds: dict[str, np.ndarray] = {}
+    for v, p in _progress(
+        zip(variants, predictors, strict=True), len(variants), "accuracy", progress
+    ):
+        if p.labels != order:
+            raise ValueError(f"{v.name}: label order {p.labels} differs from {order}")
+        predicted = p.predict(texts, batch_size=batch_size)
+        preds[v.name] = np.array(predicted)
+        rows[v.name].update(classification_metrics(labels, predicted, order))
+
+    # 4. Batch-1 latency, interleaved.
+    for p in predictors:
+        for text in latency_texts[:warmup] or latency_texts[:1]:
+            p.predict_proba([text], batch_size=1)
+    samples: dict[str, list[float]] = {v.name: [] for v in variants}
+    turns = _rotations(len(variants), repeats)
+    bar = _progress(None, repeats * len(variants) * len(latency_texts), "latency bs=1", progress)
+    for turn in turns:
+        for i in turn:
+            p, out = predictors[i], samples[variants[i].name]
+            gc.collect()
+            time.sleep(settle_s)
+            gc.disable()
+            try:
+                for text in latency_texts:
+                    t0 = time.perf_counter()
+                    p.predict_proba([text], batch_size=1)
+                    out.append(time.perf_counter() - t0)
+            finally:
+                gc.enable()
+            bar.update(len(latency_texts))
+    bar.close()
+    for name, s in samples.items():
+        rows[name].update(_percentiles(s))
+
+    # 5. Throughput at batch_size over the whole split, interleaved.
+    rates: dict[str, list[float]] = {v.name: [] for v in variants}
+    for turn in _progress(turns, repeats, f"throughput bs={batch_size}", progress):
+        for i in turn:
+            gc.collect()
+            time.sleep(settle_s)
+            t0 = time.perf_counter()
+            predictors[i].predict_proba(texts, batch_size=batch_size)
+            rates[variants[i].name].append(len(texts) / (time.perf_counter() - t0))
+    for name, r in rates.items():
+        rows[name][throughput_key] = float(np.median(r))
+
+    # 6. Ratios against the reference; agreement with each model's own fp32 PyTorch run.
+    ref = rows[reference]
+    for v in variants:
+        row = rows[v.name]
+        row["speedup_p50"] = ref["p50_ms"] / row["p50_ms"]
+        row["throughput_ratio"] = row[throughput_key] / ref[throughput_key]
+        row["accuracy_delta_pt"] = 100 * (row["accuracy"] - ref["accuracy"])
+        row["agreement_ref"] = float(np.mean(preds[v.name] == preds[reference]))
+        own_fp32 = f"{v.name.rsplit('/', 1)[0]}/torch-fp32"
+        if own_fp32 in preds:
+            row["agreement_fp32"] = float(np.mean(preds[v.name] == preds[own_fp32]))
+    env.update(
+        reference=reference,
+        latency_sentences=len(latency_texts),
+        repeats=repeats,
+        warmup=warmup,
+        batch_size=batch_size,
+    )
+    log(f"benchmarked {len(variants)} variants on {len(texts)} test sentences, {threads} threads")
+    return {"variants": {k: _rounded(v) for k, v in rows.items()}, "env": env}
+
+
+def _rounded(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, float):
+            v = round(v, 4) if abs(v) < 100 else round(v, 1)
+        out[k] = v
+    return out
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+
+def _throughput_key(row: dict[str, Any]) -> str:
+    return next(k for k in row if k.startswith("throughput_bs"))
+
+
+def write_csv(result: dict[str, Any], path: Path) -> None:
+    """One row per variant (``variant``, ``model``, ``backend`` + every metric); DVC plots read it."""
+    import csv
+
+    rows = result["variants"]
+    keys: list[str] = []
+    for row in rows.values():
+        keys += [k for k in row if k not in keys]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["variant", "model", "backend", *keys])
+        for name, row in rows.items():
+            model, backend = name.rsplit("/", 1)
+            writer.writerow([name, model, backend, *(row.get(k, "") for k in keys)])
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """The results table the README includes, with the run's machine and settings under it."""
+    rows, env = result["variants"], result["env"]
+    tp = _throughput_key(next(iter(rows.values())))
+    header = [
+        "variant",
+        "accuracy",
+        "macro-F1",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        f"sent/s (bs {env['batch_size']})",
+        "p50 speedup",
+        "throughput ×",
+        "agree fp32",
+        "peak RSS MB",
+        "size MB",
+        "params",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def f(value, spec):
+        return "–" if value is None else format(value, spec)
+
+    for name, r in rows.items():
+        cells = [
+            f"`{name}`",
+            f(r["accuracy"], ".3f"),
+            f(r["macro_f1"], ".3f"),
+            f(r["p50_ms"], ".2f"),
+            f(r["p95_ms"], ".2f"),
+            f(r["p99_ms"], ".2f"),
+            f(r[tp], ".0f"),
+            f(r["speedup_p50"], ".2f") + "×",
+            f(r["throughput_ratio"], ".2f") + "×",
+            f(r.get("agreement_fp32"), ".3f"),
+            f(r.get("rss_mb"), ".0f"),
+            f(r["size_mb"], ".1f"),
+            f"{r['params'] / 1e6:.1f}M" if r["params"] >= 1e5 else f"{r['params']:,}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+    lines += [
+        "",
+        f"{env['n_test']} test sentences; latency at batch 1 over {env['latency_sentences']} of them "
+        f"× {env['repeats']} interleaved repetitions after {env['warmup']} warm-up calls, "
+        "tokenisation included; throughput over the whole split, median of the repetitions. "
+        f"Ratios against `{env['reference']}`. Peak RSS: a fresh process per variant "
+        f"(Python + finslm alone: {env.get('rss_floor_mb', '–')} MB).",
+        "",
+        f"Machine: {env['cpu']}, {env['cpu_count']} CPUs, {env['threads']} threads; "
+        f"{env['platform']}; Python {env['python']}; {versions}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_frontier(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    """PNG plots: accuracy vs p50 latency (with the Pareto frontier) and size vs accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["variants"]
+    names = list(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for x_key, y_key, x_label, y_label, filename in (
+        (
+            "p50_ms",
+            "accuracy",
+            "p50 latency at batch 1 (ms, log)",
+            "test accuracy",
+            "accuracy_vs_latency.png",
+        ),
+        ("size_mb", "accuracy", "size on disk (MB, log)", "test accuracy", "size_vs_accuracy.png"),
+    ):
+        x = np.array([max(rows[n][x_key], 1e-3) for n in names])
+        y = np.array([rows[n][y_key] for n in names])
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        ax.scatter(x, y)
+        for n, xi, yi in zip(names, x, y, strict=True):
+            ax.annotate(n, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        # Pareto frontier: no other variant is both smaller/faster and more accurate.
+        idx = np.argsort(x)
+        front, best = [], -np.inf
+        for i in idx:
+            if y[i] > best:
+                front.append(i)
+                best = y[i]
+        ax.step(x[front], y[front], where="post", linestyle="--", alpha=0.6)
+        ax.set_xscale("log")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = out_dir / filename
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    _probe_main(sys.argv[1])

@@ -1,0 +1,148 @@
+"""The ``finslm`` command line.
+
+    finslm predict "Operating profit rose to EUR 13.1 mn."
+    finslm predict "Sales fell." --model exports/minilm            # ONNX INT8 (the export default)
+    finslm predict "Sales fell." --model models/minilm --backend torch-fp32
+    cat headlines.txt | finslm predict -                            # one text per line
+    finslm predict --file headlines.txt --json                      # JSON lines, for scripts
+
+Prints each text's label and class probabilities as a table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Small, fast financial-sentiment models: predict with a trained finslm model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _main() -> None:
+    """finslm: financial sentiment (negative / neutral / positive)."""
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _read_texts(texts: list[str] | None, file: Path | None) -> list[str]:
+    lines: list[str] = []
+    for text in texts or []:
+        if text == "-":
+            lines += sys.stdin.read().splitlines()
+        else:
+            lines.append(text)
+    if file is not None:
+        try:
+            lines += file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise _fail(f"--file {file}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise _fail(
+                f"--file {file}: not UTF-8 text; convert it (e.g. iconv -f latin1)"
+            ) from None
+    return [line.strip() for line in lines if line.strip()]
+
+
+@app.command()
+def predict(
+    texts: Annotated[
+        list[str] | None,
+        typer.Argument(help="Texts to classify; '-' reads one text per line from stdin."),
+    ] = None,
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model",
+            "-m",
+            help="A finslm model folder: models/<name> (PyTorch, TF-IDF) or exports/<name> (ONNX).",
+        ),
+    ] = Path("models/minilm"),
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            "-b",
+            help="auto (the folder's default), torch-fp32, onnx-fp32, onnx-opt, onnx-int8, sklearn.",
+        ),
+    ] = "auto",
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read one text per line from this file.")
+    ] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads (0: the library default).")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda, or auto (CUDA when present).")] = "cpu",
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line instead of a table.")
+    ] = False,
+) -> None:
+    """Classify texts and print each one's label and probabilities."""
+    from finslm.models import META_FILE, ModelError
+    from finslm.predict import BACKENDS, load_predictor
+
+    lines = _read_texts(texts, file)
+    if not lines:
+        raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
+    if backend != "auto" and backend not in BACKENDS:
+        raise _fail(f"--backend {backend!r}: unknown; choose auto, {', '.join(BACKENDS)}")
+    if not model.is_dir():
+        raise _fail(
+            f"--model {model}: no such folder. Train one (`dvc repro train@minilm`), export it "
+            "(`dvc repro export@minilm` -> exports/minilm), or point --model at a model folder"
+        )
+    if not (model / META_FILE).is_file():
+        raise _fail(
+            f"--model {model}: not a finslm model folder (no {META_FILE}); pass a folder written "
+            "by `dvc repro train@<name>` (models/<name>) or export@<name> (exports/<name>)"
+        )
+    try:
+        predictor = load_predictor(model, backend, threads=threads, device=device)
+        proba = predictor.predict_proba(lines, batch_size=batch_size)
+    except ModelError as exc:
+        raise _fail(str(exc)) from None
+
+    labels = predictor.labels
+    if as_json:
+        for text, row in zip(lines, proba, strict=True):
+            record = {
+                "text": text,
+                "label": labels[int(row.argmax())],
+                "probabilities": {
+                    label: round(float(p), 6) for label, p in zip(labels, row, strict=True)
+                },
+            }
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{predictor.name}  ({model})", title_justify="left")
+    table.add_column("text", overflow="fold", ratio=1)
+    table.add_column("label", style="bold")
+    for label in labels:
+        table.add_column(f"p({label})", justify="right")
+    style = {"negative": "red", "neutral": "yellow", "positive": "green"}
+    for text, row in zip(lines, proba, strict=True):
+        label = labels[int(row.argmax())]
+        table.add_row(
+            text,
+            f"[{style.get(label, 'bold')}]{label}[/]",
+            *(f"{p:.3f}" for p in row),
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,353 @@
+"""Typed, validated configuration read from ``params.yaml``.
+
+Every knob has a documented default here; a wrong key or value fails early with a message that
+names the key, what was given and what is allowed. Stages read only their own section, so
+``dvc exp run -S models.minilm.lr=3e-5`` reruns only what depends on it.
+
+    >>> cfg = load_params("params.yaml")
+    >>> cfg.models["minilm"].lr
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params.yaml value is missing, unknown or out of range; the message says which and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the raw text comes from and how it is cleaned and split (``data.*``)."""
+
+    # A PhraseBank ``.txt`` (``sentence@label``), a PhraseBank folder, a .csv/.tsv/.parquet
+    # file, or ``hub:<dataset id>`` (needs a network). Relative paths are from the repo root.
+    source: str = "data/sample/sentences.csv"
+    # How to read ``source``; ``auto`` decides by suffix (``.txt`` -> phrasebank) or ``hub:``.
+    format: Literal["auto", "phrasebank", "csv", "tsv", "parquet", "hub"] = "auto"
+    # Column names for table formats (csv/tsv/parquet/hub datasets).
+    text_column: str = "text"
+    label_column: str = "label"
+    # Raw label -> one of negative/neutral/positive, for sources with other names or numbers,
+    # e.g. ``{0: negative, 1: neutral, 2: positive}``. Empty: labels are already those names.
+    label_map: dict[str, str] = dataclasses.field(default_factory=dict)
+    # For the PhraseBank on the hub: which agreement file (sentences_50agree … sentences_allagree).
+    hub_config: str = "sentences_50agree"
+    hub_split: str = "train"
+    # Texts shorter/longer than this (characters, after normalisation) are rejected and counted.
+    min_chars: int = 3
+    max_chars: int = 2000
+    # Split protocol (FinBERT, Araci 2019): stratified test share, then validation share of the rest.
+    test_size: float = 0.2
+    val_size: float = 0.1
+    seed: int = 42
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+    """A fine-tuned transformer (``models.<name>`` with ``kind: transformer``)."""
+
+    kind: Literal["transformer"] = "transformer"
+    # ``packaged:all-MiniLM-L6-v2`` (ships with pip, offline), a local folder, or a hub id.
+    checkpoint: str = "packaged:all-MiniLM-L6-v2"
+    max_length: int = 128  # tokens; PhraseBank p99 is 68
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    lr_schedule: Literal["linear", "cosine"] = "linear"
+    label_smoothing: float = 0.0
+    # Weight the loss by inverse class frequency (train split), for skewed data.
+    class_weights: bool = False
+    # Stop after this many epochs without a better validation macro-F1; the best is restored.
+    early_stopping_patience: int = 3
+    # Allow a hub checkpoint to run its own Python code. Off: it is a code-execution risk.
+    trust_remote_code: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TfidfConfig:
+    """The TF-IDF + logistic-regression baseline (``models.<name>`` with ``kind: tfidf``)."""
+
+    kind: Literal["tfidf"] = "tfidf"
+    ngram_max: int = 2  # word n-grams 1..ngram_max
+    min_df: int = 1
+    sublinear_tf: bool = True
+    C: float = 10.0  # inverse regularisation strength, chosen on validation
+    class_weight: Literal["balanced", "none"] = "balanced"
+    max_iter: int = 2000
+
+
+ModelConfig = TransformerConfig | TfidfConfig
+_MODEL_KINDS: dict[str, type] = {"transformer": TransformerConfig, "tfidf": TfidfConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Settings shared by every training run (``train.*``)."""
+
+    seed: int = 42
+    # CPU threads for torch; 0 = torch's default (all cores).
+    threads: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    data: DataConfig
+    models: dict[str, ModelConfig]
+    train: TrainConfig
+
+
+def _check_type(value: Any, annotation: Any, key: str) -> Any:
+    """Return ``value`` coerced to ``annotation`` or raise a ConfigError naming ``key``."""
+    origin = get_origin(annotation)
+    if origin is Literal:
+        allowed = get_args(annotation)
+        if value not in allowed:
+            raise ConfigError(f"{key}: got {value!r}; allowed values: {', '.join(map(str, allowed))}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def build(cls: type, raw: dict[str, Any] | None, prefix: str):
+    """Build dataclass ``cls`` from a params mapping, rejecting unknown keys and bad values."""
+    raw = dict(raw or {})
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(
+            f"{prefix}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(names))}"
+        )
+    kwargs = {k: _check_type(v, hints[k], f"{prefix}.{k}") for k, v in raw.items()}
+    obj = cls(**kwargs)
+    _check_ranges(obj, prefix)
+    return obj
+
+
+def _check_ranges(obj: Any, prefix: str) -> None:
+    def need(cond: bool, key: str, what: str) -> None:
+        if not cond:
+            raise ConfigError(f"{prefix}.{key}: got {getattr(obj, key)!r}; must be {what}")
+
+    if isinstance(obj, DataConfig):
+        need(0 < obj.test_size < 1, "test_size", "between 0 and 1")
+        need(0 < obj.val_size < 1, "val_size", "between 0 and 1")
+        need(obj.min_chars >= 1, "min_chars", ">= 1")
+        need(obj.max_chars > obj.min_chars, "max_chars", "> min_chars")
+    elif isinstance(obj, TransformerConfig):
+        need(obj.epochs >= 1, "epochs", ">= 1")
+        need(obj.batch_size >= 1, "batch_size", ">= 1")
+        need(obj.lr > 0, "lr", "> 0")
+        need(8 <= obj.max_length <= 512, "max_length", "between 8 and 512")
+        need(0 <= obj.warmup_ratio < 1, "warmup_ratio", "in [0, 1)")
+        need(0 <= obj.label_smoothing < 1, "label_smoothing", "in [0, 1)")
+        need(obj.early_stopping_patience >= 1, "early_stopping_patience", ">= 1")
+    elif isinstance(obj, TfidfConfig):
+        need(obj.ngram_max >= 1, "ngram_max", ">= 1")
+        need(obj.C > 0, "C", "> 0")
+
+
+def model_config(name: str, raw: dict[str, Any]) -> ModelConfig:
+    kind = (raw or {}).get("kind")
+    if kind not in _MODEL_KINDS:
+        raise ConfigError(
+            f"models.{name}.kind: got {kind!r}; allowed values: {', '.join(_MODEL_KINDS)}"
+        )
+    return build(_MODEL_KINDS[kind], raw, f"models.{name}")
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate the whole params file (sections other stages own are passed through)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found; run from the repository root") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    models = raw.get("models") or {}
+    if not isinstance(models, dict) or not models:
+        raise ConfigError(f"{path}: 'models' must map at least one model name to its settings")
+    return Params(
+        data=build(DataConfig, raw.get("data"), "data"),
+        models={name: model_config(name, cfg) for name, cfg in models.items()},
+        train=build(TrainConfig, raw.get("train"), "train"),
+    )
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+
+# --- export and benchmark (owned by the export/benchmark stages) ---------------------------------
+
+BACKEND_NAMES = ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8", "sklearn")
+
+
+def _need(cond: bool, key: str, value: Any, what: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}: got {value!r}; must be {what}")
+
+
+def _str_list(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{key}: expected a list of names, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{key}: names repeat in {value!r}")
+    return list(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """ONNX export, graph optimisation, INT8 quantisation and their parity gate (``export.*``)."""
+
+    # Transformer models (names under ``models``) to export; dvc.yaml's export stage is
+    # ``foreach: ${export.models}``. TF-IDF models have no graph, so they are not listed.
+    models: list[str] = dataclasses.field(default_factory=lambda: ["minilm"])
+    opset: int = 17
+    # ``torchscript`` (torch.onnx.export dynamo=False) writes one self-contained .onnx whose
+    # attention onnxruntime's optimizer fuses; ``dynamo`` is the newer exporter (kept for
+    # comparison: it writes weights to a separate .onnx.data unless re-saved, as we do).
+    exporter: Literal["torchscript", "dynamo"] = "torchscript"
+    # Fuse attention/LayerNorm/GELU with onnxruntime's transformer optimizer -> model.opt.onnx.
+    optimize: bool = True
+    # Graph the INT8 model is quantised from: the optimised one (fused attention becomes
+    # QAttention) or the plain fp32 export.
+    quantize_from: Literal["opt", "fp32"] = "opt"
+    # One scale per output channel of each weight matrix (keeps accuracy, no speed cost).
+    per_channel: bool = True
+    # 7-bit weights, for CPUs without VNNI where 8-bit products can saturate.
+    reduce_range: bool = False
+    # Parity gate on the validation split: max |logit difference| vs PyTorch and the share of
+    # identical labels, for the fp32 graphs (model.onnx, model.opt.onnx) and for INT8.
+    atol: float = 1e-3
+    min_agreement: float = 0.99
+    int8_atol: float = 1.0
+    int8_min_agreement: float = 0.97
+    # Texts per forward pass when measuring parity (padding varies with it, as in serving).
+    batch_size: int = 32
+
+    def __post_init__(self):
+        _str_list(self.models, "export.models")
+        _need(7 <= self.opset <= 23, "export.opset", self.opset, "between 7 and 23")
+        for key in ("atol", "int8_atol"):
+            _need(getattr(self, key) > 0, f"export.{key}", getattr(self, key), "> 0")
+        for key in ("min_agreement", "int8_min_agreement"):
+            value = getattr(self, key)
+            _need(0 <= value <= 1, f"export.{key}", value, "between 0 and 1")
+        _need(self.batch_size >= 1, "export.batch_size", self.batch_size, ">= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkConfig:
+    """The side-by-side benchmark of every model variant on the test split (``benchmark.*``)."""
+
+    # ``<model>/<backend>`` names; ``<model>`` is a folder under models/ (torch, sklearn) or
+    # exports/ (onnx-*). Later variants (minilm-targeted, minilm-pruned) are added here.
+    variants: list[str] = dataclasses.field(
+        default_factory=lambda: [
+            "minilm/torch-fp32",
+            "minilm/onnx-fp32",
+            "minilm/onnx-opt",
+            "minilm/onnx-int8",
+            "tfidf/sklearn",
+        ]
+    )
+    # Speed ratios, accuracy deltas and label agreement are reported against this variant.
+    reference: str = "minilm/torch-fp32"
+    # Intra-op CPU threads for torch and onnxruntime alike; 0 = every core (os.cpu_count()).
+    threads: int = 0
+    # Untimed batch-1 calls per variant before latency is measured.
+    warmup: int = 20
+    # Latency at batch 1 over this many test sentences (all if fewer), tokenisation included,
+    # repeated ``repeats`` times with the variants taking turns (round-robin) each repetition.
+    latency_sentences: int = 300
+    repeats: int = 3
+    # Throughput (sentences/s) at this batch size over the whole test split, same round-robin.
+    batch_size: int = 32
+    # Peak RSS per variant, each in a fresh Python process that loads it and predicts one
+    # batch of the longest test sentences (a few seconds per variant).
+    rss: bool = True
+
+    def __post_init__(self):
+        variants = _str_list(self.variants, "benchmark.variants")
+        _need(bool(variants), "benchmark.variants", variants, "a non-empty list")
+        for v in variants:
+            model, _, backend = v.partition("/")
+            _need(
+                bool(model) and backend in BACKEND_NAMES,
+                "benchmark.variants",
+                v,
+                f"<model>/<backend> with backend one of {', '.join(BACKEND_NAMES)}",
+            )
+        _need(
+            self.reference in variants,
+            "benchmark.reference",
+            self.reference,
+            "one of benchmark.variants",
+        )
+        _need(self.threads >= 0, "benchmark.threads", self.threads, ">= 0")
+        _need(self.warmup >= 0, "benchmark.warmup", self.warmup, ">= 0")
+        _need(self.latency_sentences >= 1, "benchmark.latency_sentences", self.latency_sentences, ">= 1")
+        _need(self.repeats >= 1, "benchmark.repeats", self.repeats, ">= 1")
+        _need(self.batch_size >= 1, "benchmark.batch_size", self.batch_size, ">= 1")
+
+
+def _raw_params(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found; run from the repository root") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def load_export_config(path: str | Path = "params.yaml") -> ExportConfig:
+    """``export.*``, checking every listed model is a transformer under ``models``."""
+    raw = _raw_params(path)
+    cfg = build(ExportConfig, raw.get("export"), "export")
+    models = raw.get("models") or {}
+    for name in cfg.models:
+        kind = (models.get(name) or {}).get("kind")
+        if kind != "transformer":
+            what = "is not under models" if name not in models else f"has kind {kind!r}"
+            raise ConfigError(
+                f"export.models: {name!r} {what}; only transformer models can be exported to "
+                f"ONNX (transformers here: {', '.join(n for n, m in models.items() if (m or {}).get('kind') == 'transformer')})"
+            )
+    return cfg
+
+
+def load_benchmark_config(path: str | Path = "params.yaml") -> BenchmarkConfig:
+    """``benchmark.*`` (variants are checked against folders on disk by the stage)."""
+    return build(BenchmarkConfig, _raw_params(path).get("benchmark"), "benchmark")

@@ -1,0 +1,223 @@
+"""Clean loaded rows: normalise text and labels, drop bad rows, and account for every one.
+
+    >>> clean_df, rejects, report = clean(loaded.rows, cfg, loaded.rejects)
+    >>> report["dropped"]          # {"malformed_line": 0, "unknown_label": 3, ...}, all REASONS
+
+Text: mojibake repair ("Ã¤" -> "ä", only when the whole text round-trips to valid UTF-8), Unicode
+NFKC (non-breaking space -> space, "ﬁ" -> "fi", full-width -> ASCII), invisible control/format
+characters removed (zero-width space, soft hyphen, stray BOM), whitespace collapsed to single
+spaces and stripped. Tokenised PhraseBank text ("company 's") is kept: detokenising would guess.
+
+Rows are then checked in the order of ``REASONS``; a row is rejected for the first reason that
+applies and written to the rejects frame with its source line and the raw text and label.
+Conflicts are resolved before duplicates, so a sentence labelled both ways is dropped in every
+copy ("conflicting_labels") rather than keeping whichever copy came first.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+
+from finslm.config import ConfigError, DataConfig
+from finslm.data.schema import REASONS, REJECT_COLUMNS, rejects_frame
+from finslm.labels import LABELS
+
+log = logging.getLogger(__name__)
+
+# A latin-1/cp1252 reading of a UTF-8 lead byte (Â..ô) followed by a reading of a continuation
+# byte (0x80-0xBF, or the cp1252 characters at those bytes). Cheap pre-check before trying.
+_MOJIBAKE = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6"
+    "\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a"
+    "\u20ac\u2122]"
+)
+_INVISIBLE = ("Cc", "Cf")  # control and format characters (not whitespace: that is collapsed)
+# A decimal point between digits becomes "ª", a word character NFKC never leaves in text (it
+# maps it to "a"), so "5.2" and "52" keep different keys while other punctuation is dropped.
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+DESCRIPTIONS: dict[str, str] = {
+    "malformed_line": "lines that are not a record (no '@label', wrong number of fields)",
+    "unknown_label": "labels outside " + "/".join(LABELS) + " after data.label_map",
+    "empty_text": "texts with no letters or digits",
+    "too_short": "texts shorter than data.min_chars",
+    "too_long": "texts longer than data.max_chars",
+    "conflicting_labels": "copies of a text that carries different labels (all copies)",
+    "duplicate": "exact repeats of an earlier text and label",
+    "near_duplicate": "repeats differing only in case, punctuation or spacing",
+}
+
+
+def repair_mojibake(text: str) -> str:
+    """Undo UTF-8 read as latin-1/cp1252 ("Ã¤" -> "ä"); unchanged unless it is clearly that."""
+    if not _MOJIBAKE.search(text):
+        return text
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            # Only a text whose every character maps back to bytes that form valid UTF-8 is
+            # repaired; genuine latin-1 text almost never does.
+            return text.encode(encoding).decode("utf-8")
+        except UnicodeError:
+            continue
+    return text
+
+
+def _drop_invisible(text: str) -> str:
+    if text.isprintable():  # fast path: nothing to drop
+        return text
+    return "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE)
+
+
+def normalise_text(text: str) -> str:
+    """The cleaned form of one text: mojibake repair, NFKC, invisible chars, whitespace."""
+    text = _drop_invisible(unicodedata.normalize("NFKC", repair_mojibake(text)))
+    return " ".join(text.split())
+
+
+def dedup_key(text: str) -> str:
+    """Key for near-duplicates: case-folded, punctuation and spaces removed ('' = no content)."""
+    return _NOT_WORD.sub("", _DECIMAL_POINT.sub("ª", text.casefold()))
+
+
+def label_lookup(label_map: Mapping[str, str]) -> dict[str, str]:
+    """``data.label_map`` keyed like ``_label_key`` (so 0, "0" and "0.0" match), values checked."""
+    lookup = {}
+    for key, value in label_map.items():
+        target = str(value).strip().lower()
+        if target not in LABELS:
+            raise ConfigError(
+                f"data.label_map: {key!r} maps to {value!r}; allowed targets: {', '.join(LABELS)}"
+            )
+        lookup[_label_key(str(key))] = target
+    return lookup
+
+
+def _label_key(raw: str) -> str:
+    """Stripped, lower-cased label; numbers in canonical form ("0.0", " 0" -> "0")."""
+    key = raw.strip().lower()
+    try:
+        number = float(key)
+    except ValueError:
+        return key
+    return str(int(number)) if number.is_integer() else key
+
+
+def normalise_label(raw: str, lookup: Mapping[str, str]) -> str | None:
+    """One of LABELS, or None when the label is unknown even after ``lookup``."""
+    key = _label_key(raw)
+    label = lookup.get(key, key)
+    return label if label in LABELS else None
+
+
+def _normalise_texts(texts: Iterable[str]) -> tuple[list[str], dict[str, int]]:
+    """Normalise every text and count what each step changed (rows, not characters)."""
+    out, repaired = [], Counter()
+    for text in texts:
+        step1 = repair_mojibake(text)
+        step2 = _drop_invisible(unicodedata.normalize("NFKC", step1))
+        step3 = " ".join(step2.split())
+        repaired["mojibake"] += step1 != text
+        repaired["unicode"] += step2 != step1
+        repaired["whitespace"] += step3 != step2
+        out.append(step3)
+    return out, {name: repaired[name] for name in ("mojibake", "unicode", "whitespace")}
+
+
+def clean(
+    rows: pd.DataFrame, cfg: DataConfig, load_rejects: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Return ``(clean rows, rejects, report)``; ``load_rejects`` are the loader's rejects.
+
+    ``report`` = ``{"rows_in", "rows_out", "dropped": {reason: n for every REASON},
+    "repaired": {"mojibake", "unicode", "whitespace"}, "notes": [str]}`` with
+    ``rows_in == rows_out + sum(dropped)``; rows_in counts the loader's rejects too.
+    """
+    load_rejects = rejects_frame([]) if load_rejects is None else load_rejects
+    raw = rows.reset_index(drop=True)  # the input as loaded, for the rejects file and notes
+    frame = raw.copy()
+    texts, repaired = _normalise_texts(frame["text"])
+    frame["text"] = pd.Series(texts, index=frame.index, dtype=str)
+    lookup = label_lookup(cfg.label_map)
+    frame["label"] = [normalise_label(label, lookup) for label in frame["label"]]
+    reason = _reasons(frame, cfg)
+
+    dropped = reason.notna()
+    new_rejects = raw[dropped].assign(reason=reason[dropped])[list(REJECT_COLUMNS)]
+    rejects = pd.concat([load_rejects, new_rejects], ignore_index=True)
+    rejects = rejects.sort_values(["source", "line"], kind="stable", ignore_index=True)
+    kept = frame[~dropped].reset_index(drop=True)
+    kept["label"] = kept["label"].astype(str)
+
+    counts = rejects["reason"].value_counts()
+    report = {
+        "rows_in": len(rows) + len(load_rejects),
+        "rows_out": len(kept),
+        "dropped": {name: int(counts.get(name, 0)) for name in REASONS},
+        "repaired": repaired,
+        "notes": _notes(raw["label"], frame["label"]),
+    }
+    assert report["rows_in"] == report["rows_out"] + sum(report["dropped"].values())
+    return kept, rejects_frame(rejects.to_dict("records")), report
+
+
+def _reasons(frame: pd.DataFrame, cfg: DataConfig) -> pd.Series:
+    """The first reason (in REASONS order) each row is dropped for; NA for rows kept."""
+    reason = pd.Series(pd.NA, index=frame.index, dtype=object)
+
+    def mark(mask: pd.Series, name: str) -> None:
+        reason[mask & reason.isna()] = name  # the first reason that applies wins
+
+    keys = frame["text"].map(dedup_key)
+    length = frame["text"].str.len()
+    mark(frame["label"].isna(), "unknown_label")
+    mark(keys == "", "empty_text")
+    mark(length < cfg.min_chars, "too_short")
+    mark(length > cfg.max_chars, "too_long")
+
+    alive = reason.isna()
+    n_labels = frame.loc[alive, "label"].groupby(keys[alive]).transform("nunique")
+    mark(n_labels.reindex(frame.index, fill_value=1) > 1, "conflicting_labels")
+
+    alive = reason.isna()
+    mark(
+        frame[alive].duplicated(["text", "label"]).reindex(frame.index, fill_value=False),
+        "duplicate",
+    )
+    # Conflicts are gone, so a repeated key among the survivors has the same label and a
+    # different surface form: a near-duplicate of the first survivor with that key.
+    alive = reason.isna()
+    mark(keys[alive].duplicated().reindex(frame.index, fill_value=False), "near_duplicate")
+    return reason
+
+
+def _notes(raw_labels: pd.Series, labels: pd.Series) -> list[str]:
+    """Human-readable explanations for the report and the log (unknown labels, for now)."""
+    unknown = Counter(raw_labels[labels.isna()])
+    if not unknown:
+        return []
+    listed = ", ".join(f"{label!r} ({n})" for label, n in unknown.most_common(10))
+    seen = ", ".join(map(repr, sorted(set(raw_labels))[:20]))
+    return [
+        f"{sum(unknown.values())} row(s) have a label outside {', '.join(LABELS)}: {listed}. "
+        f"Labels seen in the source: {seen}. Fix: map them with data.label_map in params.yaml, "
+        "e.g. label_map: {0: negative, 1: neutral, 2: positive}"
+    ]
+
+
+def log_report(report: dict) -> None:
+    """One log line for the totals and one per drop reason (every reason, zeros included)."""
+    log.info("cleaning: %d rows in, %d rows out", report["rows_in"], report["rows_out"])
+    for name, n in report["dropped"].items():
+        log.info("dropped %6d %-18s %s", n, name, DESCRIPTIONS[name])
+    for name, n in report["repaired"].items():
+        if n:
+            log.info("repaired %5d texts (%s)", n, name)
+    for note in report["notes"]:
+        log.warning("%s", note)

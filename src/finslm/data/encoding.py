@@ -1,0 +1,90 @@
+"""Turn the bytes of a text data file into ``str`` and physical lines, or fail with a clear error.
+
+    >>> text = read_text(Path("Sentences_50Agree.txt"))   # latin-1, CRLF: both handled
+    >>> lines = split_lines(text)                          # lines[0] is line 1
+
+Decoding order, and why:
+
+1. A UTF-16 BOM -> UTF-16 (Excel's "Unicode text" export; it is full of NUL bytes, so this must
+   come before the binary check).
+2. A NUL byte in the first 8 KiB -> binary file (the same heuristic git uses), a ``DataError``.
+3. UTF-8, strictly, after dropping a UTF-8 BOM. Strict first because a UTF-8 file read as
+   latin-1 silently turns every accent into mojibake ("ä" -> "Ã¤"), while latin-1 text is almost
+   never valid UTF-8 by accident, so a successful strict decode is a reliable signal.
+4. Otherwise ISO-8859-1 (latin-1): the Financial PhraseBank is distributed in it, and every byte
+   string is valid latin-1, so this never fails. Bytes 0x80-0x9F, which are invisible C1
+   controls in latin-1, are read as Windows-1252 (euro sign, curly quotes), as browsers do for
+   files labelled ISO-8859-1.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+
+from finslm.data.errors import DataError
+
+# Physical line ends: CRLF, lone CR (old Mac; the PhraseBank files mix them) and LF. Not
+# str.splitlines(): that also splits on \x0b, \x0c, \x1c-\x1e, \x85 and \u2028, which can occur
+# inside a latin-1 sentence and would shift every later line number.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_C1 = re.compile("[\x80-\x9f]")
+# cp1252 leaves 0x81, 0x8D, 0x8F, 0x90, 0x9D undefined; those stay as latin-1 code points.
+_CP1252_C1 = {
+    code: bytes([code]).decode("cp1252")
+    for code in range(0x80, 0xA0)
+    if code not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+}
+_BINARY_PROBE = 8192  # bytes inspected for NUL, like git's buffer_is_binary()
+
+
+def decode_bytes(raw: bytes, name: str) -> str:
+    """Decode a text file's bytes (see the module docstring for the order); ``name`` is for errors."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{name}: starts with a UTF-16 byte-order mark but is not valid UTF-16 "
+                f"({exc.reason} at byte {exc.start}). Fix: re-save the file as UTF-8."
+            ) from None
+    if b"\x00" in raw[:_BINARY_PROBE]:
+        hint = " (it looks like a zip archive: extract it first)" if raw[:2] == b"PK" else ""
+        raise DataError(
+            f"{name}: binary file, not text{hint}; it contains NUL bytes. Fix: point "
+            "data.source at a UTF-8 or latin-1 text file (PhraseBank .txt, .csv, .tsv) or a "
+            ".parquet file."
+        )
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    text = raw.decode("latin-1")
+    if _C1.search(text):
+        text = text.translate(_CP1252_C1)
+    return text
+
+
+def read_text(path: Path) -> str:
+    """Read and decode a text data file; an empty or whitespace-only file is a ``DataError``."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:  # permissions, a folder where a file was expected, I/O errors
+        raise DataError(
+            f"{path}: cannot read: {exc.strerror or exc}. Fix: check the path."
+        ) from None
+    text = decode_bytes(raw, str(path))
+    if not text.strip():
+        what = "0 bytes" if not raw else "only whitespace"
+        raise DataError(
+            f"{path}: empty file ({what}). Fix: check the download, or point data.source at "
+            "a file with data."
+        )
+    return text
+
+
+def split_lines(text: str) -> list[str]:
+    """Split on CRLF, lone CR and LF only; element ``i`` is physical line ``i + 1``."""
+    return _LINE_END.split(text)

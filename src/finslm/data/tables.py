@@ -1,0 +1,137 @@
+"""Read CSV / TSV / Parquet tables with configurable text and label columns.
+
+    >>> loaded = read_table(Path("data/sample/sentences.csv"), "csv", "text", "label")
+    >>> loaded.rows.columns.tolist()     # ['text', 'label', 'line', 'source']
+
+``line`` is the physical line where a CSV/TSV record starts (1 = header), so a quoted field with
+newlines inside still points at the right line; for parquet, which has no lines, it is the
+1-based row number. Labels are returned as strings exactly as stored (``0``, ``0.0``,
+``Positive``); cleaning maps them. A row with the wrong number of fields is a
+``malformed_line`` reject; broken quoting is a ``DataError`` with the line it starts on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from finslm.data.encoding import read_text
+from finslm.data.errors import DataError
+from finslm.data.schema import Loaded, rejects_frame, rows_frame
+
+DELIMITERS: dict[str, str] = {"csv": ",", "tsv": "\t"}
+# Likely names, used only to suggest a fix when the configured column is missing.
+_TEXT_NAMES = ("text", "sentence", "content", "headline", "title", "body", "tweet")
+_LABEL_NAMES = ("label", "labels", "sentiment", "class", "target")
+
+
+def read_table(path: Path, fmt: str, text_column: str, label_column: str) -> Loaded:
+    """Read a ``csv``, ``tsv`` or ``parquet`` file into rows (+ rejects for CSV/TSV)."""
+    if fmt == "parquet":
+        return read_parquet(path, text_column, label_column)
+    return read_delimited(path, DELIMITERS[fmt], text_column, label_column)
+
+
+def read_delimited(path: Path, delimiter: str, text_column: str, label_column: str) -> Loaded:
+    """Read a CSV/TSV (RFC 4180 quoting) with the csv module, tracking each record's first line."""
+    # csv, not pandas.read_csv: pandas cannot tell on which line a multi-line record starts.
+    text = read_text(path)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    rows: list[dict] = []
+    rejects: list[dict] = []
+    last_line = 0  # physical lines consumed so far; the next record starts at last_line + 1
+    try:
+        for record in reader:
+            start, last_line = last_line + 1, reader.line_num
+            if not record:
+                continue  # blank line
+            if header is None:
+                header = [name.strip() for name in record]
+                text_at, label_at = _column_positions(header, path, text_column, label_column)
+                continue
+            if len(record) != len(header):
+                joined = delimiter.join(record)
+                rejects.append(_malformed(start, path.name, joined))
+                continue
+            rows.append(
+                {"text": record[text_at], "label": record[label_at]}
+                | {"line": start, "source": path.name}
+            )
+    except csv.Error as exc:
+        raise DataError(
+            f"{path}, line {last_line + 1}: cannot parse {_kind(delimiter)}: {exc}. Fix: quote "
+            "fields that contain the delimiter, quotes or line breaks (double any quote inside a "
+            "quoted field), or set data.format to the file's real format."
+        ) from None
+    if not rows and not rejects:
+        raise DataError(f"{path}: no data rows under the header. Fix: check the file.")
+    return Loaded(rows_frame(rows), rejects_frame(rejects))
+
+
+def read_parquet(path: Path, text_column: str, label_column: str) -> Loaded:
+    """Read a parquet file; ``line`` is the 1-based row number."""
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(
+            f"{path}: not a readable parquet file ({exc}). Fix: point data.source at a valid "
+            ".parquet file, or set data.format to the file's real format."
+        ) from None
+    if frame.empty:
+        raise DataError(f"{path}: the parquet file has no rows. Fix: check the file.")
+    header = [str(name) for name in frame.columns]
+    text_at, label_at = _column_positions(header, path, text_column, label_column)
+    texts, labels = frame.iloc[:, text_at], frame.iloc[:, label_at]
+    rows = [
+        {"text": _cell(text), "label": _cell(label), "line": number, "source": path.name}
+        for number, (text, label) in enumerate(zip(texts, labels, strict=True), start=1)
+    ]
+    return Loaded(rows_frame(rows), rejects_frame([]))
+
+
+def _cell(value: object) -> str:
+    """A table cell as the string cleaning sees: missing -> '', 2.0 -> '2.0', 'x' -> 'x'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    return str(value)
+
+
+def _column_positions(
+    header: list[str], path: Path, text_column: str, label_column: str
+) -> tuple[int, int]:
+    """Index of the text and label columns, or a DataError naming the file, column and fix."""
+    positions = []
+    for wanted, key, likely in (
+        (text_column, "text_column", _TEXT_NAMES),
+        (label_column, "label_column", _LABEL_NAMES),
+    ):
+        if wanted not in header:
+            raise DataError(_missing_column(path, wanted, key, header, likely))
+        positions.append(header.index(wanted))
+    return positions[0], positions[1]
+
+
+def _missing_column(
+    path: Path, wanted: str, key: str, header: list[str], likely: tuple[str, ...]
+) -> str:
+    lowered = {name.lower(): name for name in header}
+    guess = next(
+        (lowered[name] for name in (wanted.lower(), *likely) if name in lowered), "<column>"
+    )
+    return (
+        f"{path}: no column {wanted!r} (data.{key}); the file has columns: "
+        f"{', '.join(map(repr, header))}. Fix: -S data.{key}={guess}"
+    )
+
+
+def _malformed(line: int, source: str, text: str) -> dict:
+    return {"line": line, "source": source, "reason": "malformed_line", "text": text, "label": ""}
+
+
+def _kind(delimiter: str) -> str:
+    return "TSV" if delimiter == "\t" else "CSV"

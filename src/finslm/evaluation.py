@@ -1,0 +1,55 @@
+"""Classification metrics with stable names (they are the keys `dvc metrics diff` shows).
+
+    >>> m = classification_metrics(["positive", "neutral"], ["positive", "negative"])
+    >>> m["accuracy"], m["macro_f1"], m["per_class"]["neutral"]["recall"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+from finslm.labels import LABELS
+
+
+def classification_metrics(
+    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] = LABELS
+) -> dict[str, Any]:
+    """accuracy, macro/weighted F1 and per-class precision/recall/F1/support, rounded to 4 places."""
+    labels = list(labels)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    r = lambda x: round(float(x), 4)  # noqa: E731 - JSON-friendly, diff-friendly
+    return {
+        "accuracy": r(accuracy_score(y_true, y_pred)),
+        "macro_f1": r(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "weighted_f1": r(
+            f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+        ),
+        "n": len(y_true),
+        "per_class": {
+            label: {
+                "precision": r(precision[i]),
+                "recall": r(recall[i]),
+                "f1": r(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, label in enumerate(labels)
+        },
+    }
+
+
+def confusion_rows(y_true: Sequence[str], y_pred: Sequence[str]) -> list[dict[str, str]]:
+    """One row per example, the input DVC's ``confusion`` plot template expects."""
+    return [{"actual": t, "predicted": p} for t, p in zip(y_true, y_pred, strict=True)]
+
+
+def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[str], batch_size: int = 32):
+    """(metrics, predicted labels, probabilities) of ``predictor`` on one split."""
+    proba = predictor.predict_proba(list(texts), batch_size=batch_size)
+    pred = [predictor.labels[i] for i in np.asarray(proba).argmax(axis=1)]
+    return classification_metrics(list(labels), pred, predictor.labels), pred, proba

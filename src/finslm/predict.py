@@ -1,0 +1,470 @@
+"""One ``Predictor`` interface for every backend.
+
+Evaluation, explanation, benchmarks and the CLI all take a Predictor, so a new backend is one
+class registered in :data:`BACKENDS`, not edits everywhere.
+
+    >>> p = load_predictor("models/minilm", backend="torch-fp32")
+    >>> p.predict_proba(["Profit rose 12%."])   # shape (1, 3), rows sum to 1
+    >>> p.predict(["Profit rose 12%."])         # ["positive"]
+    >>> q = load_predictor("exports/minilm", backend="onnx-int8", threads=2)
+
+Backends and the model kinds (``finslm.json`` ``kind``) they serve:
+
+- ``torch-fp32``: a transformer folder (``save_pretrained`` format), PyTorch on CPU or CUDA;
+- ``onnx-fp32`` / ``onnx-opt`` / ``onnx-int8``: the graphs the export stage writes
+  (``model.onnx``, ``model.opt.onnx``, ``model.int8.onnx``) run by onnxruntime; the folder is an
+  export folder (``kind: onnx``, e.g. ``exports/minilm``) or a transformer folder with an
+  ``onnx/`` subfolder holding those files;
+- ``sklearn``: the TF-IDF baseline.
+
+Every transformer backend tokenises the same way (:class:`Encoder`: the fast ``tokenizers``
+pipeline from ``tokenizer.json``, truncation to ``max_length`` from ``finslm.json``, padding to the
+longest text in the batch), so backends differ only in the engine that runs the network.
+
+Options every backend accepts: ``threads`` (intra-op CPU threads, 0 = library default) and
+``device`` (``cpu``, ``cuda`` or ``auto`` = CUDA when present, else CPU; the TF-IDF baseline
+ignores both).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import ctypes
+import inspect
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finslm.models import META_FILE, TFIDF_FILE, ModelError, read_meta
+
+# Files a transformer folder needs besides its weights (all optional but tokenizer.json or vocab).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "added_tokens.json",
+)
+# Graph file per ONNX backend, as the export stage names them (finslm.export uses these too).
+ONNX_FILES = {
+    "onnx-fp32": "model.onnx",
+    "onnx-opt": "model.opt.onnx",
+    "onnx-int8": "model.int8.onnx",
+}
+ONNX_SUBDIR = "onnx"  # inside a transformer folder: an export kept next to the weights
+DEVICES = ("cpu", "cuda", "auto")
+
+
+class Predictor(abc.ABC):
+    """Maps texts to class probabilities; column ``i`` is ``self.labels[i]``."""
+
+    backend: str = ""
+
+    def __init__(self, model_dir: Path, meta: dict[str, Any]):
+        self.model_dir = Path(model_dir)
+        self.meta = meta
+        self.labels: tuple[str, ...] = tuple(meta["labels"])
+
+    @property
+    def name(self) -> str:
+        """``<model>/<backend>``, the key used in metrics (e.g. ``minilm/onnx-int8``).
+
+        ``<model>`` is ``finslm.json``'s ``name`` when set (an export folder names its source
+        model), else the folder's name.
+        """
+        return f"{self.meta.get('name') or self.model_dir.name}/{self.backend}"
+
+    def files(self) -> list[Path]:
+        """Every file this predictor reads from disk (for the on-disk size of a variant)."""
+        return [self.model_dir / META_FILE]
+
+    def num_parameters(self) -> int:
+        """Parameters of the model this backend runs (quantisation changes bytes, not count)."""
+        return int(self.meta.get("params", 0))
+
+    @abc.abstractmethod
+    def _predict_batch(self, texts: list[str]) -> np.ndarray:
+        """Probabilities, shape (len(texts), n_labels), float32/float64."""
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Probabilities for ``texts`` in batches of ``batch_size``; shape (n, n_labels)."""
+        texts = [str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        out = [
+            self._predict_batch(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)
+        ]
+        return np.concatenate(out, axis=0)
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[str]:
+        proba = self.predict_proba(texts, batch_size)
+        return [self.labels[i] for i in proba.argmax(axis=1)]
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": self.name, "backend": self.backend, **self.meta}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.model_dir)!r}, backend={self.backend!r})"
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Encoder:
+    """Texts -> ``{input_ids, attention_mask, token_type_ids}`` int64 arrays, shape (batch, seq).
+
+    The ``tokenizers`` pipeline from ``tokenizer.json`` with truncation to ``max_length`` and
+    padding to the longest text in the batch: what ``AutoTokenizer(texts, padding=True,
+    truncation=True, max_length=...)`` does, without importing transformers (and with it torch)
+    and with a fraction of its per-call overhead, which matters at batch 1 (tests check the ids
+    are identical). Folders without ``tokenizer.json`` (slow-only tokenizers) fall back to
+    ``AutoTokenizer``.
+    """
+
+    def __init__(self, model_dir: Path, max_length: int):
+        self.max_length = int(max_length)
+        path = Path(model_dir) / "tokenizer.json"
+        self._hf = None
+        if not path.is_file():
+            from transformers import AutoTokenizer
+
+            self._hf = AutoTokenizer.from_pretrained(model_dir)
+            return
+        from tokenizers import Tokenizer
+
+        config_path = Path(model_dir) / "tokenizer_config.json"
+        config = json.loads(config_path.read_text("utf-8")) if config_path.is_file() else {}
+        tok = Tokenizer.from_file(str(path))
+        pad_token = config.get("pad_token") or "[PAD]"
+        if isinstance(pad_token, dict):  # older configs store an AddedToken dict
+            pad_token = pad_token.get("content", "[PAD]")
+        pad_id = tok.token_to_id(pad_token)
+        if pad_id is None:
+            raise ModelError(f"{model_dir}: pad token {pad_token!r} is not in tokenizer.json")
+        tok.enable_truncation(
+            max_length=self.max_length, direction=config.get("truncation_side", "right")
+        )
+        tok.enable_padding(
+            pad_id=pad_id,
+            pad_token=pad_token,
+            direction=config.get("padding_side", "right"),
+        )
+        self._tok = tok
+
+    def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
+        if self._hf is not None:
+            enc = self._hf(
+                texts,
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
+            return {k: np.asarray(v, dtype=np.int64) for k, v in enc.items()}
+        # encode() for one text skips encode_batch's thread-pool dispatch (batch-1 latency).
+        encs = [self._tok.encode(texts[0])] if len(texts) == 1 else self._tok.encode_batch(texts)
+        return {
+            "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
+        }
+
+
+def _transformer_files(model_dir: Path) -> list[Path]:
+    return [model_dir / META_FILE] + [
+        model_dir / f for f in TOKENIZER_FILES if (model_dir / f).is_file()
+    ]
+
+
+def _cuda_driver_present() -> bool:
+    """True when an NVIDIA driver library loads: cheap, and imports neither torch nor CUDA."""
+    names = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so.1", "libcuda.so"]
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+@contextlib.contextmanager
+def no_hf_progress():
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _check_device(device: str) -> None:
+    if device not in DEVICES:
+        raise ModelError(f"device {device!r}: unknown; choose one of {', '.join(DEVICES)}")
+
+
+class TorchPredictor(Predictor):
+    """A transformer folder (save_pretrained format) run by PyTorch on CPU or CUDA."""
+
+    backend = "torch-fp32"
+
+    def __init__(
+        self, model_dir: Path, meta: dict[str, Any], threads: int = 0, device: str = "cpu"
+    ):
+        super().__init__(model_dir, meta)
+        _check_device(device)
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif device == "cuda" and not torch.cuda.is_available():
+            raise ModelError(
+                f"{model_dir}: device 'cuda' asked for, but this torch build sees no CUDA GPU "
+                "(a CPU-only wheel, or no driver); use --device cpu (or auto)"
+            )
+        self._torch = torch
+        self.device = torch.device(device)
+        self.max_length = int(meta.get("max_length", 128))
+        self.encoder = Encoder(model_dir, self.max_length)
+        self._tokenizer = None
+        with no_hf_progress():  # a "Loading weights" bar per model is noise in the CLI and logs
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                model_dir, attn_implementation="eager"
+            ).to(self.device)
+        self.model.eval()
+        # Inputs the model's forward() takes (DistilBERT-style models take no token_type_ids).
+        self._input_names = set(inspect.signature(self.model.forward).parameters)
+
+    @property
+    def tokenizer(self):
+        """The Hugging Face tokenizer (loaded on first use; prediction uses :attr:`encoder`)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        return self._tokenizer
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Raw logits, shape (len(texts), n_labels), float32."""
+        torch = self._torch
+        enc = {
+            k: torch.from_numpy(v).to(self.device)
+            for k, v in self.encoder(list(texts)).items()
+            if k in self._input_names
+        }
+        with torch.inference_mode():
+            return self.model(**enc).logits.float().cpu().numpy()
+
+    def _predict_batch(self, texts: list[str]) -> np.ndarray:
+        return _softmax(self.logits(texts))
+
+    def files(self) -> list[Path]:
+        weights = [
+            p for p in sorted(self.model_dir.glob("*")) if p.suffix in {".safetensors", ".bin"}
+        ]
+        config = [self.model_dir / "config.json"]
+        return _transformer_files(self.model_dir) + config + weights
+
+    def num_parameters(self) -> int:
+        return int(sum(p.numel() for p in self.model.parameters()))
+
+
+class OnnxPredictor(Predictor):
+    """An exported graph run by onnxruntime (``onnx-fp32``; subclasses pick the other graphs).
+
+    ``threads`` sets onnxruntime's intra-op pool (0: one thread per physical core); inter-op
+    parallelism is off (a BERT graph is a chain). The execution provider is chosen explicitly:
+    CUDA only when asked for (``device="cuda"``, or ``"auto"`` with a GPU present) and the
+    installed onnxruntime has it; otherwise CPU, and the CUDA provider is never even tried, so
+    a CPU-only machine prints no provider errors.
+    """
+
+    backend = "onnx-fp32"
+
+    def __init__(
+        self,
+        model_dir: Path,
+        meta: dict[str, Any],
+        threads: int = 0,
+        device: str = "cpu",
+        graph: str | Path | None = None,
+    ):
+        super().__init__(model_dir, meta)
+        _check_device(device)
+        import onnxruntime as ort
+
+        self.graph_path = Path(graph) if graph else self._find_graph()
+        self.max_length = int(meta.get("max_length", 128))
+        self.encoder = Encoder(self.model_dir, self.max_length)  # tokenizer beside finslm.json
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(0, int(threads))
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only
+        self.providers = self._providers(ort, device)
+        self.session = ort.InferenceSession(
+            str(self.graph_path), sess_options=options, providers=self.providers
+        )
+        if device == "cuda" and self.session.get_providers()[0] != "CUDAExecutionProvider":
+            raise ModelError(
+                f"{self.graph_path}: onnxruntime could not start CUDA (CUDA/cuDNN libraries "
+                "missing?); install them with pip install 'finslm[gpu]', or use --device cpu"
+            )
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_name = self.session.get_outputs()[0].name
+
+    def _find_graph(self) -> Path:
+        filename = ONNX_FILES[self.backend]
+        folders = [self.model_dir, self.model_dir / ONNX_SUBDIR]
+        for folder in folders:
+            if (folder / filename).is_file():
+                return folder / filename
+        name = self.meta.get("name") or self.model_dir.name
+        raise ModelError(
+            f"{self.model_dir}: no {filename} for backend {self.backend!r} (looked in "
+            f"{' and '.join(str(f) for f in folders)}). The export stage writes the ONNX graphs "
+            f"to their own folder: run `dvc repro export@{name}` and pass that folder "
+            f"(exports/{name})"
+        )
+
+    @staticmethod
+    def _providers(ort, device: str) -> list[str]:
+        if device == "cpu":
+            return ["CPUExecutionProvider"]
+        has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+        if has_cuda and _cuda_driver_present():
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if device == "auto":
+            return ["CPUExecutionProvider"]
+        if has_cuda:
+            why = "no NVIDIA driver was found on this machine"
+        else:
+            # Linux/Windows x86_64 installs get onnxruntime-gpu; the CPU build here means another
+            # package pulled plain onnxruntime over it, or the platform has no GPU build.
+            why = (
+                "the installed onnxruntime is the CPU-only build (on Linux/Windows x86_64: "
+                "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu)"
+            )
+        raise ModelError(f"device 'cuda' asked for, but {why}; or use --device cpu (or auto)")
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Raw logits, shape (len(texts), n_labels), float32."""
+        enc = self.encoder(list(texts))
+        feeds = {name: enc[name] for name in self.input_names}
+        return self.session.run([self.output_name], feeds)[0]
+
+    def _predict_batch(self, texts: list[str]) -> np.ndarray:
+        return _softmax(self.logits(texts))
+
+    def files(self) -> list[Path]:
+        return _transformer_files(self.model_dir) + onnx_graph_files(self.graph_path)
+
+    def num_parameters(self) -> int:
+        if self.meta.get("params"):
+            return int(self.meta["params"])
+        import onnx
+
+        graph = onnx.load(str(self.graph_path), load_external_data=False).graph
+        return int(sum(int(np.prod(t.dims)) for t in graph.initializer))
+
+
+class OnnxOptPredictor(OnnxPredictor):
+    """The graph with attention, LayerNorm and GELU fused by onnxruntime's transformer optimizer."""
+
+    backend = "onnx-opt"
+
+
+class OnnxInt8Predictor(OnnxPredictor):
+    """Dynamic INT8: int8 per-channel weights, activations quantised per batch at run time.
+
+    Activation scales are computed over the whole batch tensor, so a text's probabilities can
+    shift slightly with what it is batched with (padding included); agreement is tested.
+    """
+
+    backend = "onnx-int8"
+
+
+def onnx_graph_files(graph: Path) -> list[Path]:
+    """The graph file plus any external-data files its initializers point at."""
+    import onnx
+
+    graph = Path(graph)
+    files = [graph]
+    model = onnx.load(str(graph), load_external_data=False)
+    for tensor in model.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            location = next(e.value for e in tensor.external_data if e.key == "location")
+            path = graph.parent / location
+            if path not in files:
+                files.append(path)
+    return files
+
+
+class SklearnPredictor(Predictor):
+    """The TF-IDF + logistic-regression baseline (a joblib file written by this project)."""
+
+    backend = "sklearn"
+
+    def __init__(self, model_dir: Path, meta: dict[str, Any], **_: Any):
+        super().__init__(model_dir, meta)
+        import joblib
+
+        # joblib unpickles: only load files this pipeline wrote (models/<name>/model.joblib).
+        self.pipeline = joblib.load(Path(model_dir) / TFIDF_FILE)
+        classes = list(self.pipeline.classes_)
+        # Reorder columns to self.labels, whatever order sklearn sorted the classes in.
+        self._order = [classes.index(label) for label in self.labels]
+
+    def _predict_batch(self, texts: list[str]) -> np.ndarray:
+        return self.pipeline.predict_proba(texts)[:, self._order]
+
+    def files(self) -> list[Path]:
+        return [self.model_dir / META_FILE, self.model_dir / TFIDF_FILE]
+
+    def num_parameters(self) -> int:
+        clf = self.pipeline[-1]
+        return int(clf.coef_.size + clf.intercept_.size)
+
+
+# backend name -> (model kinds it serves, factory)
+BACKENDS: dict[str, tuple[set[str], Callable[..., Predictor]]] = {
+    "torch-fp32": ({"transformer"}, TorchPredictor),
+    "onnx-fp32": ({"transformer", "onnx"}, OnnxPredictor),
+    "onnx-opt": ({"transformer", "onnx"}, OnnxOptPredictor),
+    "onnx-int8": ({"transformer", "onnx"}, OnnxInt8Predictor),
+    "sklearn": ({"tfidf"}, SklearnPredictor),
+}
+DEFAULT_BACKEND = {"transformer": "torch-fp32", "tfidf": "sklearn", "onnx": "onnx-int8"}
+
+
+def load_predictor(model_dir: str | Path, backend: str = "auto", **options: Any) -> Predictor:
+    """Open ``model_dir`` with ``backend`` (``auto``: the model kind's default)."""
+    model_dir = Path(model_dir)
+    meta = read_meta(model_dir)
+    kind = meta.get("kind", "")
+    if backend == "auto":
+        backend = DEFAULT_BACKEND.get(kind, "")
+    if backend not in BACKENDS:
+        raise ModelError(f"backend {backend!r}: unknown; choose one of {', '.join(BACKENDS)}")
+    kinds, factory = BACKENDS[backend]
+    if kind not in kinds:
+        usable = [b for b, (k, _) in BACKENDS.items() if kind in k]
+        raise ModelError(
+            f"{model_dir}: a {kind!r} model cannot run on backend {backend!r}; use {', '.join(usable)}"
+        )
+    return factory(model_dir, meta, **options)

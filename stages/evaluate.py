@@ -1,0 +1,47 @@
+"""Stage evaluate@<model>: metrics and confusion matrices on validation and test.
+
+    python stages/evaluate.py minilm   # writes metrics/eval/minilm.json, plots/confusion/minilm/{val,test}.csv
+
+The only training-side stage that reads the test split; nothing downstream selects on it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from finslm.config import ConfigError
+from finslm.data import DataError, read_split
+from finslm.evaluation import confusion_rows, evaluate_predictor
+from finslm.models import ModelError
+from finslm.predict import load_predictor
+
+
+def main(name: str, prepared: Path = Path("data/prepared")) -> None:
+    predictor = load_predictor(Path("models") / name)
+    plots_dir = Path("plots/confusion") / name
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    result = {}
+    for split in ("val", "test"):
+        df = read_split(prepared / f"{split}.parquet")
+        metrics, pred, _ = evaluate_predictor(predictor, df.text.tolist(), df.label.tolist())
+        result[split] = metrics
+        pd.DataFrame(confusion_rows(df.label.tolist(), pred)).to_csv(plots_dir / f"{split}.csv", index=False)
+        logging.info("%s %s: accuracy %.4f, macro-F1 %.4f", name, split, metrics["accuracy"], metrics["macro_f1"])
+    out = Path("metrics/eval") / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    if len(sys.argv) != 2:
+        sys.exit("usage: python stages/evaluate.py <model name from params.yaml models>")
+    try:
+        main(sys.argv[1])
+    except (ConfigError, DataError, ModelError) as exc:
+        sys.exit(f"evaluate@{sys.argv[1]}: {exc}")

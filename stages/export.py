@@ -1,0 +1,60 @@
+"""Export one trained transformer to ONNX (fp32, optimised, INT8) and gate on parity with PyTorch.
+
+    python stages/export.py minilm          # `dvc repro export@minilm`
+
+Reads ``models/<name>/`` (a trained transformer), ``data/prepared/val.parquet`` and ``export.*``
+in params.yaml. Writes ``exports/<name>/`` (model.onnx, model.opt.onnx, model.int8.onnx, tokenizer,
+finslm.json) and ``metrics/export/<name>.json``. Exits non-zero, after writing the metrics, when a
+graph breaks the parity tolerance. The export folder sits beside ``models/<name>`` rather than in
+it because DVC outputs may not nest inside another stage's output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from finslm.config import ConfigError, load_export_config
+from finslm.export import ParityError, export_model
+from finslm.models import ModelError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="a transformer model listed in export.models")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--exports", type=Path, default=Path("exports"))
+    parser.add_argument("--val", type=Path, default=Path("data/prepared/val.parquet"))
+    parser.add_argument("--metrics", type=Path, default=Path("metrics/export"))
+    args = parser.parse_args(argv)
+
+    try:
+        cfg = load_export_config(args.params)
+        if args.name not in cfg.models:
+            raise ConfigError(
+                f"export.models: {args.name!r} is not listed ({', '.join(cfg.models)}); add it there"
+            )
+        texts = pd.read_parquet(args.val, columns=["text"])["text"].astype(str).tolist()
+        metrics_path = args.metrics / f"{args.name}.json"
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            metrics = export_model(args.models / args.name, args.exports / args.name, texts, cfg)
+        except ParityError as exc:
+            metrics_path.write_text(json.dumps(exc.metrics, indent=2) + "\n", encoding="utf-8")
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    except (ConfigError, ModelError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.exports / args.name} and {metrics_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Decoding and line splitting: UTF-8, latin-1, BOMs, cp1252, binary and empty files."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from finslm.data.encoding import decode_bytes, read_text, split_lines
+from finslm.data.errors import DataError
+
+TEXT = "Zentavia's Düsseldorf café sold 3 gizmos@positive"
+
+
+def test_utf8_is_decoded_as_utf8():
+    assert decode_bytes(TEXT.encode("utf-8"), "f.txt") == TEXT
+
+
+def test_latin1_falls_back_when_not_valid_utf8():
+    assert decode_bytes(TEXT.encode("latin-1"), "f.txt") == TEXT
+
+
+def test_utf8_bom_is_dropped():
+    assert decode_bytes(codecs.BOM_UTF8 + TEXT.encode("utf-8"), "f.txt") == TEXT
+
+
+def test_utf16_with_bom_is_decoded():
+    assert decode_bytes(TEXT.encode("utf-16"), "f.txt") == TEXT
+
+
+def test_c1_bytes_are_read_as_cp1252():
+    # 0x80 is the euro sign and 0x92 a right quote in Windows-1252, invisible controls in latin-1.
+    assert (
+        decode_bytes(b"\x80 5 for Quillmoor\x92s gizmo \xe4", "f.txt")
+        == "€ 5 for Quillmoor’s gizmo ä"
+    )
+
+
+def test_binary_file_is_a_data_error_naming_the_file():
+    with pytest.raises(DataError, match=r"blob\.txt: binary file.*NUL"):
+        decode_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "blob.txt")
+
+
+def test_zip_gets_a_hint_to_extract_it():
+    with pytest.raises(DataError, match="zip archive"):
+        decode_bytes(b"PK\x03\x04\x14\x00\x00\x00", "data.txt")
+
+
+@pytest.mark.parametrize(("raw", "what"), [(b"", "0 bytes"), (b" \r\n\r\n\t", "only whitespace")])
+def test_empty_file_is_a_data_error(tmp_path, raw, what):
+    path = tmp_path / "empty.txt"
+    path.write_bytes(raw)
+    with pytest.raises(DataError, match=rf"empty\.txt: empty file \({what}\)"):
+        read_text(path)
+
+
+def test_split_lines_handles_crlf_lone_cr_and_lf():
+    assert split_lines("a\r\nb\rc\nd\r\n") == ["a", "b", "c", "d", ""]
+
+
+def test_split_lines_keeps_other_unicode_breaks_inside_a_line():
+    # \x85 (NEL), \x0c (form feed) and \u2028 would shift line numbers with str.splitlines().
+    assert split_lines("a\x85b\x0cc\u2028d\r\ne") == ["a\x85b\x0cc\u2028d", "e"]

@@ -1,0 +1,120 @@
+"""CSV / TSV / Parquet reading: columns, quoting, line numbers, numeric labels, errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from finslm.data.errors import DataError
+from finslm.data.tables import read_table
+
+from .conftest import invented
+
+
+def _write(tmp_path, name: str, text: str, enc: str = "utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(enc))
+    return path
+
+
+def test_csv_with_configured_columns(tmp_path):
+    path = _write(tmp_path, "s.csv", f"id,sentence,sentiment\n7,{invented(1)},Positive\n")
+    rows, rejects = read_table(path, "csv", "sentence", "sentiment")
+    assert rows.to_dict("records") == [
+        {"text": invented(1), "label": "Positive", "line": 2, "source": "s.csv"}
+    ]
+    assert rejects.empty
+
+
+def test_quoted_newlines_keep_record_start_lines(tmp_path):
+    text = (
+        "text,label\r\n"
+        '"Quillmoor said:\r\n""gizmos up""\r\nagain",positive\r\n'  # lines 2-4
+        "Zentavia moved its pretend office,neutral\r\n"  # line 5
+        '"Brindlecorp, a fictional firm,\nwarned",negative\n'  # lines 6-7
+        "\n"  # line 8, blank
+        "Vardenholt kept its forecast,neutral\n"  # line 9
+    )
+    rows, _ = read_table(_write(tmp_path, "q.csv", text), "csv", "text", "label")
+    assert rows["line"].tolist() == [2, 5, 6, 9]
+    assert rows.loc[0, "text"] == 'Quillmoor said:\r\n"gizmos up"\r\nagain'
+    assert rows["label"].tolist() == ["positive", "neutral", "negative", "neutral"]
+
+
+def test_tsv_with_unquoted_quotes_in_text(tmp_path):
+    text = 'text\tlabel\nZentavia called it "fine"\tneutral\n'
+    rows, _ = read_table(_write(tmp_path, "s.tsv", text), "tsv", "text", "label")
+    assert rows.loc[0, "text"] == 'Zentavia called it "fine"'
+
+
+def test_latin1_csv_is_decoded(tmp_path):
+    path = _write(tmp_path, "l.csv", "text,label\nDüsseldorf gizmos,neutral\n", enc="latin-1")
+    rows, _ = read_table(path, "csv", "text", "label")
+    assert rows.loc[0, "text"] == "Düsseldorf gizmos"
+
+
+def test_wrong_field_count_is_a_malformed_reject(tmp_path):
+    text = f"text,label\n{invented(1)},neutral\nno comma here\n{invented(2)},neutral,extra\n"
+    rows, rejects = read_table(_write(tmp_path, "m.csv", text), "csv", "text", "label")
+    assert rows["line"].tolist() == [2]
+    assert rejects[["line", "reason"]].to_dict("records") == [
+        {"line": 3, "reason": "malformed_line"},
+        {"line": 4, "reason": "malformed_line"},
+    ]
+
+
+def test_broken_quoting_is_a_data_error_with_its_line(tmp_path):
+    text = f'text,label\n{invented(1)},neutral\n"never closed,neutral\n{invented(2)},neutral\n'
+    with pytest.raises(
+        DataError, match=r"b\.csv, line 3: cannot parse CSV: unexpected end of data"
+    ):
+        read_table(_write(tmp_path, "b.csv", text), "csv", "text", "label")
+
+
+def test_missing_column_message_names_file_column_columns_and_fix(tmp_path):
+    path = _write(tmp_path, "c.csv", f"sentence,label\n{invented(1)},neutral\n")
+    with pytest.raises(DataError) as err:
+        read_table(path, "csv", "text", "label")
+    message = str(err.value)
+    assert str(path) in message
+    assert "no column 'text' (data.text_column)" in message
+    assert "columns: 'sentence', 'label'" in message
+    assert "-S data.text_column=sentence" in message
+
+
+def test_missing_label_column_suggests_label_key(tmp_path):
+    path = _write(tmp_path, "c.csv", f"text,sentiment\n{invented(1)},neutral\n")
+    with pytest.raises(DataError, match=r"-S data\.label_column=sentiment"):
+        read_table(path, "csv", "text", "label")
+
+
+def test_header_only_csv_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="no data rows"):
+        read_table(_write(tmp_path, "h.csv", "text,label\n"), "csv", "text", "label")
+
+
+def test_parquet_numeric_labels_and_row_numbers(tmp_path):
+    path = tmp_path / "p.parquet"
+    frame = pd.DataFrame({"sentence": [invented(1), invented(2), None], "y": [0, 2, 1]})
+    frame.to_parquet(path)
+    rows, rejects = read_table(path, "parquet", "sentence", "y")
+    assert rows["label"].tolist() == ["0", "2", "1"]
+    assert rows["text"].tolist() == [invented(1), invented(2), ""]  # missing text -> ""
+    assert rows["line"].tolist() == [1, 2, 3]
+    assert rows["source"].unique().tolist() == ["p.parquet"]
+    assert rejects.empty
+
+
+def test_parquet_float_labels_with_missing_values(tmp_path):
+    path = tmp_path / "f.parquet"
+    pd.DataFrame({"text": [invented(1), invented(2)], "label": [1.0, float("nan")]}).to_parquet(
+        path
+    )
+    rows, _ = read_table(path, "parquet", "text", "label")
+    assert rows["label"].tolist() == ["1.0", ""]
+
+
+def test_invalid_parquet_is_a_data_error(tmp_path):
+    path = _write(tmp_path, "bad.parquet", "not parquet at all")
+    with pytest.raises(DataError, match=r"bad\.parquet: not a readable parquet file"):
+        read_table(path, "parquet", "text", "label")

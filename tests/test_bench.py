@@ -1,0 +1,185 @@
+"""The benchmark harness on the tiny model: every key present, every value sane."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+
+import pandas as pd
+import pytest
+import yaml
+
+from finslm.bench import (
+    Variant,
+    _rotations,
+    markdown_table,
+    measure_rss,
+    plot_frontier,
+    run_benchmark,
+    write_csv,
+)
+from finslm.config import ConfigError, load_benchmark_config
+from finslm.labels import LABELS
+from finslm.models import ModelError
+
+from .conftest import invented_sentences
+from .test_export import load_stage
+
+ROWS = invented_sentences(3)
+TEXTS, LABELS_TRUE = [t for t, _ in ROWS], [y for _, y in ROWS]
+KNOBS = dict(threads=1, warmup=2, latency_sentences=12, repeats=2, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory, tiny_classifier, tiny_export, tiny_tfidf):
+    """models/<tiny, tfidf> and exports/<tiny> as the benchmark stage expects them."""
+    root = tmp_path_factory.mktemp("bench")
+    (root / "models").mkdir()
+    (root / "exports").mkdir()
+    (root / "models" / "tiny").symlink_to(tiny_classifier)
+    (root / "models" / "tfidf").symlink_to(tiny_tfidf)
+    (root / "exports" / "tiny").symlink_to(tiny_export[0])
+    return root
+
+
+@pytest.fixture(scope="module")
+def result(layout):
+    variants = [
+        Variant("tiny/torch-fp32", layout / "models/tiny", "torch-fp32"),
+        Variant("tiny/onnx-fp32", layout / "exports/tiny", "onnx-fp32"),
+        Variant("tiny/onnx-int8", layout / "exports/tiny", "onnx-int8"),
+        Variant("tfidf/sklearn", layout / "models/tfidf", "sklearn"),
+    ]
+    return run_benchmark(
+        variants,
+        TEXTS,
+        LABELS_TRUE,
+        reference="tiny/torch-fp32",
+        rss=False,
+        settle_s=0.0,
+        progress=False,
+        log=lambda _: None,
+        **KNOBS,
+    )
+
+
+def test_every_variant_has_sane_numbers(result):
+    rows = result["variants"]
+    assert list(rows) == ["tiny/torch-fp32", "tiny/onnx-fp32", "tiny/onnx-int8", "tfidf/sklearn"]
+    for name, r in rows.items():
+        assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"], name
+        assert r["mean_ms"] > 0 and r["throughput_bs8"] > 0
+        for key in ("accuracy", "macro_f1", *(f"f1_{label}" for label in LABELS)):
+            assert 0.0 <= r[key] <= 1.0, (name, key)
+        assert r["size_mb"] > 0 and r["params"] > 0
+        assert 0.0 <= r["agreement_ref"] <= 1.0
+        assert all(math.isfinite(r[k]) for k in ("speedup_p50", "throughput_ratio"))
+    ref = rows["tiny/torch-fp32"]
+    assert ref["speedup_p50"] == 1.0 and ref["throughput_ratio"] == 1.0
+    assert ref["accuracy_delta_pt"] == 0.0 and ref["agreement_fp32"] == 1.0
+    # The baseline learns the invented templates; the untrained tiny BERT does not.
+    assert rows["tfidf/sklearn"]["accuracy"] >= 0.9
+    assert "agreement_fp32" not in rows["tfidf/sklearn"]  # no tfidf/torch-fp32 to agree with
+    # INT8 is a quarter of fp32 on disk; its size counts the tokenizer too.
+    assert rows["tiny/onnx-int8"]["size_mb"] < rows["tiny/onnx-fp32"]["size_mb"]
+    assert rows["tiny/onnx-fp32"]["params"] == ref["params"]
+
+
+def test_env_records_machine_threads_and_versions(result):
+    env = result["env"]
+    assert env["threads"] == 1 and env["cpu_count"] >= 1 and env["cpu"]
+    assert {"torch", "onnxruntime", "transformers"} <= set(env["versions"])
+    assert env["latency_sentences"] == 12 and env["repeats"] == 2 and env["n_test"] == len(TEXTS)
+
+
+def test_turns_are_round_robin_and_rotated():
+    turns = _rotations(3, 3)
+    assert turns == [[0, 1, 2], [1, 2, 0], [2, 0, 1]]
+    assert {t[0] for t in turns} == {0, 1, 2}  # each variant goes first once
+
+
+def test_peak_rss_in_a_fresh_process(layout):
+    floor = measure_rss(None, TEXTS[:4], threads=1, batch_size=4)
+    int8 = measure_rss(
+        Variant("tiny/onnx-int8", layout / "exports/tiny", "onnx-int8"), TEXTS[:4], 1, 4
+    )
+    assert 10 < floor < int8 < 2000
+
+
+def test_outputs_csv_markdown_plots(result, tmp_path):
+    write_csv(result, tmp_path / "b.csv")
+    table = pd.read_csv(tmp_path / "b.csv")
+    assert list(table["variant"]) == list(result["variants"])
+    assert {"model", "backend", "accuracy", "p50_ms", "size_mb"} <= set(table.columns)
+    md = markdown_table(result)
+    assert md.count("\n| `") == len(result["variants"])
+    assert "Machine:" in md and "1 threads" in md
+    paths = plot_frontier(result, tmp_path / "plots")
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def _write_params(root, variants, **knobs):
+    bench = {"variants": variants, "reference": variants[0], "rss": False, **KNOBS, **knobs}
+    (root / "params.yaml").write_text(yaml.safe_dump({"benchmark": bench}))
+
+
+def _run_stage(root):
+    stage = load_stage("benchmark")
+    args = ["--params", str(root / "params.yaml"), "--models", str(root / "models")]
+    args += ["--exports", str(root / "exports"), "--test", str(root / "test.parquet")]
+    args += ["--metrics", str(root / "metrics/benchmark.json")]
+    args += ["--csv", str(root / "reports/benchmark.csv"), "--markdown", str(root / "reports/b.md")]
+    args += ["--plots", str(root / "plots/benchmark")]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = stage.main(args)
+    return code, err.getvalue()
+
+
+def test_stage_writes_every_output(layout):
+    pd.DataFrame({"text": TEXTS, "label": LABELS_TRUE}).to_parquet(layout / "test.parquet")
+    _write_params(layout, ["tiny/onnx-int8", "tfidf/sklearn"], repeats=1)
+    code, err = _run_stage(layout)
+    assert code == 0, err
+    metrics = json.loads((layout / "metrics/benchmark.json").read_text())
+    assert set(metrics) == {"tiny/onnx-int8", "tfidf/sklearn", "env"}
+    assert (layout / "reports/benchmark.csv").is_file() and (layout / "reports/b.md").is_file()
+    assert len(list((layout / "plots/benchmark").glob("*.png"))) == 2
+
+
+def test_stage_names_the_missing_stage(layout):
+    _write_params(layout, ["tiny/onnx-int8", "nope/onnx-int8"])
+    code, err = _run_stage(layout)
+    assert code == 2
+    assert "'nope/onnx-int8' needs" in err and "dvc repro export@nope" in err
+
+
+def test_benchmark_config_validation(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"benchmark": {"variants": ["minilm/onnx-int4"]}}))
+    with pytest.raises(ConfigError, match=r"benchmark.variants: got 'minilm/onnx-int4'"):
+        load_benchmark_config(path)
+    path.write_text(
+        yaml.safe_dump({"benchmark": {"variants": ["a/sklearn"], "reference": "b/sklearn"}})
+    )
+    with pytest.raises(ConfigError, match="benchmark.reference: got 'b/sklearn'"):
+        load_benchmark_config(path)
+    path.write_text(yaml.safe_dump({"benchmark": {"latency_sentence": 10}}))
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_benchmark_config(path)
+    path.write_text("{}")
+    assert load_benchmark_config(path).latency_sentences == 300
+
+
+def test_unknown_backend_is_a_model_error(layout):
+    with pytest.raises(ModelError):
+        run_benchmark(
+            [Variant("tiny/onnx-int4", layout / "exports/tiny", "onnx-int4")],
+            TEXTS,
+            LABELS_TRUE,
+            reference="tiny/onnx-int4",
+            rss=False,
+            progress=False,
+        )

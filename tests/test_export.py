@@ -1,0 +1,175 @@
+"""ONNX export: files, dynamic axes, parity with PyTorch, INT8 vs fp32, and the parity gate."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from finslm.config import ConfigError, ExportConfig, load_export_config
+from finslm.export import export_model, parity_failures
+from finslm.models import ModelError, read_meta
+from finslm.predict import ONNX_FILES, load_predictor, onnx_graph_files
+
+from .conftest import TINY_BERT, invented_sentences
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = [t for t, _ in invented_sentences(4)]
+
+
+def load_stage(name: str):
+    """Import ``stages/<name>.py`` under a private module name (stages/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"_stage_{name}", ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_writes_three_self_contained_graphs_and_a_loadable_folder(tiny_export, tiny_classifier):
+    folder, _ = tiny_export
+    for filename in ONNX_FILES.values():
+        # One file per graph: no .onnx.data to forget when measuring or shipping.
+        assert onnx_graph_files(folder / filename) == [folder / filename]
+    assert not list(folder.glob("*.data"))
+    meta = read_meta(folder)
+    assert meta["kind"] == "onnx" and meta["name"] == tiny_classifier.name
+    assert meta["max_length"] == 64 and meta["params"] > 0
+    # INT8 weights are a quarter of fp32 (the tiny model is mostly its embedding matrix).
+    sizes = {f: (folder / f).stat().st_size for f in ONNX_FILES.values()}
+    assert sizes["model.int8.onnx"] < 0.4 * sizes["model.onnx"]
+
+
+def test_optimizer_fused_attention(tiny_export):
+    _, metrics = tiny_export
+    fused = metrics["onnx-opt"]["fused"]
+    assert fused.get("Attention") == TINY_BERT["num_hidden_layers"], fused
+    assert fused.get("SkipLayerNormalization", 0) > 0
+
+
+def test_dynamic_batch_and_sequence_axes(tiny_export, tiny_classifier):
+    """Every graph runs any (batch, sequence) shape and matches PyTorch on random token ids."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    folder, _ = tiny_export
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier).eval()
+    rng = np.random.default_rng(0)
+    for filename in ONNX_FILES.values():
+        graph = onnx.load(str(folder / filename), load_external_data=False).graph
+        for tensor in graph.input:
+            dims = [d.dim_param or d.dim_value for d in tensor.type.tensor_type.shape.dim]
+            assert all(isinstance(d, str) for d in dims), (filename, tensor.name, dims)
+        session = ort.InferenceSession(str(folder / filename), providers=["CPUExecutionProvider"])
+        for batch, seq in ((1, 5), (3, 17), (7, 64)):
+            ids = rng.integers(1000, 2000, size=(batch, seq), dtype=np.int64)
+            mask = np.ones_like(ids)
+            mask[0, seq // 2 :] = 0  # one padded row
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            (logits,) = session.run(["logits"], feeds)
+            assert logits.shape == (batch, 3)
+            with torch.inference_mode():
+                want = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.numpy()
+            atol = 2e-2 if "int8" in filename else 1e-4
+            np.testing.assert_allclose(logits, want, atol=atol)
+
+
+def test_parity_metrics_within_tolerance(tiny_export):
+    _, metrics = tiny_export
+    cfg = ExportConfig()
+    for backend in ("onnx-fp32", "onnx-opt"):
+        assert metrics[backend]["max_abs_logit_diff"] <= cfg.atol
+        assert metrics[backend]["agreement"] == 1.0
+    int8 = metrics["onnx-int8"]
+    assert int8["max_abs_logit_diff"] <= 0.05  # the tiny model's logits are close to zero
+    assert int8["agreement"] >= cfg.int8_min_agreement
+    assert int8["n"] == len(TEXTS)
+    assert parity_failures(metrics, cfg) == []
+
+
+def test_int8_agrees_with_fp32(tiny_export):
+    folder, _ = tiny_export
+    fp32 = load_predictor(folder, "onnx-fp32").predict_proba(TEXTS)
+    int8 = load_predictor(folder, "onnx-int8").predict_proba(TEXTS)
+    assert np.abs(fp32 - int8).max() < 5e-3
+    # Ties aside (an untrained head's probabilities are all near 1/3), labels agree.
+    confident = np.sort(fp32, axis=1)[:, -1] - np.sort(fp32, axis=1)[:, -2] > 1e-3
+    assert (fp32.argmax(1) == int8.argmax(1))[confident].all()
+
+
+def test_parity_failures_name_the_graph_and_the_key():
+    metrics = {
+        "onnx-fp32": {"max_abs_logit_diff": 0.5, "agreement": 1.0, "n": 10},
+        "onnx-int8": {"max_abs_logit_diff": 0.1, "agreement": 0.9, "n": 10},
+    }
+    failures = parity_failures(metrics, ExportConfig())
+    assert len(failures) == 2
+    assert "onnx-fp32" in failures[0] and "export.atol" in failures[0]
+    assert "onnx-int8" in failures[1] and "export.int8_min_agreement" in failures[1]
+
+
+def _stage(tmp_path: Path, model: Path, export_params: dict) -> tuple[int, str, Path]:
+    """Run stages/export.py in a scratch layout (models/<m>, data/prepared/val.parquet)."""
+    import contextlib
+    import io
+
+    import pandas as pd
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / model.name).symlink_to(model)
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    pd.DataFrame({"text": TEXTS[:12], "label": "neutral"}).to_parquet(
+        tmp_path / "data/prepared/val.parquet"
+    )
+    params = {
+        "models": {model.name: {"kind": "transformer"}},
+        "export": {"models": [model.name], **export_params},
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    stage = load_stage("export")
+    err = io.StringIO()
+    args = [model.name, "--params", str(tmp_path / "params.yaml")]
+    args += ["--models", str(tmp_path / "models"), "--exports", str(tmp_path / "exports")]
+    args += ["--val", str(tmp_path / "data/prepared/val.parquet")]
+    args += ["--metrics", str(tmp_path / "metrics/export")]
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = stage.main(args)
+    return code, err.getvalue(), tmp_path / "metrics/export" / f"{model.name}.json"
+
+
+def test_stage_fails_clearly_when_parity_breaks(tmp_path, tiny_classifier):
+    # An impossible INT8 tolerance: the stage must stop, say which graph and key, keep metrics.
+    code, err, metrics_path = _stage(
+        tmp_path, tiny_classifier, {"int8_atol": 1e-9, "optimize": False}
+    )
+    assert code == 1
+    assert "onnx-int8: max |Δlogit| vs PyTorch" in err and "export.int8_atol = 1e-09" in err
+    assert "relax the tolerance" in err
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["onnx-fp32"]["agreement"] == 1.0 and "onnx-opt" not in metrics
+
+
+def test_tfidf_has_nothing_to_export(tiny_tfidf, tmp_path):
+    with pytest.raises(ModelError, match="only transformer models export to ONNX"):
+        export_model(tiny_tfidf, tmp_path / "out", TEXTS, ExportConfig())
+
+
+def test_export_config_checks_models_and_ranges(tmp_path):
+    path = tmp_path / "params.yaml"
+    models = {"minilm": {"kind": "transformer"}, "tfidf": {"kind": "tfidf"}}
+    path.write_text(yaml.safe_dump({"models": models, "export": {"models": ["tfidf"]}}))
+    with pytest.raises(ConfigError, match=r"export.models: 'tfidf' has kind 'tfidf'.*minilm"):
+        load_export_config(path)
+    path.write_text(yaml.safe_dump({"models": models, "export": {"min_agreement": 1.5}}))
+    with pytest.raises(ConfigError, match=r"export.min_agreement: got 1.5"):
+        load_export_config(path)
+    path.write_text(yaml.safe_dump({"models": models, "export": {"exporter": "tf2onnx"}}))
+    with pytest.raises(ConfigError, match="export.exporter: got 'tf2onnx'; allowed values"):
+        load_export_config(path)
+    path.write_text(yaml.safe_dump({"models": models}))
+    assert load_export_config(path).models == ["minilm"]

@@ -1,0 +1,139 @@
+"""The Predictor contract, for every backend, on the tiny model and the invented sentences."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from finslm.labels import LABELS
+from finslm.models import ModelError
+from finslm.predict import BACKENDS, Encoder, load_predictor
+
+from .conftest import invented_sentences
+
+TEXTS = [t for t, _ in invented_sentences(2)] + [
+    "Short.",
+    "A much longer sentence about quarterly revenue, margins, guidance and the outlook "
+    "for the next fiscal year, repeated. " * 6,  # longer than max_length (64): truncated
+    "Umsatz stieg um 5 % – café, naïve, 株式.",
+]
+# Largest |Δprobability| allowed between batch sizes 1 and 32 for one text. fp32 engines only
+# differ by float rounding; dynamic INT8 scales activations per batch, so padding shifts it a bit.
+BATCH_ATOL = {"onnx-int8": 2e-2}
+
+
+@pytest.fixture(scope="module")
+def folders(tiny_classifier, tiny_export, tiny_tfidf):
+    export_dir, _ = tiny_export
+    return {
+        "torch-fp32": tiny_classifier,
+        "onnx-fp32": export_dir,
+        "onnx-opt": export_dir,
+        "onnx-int8": export_dir,
+        "sklearn": tiny_tfidf,
+    }
+
+
+@pytest.fixture(scope="module")
+def predictors(folders):
+    return {b: load_predictor(folder, b, threads=1) for b, folder in folders.items()}
+
+
+def test_every_registered_backend_is_covered(folders):
+    assert set(folders) == set(BACKENDS)
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_contract(predictors, backend):
+    p = predictors[backend]
+    assert p.backend == backend
+    assert p.labels == LABELS
+    proba = p.predict_proba(TEXTS)
+    assert proba.shape == (len(TEXTS), len(LABELS))
+    assert np.isfinite(proba).all() and (proba >= 0).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert p.predict(TEXTS) == [LABELS[i] for i in proba.argmax(axis=1)]
+    # Empty input: an empty (0, n_labels) array, not an error.
+    assert p.predict_proba([]).shape == (0, len(LABELS))
+    assert p.predict([]) == []
+    # Batching invariance: batch size changes padding, not answers.
+    one_by_one = p.predict_proba(TEXTS, batch_size=1)
+    np.testing.assert_allclose(one_by_one, proba, atol=BATCH_ATOL.get(backend, 1e-5))
+    # What the benchmark needs from every backend.
+    assert p.name.endswith(f"/{backend}")
+    assert all(f.is_file() for f in p.files())
+    assert p.num_parameters() > 0
+    assert p.metadata()["backend"] == backend
+
+
+def test_onnx_backends_match_torch(predictors):
+    torch_proba = predictors["torch-fp32"].predict_proba(TEXTS)
+    for backend, atol in (("onnx-fp32", 1e-5), ("onnx-opt", 1e-5), ("onnx-int8", 1e-2)):
+        np.testing.assert_allclose(predictors[backend].predict_proba(TEXTS), torch_proba, atol=atol)
+
+
+def test_export_folder_names_its_source_model(predictors, tiny_classifier):
+    # The export folder's finslm.json carries the model name, so metrics keys line up.
+    assert predictors["onnx-int8"].name == f"{tiny_classifier.name}/onnx-int8"
+    assert predictors["torch-fp32"].name == f"{tiny_classifier.name}/torch-fp32"
+
+
+def test_auto_backend_per_kind(folders):
+    assert load_predictor(folders["torch-fp32"]).backend == "torch-fp32"
+    assert load_predictor(folders["onnx-int8"]).backend == "onnx-int8"
+    assert load_predictor(folders["sklearn"]).backend == "sklearn"
+
+
+def test_encoder_matches_hugging_face_tokenizer(tiny_classifier):
+    from transformers import AutoTokenizer
+
+    hf = AutoTokenizer.from_pretrained(tiny_classifier)
+    ours = Encoder(tiny_classifier, max_length=64)
+    for batch in (TEXTS, TEXTS[:1], TEXTS[-2:]):
+        want = hf(batch, padding=True, truncation=True, max_length=64, return_tensors="np")
+        got = ours(batch)
+        assert set(got) == set(want)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+    assert ours(TEXTS)["input_ids"].shape[1] == 64  # the long text is truncated
+
+
+def test_onnx_subfolder_of_a_transformer_folder(tmp_path, tiny_classifier, tiny_export):
+    """A transformer folder with an onnx/ subfolder (the export kept beside the weights) works."""
+    model = tmp_path / "withonnx"
+    shutil.copytree(tiny_classifier, model)
+    (model / "onnx").mkdir()
+    shutil.copy2(tiny_export[0] / "model.onnx", model / "onnx" / "model.onnx")
+    p = load_predictor(model, "onnx-fp32")
+    assert p.name == "withonnx/onnx-fp32"
+    assert p.predict_proba(TEXTS[:3]).shape == (3, 3)
+
+
+def test_errors_name_the_folder_and_the_fix(folders, tiny_classifier):
+    with pytest.raises(ModelError, match="unknown; choose one of torch-fp32"):
+        load_predictor(tiny_classifier, "onnx-int4")
+    with pytest.raises(ModelError, match="cannot run on backend 'sklearn'; use torch-fp32"):
+        load_predictor(tiny_classifier, "sklearn")
+    with pytest.raises(ModelError, match="use sklearn"):
+        load_predictor(folders["sklearn"], "onnx-int8")
+    # A trained folder without an export: the message says how to make one.
+    with pytest.raises(ModelError, match=r"no model.int8.onnx.*dvc repro export@"):
+        load_predictor(tiny_classifier, "onnx-int8")
+    with pytest.raises(ModelError, match="device 'tpu': unknown"):
+        load_predictor(folders["onnx-int8"], "onnx-int8", device="tpu")
+    with pytest.raises(ModelError, match="no finslm.json"):
+        load_predictor(tiny_classifier.parent / "nowhere", "onnx-int8")
+
+
+def test_cuda_only_when_available(folders):
+    import onnxruntime as ort
+
+    p = load_predictor(folders["onnx-int8"], "onnx-int8", device="auto")
+    assert p.providers[-1] == "CPUExecutionProvider"
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA; the CPU-only error path is not reachable")
+    assert p.providers == ["CPUExecutionProvider"]
+    with pytest.raises(ModelError, match=r"CPU-only build.*pip install onnxruntime-gpu"):
+        load_predictor(folders["onnx-int8"], "onnx-int8", device="cuda")
