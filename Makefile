@@ -20,7 +20,7 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed  ## create .venv and install pinned dependencies
 
 repro: setup  ## run the whole DVC pipeline on the embedded sample data (offline)
-	@git rev-parse --git-dir >/dev/null 2>&1 || (git init -q && echo "initialised a git repo for DVC")
+	@git rev-parse --verify -q HEAD >/dev/null || { echo "DVC and DVCLive need a git repo with a commit: clone the repo, or run git init && git add -A && git commit -m init"; exit 1; }
 	$(BIN)/dvc repro
 
 test: setup  ## the whole test suite, end-to-end pipeline test included

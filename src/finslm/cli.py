@@ -144,5 +144,100 @@ def predict(
     Console().print(table)
 
 
+@app.command()
+def explain(
+    text: Annotated[str, typer.Argument(help="The sentence to explain.")],
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method",
+            "-M",
+            help="shap, lime, ig or attention; repeat for several (default: all four).",
+        ),
+    ] = None,
+    model: Annotated[
+        Path,
+        typer.Option("--model", "-m", help="A trained transformer folder (models/<name>)."),
+    ] = Path("models/minilm"),
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            "-b",
+            help="Predictor for SHAP/LIME: auto (ONNX INT8 if exported, else PyTorch), "
+            "onnx-int8, onnx-opt, onnx-fp32, torch-fp32. IG and attention always use PyTorch.",
+        ),
+    ] = "auto",
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Folder with the ONNX graphs (default: exports/<model folder name>)."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", help="Class to explain (default: the predicted one)."),
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the explanation as an HTML page.")
+    ] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads (0: the library default).")] = 0,
+) -> None:
+    """Show which words drive the model's decision, coloured per method."""
+    from finslm.config import EXPLAIN_METHODS, ExplainConfig
+    from finslm.explain.attributions import MethodSettings
+    from finslm.explain.console import explain_text, print_explanation
+    from finslm.labels import LABELS
+    from finslm.models import META_FILE, ModelError
+
+    methods = list(dict.fromkeys(method or EXPLAIN_METHODS))
+    bad = [m for m in methods if m not in EXPLAIN_METHODS]
+    if bad:
+        raise _fail(f"--method {bad[0]!r}: unknown; choose {', '.join(EXPLAIN_METHODS)}")
+    backends = ("auto", "onnx-int8", "onnx-opt", "onnx-fp32", "torch-fp32")
+    if backend not in backends:
+        raise _fail(f"--backend {backend!r}: unknown; choose {', '.join(backends)}")
+    if target is not None and target not in LABELS:
+        raise _fail(f"--target {target!r}: unknown; choose {', '.join(LABELS)}")
+    if not text.strip():
+        raise _fail("nothing to explain: the text is empty")
+    if not (model / META_FILE).is_file():
+        raise _fail(
+            f"--model {model}: not a finslm model folder (no {META_FILE}); train one with "
+            "`dvc repro train@minilm` or point --model at models/<name>"
+        )
+    defaults = ExplainConfig()
+    settings = MethodSettings(
+        shap_max_evals=defaults.shap_max_evals,
+        lime_samples=defaults.lime_samples,
+        ig_steps=defaults.ig_steps,
+        batch_size=defaults.batch_size,
+        seed=defaults.seed,
+    )
+    try:
+        explanation, used = explain_text(
+            text, model, methods, backend, export, target, settings, threads
+        )
+    except (ModelError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"[dim]{model} · SHAP/LIME on {used}[/]")
+    print_explanation(explanation, methods, console)
+    if html is not None:
+        from finslm.explain.report import render_sentences_page
+
+        record = explanation.to_record()
+        page = render_sentences_page(
+            [record], methods, title=f"Why {model.name} says {explanation.predicted}",
+            subtitle=f"{model} · SHAP/LIME on {used} · IG and attention on torch-fp32",
+        )  # fmt: skip
+        try:
+            html.parent.mkdir(parents=True, exist_ok=True)
+            html.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"--html {html}: cannot write ({exc.strerror})") from None
+        console.print(f"wrote {html}")
+
+
 if __name__ == "__main__":
     app()

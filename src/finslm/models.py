@@ -19,7 +19,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from finslm.heads import register as _register_heads
 from finslm.labels import ID2LABEL, LABEL2ID, LABELS
+
+_register_heads()  # saved mean-pooling models reload through the Auto classes
 
 META_FILE = "finslm.json"
 TFIDF_FILE = "model.joblib"
@@ -71,12 +74,17 @@ def resolve_checkpoint(spec: str, root: Path = Path(".")) -> str:
     return spec  # a hub id: from_pretrained downloads it (or reads the HF cache offline)
 
 
-def load_for_finetuning(spec: str, trust_remote_code: bool = False, root: Path = Path(".")):
+def load_for_finetuning(
+    spec: str, trust_remote_code: bool = False, root: Path = Path("."), pooling: str = "cls"
+):
     """(tokenizer, model) with a fresh 3-way classification head on the resolved checkpoint."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    from finslm.heads import MeanPoolBertConfig, MeanPoolBertForSequenceClassification
+
     location = resolve_checkpoint(spec, root)
+    labels = dict(num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID)
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
         # The packaged checkpoint is a bare encoder: its head is new by design, so the
@@ -84,16 +92,26 @@ def load_for_finetuning(spec: str, trust_remote_code: bool = False, root: Path =
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                location,
-                num_labels=len(LABELS),
-                id2label=ID2LABEL,
-                label2id=LABEL2ID,
-                ignore_mismatched_sizes=True,
-                trust_remote_code=trust_remote_code,
-                # Eager attention exports to ONNX in a form onnxruntime can fuse.
-                attn_implementation="eager",
-            )
+            if pooling == "mean":
+                base = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code)
+                if base.model_type not in ("bert", MeanPoolBertConfig.model_type):
+                    raise ModelError(
+                        f"checkpoint {spec!r}: pooling 'mean' supports BERT-family encoders, "
+                        f"not {base.model_type!r}; set models.<name>.pooling: cls"
+                    )
+                config = MeanPoolBertConfig(**{**base.to_dict(), **labels})
+                model = MeanPoolBertForSequenceClassification.from_pretrained(
+                    location, config=config, attn_implementation="eager"
+                )
+            else:
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    location,
+                    **labels,
+                    ignore_mismatched_sizes=True,
+                    trust_remote_code=trust_remote_code,
+                    # Eager attention exports to ONNX in a form onnxruntime can fuse.
+                    attn_implementation="eager",
+                )
         finally:
             hf_logging.set_verbosity(verbosity)
     except OSError as exc:

@@ -114,7 +114,9 @@ def train_transformer(
     )
 
     set_determinism(seed, threads)
-    tokenizer, model = load_for_finetuning(cfg.checkpoint, cfg.trust_remote_code)
+    tokenizer, model = load_for_finetuning(
+        cfg.checkpoint, cfg.trust_remote_code, pooling=cfg.pooling
+    )
     train_ds = _Encoded(tokenizer, train_df.text.tolist(), train_df.label.tolist(), cfg.max_length)
     val_ds = _Encoded(tokenizer, val_df.text.tolist(), val_df.label.tolist(), cfg.max_length)
     weights = (
@@ -191,15 +193,18 @@ def train_transformer(
         {
             "kind": "transformer",
             "checkpoint": cfg.checkpoint,
+            "pooling": cfg.pooling,
             "max_length": cfg.max_length,
             "params": n_params,
         },
     )
+    # Trainer's eval sampler groups by length too, so compare with its label_ids, not val_df order.
     val_pred = trainer.predict(val_ds)
     pred = [LABELS[i] for i in val_pred.predictions.argmax(axis=1)]
+    true = [LABELS[i] for i in val_pred.label_ids]
     epochs_run = len(history)
     return {
-        "val": classification_metrics(val_df.label.tolist(), pred),
+        "val": classification_metrics(true, pred),
         "epochs": epochs_run,
         "best_epoch": int(round(best["epoch"])),
         "seconds": round(seconds, 1),

@@ -74,7 +74,8 @@ class Explanation:
             "target": self.labels[self.target],
             "predicted": self.predicted,
             "probabilities": {
-                label: round(float(p), digits) for label, p in zip(self.labels, self.proba, strict=True)
+                label: round(float(p), digits)
+                for label, p in zip(self.labels, self.proba, strict=True)
             },
             "words": [w.text for w in self.words],
             "spans": [[w.start, w.end] for w in self.words],
@@ -112,27 +113,45 @@ class Explainer:
         self.labels = tuple(predictor.labels)
         self.scorer = Scorer(predictor, self.settings.batch_size)
 
-    def explain(self, text: str, target: int | str | None = None) -> Explanation:
-        """Attributions of every method for ``p(target | text)`` (default: the predicted class)."""
+    def explain(
+        self,
+        text: str,
+        target: int | str | None = None,
+        methods: Sequence[str] | None = None,
+        proba: np.ndarray | None = None,
+    ) -> Explanation:
+        """Attributions for ``p(target | text)`` (default target: the predicted class).
+
+        ``methods`` picks a subset of this explainer's methods. ``proba`` skips the predictor
+        call for the sentence's own probabilities; with only ``ig``/``attention`` and ``proba``
+        given, the perturbation predictor (and its cache) is not touched at all, so the stage can
+        run the PyTorch methods in a second thread while SHAP and LIME run in the first
+        (see :func:`finslm.explain.pipeline.run_explain`).
+        """
         from finslm.explain.attention import attention_attributions
         from finslm.explain.gradients import ig_attributions
         from finslm.explain.lime_ import lime_attributions
         from finslm.explain.shap_ import shap_attributions
 
+        methods = self.methods if methods is None else tuple(methods)
+        unknown = [m for m in methods if m not in self.methods]
+        if unknown:
+            raise ValueError(f"method(s) {unknown} not among this explainer's {self.methods}")
         text = str(text)
         words = split_words(text)
         if not words:
             raise ValueError(f"nothing to explain in {text!r}: no words")
-        self.scorer.clear()
-        proba = self.scorer([text])[0]
+        if proba is None:
+            self.scorer.clear()
+            proba = self.scorer([text])[0]
         if target is None:
             target = int(np.argmax(proba))
         elif isinstance(target, str):
             target = self.labels.index(target)
-        out = Explanation(text, words, self.labels, int(target), proba)
+        out = Explanation(text, words, self.labels, int(target), np.asarray(proba))
         seed = sentence_seed(self.settings.seed, text)
         s = self.settings
-        for method in self.methods:
+        for method in methods:
             before = self.scorer.evaluated
             start = time.perf_counter()
             if method in PERTURBATION_METHODS and len(words) == 1:
@@ -143,7 +162,9 @@ class Explainer:
                     self.scorer, text, words, out.target, s.shap_max_evals, s.batch_size, seed
                 )
             elif method == "lime":
-                values = lime_attributions(self.scorer, text, words, out.target, s.lime_samples, seed)
+                values = lime_attributions(
+                    self.scorer, text, words, out.target, s.lime_samples, seed
+                )
             elif method == "ig":
                 values, out.ig_delta = ig_attributions(
                     self.torch_model, text, words, out.target, s.ig_steps

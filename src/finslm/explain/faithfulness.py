@@ -137,7 +137,9 @@ def rank_methods(table: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     return {name: float(np.mean(r)) for name, r in ranks.items()}
 
 
-def most_faithful(table: Mapping[str, Mapping[str, float]], exclude: Sequence[str] = ("random",)) -> str:
+def most_faithful(
+    table: Mapping[str, Mapping[str, float]], exclude: Sequence[str] = ("random",)
+) -> str:
     """The method with the best mean rank; ties go to higher comprehensiveness."""
     candidates = {m: v for m, v in table.items() if m not in exclude}
     if not candidates:

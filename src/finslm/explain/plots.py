@@ -1,7 +1,7 @@
 """The faithfulness curves and the reliability diagram, as PNG files (DVC image plots).
 
-    >>> faithfulness_plot({"shap": {"comprehensiveness": [...], "sufficiency": [...]}}, (0.1, 0.2, 0.5), path)
-    >>> reliability_plot(calibration(confidence, correct), path)
+>>> faithfulness_plot({"shap": {"comprehensiveness": [...], "sufficiency": [...]}}, (0.1, 0.2, 0.5), path)
+>>> reliability_plot(calibration(confidence, correct), path)
 """
 
 from __future__ import annotations
@@ -97,7 +97,9 @@ def reliability_plot(calib: Mapping[str, Any], path: Path, title: str = "") -> P
         zorder=3,
         label="mean confidence",
     )
-    ax.plot([0, 1], [0, 1], color="#555555", linestyle="--", linewidth=1, label="perfect calibration")
+    ax.plot(
+        [0, 1], [0, 1], color="#555555", linestyle="--", linewidth=1, label="perfect calibration"
+    )
     ax.set_ylim(0, 1)
     ax.set_xlim(0, 1)
     ax.set_ylabel("accuracy")

@@ -21,6 +21,33 @@ from finslm.explain.scorer import Scorer
 from finslm.explain.words import Word, WordTokenizer
 
 
+def import_shap():
+    """``import shap`` with its numba kernels left as plain Python.
+
+    shap compiles a dozen ``@njit`` helpers on first use, 5-10 s per process on this CPU (there
+    is no on-disk cache for them), while for sentences of a few dozen words the same helpers
+    run in milliseconds as Python. ``numba.config.DISABLE_JIT`` is read when a function is
+    decorated, so it is switched on only while shap is imported (the first time) and restored:
+    other numba users in the process are unaffected.
+    """
+    import sys
+    import warnings
+
+    if "shap" in sys.modules:
+        return sys.modules["shap"]
+    import numba
+
+    previous = numba.config.DISABLE_JIT
+    numba.config.DISABLE_JIT = True
+    try:
+        with warnings.catch_warnings():  # shap's plotting colormaps use deprecated matplotlib calls
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            import shap
+    finally:
+        numba.config.DISABLE_JIT = previous
+    return shap
+
+
 def shap_attributions(
     scorer: Scorer,
     text: str,
@@ -31,7 +58,7 @@ def shap_attributions(
     seed: int = 0,
 ) -> np.ndarray:
     """Owen values of each word for ``p(target)``; shape (len(words),)."""
-    import shap
+    shap = import_shap()
 
     masker = shap.maskers.Text(WordTokenizer(), mask_token="...", collapse_mask_token=True)
     # "..." is only a placeholder for the constructor (it needs a token id for its mask); an
@@ -47,7 +74,9 @@ def shap_attributions(
     state = np.random.get_state()
     np.random.seed(seed % 2**32)
     try:
-        explanation = explainer([text], max_evals=max(int(max_evals), 4), batch_size=batch_size, silent=True)
+        explanation = explainer(
+            [text], max_evals=max(int(max_evals), 4), batch_size=batch_size, silent=True
+        )
     finally:
         np.random.set_state(state)
     values = np.asarray(explanation.values[0], dtype=np.float64).reshape(-1)

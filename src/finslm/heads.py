@@ -1,0 +1,77 @@
+"""A mean-pooling classification head for BERT-family encoders.
+
+all-MiniLM-L6-v2 was trained as a sentence encoder with *mean pooling* over token states; the
+stock ``BertForSequenceClassification`` head classifies the [CLS] state through a pooler the
+sentence-transformers training never used. This head averages the token states the attention
+mask keeps, then applies dropout and one linear layer.
+
+The config has its own ``model_type`` (``finslm-meanpool-bert``), registered with the Auto
+classes when ``finslm.models`` is imported, so a saved model reloads with
+``AutoModelForSequenceClassification.from_pretrained`` — and fails loudly, rather than silently
+loading the wrong head, where finslm is not imported.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    BertConfig,
+    BertModel,
+    BertPreTrainedModel,
+)
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+MODEL_TYPE = "finslm-meanpool-bert"
+
+
+class MeanPoolBertConfig(BertConfig):
+    model_type = MODEL_TYPE
+
+
+class MeanPoolBertForSequenceClassification(BertPreTrainedModel):
+    config_class = MeanPoolBertConfig
+    base_model_prefix = "bert"
+
+    def __init__(self, config: MeanPoolBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config, add_pooling_layer=False)
+        dropout = config.classifier_dropout
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state  # (batch, seq, hidden)
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)  # (batch, hidden)
+        logits = self.classifier(self.dropout(pooled))  # (batch, num_labels)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.float(), labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def register() -> None:
+    """Make the Auto classes know the head (idempotent)."""
+    try:
+        AutoConfig.register(MODEL_TYPE, MeanPoolBertConfig)
+        AutoModelForSequenceClassification.register(
+            MeanPoolBertConfig, MeanPoolBertForSequenceClassification
+        )
+    except ValueError:  # already registered
+        pass

@@ -1,0 +1,76 @@
+"""params.yaml validation: wrong keys and values fail early, naming the key and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from finslm.config import ConfigError, TfidfConfig, TransformerConfig, load_params
+
+
+def write(tmp_path, params: dict):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def base() -> dict:
+    return {"data": {}, "models": {"m": {"kind": "transformer"}, "b": {"kind": "tfidf"}}}
+
+
+def test_repo_params_load_with_documented_types():
+    params = load_params("params.yaml")
+    assert isinstance(params.models["minilm"], TransformerConfig)
+    assert isinstance(params.models["tfidf"], TfidfConfig)
+    assert params.data.test_size == pytest.approx(0.2)
+    assert params.data.val_size == pytest.approx(0.1)
+
+
+def test_defaults_fill_missing_keys(tmp_path):
+    params = load_params(write(tmp_path, base()))
+    assert params.models["m"].checkpoint == "packaged:all-MiniLM-L6-v2"
+    assert params.train.seed == 42
+
+
+@pytest.mark.parametrize(
+    ("section", "patch", "message"),
+    [
+        ("m", {"lr": "fast"}, "models.m.lr: expected a number, got 'fast'"),
+        ("m", {"epochs": 0}, "models.m.epochs: got 0; must be >= 1"),
+        ("m", {"lr_schedule": "step"}, "allowed values: linear, cosine"),
+        ("m", {"learning_rate": 1e-4}, "models.m: unknown key(s) learning_rate; known keys:"),
+        ("m", {"class_weights": "yes"}, "expected true or false"),
+        ("b", {"class_weight": "auto"}, "allowed values: balanced, none"),
+    ],
+)
+def test_bad_model_values_name_key_and_fix(tmp_path, section, patch, message):
+    params = base()
+    params["models"][section].update(patch)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_params(write(tmp_path, params))
+
+
+def test_unknown_kind_lists_kinds(tmp_path):
+    params = base()
+    params["models"]["m"]["kind"] = "svm"
+    with pytest.raises(ConfigError, match="models.m.kind: got 'svm'; allowed values: transformer, tfidf"):
+        load_params(write(tmp_path, params))
+
+
+def test_bad_split_share(tmp_path):
+    params = base()
+    params["data"]["test_size"] = 1.5
+    with pytest.raises(ConfigError, match="data.test_size"):
+        load_params(write(tmp_path, params))
+
+
+def test_missing_file_says_where_to_run(tmp_path):
+    with pytest.raises(ConfigError, match="run from the repository root"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("models: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(path)
