@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from finslm.config import ConfigError, ExportConfig, load_export_config
-from finslm.export import export_model, parity_failures
+from finslm.export import export_model, layer_nodes, parity_failures, quantize_graph
 from finslm.models import ModelError, read_meta
-from finslm.predict import ONNX_FILES, load_predictor, onnx_graph_files
+from finslm.predict import ONNX_FILES, OnnxPredictor, load_predictor, onnx_graph_files
 
 from .conftest import TINY_BERT, invented_sentences
 
@@ -102,6 +102,24 @@ def test_int8_agrees_with_fp32(tiny_export):
     assert (fp32.argmax(1) == int8.argmax(1))[confident].all()
 
 
+def test_mixed_precision_keeps_chosen_layers_fp32(tiny_export, tmp_path):
+    """export.int8_fp32_layers: layer 0 stays fp32 (MatMul, Attention), layer 1 is INT8."""
+    import onnx
+
+    folder, _ = tiny_export
+    keep = layer_nodes(folder / "model.opt.onnx", [0])
+    assert "Attention_0" in keep and all("layer.1/" not in n for n in keep)
+    mixed = tmp_path / "model.int8.onnx"
+    quantize_graph(folder / "model.opt.onnx", mixed, exclude=keep)
+    ops = {n.name: n.op_type for n in onnx.load(str(mixed)).graph.node}
+    assert ops["Attention_0"] == "Attention" and ops["Attention_1_quant"] == "QAttention"
+    assert ops["/inner/bert/encoder/layer.0/output/dense/MatMul"] == "MatMul"
+    assert ops["/inner/bert/encoder/layer.1/output/dense/MatMul_quant"] == "MatMulInteger"
+    p = OnnxPredictor(folder, read_meta(folder), graph=mixed)
+    fp32 = load_predictor(folder, "onnx-fp32").predict_proba(TEXTS)
+    assert np.abs(p.predict_proba(TEXTS) - fp32).max() < 5e-3
+
+
 def test_parity_failures_name_the_graph_and_the_key():
     metrics = {
         "onnx-fp32": {"max_abs_logit_diff": 0.5, "agreement": 1.0, "n": 10},
@@ -167,6 +185,9 @@ def test_export_config_checks_models_and_ranges(tmp_path):
         load_export_config(path)
     path.write_text(yaml.safe_dump({"models": models, "export": {"min_agreement": 1.5}}))
     with pytest.raises(ConfigError, match=r"export.min_agreement: got 1.5"):
+        load_export_config(path)
+    path.write_text(yaml.safe_dump({"models": models, "export": {"int8_fp32_layers": [-1]}}))
+    with pytest.raises(ConfigError, match=r"export.int8_fp32_layers: got \[-1\]"):
         load_export_config(path)
     path.write_text(yaml.safe_dump({"models": models, "export": {"exporter": "tf2onnx"}}))
     with pytest.raises(ConfigError, match="export.exporter: got 'tf2onnx'; allowed values"):

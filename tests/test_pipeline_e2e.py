@@ -114,10 +114,9 @@ def test_data_knob_reruns_everything_downstream(repo: Path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"]["seed"] = params["data"]["seed"] + 1
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    assert "prepare" in _dvc("status", cwd=repo).stdout
+    # A new seed gives a new split, so every stage that reads a split is now stale.
+    _dvc("repro", "prepare", cwd=repo)
     status = _dvc("status", cwd=repo).stdout
-    assert "prepare" in status
-    # Downstream stages are stale through prepare's outputs, which `dvc status` reports only
-    # after prepare reruns; a dry repro lists every stage that would run.
-    dry = _dvc("repro", "--dry", cwd=repo).stdout
-    for stage in ("prepare", "train@minilm", "train@tfidf", "evaluate@minilm", "evaluate@tfidf"):
-        assert f"Running stage '{stage}'" in dry, dry
+    for stage in ("train@minilm", "train@tfidf", "evaluate@minilm", "evaluate@tfidf"):
+        assert f"{stage}:" in status, status

@@ -224,12 +224,14 @@ def explain(
     console.print(f"[dim]{model} · SHAP/LIME on {used}[/]")
     print_explanation(explanation, methods, console)
     if html is not None:
+        from html import escape
+
         from finslm.explain.report import render_sentences_page
 
         record = explanation.to_record()
         page = render_sentences_page(
             [record], methods, title=f"Why {model.name} says {explanation.predicted}",
-            subtitle=f"{model} · SHAP/LIME on {used} · IG and attention on torch-fp32",
+            subtitle=escape(f"{model} · SHAP/LIME on {used} · IG and attention on torch-fp32"),
         )  # fmt: skip
         try:
             html.parent.mkdir(parents=True, exist_ok=True)

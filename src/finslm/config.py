@@ -211,7 +211,6 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
-
 # --- export and benchmark (owned by the export/benchmark stages) ---------------------------------
 
 BACKEND_NAMES = ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8", "sklearn")
@@ -251,6 +250,9 @@ class ExportConfig:
     per_channel: bool = True
     # 7-bit weights, for CPUs without VNNI where 8-bit products can saturate.
     reduce_range: bool = False
+    # Encoder layers (0-based) left in fp32 inside the INT8 graph: mixed precision for the
+    # layers whose activations quantise worst (choose them on the validation split).
+    int8_fp32_layers: list[int] = dataclasses.field(default_factory=list)
     # Parity gate on the validation split: max |logit difference| vs PyTorch and the share of
     # identical labels, for the fp32 graphs (model.onnx, model.opt.onnx) and for INT8.
     atol: float = 1e-3
@@ -262,6 +264,14 @@ class ExportConfig:
 
     def __post_init__(self):
         _str_list(self.models, "export.models")
+        layers = self.int8_fp32_layers
+        _need(
+            isinstance(layers, list)
+            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in layers),
+            "export.int8_fp32_layers",
+            layers,
+            "a list of encoder layer indices (0, 1, ...)",
+        )
         _need(7 <= self.opset <= 23, "export.opset", self.opset, "between 7 and 23")
         for key in ("atol", "int8_atol"):
             _need(getattr(self, key) > 0, f"export.{key}", getattr(self, key), "> 0")
@@ -321,7 +331,12 @@ class BenchmarkConfig:
         )
         _need(self.threads >= 0, "benchmark.threads", self.threads, ">= 0")
         _need(self.warmup >= 0, "benchmark.warmup", self.warmup, ">= 0")
-        _need(self.latency_sentences >= 1, "benchmark.latency_sentences", self.latency_sentences, ">= 1")
+        _need(
+            self.latency_sentences >= 1,
+            "benchmark.latency_sentences",
+            self.latency_sentences,
+            ">= 1",
+        )
         _need(self.repeats >= 1, "benchmark.repeats", self.repeats, ">= 1")
         _need(self.batch_size >= 1, "benchmark.batch_size", self.batch_size, ">= 1")
 
@@ -341,13 +356,14 @@ def load_export_config(path: str | Path = "params.yaml") -> ExportConfig:
     raw = _raw_params(path)
     cfg = build(ExportConfig, raw.get("export"), "export")
     models = raw.get("models") or {}
+    transformers = [n for n, m in models.items() if (m or {}).get("kind") == "transformer"]
     for name in cfg.models:
-        kind = (models.get(name) or {}).get("kind")
-        if kind != "transformer":
+        if name not in transformers:
+            kind = (models.get(name) or {}).get("kind")
             what = "is not under models" if name not in models else f"has kind {kind!r}"
             raise ConfigError(
                 f"export.models: {name!r} {what}; only transformer models can be exported to "
-                f"ONNX (transformers here: {', '.join(n for n, m in models.items() if (m or {}).get('kind') == 'transformer')})"
+                f"ONNX (transformers here: {', '.join(transformers) or 'none'})"
             )
     return cfg
 
@@ -386,9 +402,9 @@ class ExplainConfig:
     seed: int = 42
     # Per-sentence budgets: SHAP Partition-explainer model calls, LIME perturbed samples, IG
     # integration steps (one batch).
-    shap_max_evals: int = 200
-    lime_samples: int = 200
-    ig_steps: int = 20
+    shap_max_evals: int = 120
+    lime_samples: int = 120
+    ig_steps: int = 16
     # Texts per call of the perturbation predictor.
     batch_size: int = 64
     # Intra-op CPU threads for torch and for onnxruntime each; 0 = library default (every core).

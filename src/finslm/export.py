@@ -8,7 +8,8 @@ without torch: three graphs with dynamic ``batch`` and ``sequence`` axes, plus t
 - ``model.opt.onnx``: attention, LayerNorm, GELU and embeddings fused by onnxruntime's
   transformer optimizer (portable: only level-1 onnxruntime rewrites are baked in);
 - ``model.int8.onnx``: dynamic INT8 quantisation (int8 per-channel weights, uint8 activations
-  quantised per batch at run time) of the optimised graph.
+  quantised per batch at run time) of the optimised graph, optionally leaving some encoder
+  layers in fp32 (``export.int8_fp32_layers``: mixed precision where INT8 hurts most).
 
 Each graph is compared with PyTorch on the validation texts (max |Δlogit|, label agreement);
 :class:`ParityError` is raised, after the numbers are computed, when one breaks its tolerance.
@@ -183,8 +184,38 @@ def optimize_graph(src: Path, dst: Path, model_dir: Path) -> dict[str, int]:
     return {k: int(v) for k, v in stats.items() if v}
 
 
-def quantize_graph(src: Path, dst: Path, per_channel: bool = True, reduce_range: bool = False):
-    """Dynamic INT8: int8 weights (per output channel), uint8 activations scaled per batch."""
+def layer_nodes(graph: Path, layers: list[int]) -> list[str]:
+    """Names of the nodes of ``graph`` that belong to encoder layers ``layers``.
+
+    The exporter keeps Hugging Face module paths (``/bert/encoder/layer.3/...``) in node and
+    tensor names, and the optimizer's fused nodes (``Attention_3``) write tensors named after
+    their layer, so a node belongs to layer ``i`` when its name or an output's name says so.
+    """
+    import re
+
+    import onnx
+
+    pattern = re.compile(r"[/.]layer\.(\d+)[/.]")
+    wanted = set(layers)
+    names = []
+    for node in onnx.load(str(graph), load_external_data=False).graph.node:
+        found = {int(i) for text in (node.name, *node.output) for i in pattern.findall(text)}
+        if found & wanted:
+            names.append(node.name)
+    return names
+
+
+def quantize_graph(
+    src: Path,
+    dst: Path,
+    per_channel: bool = True,
+    reduce_range: bool = False,
+    exclude: list[str] | None = None,
+) -> None:
+    """Dynamic INT8: int8 weights (per output channel), uint8 activations scaled per batch.
+
+    Nodes named in ``exclude`` stay fp32 (mixed precision).
+    """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -195,6 +226,7 @@ def quantize_graph(src: Path, dst: Path, per_channel: bool = True, reduce_range:
             per_channel=per_channel,
             reduce_range=reduce_range,
             weight_type=QuantType.QInt8,
+            nodes_to_exclude=list(exclude or []),
             # The optimiser's contrib ops carry no type info for some outputs; without a default
             # the quantiser cannot infer them.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
@@ -316,8 +348,17 @@ def export_model(
         if not fused.get("Attention") and not fused.get("MultiHeadAttention"):
             log("warning: the optimizer fused no attention (exported without eager attention?)")
     source = opt if cfg.optimize and cfg.quantize_from == "opt" else fp32
-    log(f"quantise {source.name} -> {int8} (per_channel={cfg.per_channel})")
-    quantize_graph(source, int8, cfg.per_channel, cfg.reduce_range)
+    keep = layer_nodes(source, cfg.int8_fp32_layers) if cfg.int8_fp32_layers else []
+    if cfg.int8_fp32_layers and not keep:
+        raise ModelError(
+            f"export.int8_fp32_layers {cfg.int8_fp32_layers}: no node of {source} belongs to "
+            "those layers (its node names carry no layer.<i>); set it to []"
+        )
+    log(
+        f"quantise {source.name} -> {int8} (per_channel={cfg.per_channel}, "
+        f"fp32 layers {cfg.int8_fp32_layers or 'none'})"
+    )
+    quantize_graph(source, int8, cfg.per_channel, cfg.reduce_range, exclude=keep)
 
     final_meta = read_meta(out_dir)
     metrics: dict[str, Any] = {}
@@ -331,6 +372,8 @@ def export_model(
         metrics[backend] = numbers
         if backend == "onnx-opt":
             metrics[backend]["fused"] = fused
+        if backend == "onnx-int8":
+            metrics[backend]["fp32_nodes"] = len(keep)
         log(
             f"{backend}: max |Δlogit| {numbers['max_abs_logit_diff']:.2e}, "
             f"agreement {numbers['agreement']:.4f}, {numbers['size_mb']:.1f} MB"

@@ -121,7 +121,14 @@ def _records(frame):
 
 
 def test_token_patterns_name_the_word_behind_the_errors(frame):
-    patterns = token_patterns(_records(frame), "shap", frame, top_n=5, min_errors=2)
+    records = _records(frame)
+    # "percent" pushes two explained errors hard, but validation sentences with it are all
+    # right: attribution without association, so it is not a pattern.
+    for _ in range(2):
+        records.append({"words": ["Sales", "up", "percent"], "label": "neutral",
+                        "predicted": "positive", "attributions": {"shap": [0.0, 0.0, 1.0]}})  # fmt: skip
+    patterns = token_patterns(records, "shap", frame, top_n=5, min_errors=2)
+    assert "percent" not in {p["token"] for p in patterns}
     top = patterns[0]
     assert top["token"] == "rose"
     assert top["errors"] == 4 and top["correct"] == 1

@@ -9,7 +9,13 @@ import numpy as np
 from finslm.explain.analysis import prediction_frame, recommendations
 from finslm.explain.attributions import METHOD_TITLES, METHODS
 from finslm.explain.plots import faithfulness_plot, reliability_plot
-from finslm.explain.report import ReportData, coloured_text, render_report, render_sentences_page
+from finslm.explain.report import (
+    ReportData,
+    coloured_text,
+    method_pages,
+    render_report,
+    render_sentences_page,
+)
 from finslm.explain.words import split_words
 from finslm.labels import LABELS
 
@@ -63,7 +69,7 @@ def _record(text, label, predicted, seed):
     }
 
 
-def _report(tmp_path) -> str:
+def _report(tmp_path, data_only: bool = False):
     records = [
         _record("Net sales rose 8% <script>alert(1)</script> & more.", "positive", "positive", 0),
         _record("The meeting is on 5 May.", "neutral", "positive", 1),
@@ -95,7 +101,7 @@ def _report(tmp_path) -> str:
         most_faithful="shap", fractions=[0.1, 0.2, 0.5], recommendations=rec, images=images,
         seconds=12.0, ig_delta=0.001, notes=["backend onnx-int8 unavailable"],
     )  # fmt: skip
-    return render_report(data)
+    return data if data_only else render_report(data)
 
 
 def test_report_has_every_section_and_method(tmp_path):
@@ -139,3 +145,15 @@ def test_sentences_page_for_the_cli():
     assert page.errors == [] and "sentences" in page.ids
     assert "SHAP (partition)" in page.all_text and "Integrated Gradients" in page.all_text
     assert "LIME" not in page.all_text
+
+
+def test_one_page_per_method(tmp_path):
+    pages = method_pages(_report(tmp_path, data_only=True))
+    assert list(pages) == list(METHODS)
+    for method, html in pages.items():
+        page = Page(html)
+        assert page.errors == []
+        others = [METHOD_TITLES[m] for m in METHODS if m != method]
+        assert METHOD_TITLES[method] in page.all_text
+        assert not any(f">{title}<" in html for title in others)
+        assert 'href="index.html"' in html

@@ -95,6 +95,8 @@ def test_stage_on_the_tiny_onnx_export(stage, tmp_path, tiny_classifier, tiny_ex
     HTMLParser().feed(html)
     for method in METHODS:
         assert METHOD_TITLES[method] in html
+        page = (work / "reports/explain" / f"{method}.html").read_text()
+        assert f'href="{method}.html"' in html and METHOD_TITLES[method] in page
     for name in ("faithfulness.png", "reliability.png"):
         assert (work / "plots/explain" / name).read_bytes()[:4] == b"\x89PNG"
 

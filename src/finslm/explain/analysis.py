@@ -16,7 +16,8 @@ The recommendations file (``analysis/<model>.json``) is documented field by fiel
   ``target_accuracy`` on validation; below it the model is unreliable (route to review, or
   emphasise such examples in fine-tuning);
 - ``token_patterns``: words that carry misclassifications according to the most faithful
-  attribution method, with how often they occur in validation and how error-prone they are;
+  attribution method and whose validation sentences go wrong clearly more often than average,
+  with how often they occur and how error-prone they are;
 - ``calibration`` (ECE, reliability bins), ``misclassified`` and ``low_confidence`` examples.
 
 Validation data only: nothing here reads the test split.
@@ -25,6 +26,7 @@ Validation data only: nothing here reads the test split.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
@@ -32,11 +34,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from finslm.evaluation import classification_metrics
 from finslm.explain.words import is_content, split_words
 
 SCHEMA_VERSION = 1
+# Function words never count as patterns: they are in most sentences, so they collect
+# attribution and a slightly raised error rate (longer sentences) without telling the
+# fine-tune anything it can act on. scikit-learn's English list (318 words).
+STOP_WORDS = frozenset(ENGLISH_STOP_WORDS)
 SCHEMA_FILE = "recommendations.schema.json"
 
 
@@ -192,9 +199,12 @@ def token_patterns(
     ``method``'s attributions are scaled to sum(|a|) = 1 and each content word's positive share
     (support for the wrong predicted class) is added to its ``error_attribution``; ``errors`` is
     the number of such sentences where it pushed the wrong way, ``correct`` the number of correctly
-    classified explained sentences containing it. Words pushing at least ``min_errors`` errors
-    are kept. ``val_sentences``/``val_error_rate``/``lift`` describe the whole validation split:
-    how many sentences contain the word, their error rate, and that rate over the overall one.
+    classified explained sentences containing it. ``val_sentences``/``val_error_rate``/``lift``
+    describe the whole validation split: how many sentences contain the word, their error rate,
+    and that rate over the overall one. Kept: content words (no punctuation, no
+    :data:`STOP_WORDS`) pushing at least ``min_errors`` errors whose
+    validation error rate exceeds the overall one by at least one binomial standard error
+    (``sqrt(e (1 - e) / val_sentences)``, ``e`` the overall error rate).
     """
     mass: dict[str, float] = defaultdict(float)
     errors: Counter = Counter()
@@ -213,25 +223,37 @@ def token_patterns(
             continue
         pushed = set()
         for w, v in zip(words, a / total, strict=True):
-            if v > 0 and is_content(w):
+            if v > 0 and is_content(w) and w not in STOP_WORDS:
                 mass[w] += float(v)
                 pushed.add(w)
         for w in pushed:
             errors[w] += 1
             pairs[w][(r["label"], r["predicted"])] += 1
-    chosen = [w for w in mass if errors[w] >= min_errors]
-    chosen.sort(key=lambda w: (-mass[w], w))
-    chosen = chosen[:top_n]
-    # Validation-wide statistics for the chosen words.
+    candidates = [w for w in mass if errors[w] >= min_errors]
+    # Validation-wide statistics: sentences containing the word, and how often they are wrong.
     overall_error = float((~frame["correct"]).mean()) if len(frame) else 0.0
-    present = {w: [] for w in chosen}
+    present: dict[str, list[bool]] = {w: [] for w in candidates}
     for words, ok in zip(map(_content_words, frame["text"]), frame["correct"], strict=True):
         for w in words & present.keys():
             present[w].append(bool(ok))
+
+    def error_rate(w: str) -> float:
+        return 1.0 - float(np.mean(present[w])) if present[w] else 0.0
+
+    # Only words whose validation sentences go wrong clearly more often than the average one
+    # (by at least one binomial standard error): a word most sentences have ("the", "a") picks
+    # up attribution in errors without being associated with them.
+    def associated(w: str) -> bool:
+        n = len(present[w])
+        spread = math.sqrt(overall_error * (1 - overall_error) / n) if n else math.inf
+        return error_rate(w) - overall_error >= max(spread, 1e-12)
+
+    chosen = [w for w in candidates if associated(w)]
+    chosen.sort(key=lambda w: (-mass[w], w))
+    chosen = chosen[:top_n]
     out = []
     for w in chosen:
-        seen = present[w]
-        rate = 1.0 - float(np.mean(seen)) if seen else 0.0
+        rate = error_rate(w)
         out.append(
             {
                 "token": w,
@@ -242,7 +264,7 @@ def token_patterns(
                     {"true": t, "predicted": p, "count": int(n)}
                     for (t, p), n in sorted(pairs[w].items(), key=lambda kv: (-kv[1], kv[0]))
                 ],
-                "val_sentences": len(seen),
+                "val_sentences": len(present[w]),
                 "val_error_rate": round(rate, 4),
                 "lift": round(rate / overall_error, 3) if overall_error > 0 else 0.0,
             }

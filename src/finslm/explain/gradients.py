@@ -21,7 +21,7 @@ from finslm.explain.words import Word, merge_to_words
 
 
 def ig_attributions(
-    torch_model, text: str, words: Sequence[Word], target: int, n_steps: int = 20
+    torch_model, text: str, words: Sequence[Word], target: int, n_steps: int = 16
 ) -> tuple[np.ndarray, float]:
     """(IG attribution per word for ``p(target)``, shape (len(words),); convergence delta).
 

@@ -28,7 +28,7 @@ def lime_attributions(
     text: str,
     words: Sequence[Word],
     target: int,
-    num_samples: int = 200,
+    num_samples: int = 120,
     seed: int = 0,
 ) -> np.ndarray:
     """LIME weight of each word for ``p(target)``; shape (len(words),)."""

@@ -4,7 +4,8 @@
 
 Writes (paths from :class:`ExplainPaths`, i.e. from dvc.yaml via the stage's arguments):
 
-- ``reports/explain/index.html``: the report (:mod:`finslm.explain.report`);
+- ``reports/explain/index.html``: the report (:mod:`finslm.explain.report`), and
+  ``reports/explain/<method>.html``: every explained sentence coloured by one method;
 - ``reports/explain/attributions.json``: per explained sentence, its words (with character
   spans) and, per method, one attribution per word, plus its faithfulness scores;
 - ``metrics/explain.json``: per method ``{comprehensiveness, sufficiency, loo_spearman,
@@ -48,7 +49,7 @@ from finslm.explain.faithfulness import (
     summarise,
 )
 from finslm.explain.plots import faithfulness_plot, reliability_plot
-from finslm.explain.report import ReportData, render_report
+from finslm.explain.report import ReportData, method_pages, render_report
 from finslm.models import ModelError
 
 log_ = logging.getLogger("finslm.explain")
@@ -97,12 +98,15 @@ def open_predictors(
 
     notes: list[str] = []
     torch_model = None
-    if need_torch or backend == "torch-fp32" or fallback == "torch-fp32":
+    if need_torch or backend == "torch-fp32":
         torch_model = load_predictor(model_dir, "torch-fp32", threads=threads)
 
     def open_backend(name: str):
+        nonlocal torch_model
         if name == "torch-fp32":
-            return torch_model or load_predictor(model_dir, "torch-fp32", threads=threads)
+            if torch_model is None:
+                torch_model = load_predictor(model_dir, "torch-fp32", threads=threads)
+            return torch_model
         errors = []
         for folder in [f for f in (export_dir, model_dir) if f is not None]:
             try:
@@ -122,8 +126,6 @@ def open_predictors(
         )
         notes.append(note)
         predictor, used = open_backend(fallback), fallback
-    if need_torch and torch_model is None:
-        torch_model = load_predictor(model_dir, "torch-fp32", threads=threads)
     return predictor, torch_model, used, notes
 
 
@@ -342,6 +344,8 @@ def run_explain(
     )
     paths.report_dir.mkdir(parents=True, exist_ok=True)
     (paths.report_dir / "index.html").write_text(render_report(report), encoding="utf-8")
+    for method, page in method_pages(report).items():
+        (paths.report_dir / f"{method}.html").write_text(page, encoding="utf-8")
     _write_json(
         paths.report_dir / "attributions.json",
         {

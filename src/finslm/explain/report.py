@@ -41,7 +41,7 @@ section { background:var(--card); border:1px solid var(--line); border-radius:10
 h2 { margin:0 0 10px; font-size:19px; }
 h3 { margin:18px 0 8px; font-size:15px; color:var(--muted); text-transform:uppercase;
      letter-spacing:.04em; }
-p.note { color:var(--muted); font-size:13px; margin:8px 0 0; }
+p.note { color:var(--muted); font-size:13px; margin:8px 0 0; max-width:120ch; }
 .verdict { font-size:16px; margin:4px 0 12px; padding:10px 14px; background:#eef2ff;
            border-left:4px solid var(--accent); border-radius:4px; }
 table { border-collapse:collapse; font-size:14px; }
@@ -61,6 +61,7 @@ tr.ref td { color:var(--muted); font-style:italic; }
 .card .k { color:var(--muted); font-size:13px; }
 img.plot { max-width:100%; height:auto; border:1px solid var(--line); border-radius:6px; }
 .legend { display:flex; gap:16px; align-items:center; font-size:13px; color:var(--muted); margin:0 0 10px; }
+.legend > span:not(:last-child) { white-space:nowrap; flex-shrink:0; }
 .swatch { display:inline-block; width:34px; height:14px; border-radius:3px; vertical-align:middle; margin-right:4px; }
 .sentence { border:1px solid var(--line); border-radius:8px; margin:12px 0; overflow:hidden; }
 .sentence .head { display:flex; gap:10px; align-items:center; flex-wrap:wrap; padding:8px 14px;
@@ -164,7 +165,7 @@ def sentence_block(record: Mapping[str, Any], methods: Sequence[str]) -> str:
 
 
 def _page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: str) -> str:
-    links = "".join(f'<a href="#{_e(a)}">{_e(t)}</a>' for a, t in nav)
+    links = "".join(f'<a href="{_e(href)}">{_e(t)}</a>' for href, t in nav)
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -175,13 +176,37 @@ def _page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: str) 
 
 
 def render_sentences_page(
-    records: Sequence[Mapping[str, Any]], methods: Sequence[str], title: str = "finslm explain",
+    records: Sequence[Mapping[str, Any]],
+    methods: Sequence[str],
+    title: str = "finslm explain",
     subtitle: str = "",
-) -> str:  # fmt: skip
-    """A page with only explained sentences (the CLI's ``--html``)."""
+    back: str | None = None,
+) -> str:
+    """A page with only explained sentences: the CLI's ``--html``, and the stage's one page per
+    method (``back`` links to the main report). ``subtitle`` is HTML (escape what you pass)."""
     blocks = "".join(sentence_block(r, methods) for r in records)
     body = f'<section id="sentences"><h2>Explanations</h2>{LEGEND}{blocks}</section>'
-    return _page(title, subtitle, [], body)
+    return _page(title, subtitle, [(back, "← report")] if back else [], body)
+
+
+def method_pages(d: ReportData) -> dict[str, str]:
+    """``{method: page}``: every explained sentence (errors first) coloured by one method."""
+    records = _sorted_records(d.records)
+    return {
+        m: render_sentences_page(
+            records,
+            [m],
+            title=f"{METHOD_TITLES.get(m, m)} — {d.model}",
+            subtitle=f"validation split · {len(records)} sentences, errors first",
+            back="index.html",
+        )
+        for m in d.methods
+    }
+
+
+def _sorted_records(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    # Errors first, then by stratum, so the interesting sentences are at the top.
+    return sorted(records, key=lambda r: (r["label"] == r["predicted"], r.get("stratum", "")))
 
 
 @dataclass
@@ -221,8 +246,8 @@ def _faithfulness_section(d: ReportData) -> str:
     ks = ", ".join(f"{round(100 * k)}%" for k in d.fractions)
     img = d.images.get("faithfulness")
     plot = (
-        f'<div><img class="plot" src="{png_data_uri(img)}" alt="Comprehensiveness and '
-        'sufficiency curves per method"></div>'
+        f'<div style="margin-top:14px"><img class="plot" src="{png_data_uri(img)}" '
+        'alt="Comprehensiveness and sufficiency curves per method"></div>'
         if img
         else ""
     )
@@ -237,7 +262,7 @@ def _faithfulness_section(d: ReportData) -> str:
         f'<p class="verdict">Most faithful for <code>{_e(d.model)}</code>: '
         f"<strong>{_e(METHOD_TITLES.get(d.most_faithful, d.most_faithful))}</strong> "
         f"(best mean rank over the three measures, {n} validation sentences).</p>"
-        '<div class="row"><div class="col"><table><thead><tr><th>method</th>'
+        "<div><table><thead><tr><th>method</th>"
         '<th class="num">comprehensiveness ↑</th><th class="num">sufficiency ↓</th>'
         '<th class="num">LOO Spearman ↑</th><th class="num">s / sentence</th>'
         '<th class="num">mean rank</th></tr></thead>'
@@ -247,7 +272,7 @@ def _faithfulness_section(d: ReportData) -> str:
         "of words, AOPC). LOO Spearman: rank correlation with the effect of deleting each word "
         "alone. Random: a random ranking, the floor every method should clear. Time: attribution "
         f"only, per sentence, on this machine.{delta}</p></div>"
-        f"{plot}</div></section>"
+        f"{plot}</section>"
     )
 
 
@@ -354,8 +379,7 @@ def _worst_section(d: ReportData) -> str:
 
 def render_report(d: ReportData) -> str:
     """The stage's report page."""
-    # Errors first, then by stratum, so the interesting sentences are at the top.
-    records = sorted(d.records, key=lambda r: (r["label"] == r["predicted"], r.get("stratum", "")))
+    records = _sorted_records(d.records)
     blocks = "".join(sentence_block(r, d.methods) for r in records)
     sentences = (
         f'<section id="sentences"><h2>Explanations ({len(records)} sentences, errors first)</h2>'
@@ -368,10 +392,11 @@ def render_report(d: ReportData) -> str:
         f"gradients and attention on <code>torch-fp32</code> · {d.seconds:.0f} s"
     )
     nav = [
-        ("faithfulness", "Faithfulness"),
-        ("errors", "Error analysis"),
-        ("worst", "Worst errors"),
-        ("sentences", "Explanations"),
+        ("#faithfulness", "Faithfulness"),
+        ("#errors", "Error analysis"),
+        ("#worst", "Worst errors"),
+        ("#sentences", "Explanations"),
+        *((f"{m}.html", f"{METHOD_TITLES.get(m, m)} only") for m in d.methods),
     ]
     body = notes + _faithfulness_section(d) + _errors_section(d) + _worst_section(d) + sentences
     return _page(f"Why {d.model} decides what it decides", subtitle, nav, body)

@@ -53,7 +53,7 @@ def shap_attributions(
     text: str,
     words: Sequence[Word],
     target: int,
-    max_evals: int = 200,
+    max_evals: int = 120,
     batch_size: int = 64,
     seed: int = 0,
 ) -> np.ndarray:
