@@ -30,8 +30,16 @@ def main(name: str, prepared: Path = Path("data/prepared")) -> None:
         df = read_split(prepared / f"{split}.parquet")
         metrics, pred, _ = evaluate_predictor(predictor, df.text.tolist(), df.label.tolist())
         result[split] = metrics
-        pd.DataFrame(confusion_rows(df.label.tolist(), pred)).to_csv(plots_dir / f"{split}.csv", index=False)
-        logging.info("%s %s: accuracy %.4f, macro-F1 %.4f", name, split, metrics["accuracy"], metrics["macro_f1"])
+        pd.DataFrame(confusion_rows(df.label.tolist(), pred)).to_csv(
+            plots_dir / f"{split}.csv", index=False
+        )
+        logging.info(
+            "%s %s: accuracy %.4f, macro-F1 %.4f",
+            name,
+            split,
+            metrics["accuracy"],
+            metrics["macro_f1"],
+        )
     out = Path("metrics/eval") / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

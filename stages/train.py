@@ -1,6 +1,6 @@
 """Stage train@<model>: fit one model from params.yaml `models.<model>` on train, select on val.
 
-    python stages/train.py minilm     # writes models/minilm/, metrics/train/minilm.json, plots/train/minilm/
+python stages/train.py minilm     # writes models/minilm/, metrics/train/minilm.json, plots/train/minilm/
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from finslm.training import train_tfidf, train_transformer
 def main(name: str, prepared: Path = Path("data/prepared")) -> None:
     params = load_params()
     if name not in params.models:
-        raise ConfigError(f"models.{name}: no such model in params.yaml; have {', '.join(params.models)}")
+        raise ConfigError(
+            f"models.{name}: no such model in params.yaml; have {', '.join(params.models)}"
+        )
     cfg = params.models[name]
     train_df = read_split(prepared / "train.parquet")
     val_df = read_split(prepared / "val.parquet")
@@ -34,7 +36,12 @@ def main(name: str, prepared: Path = Path("data/prepared")) -> None:
         # dvcyaml/save_dvc_exp off: inside a DVC stage, DVCLive must not rewrite dvc.yaml.
         with Live(dir=str(plots_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
             summary = train_transformer(
-                cfg, train_df, val_df, out_dir, live=live, seed=params.train.seed,
+                cfg,
+                train_df,
+                val_df,
+                out_dir,
+                live=live,
+                seed=params.train.seed,
                 threads=params.train.threads,
             )
     metrics_path = Path("metrics/train") / f"{name}.json"
@@ -42,7 +49,11 @@ def main(name: str, prepared: Path = Path("data/prepared")) -> None:
     metrics_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     logging.info(
         "%s: val accuracy %.4f, macro-F1 %.4f, %s epochs, %.1f s",
-        name, summary["val"]["accuracy"], summary["val"]["macro_f1"], summary["epochs"], summary["seconds"],
+        name,
+        summary["val"]["accuracy"],
+        summary["val"]["macro_f1"],
+        summary["epochs"],
+        summary["seconds"],
     )
 
 

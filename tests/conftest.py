@@ -55,9 +55,18 @@ def tiny_classifier(tmp_path_factory, tiny_checkpoint) -> Path:
     return out
 
 
-POS = ["Net profit rose {} percent on strong demand.", "The company raised its full-year outlook by {} percent."]
-NEG = ["Operating loss widened by {} percent in the quarter.", "The firm cut {} jobs after orders fell."]
-NEU = ["The annual meeting will be held on {} May.", "The company employs {} people in three countries."]
+POS = [
+    "Net profit rose {} percent on strong demand.",
+    "The company raised its full-year outlook by {} percent.",
+]
+NEG = [
+    "Operating loss widened by {} percent in the quarter.",
+    "The firm cut {} jobs after orders fell.",
+]
+NEU = [
+    "The annual meeting will be held on {} May.",
+    "The company employs {} people in three countries.",
+]
 
 
 def invented_sentences(n_per_template: int = 10) -> list[tuple[str, str]]:

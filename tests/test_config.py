@@ -53,7 +53,9 @@ def test_bad_model_values_name_key_and_fix(tmp_path, section, patch, message):
 def test_unknown_kind_lists_kinds(tmp_path):
     params = base()
     params["models"]["m"]["kind"] = "svm"
-    with pytest.raises(ConfigError, match="models.m.kind: got 'svm'; allowed values: transformer, tfidf"):
+    with pytest.raises(
+        ConfigError, match="models.m.kind: got 'svm'; allowed values: transformer, tfidf"
+    ):
         load_params(write(tmp_path, params))
 
 

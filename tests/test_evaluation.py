@@ -14,7 +14,12 @@ def test_known_values():
     assert m["accuracy"] == 0.75
     # F1: negative 1, neutral 2/3, positive 2/3
     assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3, abs=1e-4)
-    assert m["per_class"]["neutral"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2}
+    assert m["per_class"]["neutral"] == {
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": 0.6667,
+        "support": 2,
+    }
     assert m["per_class"]["positive"]["precision"] == 0.5
     assert m["n"] == 4
 

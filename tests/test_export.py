@@ -120,6 +120,22 @@ def test_mixed_precision_keeps_chosen_layers_fp32(tiny_export, tmp_path):
     assert np.abs(p.predict_proba(TEXTS) - fp32).max() < 5e-3
 
 
+def test_mean_pooling_head_exports_with_fused_attention(tmp_path, tiny_checkpoint):
+    """finslm's mean-pooling head (models.<m>.pooling: mean) exports and fuses like the CLS one."""
+    from finslm.models import load_for_finetuning, write_meta
+
+    model_dir = tmp_path / "meanpool"
+    tokenizer, model = load_for_finetuning(str(tiny_checkpoint), pooling="mean")
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    write_meta(model_dir, {"kind": "transformer", "max_length": 64})
+    cfg = ExportConfig(int8_fp32_layers=[0])
+    metrics = export_model(model_dir, tmp_path / "out", TEXTS, cfg, log=lambda _: None)
+    assert metrics["onnx-opt"]["fused"].get("Attention") == TINY_BERT["num_hidden_layers"]
+    assert metrics["onnx-fp32"]["max_abs_logit_diff"] < 1e-4
+    assert metrics["onnx-int8"]["fp32_nodes"] > 0
+
+
 def test_parity_failures_name_the_graph_and_the_key():
     metrics = {
         "onnx-fp32": {"max_abs_logit_diff": 0.5, "agreement": 1.0, "n": 10},

@@ -31,10 +31,14 @@ def test_local_folder_resolves(tiny_checkpoint):
 
 
 def test_relative_folder_is_read_from_root(tiny_checkpoint):
-    assert resolve_checkpoint(tiny_checkpoint.name, root=tiny_checkpoint.parent) == str(tiny_checkpoint)
+    assert resolve_checkpoint(tiny_checkpoint.name, root=tiny_checkpoint.parent) == str(
+        tiny_checkpoint
+    )
 
 
-@pytest.mark.parametrize("spec", ["huawei-noah/TinyBERT_General_4L_312D", "distilbert-base-uncased"])
+@pytest.mark.parametrize(
+    "spec", ["huawei-noah/TinyBERT_General_4L_312D", "distilbert-base-uncased"]
+)
 def test_hub_ids_pass_through(spec):
     assert resolve_checkpoint(spec) == spec
 
@@ -77,7 +81,9 @@ def test_mean_pooling_head_keeps_encoder_weights_and_round_trips(tmp_path, tiny_
     model.save_pretrained(tmp_path)
     reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
     assert type(reloaded) is type(model)
-    enc = tokenizer(["Profit rose.", "Sales fell sharply in the quarter."], padding=True, return_tensors="pt")
+    enc = tokenizer(
+        ["Profit rose.", "Sales fell sharply in the quarter."], padding=True, return_tensors="pt"
+    )
     model.eval(), reloaded.eval()
     with torch.no_grad():
         assert torch.allclose(model(**enc).logits, reloaded(**enc).logits)
@@ -89,7 +95,11 @@ def test_mean_pooling_ignores_padding(tiny_checkpoint):
     tokenizer, model = load_for_finetuning(str(tiny_checkpoint), pooling="mean")
     model.eval()
     alone = tokenizer(["Profit rose."], return_tensors="pt")
-    padded = tokenizer(["Profit rose.", "A much longer sentence about quarterly sales figures."], padding=True, return_tensors="pt")
+    padded = tokenizer(
+        ["Profit rose.", "A much longer sentence about quarterly sales figures."],
+        padding=True,
+        return_tensors="pt",
+    )
     with torch.no_grad():
         a = model(**alone).logits[0]
         b = model(**padded).logits[0]
@@ -99,6 +109,8 @@ def test_mean_pooling_ignores_padding(tiny_checkpoint):
 def test_mean_pooling_rejects_non_bert(tmp_path):
     from transformers import DistilBertConfig
 
-    DistilBertConfig(vocab_size=100, dim=16, n_layers=1, n_heads=2, hidden_dim=32).save_pretrained(tmp_path)
+    DistilBertConfig(vocab_size=100, dim=16, n_layers=1, n_heads=2, hidden_dim=32).save_pretrained(
+        tmp_path
+    )
     with pytest.raises(ModelError, match="pooling 'mean' supports BERT-family"):
         load_for_finetuning(str(tmp_path), pooling="mean")

@@ -29,7 +29,9 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DVC_NO_ANALYTICS="1")
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"{' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    )
     return proc
 
 
@@ -71,7 +73,10 @@ def repo(tmp_path_factory) -> Path:
     _dvc("config", "core.analytics", "false", cwd=work)
     # DVCLive (and `dvc exp`) need a repo with at least one commit.
     _run(["git", "add", "-A"], work)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init"], work)
+    _run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init"],
+        work,
+    )
     _dvc("repro", cwd=work)
     return work
 

@@ -72,6 +72,8 @@ def test_transformer_training_is_deterministic_and_loadable(tmp_path, splits, ti
 
 def test_class_weighted_loss_trains(tmp_path, splits, tiny_checkpoint):
     train, val = splits
-    cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), class_weights=True, label_smoothing=0.1, epochs=1)
+    cfg = dataclasses.replace(
+        _tiny_cfg(tiny_checkpoint), class_weights=True, label_smoothing=0.1, epochs=1
+    )
     summary = train_transformer(cfg, train, val, tmp_path / "w", seed=1, threads=1)
     assert summary["epochs"] == 1 and 0.0 <= summary["val"]["macro_f1"] <= 1.0

@@ -115,7 +115,9 @@ def _check_type(value: Any, annotation: Any, key: str) -> Any:
     if origin is Literal:
         allowed = get_args(annotation)
         if value not in allowed:
-            raise ConfigError(f"{key}: got {value!r}; allowed values: {', '.join(map(str, allowed))}")
+            raise ConfigError(
+                f"{key}: got {value!r}; allowed values: {', '.join(map(str, allowed))}"
+            )
         return value
     if origin is dict:
         if not isinstance(value, dict):

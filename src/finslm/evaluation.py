@@ -1,7 +1,7 @@
 """Classification metrics with stable names (they are the keys `dvc metrics diff` shows).
 
-    >>> m = classification_metrics(["positive", "neutral"], ["positive", "negative"])
-    >>> m["accuracy"], m["macro_f1"], m["per_class"]["neutral"]["recall"]
+>>> m = classification_metrics(["positive", "neutral"], ["positive", "negative"])
+>>> m["accuracy"], m["macro_f1"], m["per_class"]["neutral"]["recall"]
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def confusion_rows(y_true: Sequence[str], y_pred: Sequence[str]) -> list[dict[st
     return [{"actual": t, "predicted": p} for t, p in zip(y_true, y_pred, strict=True)]
 
 
-def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[str], batch_size: int = 32):
+def evaluate_predictor(
+    predictor, texts: Sequence[str], labels: Sequence[str], batch_size: int = 32
+):
     """(metrics, predicted labels, probabilities) of ``predictor`` on one split."""
     proba = predictor.predict_proba(list(texts), batch_size=batch_size)
     pred = [predictor.labels[i] for i in np.asarray(proba).argmax(axis=1)]

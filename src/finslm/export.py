@@ -112,8 +112,10 @@ def export_onnx(
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from finslm.heads import register
     from finslm.predict import Encoder, no_hf_progress
 
+    register()  # finslm's own heads (mean pooling) load through the Auto classes
     with no_hf_progress():
         model = AutoModelForSequenceClassification.from_pretrained(
             model_dir, attn_implementation="eager"

@@ -236,6 +236,9 @@ class TorchPredictor(Predictor):
                 f"{model_dir}: device 'cuda' asked for, but this torch build sees no CUDA GPU "
                 "(a CPU-only wheel, or no driver); use --device cpu (or auto)"
             )
+        from finslm.heads import register
+
+        register()  # finslm's own heads (mean pooling) load through the Auto classes
         self._torch = torch
         self.device = torch.device(device)
         self.max_length = int(meta.get("max_length", 128))
