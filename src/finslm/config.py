@@ -252,27 +252,34 @@ class ExportConfig:
     per_channel: bool = True
     # 7-bit weights, for CPUs without VNNI where 8-bit products can saturate.
     reduce_range: bool = False
-    # Encoder layers (0-based) left in fp32 inside the INT8 graph: mixed precision for the
-    # layers whose activations quantise worst (choose them on the validation split).
-    int8_fp32_layers: list[int] = dataclasses.field(default_factory=list)
+    # Parts of the INT8 graph left in fp32 (mixed precision where INT8 hurts most; choose them
+    # on the validation split). An integer is a whole encoder layer (0-based); a string is a
+    # piece of ONNX node/tensor name, e.g. "layer.1/output/dense" (layer 1's FFN down-projection).
+    int8_keep_fp32: list[int | str] = dataclasses.field(default_factory=list)
     # Parity gate on the validation split: max |logit difference| vs PyTorch and the share of
-    # identical labels, for the fp32 graphs (model.onnx, model.opt.onnx) and for INT8.
+    # identical labels, for the fp32 graphs (model.onnx, model.opt.onnx) and for INT8. The INT8
+    # gate is loose on purpose: it catches a broken graph, while a near-tie flipping on a small
+    # validation split is expected; INT8 quality is measured by the benchmark on the test split.
     atol: float = 1e-3
     min_agreement: float = 0.99
-    int8_atol: float = 1.0
-    int8_min_agreement: float = 0.97
+    int8_atol: float = 3.0
+    int8_min_agreement: float = 0.9
     # Texts per forward pass when measuring parity (padding varies with it, as in serving).
     batch_size: int = 32
 
     def __post_init__(self):
         _str_list(self.models, "export.models")
-        layers = self.int8_fp32_layers
+        keep = self.int8_keep_fp32
         _need(
-            isinstance(layers, list)
-            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in layers),
-            "export.int8_fp32_layers",
-            layers,
-            "a list of encoder layer indices (0, 1, ...)",
+            isinstance(keep, list)
+            and all(
+                (isinstance(k, int) and not isinstance(k, bool) and k >= 0)
+                or (isinstance(k, str) and k)
+                for k in keep
+            ),
+            "export.int8_keep_fp32",
+            keep,
+            "a list of encoder layer indices (0, 1, ...) and/or pieces of node names",
         )
         _need(7 <= self.opset <= 23, "export.opset", self.opset, "between 7 and 23")
         for key in ("atol", "int8_atol"):

@@ -8,8 +8,8 @@ without torch: three graphs with dynamic ``batch`` and ``sequence`` axes, plus t
 - ``model.opt.onnx``: attention, LayerNorm, GELU and embeddings fused by onnxruntime's
   transformer optimizer (portable: only level-1 onnxruntime rewrites are baked in);
 - ``model.int8.onnx``: dynamic INT8 quantisation (int8 per-channel weights, uint8 activations
-  quantised per batch at run time) of the optimised graph, optionally leaving some encoder
-  layers in fp32 (``export.int8_fp32_layers``: mixed precision where INT8 hurts most).
+  quantised per batch at run time) of the optimised graph, optionally leaving some layers or
+  nodes in fp32 (``export.int8_keep_fp32``: mixed precision where INT8 hurts most).
 
 Each graph is compared with PyTorch on the validation texts (max |Δlogit|, label agreement);
 :class:`ParityError` is raised, after the numbers are computed, when one breaks its tolerance.
@@ -186,23 +186,27 @@ def optimize_graph(src: Path, dst: Path, model_dir: Path) -> dict[str, int]:
     return {k: int(v) for k, v in stats.items() if v}
 
 
-def layer_nodes(graph: Path, layers: list[int]) -> list[str]:
-    """Names of the nodes of ``graph`` that belong to encoder layers ``layers``.
+def select_nodes(graph: Path, keep: list[int | str]) -> list[str]:
+    """Names of the nodes of ``graph`` that ``keep`` selects (see ``export.int8_keep_fp32``).
 
-    The exporter keeps Hugging Face module paths (``/bert/encoder/layer.3/...``) in node and
-    tensor names, and the optimizer's fused nodes (``Attention_3``) write tensors named after
-    their layer, so a node belongs to layer ``i`` when its name or an output's name says so.
+    An integer ``i`` selects encoder layer ``i``: the exporter keeps Hugging Face module paths
+    (``/bert/encoder/layer.3/...``) in node and tensor names, and the optimizer's fused nodes
+    (``Attention_3``) write tensors named after their layer, so a node belongs to layer ``i``
+    when its name or an output's name says so. A string selects the nodes whose name or an
+    output's name contains it.
     """
     import re
 
     import onnx
 
     pattern = re.compile(r"[/.]layer\.(\d+)[/.]")
-    wanted = set(layers)
+    layers = {k for k in keep if isinstance(k, int)}
+    pieces = [k for k in keep if isinstance(k, str)]
     names = []
     for node in onnx.load(str(graph), load_external_data=False).graph.node:
-        found = {int(i) for text in (node.name, *node.output) for i in pattern.findall(text)}
-        if found & wanted:
+        texts = (node.name, *node.output)
+        in_layer = {int(i) for text in texts for i in pattern.findall(text)} & layers
+        if in_layer or any(piece in text for piece in pieces for text in texts):
             names.append(node.name)
     return names
 
@@ -350,15 +354,18 @@ def export_model(
         if not fused.get("Attention") and not fused.get("MultiHeadAttention"):
             log("warning: the optimizer fused no attention (exported without eager attention?)")
     source = opt if cfg.optimize and cfg.quantize_from == "opt" else fp32
-    keep = layer_nodes(source, cfg.int8_fp32_layers) if cfg.int8_fp32_layers else []
-    if cfg.int8_fp32_layers and not keep:
-        raise ModelError(
-            f"export.int8_fp32_layers {cfg.int8_fp32_layers}: no node of {source} belongs to "
-            "those layers (its node names carry no layer.<i>); set it to []"
-        )
+    keep = []
+    for entry in cfg.int8_keep_fp32:  # each entry must select something: typos fail loudly
+        selected = select_nodes(source, [entry])
+        if not selected:
+            raise ModelError(
+                f"export.int8_keep_fp32: {entry!r} selects no node of {source} (layers are "
+                "0-based; strings must occur in a node or tensor name); fix or remove it"
+            )
+        keep += [n for n in selected if n not in keep]
     log(
         f"quantise {source.name} -> {int8} (per_channel={cfg.per_channel}, "
-        f"fp32 layers {cfg.int8_fp32_layers or 'none'})"
+        f"fp32: {cfg.int8_keep_fp32 or 'nothing'})"
     )
     quantize_graph(source, int8, cfg.per_channel, cfg.reduce_range, exclude=keep)
 
