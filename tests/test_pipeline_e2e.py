@@ -46,7 +46,8 @@ def _tiny_params(params: dict, checkpoint: Path) -> dict:
     params["train"]["threads"] = 1
     # Later stages keep their own small-run knobs here so the test stays under a minute.
     for section, knobs in {
-        "benchmark": {"latency_sentences": 20, "warmup": 2, "repeats": 1},
+        "benchmark": {"latency_sentences": 20, "warmup": 2, "repeats": 1, "rss": False},
+        "explain": {"sample_size": 6, "shap_max_evals": 30, "lime_samples": 30, "ig_steps": 4},
     }.items():
         if section in params:
             params[section].update({k: v for k, v in knobs.items() if k in params[section]})
@@ -95,6 +96,19 @@ def test_repro_writes_metrics_within_bounds(repo: Path):
     tfidf = json.loads((repo / "metrics/eval/tfidf.json").read_text())
     assert tfidf["test"]["accuracy"] >= 0.9
     assert (repo / "models/minilm/model.safetensors").is_file()
+    export = json.loads((repo / "metrics/export/minilm.json").read_text())
+    assert export["onnx-fp32"]["max_abs_logit_diff"] < 1e-3
+    assert export["onnx-fp32"]["agreement"] == 1.0
+    bench = json.loads((repo / "metrics/benchmark.json").read_text())
+    for variant in ("minilm/torch-fp32", "minilm/onnx-int8", "tfidf/sklearn"):
+        row = bench[variant]
+        assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
+        assert row["throughput_bs32"] > 0 and row["size_mb"] > 0
+    assert bench["minilm/onnx-int8"]["size_mb"] < bench["minilm/onnx-fp32"]["size_mb"]
+    explain = json.loads((repo / "metrics/explain.json").read_text())
+    for method in ("shap", "lime", "ig", "attention"):
+        assert -1.0 <= explain[method]["comprehensiveness"] <= 1.0
+        assert explain[method]["seconds_per_sentence"] > 0
     curve = repo / "plots/train/minilm/plots/metrics/val/macro_f1.tsv"
     assert len(curve.read_text().strip().splitlines()) == 1 + 2  # header + one row per epoch
 

@@ -398,9 +398,9 @@ def export_model(
             + "\n  ".join(failures)
             + "\nThe graphs are in "
             + str(out_dir)
-            + " for inspection. Fix: check the export (eager attention, opset), try "
-            "export.quantize_from: fp32 or export.reduce_range: true, or relax the tolerance "
-            "in params.yaml if the numbers are acceptable.",
+            + " for inspection. Fix: check the export (eager attention, opset); for INT8 keep "
+            "the worst layers in fp32 (export.int8_keep_fp32) or try export.reduce_range: true; "
+            "or relax the tolerance in params.yaml if the numbers are acceptable.",
             metrics,
         )
     return metrics
