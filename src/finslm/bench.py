@@ -440,7 +440,8 @@ def markdown_table(result: dict[str, Any]) -> str:
         "",
         f"{env['n_test']} test sentences; latency at batch 1 over {env['latency_sentences']} of them "
         f"× {env['repeats']} interleaved repetitions after {env['warmup']} warm-up calls, "
-        "tokenisation included; throughput over the whole split, median of the repetitions. "
+        "tokenisation included; throughput over the whole split in every repetition. Variants "
+        "take turns on short chunks (round-robin, rotated), so their ratios share the noise. "
         f"Ratios against `{env['reference']}`. Peak RSS: a fresh process per variant "
         f"(Python + finslm alone: {env.get('rss_floor_mb', '–')} MB).",
         "",

@@ -6,9 +6,10 @@ sentence-transformers training never used. This head averages the token states t
 mask keeps, then applies dropout and one linear layer.
 
 The config has its own ``model_type`` (``finslm-meanpool-bert``), registered with the Auto
-classes when ``finslm.models`` is imported, so a saved model reloads with
+classes by :func:`register` (the torch predictor and the exporter call it; it is not done at
+import so that ONNX and TF-IDF consumers never load torch), so a saved model reloads with
 ``AutoModelForSequenceClassification.from_pretrained`` — and fails loudly, rather than silently
-loading the wrong head, where finslm is not imported.
+loading the wrong head, where it is not registered.
 """
 
 from __future__ import annotations

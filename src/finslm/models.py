@@ -19,10 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from finslm.heads import register as _register_heads
 from finslm.labels import ID2LABEL, LABEL2ID, LABELS
-
-_register_heads()  # saved mean-pooling models reload through the Auto classes
 
 META_FILE = "finslm.json"
 TFIDF_FILE = "model.joblib"
