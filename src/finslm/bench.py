@@ -142,7 +142,7 @@ def _size_mb(paths: list[Path]) -> float:
     return sum(p.stat().st_size for p in unique) / 1e6
 
 
-# --- peak RSS in a fresh process --------------------------------------------------------------
+# --- peak RSS in a fresh process ------------
 
 
 def _child_env() -> dict[str, str]:
@@ -224,7 +224,7 @@ def _probe_main(job_path: str) -> None:
     print(json.dumps({"rss_mb": _peak_rss_mb()}))
 
 
-# --- the run ----------------------------------------------------------------------------------
+# --- the run ------------
 
 
 def run_benchmark(
@@ -370,7 +370,7 @@ def _rounded(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# --- outputs ----------------------------------------------------------------------------------
+# --- outputs ------------
 
 
 def _throughput_key(row: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ def _reasons(rejects: pd.DataFrame) -> list[tuple[int, str]]:
     return list(zip(rejects["line"], rejects["reason"], strict=True))
 
 
-# --- text ----------------------------------------------------------------------------------
+# --- text ------------
 
 
 def test_whitespace_is_collapsed_and_stripped():
@@ -72,7 +72,7 @@ def test_dedup_key_ignores_case_punctuation_and_spacing_but_not_decimals():
     assert dedup_key("... -- !") == ""
 
 
-# --- labels --------------------------------------------------------------------------------
+# --- labels ------------
 
 
 def test_labels_are_stripped_and_lowercased():
@@ -110,7 +110,7 @@ def test_unknown_labels_are_rejected_with_a_note_listing_labels_seen(cfg):
     assert "data.label_map" in note
 
 
-# --- rows ----------------------------------------------------------------------------------
+# --- rows ------------
 
 
 def test_empty_short_and_long_texts(cfg):
