@@ -204,14 +204,7 @@ def explain(
             f"--model {model}: not a finslm model folder (no {META_FILE}); train one with "
             "`dvc repro train@minilm` or point --model at models/<name>"
         )
-    defaults = ExplainConfig()
-    settings = MethodSettings(
-        shap_max_evals=defaults.shap_max_evals,
-        lime_samples=defaults.lime_samples,
-        ig_steps=defaults.ig_steps,
-        batch_size=defaults.batch_size,
-        seed=defaults.seed,
-    )
+    settings = MethodSettings.from_config(ExplainConfig())
     try:
         explanation, used = explain_text(
             text, model, methods, backend, export, target, settings, threads

@@ -48,6 +48,17 @@ class MethodSettings:
     batch_size: int = 64  # texts per perturbation-predictor call
     seed: int = 42  # with the text, seeds SHAP's and LIME's sampling per sentence
 
+    @classmethod
+    def from_config(cls, cfg) -> MethodSettings:
+        """The budgets from an ``ExplainConfig`` (params ``explain.*``)."""
+        return cls(
+            shap_max_evals=cfg.shap_max_evals,
+            lime_samples=cfg.lime_samples,
+            ig_steps=cfg.ig_steps,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+        )
+
 
 @dataclass
 class Explanation:

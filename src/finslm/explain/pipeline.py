@@ -260,13 +260,7 @@ def run_explain(
         f"{', '.join(methods)} (perturbations on {backend})"
     )
 
-    settings = MethodSettings(
-        shap_max_evals=cfg.shap_max_evals,
-        lime_samples=cfg.lime_samples,
-        ig_steps=cfg.ig_steps,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed,
-    )
+    settings = MethodSettings.from_config(cfg)
     explainer = Explainer(predictor, torch_model, settings, methods)
     explainer.explain(WARMUP_TEXT)  # imports, first-call allocations: not timed
     fractions = [float(k) for k in cfg.fractions]
