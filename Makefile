@@ -14,6 +14,9 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned: pip takes the CPU wheel here instead of a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
+	# onnxruntime and onnxruntime-gpu share one module: drop whichever an older install left, so
+	# pyproject's platform markers decide and the two never sit in one environment.
+	$(BIN)/pip uninstall --quiet -y onnxruntime onnxruntime-gpu
 	$(BIN)/pip install --quiet -e ".[dev]"
 	@touch $@
 
