@@ -7,7 +7,8 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup repro test test-fast lint format bench clean-venv
+.PHONY: setup repro test test-fast report-check lint format bench clean-venv
+.PHONY: exp-grid exp-wait exp-show diff-report prune-sweep prune-frontier
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,55 @@ test: setup  ## the whole test suite, end-to-end pipeline test included
 
 test-fast: setup  ## unit tests only
 	$(BIN)/pytest -q -m "not slow"
+
+# Needs Chromium (Debian: apt-get install chromium; or FINSLM_CHROMIUM=/path/to/chrome).
+report-check: setup  ## open the built reports in headless Chromium: screenshots, console errors
+	@test -f reports/index.html || { echo "reports/index.html is missing: run make repro first"; exit 1; }
+	$(BIN)/python -m finslm.browser reports/index.html $(wildcard reports/explain/index.html) --out .tmp/report-check
+
+# Experiments (README "Experiments"). Each EXP_GRID* is one `dvc exp run --queue`; its -S values
+# are Hydra sweeps, so every combination is queued. `++key` also sets a key params.yaml lacks.
+# exp-wait checks `dvc queue status` every EXP_POLL seconds.
+#   make exp-grid JOBS=1 && make exp-wait && make exp-show
+#   make exp-grid EXP_GRID="-S 'models.tfidf.ngram_max=range(1,4)'" EXP_GRID_BASELINE=
+EXP_GRID          ?= -S 'models.minilm.lr=choice(5e-5,1e-4)' -S '++models.minilm.pooling=choice(cls,mean)'
+EXP_GRID_BASELINE ?= -S 'models.tfidf.C=choice(1.0,10.0,100.0)'
+EXP_TARGETS       ?=
+JOBS              ?= 1
+EXP_POLL          ?= 30
+# exp-show keeps these metrics, drops every column that is not one or a param, and (--only-changed)
+# the params that are the same in every row. EXP_SHOW_FLAGS: --md, --csv, --json, '' (a table), -A.
+EXP_METRICS    ?= (metrics/eval/[^:]+:)?test\.(accuracy|macro_f1)$$|[^/:]+/(onnx-int8|sklearn)\.(p50_ms|size_mb)$$
+EXP_PARAMS     ?= data|models|train|export|benchmark|explain|prune
+EXP_SHOW_FLAGS ?= --md
+
+exp-grid: setup  ## queue the experiment grid (EXP_GRID, EXP_GRID_BASELINE); start JOBS workers
+	$(BIN)/dvc exp run --queue $(EXP_GRID) $(EXP_TARGETS)
+	$(if $(strip $(EXP_GRID_BASELINE)),$(BIN)/dvc exp run --queue $(EXP_GRID_BASELINE) $(EXP_TARGETS))
+	$(BIN)/dvc queue start -j $(JOBS)
+	@echo "running in the background: dvc queue status, dvc queue logs <name>; make exp-wait; make exp-show"
+
+exp-wait: setup  ## wait until no experiment is queued or running; fail if one failed
+	@while $(BIN)/dvc queue status | grep -qwE 'Queued|Running'; do sleep $(EXP_POLL); done
+	@status="$$($(BIN)/dvc queue status)"; echo "$$status"; ! echo "$$status" | grep -qw Failed || \
+	  { echo "an experiment failed: dvc queue logs <name>; dvc queue remove --failed"; exit 1; }
+
+exp-show: setup  ## experiments: test accuracy, macro-F1, p50 latency, size + the params that differ
+	$(BIN)/dvc exp show --no-pager --only-changed --keep '$(EXP_METRICS)' \
+	  --drop '^(?!Experiment$$|Created$$|State$$|($(EXP_PARAMS))\.)' $(EXP_SHOW_FLAGS)
+
+diff-report: setup  ## params/metrics/plots diff, git rev A (main) vs B (workspace) -> reports/diff.md
+	$(BIN)/finslm diff-report $(or $(A),main) $(B)
+
+# Pruning amounts (README "Pruning"): queue the sweep, `make exp-wait`, then draw the frontier.
+PRUNE_GRID ?= -S 'prune.layers_keep=choice(3,4,5)' -S 'prune.ffn_keep=choice(0.25,0.5,1.0)'
+
+prune-sweep: setup  ## queue a dvc exp sweep over pruning amounts (PRUNE_GRID); start JOBS workers
+	$(BIN)/dvc exp run --queue $(PRUNE_GRID)
+	$(BIN)/dvc queue start -j $(JOBS)
+
+prune-frontier: setup  ## size / accuracy / latency of every pruning experiment -> plots/, reports/
+	$(BIN)/python -m finslm.prune.frontier
 
 lint: setup
 	$(BIN)/ruff check src stages tests

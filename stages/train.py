@@ -1,19 +1,48 @@
 """Stage train@<model>: fit one model from params.yaml `models.<model>` on train, select on val.
 
 python stages/train.py minilm     # writes models/minilm/, metrics/train/minilm.json, plots/train/minilm/
+torchrun --nproc_per_node=4 stages/train.py minilm   # the same, data-parallel (DDP) over 4 processes
+
+Under torchrun only rank 0 writes outputs and logs. With params `train.nproc` > 1, a plain
+`python stages/train.py <transformer>` (what dvc.yaml runs) relaunches itself under
+`torchrun --standalone --nproc_per_node=<nproc>`; with the default 1 it trains in-process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
-from finslm.config import ConfigError, TfidfConfig, load_params
+from finslm.config import ConfigError, TfidfConfig, TransformerConfig, load_params
 from finslm.data import DataError, read_split
 from finslm.models import ModelError
-from finslm.training import train_tfidf, train_transformer
+from finslm.training import (
+    dist_env,
+    finish_distributed,
+    is_main_process,
+    per_device_batch,
+    train_tfidf,
+    train_transformer,
+)
+
+
+def relaunch(name: str, nproc: int) -> int:
+    """Run this stage under torchrun on this machine with ``nproc`` processes; its exit code."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        str(Path(__file__)),
+        name,
+    ]
+    logging.info("train.nproc=%d: %s", nproc, " ".join(cmd))
+    return subprocess.run(cmd).returncode
 
 
 def main(name: str, prepared: Path = Path("data/prepared")) -> None:
@@ -23,18 +52,38 @@ def main(name: str, prepared: Path = Path("data/prepared")) -> None:
             f"models.{name}: no such model in params.yaml; have {', '.join(params.models)}"
         )
     cfg = params.models[name]
+    _, _, world = dist_env()
+    if isinstance(cfg, TransformerConfig) and world == 1 and params.train.nproc > 1:
+        per_device_batch(cfg.batch_size, params.train.nproc, f"models.{name}.batch_size")
+        code = relaunch(name, params.train.nproc)
+        if code:
+            sys.exit(f"train@{name}: torchrun exited with status {code}")
+        return
+    if isinstance(cfg, TfidfConfig) and not is_main_process():
+        return  # the baseline is one process's work; rank 0 fits it
     train_df = read_split(prepared / "train.parquet")
     val_df = read_split(prepared / "val.parquet")
     out_dir = Path("models") / name
     plots_dir = Path("plots/train") / name
     if isinstance(cfg, TfidfConfig):
         summary = train_tfidf(cfg, train_df, val_df, out_dir)
-        plots_dir.mkdir(parents=True, exist_ok=True)  # declared out; a baseline has no curves
+        # A baseline has no curves, but its declared plots folder must not be empty: git keeps
+        # no empty folder, so a fresh clone would see the output deleted and rerun the stage.
+        # It gets what DVCLive writes beside a transformer's curves: the final metrics.json.
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        val = {key: summary["val"][key] for key in ("accuracy", "macro_f1")}
+        (plots_dir / "metrics.json").write_text(json.dumps({"val": val, "step": 0}, indent=4))
     else:
         from dvclive import Live
 
         # dvcyaml/save_dvc_exp off: inside a DVC stage, DVCLive must not rewrite dvc.yaml.
-        with Live(dir=str(plots_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        # Under torchrun only rank 0 logs curves; the others train without a Live.
+        live_cm = (
+            Live(dir=str(plots_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+            if is_main_process()
+            else contextlib.nullcontext()
+        )
+        with live_cm as live:
             summary = train_transformer(
                 cfg,
                 train_df,
@@ -44,24 +93,30 @@ def main(name: str, prepared: Path = Path("data/prepared")) -> None:
                 seed=params.train.seed,
                 threads=params.train.threads,
             )
+    if not is_main_process():
+        return
     metrics_path = Path("metrics/train") / f"{name}.json"
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     logging.info(
-        "%s: val accuracy %.4f, macro-F1 %.4f, %s epochs, %.1f s",
+        "%s: val accuracy %.4f, macro-F1 %.4f, %s epochs, %.1f s, %d process(es)",
         name,
         summary["val"]["accuracy"],
         summary["val"]["macro_f1"],
         summary["epochs"],
         summary["seconds"],
+        summary.get("world_size", 1),
     )
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    # Ranks other than 0 (torchrun) log warnings and errors only: one copy of each info line.
+    level = logging.INFO if is_main_process() else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     if len(sys.argv) != 2:
         sys.exit("usage: python stages/train.py <model name from params.yaml models>")
     try:
         main(sys.argv[1])
     except (ConfigError, DataError, ModelError) as exc:
         sys.exit(f"train@{sys.argv[1]}: {exc}")
+    finish_distributed()  # every rank waits for rank 0's writes, then leaves the group

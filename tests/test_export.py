@@ -193,9 +193,14 @@ def test_stage_fails_clearly_when_parity_breaks(tmp_path, tiny_classifier):
 
 
 def test_keep_fp32_entry_that_selects_nothing_fails(tiny_classifier, tmp_path):
-    cfg = ExportConfig(int8_keep_fp32=[7], optimize=False)
-    with pytest.raises(ModelError, match=r"export.int8_keep_fp32: 7 selects no node"):
+    cfg = ExportConfig(int8_keep_fp32=["attention/slef"], optimize=False)
+    with pytest.raises(ModelError, match=r"export.int8_keep_fp32: 'attention/slef' selects no"):
         export_model(tiny_classifier, tmp_path / "out", TEXTS[:2], cfg, log=lambda _: None)
+    # A layer the (2-layer) model does not have is skipped: one list serves deep and pruned models.
+    cfg = ExportConfig(int8_keep_fp32=[7, 1], optimize=False)
+    metrics = export_model(tiny_classifier, tmp_path / "out", TEXTS[:2], cfg, log=lambda _: None)
+    layer_1 = select_nodes(tmp_path / "out/model.onnx", [1])
+    assert metrics["onnx-int8"]["fp32_nodes"] == len(layer_1) > 0
 
 
 def test_tfidf_has_nothing_to_export(tiny_tfidf, tmp_path):
@@ -220,3 +225,12 @@ def test_export_config_checks_models_and_ranges(tmp_path):
         load_export_config(path)
     path.write_text(yaml.safe_dump({"models": models}))
     assert load_export_config(path).models == ["minilm"]
+
+
+def test_keep_list_entries_past_a_shallow_models_depth_are_skipped():
+    from finslm.export import _beyond_depth
+
+    assert _beyond_depth(4, 4) and _beyond_depth("layer.5/output/dense", 4)
+    assert not _beyond_depth(3, 4) and not _beyond_depth("layer.1/output/dense", 4)
+    assert not _beyond_depth("output/dense", 4)  # not a layer reference: a typo still fails
+    assert not _beyond_depth(7, None)

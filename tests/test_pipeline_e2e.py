@@ -6,41 +6,22 @@ is a no-op, and changing one model's knob reruns only that model's stages.
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import invented_sentences, make_tiny_checkpoint
+from finslm.browser import check_page
+from tests.conftest import make_tiny_checkpoint, needs_chromium
+from tests.dvc_repo import dvc as _dvc
+from tests.dvc_repo import make_pipeline_repo
+from tests.dvc_repo import run as _run
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    # `python` in dvc.yaml must be this interpreter (the project venv).
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DVC_NO_ANALYTICS="1")
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, (
-        f"{' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    )
-    return proc
-
-
-def _dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "dvc", *args], cwd)
-
-
 def _tiny_params(params: dict, checkpoint: Path) -> dict:
-    params["data"]["source"] = "data/tiny.csv"
     minilm = params["models"]["minilm"]
     minilm.update(checkpoint=str(checkpoint), epochs=2, batch_size=16, max_length=32, lr=1e-3)
     params["train"]["threads"] = 1
@@ -48,6 +29,8 @@ def _tiny_params(params: dict, checkpoint: Path) -> dict:
     for section, knobs in {
         "benchmark": {"latency_sentences": 20, "warmup": 2, "repeats": 1, "rss": False},
         "explain": {"sample_size": 6, "shap_max_evals": 30, "lime_samples": 30, "ig_steps": 4},
+        "prune": {"layers_keep": 1, "epochs": 1, "batch_size": 16, "importance_sentences": 32},
+        "finetune": {"folds": 2, "mine_epochs": 1, "seeds": [42], "lr": 1e-3, "threads": 1},
     }.items():
         if section in params:
             params[section].update({k: v for k, v in knobs.items() if k in params[section]})
@@ -57,27 +40,8 @@ def _tiny_params(params: dict, checkpoint: Path) -> dict:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("pipeline")
-    for name in ("dvc.yaml", "params.yaml", "pyproject.toml"):
-        shutil.copy(ROOT / name, work / name)
-    for name in ("stages", "src"):
-        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "data").mkdir()
-    with open(work / "data/tiny.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows(invented_sentences(12))
     checkpoint = make_tiny_checkpoint(work / "tiny-bert")
-    params = yaml.safe_load((work / "params.yaml").read_text())
-    (work / "params.yaml").write_text(yaml.safe_dump(_tiny_params(params, checkpoint)))
-    _run(["git", "init", "-q"], work)
-    _dvc("init", "-q", cwd=work)
-    _dvc("config", "core.analytics", "false", cwd=work)
-    # DVCLive (and `dvc exp`) need a repo with at least one commit.
-    _run(["git", "add", "-A"], work)
-    _run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init"],
-        work,
-    )
+    make_pipeline_repo(work, lambda params: _tiny_params(params, checkpoint))
     _dvc("repro", cwd=work)
     return work
 
@@ -111,6 +75,48 @@ def test_repro_writes_metrics_within_bounds(repo: Path):
         assert explain[method]["seconds_per_sentence"] > 0
     curve = repo / "plots/train/minilm/plots/metrics/val/macro_f1.tsv"
     assert len(curve.read_text().strip().splitlines()) == 1 + 2  # header + one row per epoch
+    # The pruned model: one of the tiny BERT's two layers, exported and benchmarked like minilm.
+    prune = json.loads((repo / "metrics/prune.json").read_text())
+    assert prune["layers"] == {"before": 2, "after": 1} and prune["encoder_params_removed"] > 0.5
+    assert (
+        json.loads((repo / "metrics/export/minilm-pruned.json").read_text())["onnx-fp32"][
+            "agreement"
+        ]
+        == 1.0
+    )
+    pruned, full = bench["minilm-pruned/onnx-int8"], bench["minilm/onnx-int8"]
+    assert pruned["params"] < full["params"] and pruned["size_mb"] < full["size_mb"]
+    # The targeted fine-tune: mined, ablated, exported and benchmarked like every variant.
+    mined = json.loads((repo / "metrics/finetune-mining.json").read_text())
+    assert mined["n_train"] == data["splits"]["train"] and mined["folds"] == 2
+    finetune = json.loads((repo / "metrics/finetune.json").read_text())
+    assert finetune["seeds"] == [42] and set(finetune["per_seed"]) == {"42"}
+    for arm in ("base", "control", "targeted"):
+        assert 0.0 <= finetune["summary"]["test"][arm]["macro_f1"]["mean"] <= 1.0
+    targeted = json.loads((repo / "metrics/eval/minilm-targeted.json").read_text())
+    assert targeted["test"]["n"] == data["splits"]["test"]
+    exported = json.loads((repo / "metrics/export/minilm-targeted.json").read_text())
+    assert exported["onnx-fp32"]["agreement"] == 1.0
+    assert bench["minilm-targeted/onnx-int8"]["params"] == full["params"]
+
+
+def test_report_page_has_every_section(repo: Path):
+    html = (repo / "reports/index.html").read_text(encoding="utf-8")
+    for section in ("data", "benchmark", "models", "explanations"):
+        assert f'<section id="{section}">' in html
+    assert "Missing:" not in html and "every input present" in html
+    assert "minilm/onnx-int8" in html and "tfidf/sklearn" in html  # the benchmark table
+    assert html.count("Confusion matrix (test)") >= 2  # minilm, tfidf
+    assert html.count("data:image/svg+xml;base64,") >= 2  # frontier + minilm curves
+    assert 'href="explain/index.html"' in html and "Most faithful for" in html
+    _run(["git", "check-ignore", "-q", "reports/index.html"], repo)  # cached, never committed
+
+
+@needs_chromium
+def test_report_page_renders_in_chromium(repo: Path, tmp_path: Path):
+    result = check_page(repo / "reports/index.html", tmp_path / "report.png")
+    assert result.problems == [] and "Explanations" in result.text
+    assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
 def test_second_repro_is_noop(repo: Path):

@@ -127,13 +127,21 @@ def test_errors_name_the_folder_and_the_fix(folders, tiny_classifier):
         load_predictor(tiny_classifier.parent / "nowhere", "onnx-int8")
 
 
-def test_cuda_only_when_available(folders):
+def test_cuda_only_when_available(folders, monkeypatch):
     import onnxruntime as ort
+
+    import finslm.predict as predict
 
     p = load_predictor(folders["onnx-int8"], "onnx-int8", device="auto")
     assert p.providers[-1] == "CPUExecutionProvider"
-    if "CUDAExecutionProvider" in ort.get_available_providers():
-        pytest.skip("this onnxruntime has CUDA; the CPU-only error path is not reachable")
-    assert p.providers == ["CPUExecutionProvider"]
+    if not predict._cuda_driver_present():  # this machine: the GPU build must still pick CPU
+        assert p.providers == ["CPUExecutionProvider"]
+        with pytest.raises(ModelError, match="no NVIDIA driver was found"):
+            load_predictor(folders["onnx-int8"], "onnx-int8", device="cuda")
+    # The CPU-only build (what non-x86_64 platforms install): asking for CUDA says how to fix it.
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert load_predictor(folders["onnx-int8"], "onnx-int8", device="auto").providers == [
+        "CPUExecutionProvider"
+    ]
     with pytest.raises(ModelError, match=r"CPU-only build.*pip install onnxruntime-gpu"):
         load_predictor(folders["onnx-int8"], "onnx-int8", device="cuda")

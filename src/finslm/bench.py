@@ -92,6 +92,8 @@ def machine_info() -> dict[str, Any]:
             versions[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
             continue
+    if "onnxruntime-gpu" in versions:  # the same module either way; say which build it is
+        versions["onnxruntime"] = versions.pop("onnxruntime-gpu") + " (gpu build)"
     return {
         "cpu": cpu,
         "cpu_count": os.cpu_count(),

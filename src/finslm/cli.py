@@ -5,6 +5,7 @@
     finslm predict "Sales fell." --model models/minilm --backend torch-fp32
     cat headlines.txt | finslm predict -                            # one text per line
     finslm predict --file headlines.txt --json                      # JSON lines, for scripts
+    finslm diff-report main HEAD        # params/metrics/plots diff -> reports/diff.md
 
 Prints each text's label and class probabilities as a table.
 """
@@ -232,6 +233,27 @@ def explain(
         except OSError as exc:
             raise _fail(f"--html {html}: cannot write ({exc.strerror})") from None
         console.print(f"wrote {html}")
+
+
+@app.command("diff-report")
+def diff_report(
+    a_rev: Annotated[str, typer.Argument(help="Old git revision: a branch, tag or commit.")],
+    b_rev: Annotated[
+        str | None, typer.Argument(help="New git revision (default: the workspace).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Markdown report; plots go to <stem>-plots/.")
+    ] = Path("reports/diff.md"),
+    plots: Annotated[bool, typer.Option(help="Also render the plots diff.")] = True,
+) -> None:
+    """Markdown report of the params, metrics and plots that differ between two revisions."""
+    from finslm.prdiff import DiffError, write_report
+
+    try:
+        path = write_report(a_rev, b_rev, Path("."), out, plots=plots)
+    except DiffError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":

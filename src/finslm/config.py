@@ -62,6 +62,8 @@ class TransformerConfig:
     pooling: Literal["cls", "mean"] = "cls"
     max_length: int = 128  # tokens; PhraseBank p99 is 68
     epochs: int = 6
+    # The global batch per optimiser step: under torchrun each of N processes takes
+    # batch_size / N (it must divide), so lr and warm-up mean the same for any N.
     batch_size: int = 32
     lr: float = 1e-4
     weight_decay: float = 0.01
@@ -98,8 +100,13 @@ class TrainConfig:
     """Settings shared by every training run (``train.*``)."""
 
     seed: int = 42
-    # CPU threads for torch; 0 = torch's default (all cores).
+    # CPU threads for torch; 0 = torch's default (all cores). Per process under torchrun.
     threads: int = 0
+    # Data-parallel processes (DDP) for transformer training on this machine: > 1 makes
+    # `python stages/train.py <m>` relaunch itself under `torchrun --standalone
+    # --nproc_per_node=<nproc>` (one per GPU; gloo on CPU). models.<m>.batch_size stays the
+    # global batch, so it must divide by nproc. Multi-node: run torchrun yourself (README).
+    nproc: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +186,8 @@ def _check_ranges(obj: Any, prefix: str) -> None:
     elif isinstance(obj, TfidfConfig):
         need(obj.ngram_max >= 1, "ngram_max", ">= 1")
         need(obj.C > 0, "C", "> 0")
+    elif isinstance(obj, TrainConfig):
+        need(obj.nproc >= 1, "nproc", ">= 1")
 
 
 def model_config(name: str, raw: dict[str, Any]) -> ModelConfig:
@@ -360,12 +369,30 @@ def _raw_params(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
 
 
+# Transformer folders other stages derive from a trained one: params section -> name suffix
+# (finetune.model: minilm -> models/minilm-targeted; prune.model: minilm -> models/minilm-pruned).
+DERIVED_SUFFIXES = {"finetune": "targeted", "prune": "pruned"}
+
+
+def derived_models(raw: dict[str, Any]) -> dict[str, str]:
+    """``{derived name: base model}`` for the sections of ``raw`` params that are present."""
+    out = {}
+    for section, suffix in DERIVED_SUFFIXES.items():
+        params = raw.get(section)
+        base = params.get("model") if isinstance(params, dict) else None
+        if isinstance(base, str) and base:
+            out[f"{base}-{suffix}"] = base
+    return out
+
+
 def load_export_config(path: str | Path = "params.yaml") -> ExportConfig:
-    """``export.*``, checking every listed model is a transformer under ``models``."""
+    """``export.*``, checking every listed model is a transformer under ``models`` or one
+    derived from such a model by another stage (:data:`DERIVED_SUFFIXES`)."""
     raw = _raw_params(path)
     cfg = build(ExportConfig, raw.get("export"), "export")
     models = raw.get("models") or {}
     transformers = [n for n, m in models.items() if (m or {}).get("kind") == "transformer"]
+    transformers += [d for d, base in derived_models(raw).items() if base in transformers]
     for name in cfg.models:
         if name not in transformers:
             kind = (models.get(name) or {}).get("kind")
@@ -467,13 +494,139 @@ def load_explain_config(path: str | Path = "params.yaml") -> ExplainConfig:
     """``explain.*``, checking ``explain.model`` is a transformer under ``models``."""
     raw = _raw_params(path)
     cfg = build(ExplainConfig, raw.get("explain"), "explain")
+    need = "integrated gradients and attention need a transformer"
+    _require_transformer(raw, cfg.model, "explain.model", need)
+    return cfg
+
+
+def _require_transformer(raw: dict[str, Any], name: str, key: str, why: str) -> None:
+    """Raise a ConfigError naming ``key`` unless ``name`` is a transformer under ``models``."""
     models = raw.get("models") or {}
-    kind = (models.get(cfg.model) or {}).get("kind")
+    kind = (models.get(name) or {}).get("kind")
     if kind != "transformer":
-        what = "is not under models" if cfg.model not in models else f"has kind {kind!r}"
+        what = "is not under models" if name not in models else f"has kind {kind!r}"
         transformers = [n for n, m in models.items() if (m or {}).get("kind") == "transformer"]
         raise ConfigError(
-            f"explain.model: {cfg.model!r} {what}; integrated gradients and attention need a "
-            f"transformer (transformers here: {', '.join(transformers) or 'none'})"
+            f"{key}: {name!r} {what}; {why} (transformers here: {', '.join(transformers) or 'none'})"
         )
+
+
+# --- finetune (owned by the mine and finetune stages) ---
+
+FOCUS_FLAGS = ("misclassified", "low_confidence", "ambiguous", "hard_to_learn", "target_confusion")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+    """Targeted fine-tune of one trained transformer, and its ablation (``finetune.*``).
+
+    Stage ``mine`` reads the mining knobs (train split only); stage ``finetune`` the rest. See
+    ``finslm.finetune`` and the README. Defaults: about 6-7 min of mining plus 6 min per seed for
+    MiniLM on the 3,479-sentence PhraseBank train split on a 2-core CPU.
+    """
+
+    # A transformer under ``models``: continued from models/<model>, written to
+    # models/<model>-targeted; analysis/<model>.json (explain stage) says what to target.
+    model: str = "minilm"
+    # Continued-training seeds: targeted and control are run once per seed; the base model and
+    # the mining are shared. models/<model>-targeted is the first seed's targeted model.
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [42, 43, 44])
+    # torch CPU threads; 0 = torch's default (all cores).
+    threads: int = 0
+
+    # Mining: ``folds`` fold models, each fine-tuned for ``mine_epochs`` from the pretrained
+    # models.<model>.checkpoint (with that model's lr, batch size, warm-up) on the other folds.
+    folds: int = 4
+    mine_epochs: int = 2
+    mining_seed: int = 42
+    # Flags: out-of-fold p(gold) below ``low_confidence``; cartography variability in the top
+    # ``ambiguous_share``; cartography confidence in the bottom ``hard_to_learn_share``.
+    low_confidence: float = 0.6
+    ambiguous_share: float = 0.15
+    hard_to_learn_share: float = 0.05
+
+    # Selection: a training sentence is a candidate when any of ``focus_flags`` is set (also
+    # ``hard_to_learn``, ``target_confusion``: an out-of-fold confusion the analysis lists);
+    # at most ``max_hard_share`` of the train split is kept as hard, best score first.
+    focus_flags: list[str] = dataclasses.field(
+        default_factory=lambda: ["misclassified", "low_confidence", "ambiguous"]
+    )
+    max_hard_share: float = 0.3
+    # Focus pool: every hard sample plus ``easy_ratio`` times as many others (against forgetting).
+    easy_ratio: float = 1.0
+    # Weighted phase: loss weight = analysis target-class weight (if ``class_focus``) times
+    # ``hard_weight`` for hard samples, capped at ``weight_cap``, then scaled to mean 1.
+    class_focus: bool = True
+    hard_weight: float = 2.0
+    weight_cap: float = 3.0
+
+    # Continued training (both arms): AdamW, this batch size and peak lr; each phase warms up
+    # over its first ``warmup_ratio`` of steps, then decays linearly to 0.
+    batch_size: int = 32
+    lr: float = 2.0e-5
+    warmup_ratio: float = 0.1
+    # Phase lengths in passes: over the focus pool, the train split, the train split again at
+    # ``lr * consolidation_lr_scale``. The control sees as many examples per phase (uniformly).
+    focus_epochs: float = 2.0
+    weighted_epochs: float = 1.0
+    consolidation_epochs: float = 0.5
+    consolidation_lr_scale: float = 0.25
+    # Validation macro-F1 this many times per train-split pass and at each phase end; the best
+    # evaluation is kept; stop after ``patience`` evaluations without improvement (0 = never).
+    evals_per_epoch: int = 2
+    patience: int = 4
+
+    # Augmented copies of hard samples in the focus pool (off by default): ``synonyms`` (a
+    # built-in financial synonym list) or ``token_dropout``; ``augment_copies`` per hard sample,
+    # ``augment_rate`` the per-word replacement / drop probability.
+    augment: bool = False
+    augment_method: Literal["synonyms", "token_dropout"] = "synonyms"
+    augment_copies: int = 1
+    augment_rate: float = 0.15
+
+    def __post_init__(self):
+        seeds = self.seeds
+        ok = (
+            isinstance(seeds, list)
+            and bool(seeds)
+            and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+        )
+        _need(ok, "finetune.seeds", seeds, "a non-empty list of integers")
+        _need(len(set(seeds)) == len(seeds), "finetune.seeds", seeds, "a list without repeats")
+        flags = _str_list(self.focus_flags, "finetune.focus_flags")
+        _need(bool(flags), "finetune.focus_flags", flags, "a non-empty list")
+        for f in flags:
+            _need(f in FOCUS_FLAGS, "finetune.focus_flags", f, f"one of {', '.join(FOCUS_FLAGS)}")
+        for key, low in (
+            ("threads", 0),
+            ("folds", 2),
+            ("mine_epochs", 1),
+            ("batch_size", 1),
+            ("evals_per_epoch", 1),
+            ("patience", 0),
+            ("augment_copies", 1),
+        ):
+            _need(getattr(self, key) >= low, f"finetune.{key}", getattr(self, key), f">= {low}")
+        for key in ("low_confidence", "ambiguous_share", "hard_to_learn_share", "max_hard_share"):
+            value = getattr(self, key)
+            _need(0 <= value <= 1, f"finetune.{key}", value, "between 0 and 1")
+        _need(0 < self.augment_rate <= 1, "finetune.augment_rate", self.augment_rate, "in (0, 1]")
+        _need(self.lr > 0, "finetune.lr", self.lr, "> 0")
+        _need(0 <= self.warmup_ratio < 1, "finetune.warmup_ratio", self.warmup_ratio, "in [0, 1)")
+        for key in ("easy_ratio", "focus_epochs", "weighted_epochs", "consolidation_epochs"):
+            _need(getattr(self, key) >= 0, f"finetune.{key}", getattr(self, key), ">= 0")
+        _need(self.hard_weight >= 1, "finetune.hard_weight", self.hard_weight, ">= 1")
+        _need(self.weight_cap >= 1, "finetune.weight_cap", self.weight_cap, ">= 1")
+        scale = self.consolidation_lr_scale
+        _need(0 < scale <= 1, "finetune.consolidation_lr_scale", scale, "in (0, 1]")
+        total = self.focus_epochs + self.weighted_epochs + self.consolidation_epochs
+        _need(total > 0, "finetune.focus_epochs", self.focus_epochs, "such that the phases train (all three lengths are 0)")  # fmt: skip
+
+
+def load_finetune_config(path: str | Path = "params.yaml") -> FinetuneConfig:
+    """``finetune.*``, checking ``finetune.model`` is a transformer under ``models``."""
+    raw = _raw_params(path)
+    cfg = build(FinetuneConfig, raw.get("finetune"), "finetune")
+    need = "the targeted fine-tune continues training a transformer"
+    _require_transformer(raw, cfg.model, "finetune.model", need)
     return cfg

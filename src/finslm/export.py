@@ -211,6 +211,18 @@ def select_nodes(graph: Path, keep: list[int | str]) -> list[str]:
     return names
 
 
+def _beyond_depth(entry: int | str, n_layers: int | None) -> bool:
+    """True when ``entry`` names an encoder layer the model does not have."""
+    import re
+
+    if n_layers is None:
+        return False
+    index = entry if isinstance(entry, int) else None
+    if isinstance(entry, str) and (found := re.search(r"layer\.(\d+)", entry)):
+        index = int(found.group(1))
+    return index is not None and index >= n_layers
+
+
 def quantize_graph(
     src: Path,
     dst: Path,
@@ -355,8 +367,14 @@ def export_model(
             log("warning: the optimizer fused no attention (exported without eager attention?)")
     source = opt if cfg.optimize and cfg.quantize_from == "opt" else fp32
     keep = []
+    n_layers = json.loads((model_dir / "config.json").read_text()).get("num_hidden_layers")
     for entry in cfg.int8_keep_fp32:  # each entry must select something: typos fail loudly
         selected = select_nodes(source, [entry])
+        if not selected and _beyond_depth(entry, n_layers):
+            # One list serves every exported model; a shallower one (a pruned model) has no
+            # such layer, which is not a typo.
+            log(f"int8_keep_fp32: {entry!r} is past this model's {n_layers} layers; skipped")
+            continue
         if not selected:
             raise ModelError(
                 f"export.int8_keep_fp32: {entry!r} selects no node of {source} (layers are "

@@ -4,22 +4,31 @@ Both take the train and validation splits only — the test split is never seen 
 a finslm model folder that :func:`finslm.predict.load_predictor` opens.
 
     python stages/train.py minilm      # the DVC stage; see dvc.yaml
+    torchrun --nproc_per_node=4 stages/train.py minilm   # data-parallel (DDP), same outputs
+
+Under torchrun every process runs :func:`train_transformer`; ``models.<m>.batch_size`` is the
+global batch (split evenly over the processes), so a run means the same with 1 or N of them.
+Only rank 0 writes the model folder; the caller writes metrics and logs on rank 0 alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import shutil
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from finslm.config import TfidfConfig, TransformerConfig
+from finslm.config import ConfigError, TfidfConfig, TransformerConfig
 from finslm.evaluation import classification_metrics
 from finslm.labels import LABEL2ID, LABELS
 from finslm.models import (
@@ -41,6 +50,93 @@ def set_determinism(seed: int, threads: int = 0) -> None:
     if threads > 0:
         torch.set_num_threads(threads)
     set_seed(seed)
+
+
+# Data-parallel training (torchrun). A plain `python` process is rank 0 of a world of 1 and
+# never touches torch.distributed, so the single-process path is exactly what it was.
+
+
+def dist_env() -> tuple[int, int, int]:
+    """(rank, local rank, world size) as torchrun sets them; (0, 0, 1) in a plain process."""
+    env = os.environ
+    return int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1))
+
+
+def is_main_process() -> bool:
+    """True on the one process that writes outputs and logs (rank 0, or a plain process)."""
+    return dist_env()[0] == 0
+
+
+def init_distributed() -> int:
+    """Join torchrun's process group (NCCL on GPU, gloo on CPU) once; return the world size."""
+    _, local_rank, world = dist_env()
+    if world == 1:
+        return 1
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            device = torch.device("cuda", local_rank % torch.cuda.device_count())
+            torch.cuda.set_device(device)
+            dist.init_process_group(backend=ddp_backend(), device_id=device)
+        else:
+            dist.init_process_group(backend=ddp_backend())
+    return dist.get_world_size()
+
+
+def ddp_backend() -> str:
+    import torch
+
+    return "nccl" if torch.cuda.is_available() else "gloo"
+
+
+def finish_distributed() -> None:
+    """Wait for every rank (rank 0 is writing outputs), then leave the process group."""
+    dist = sys.modules.get("torch.distributed")  # not imported: no group (and no torch import)
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def per_device_batch(batch_size: int, world: int, key: str = "batch_size") -> int:
+    """``batch_size`` is the global batch: each of ``world`` processes takes an equal share."""
+    if batch_size % world:
+        lower, upper = batch_size - batch_size % world, batch_size + world - batch_size % world
+        choices = f"{lower} or {upper}" if lower else str(upper)
+        raise ConfigError(
+            f"{key}: got {batch_size}; it is the global batch and must split evenly over "
+            f"{world} processes (try {choices})"
+        )
+    return batch_size // world
+
+
+@contextlib.contextmanager
+def _checkpoint_dir(world: int):
+    """Where Trainer keeps per-epoch checkpoints until the best one is restored.
+
+    One process: a private temporary folder (as always). Under torchrun every rank must see the
+    same path (all ranks reload the best checkpoint), so rank 0 picks the name and each node
+    gets its own folder, written by that node's local rank 0 (``save_on_each_node``), so no
+    shared filesystem is needed.
+    """
+    if world == 1:
+        with tempfile.TemporaryDirectory(prefix="finslm-ckpt-") as path:
+            yield path
+        return
+    import torch.distributed as dist
+
+    token = [uuid.uuid4().hex if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(token, src=0)
+    node = os.environ.get("GROUP_RANK", "0")
+    path = Path(tempfile.gettempdir()) / f"finslm-ckpt-{token[0]}-node{node}"
+    path.mkdir(exist_ok=True)
+    try:
+        yield str(path)
+        dist.barrier()  # nobody may still be reading the best checkpoint
+    finally:
+        if dist_env()[1] == 0:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def class_weights(labels: pd.Series) -> list[float]:
@@ -103,7 +199,10 @@ def train_transformer(
     """Fine-tune ``cfg.checkpoint``; restore the best epoch by validation macro-F1; save to out_dir.
 
     Returns the training summary: validation metrics of the restored model, epochs run, best
-    epoch, seconds, seconds per epoch and parameter count.
+    epoch, seconds, seconds per epoch, parameter count and world size (processes).
+
+    Under torchrun every rank calls this (Trainer wraps the model in DDP) and gets the same
+    summary; only rank 0 writes ``out_dir``. ``cfg.batch_size`` is the global batch.
     """
     import torch
     from transformers import (
@@ -113,6 +212,9 @@ def train_transformer(
         TrainingArguments,
     )
 
+    world = init_distributed()
+    per_device = per_device_batch(cfg.batch_size, world)
+    # Same seed on every rank: identical initial weights (DDP also broadcasts rank 0's).
     set_determinism(seed, threads)
     tokenizer, model = load_for_finetuning(
         cfg.checkpoint, cfg.trust_remote_code, pooling=cfg.pooling
@@ -127,7 +229,10 @@ def train_transformer(
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
 
     def compute_loss(outputs, labels, num_items_in_batch=None):
-        return loss_fn(outputs.logits.float(), labels)
+        logits = outputs.logits.float()
+        if loss_fn.weight is not None and loss_fn.weight.device != logits.device:
+            loss_fn.to(logits.device)  # class weights follow the model onto the GPU
+        return loss_fn(logits, labels)
 
     def compute_metrics(eval_pred):
         logits, label_ids = eval_pred
@@ -138,11 +243,11 @@ def train_transformer(
 
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
     quiet = not sys.stderr.isatty()
-    with tempfile.TemporaryDirectory(prefix="finslm-ckpt-") as ckpt_dir:
+    with _checkpoint_dir(world) as ckpt_dir:
         args = TrainingArguments(
             output_dir=ckpt_dir,
             num_train_epochs=cfg.epochs,
-            per_device_train_batch_size=cfg.batch_size,
+            per_device_train_batch_size=per_device,
             per_device_eval_batch_size=64,
             learning_rate=cfg.lr,
             weight_decay=cfg.weight_decay,
@@ -164,11 +269,19 @@ def train_transformer(
             report_to="none",
             disable_tqdm=quiet,
             dataloader_num_workers=0,
+            # compute_loss is a per-rank mean and DDP averages gradients over ranks; with
+            # this on, Trainer would multiply the loss by the world size (no-op for 1 process).
+            average_tokens_across_devices=False,
+            ddp_backend=ddp_backend() if world > 1 else None,
+            # Both heads (cls, mean) use every parameter; this skips DDP's per-step graph walk.
+            # A hub model with unused weights fails at once with DDP's message naming them.
+            ddp_find_unused_parameters=False,
+            save_on_each_node=world > 1,
         )
         callbacks = [EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)]
         if live is not None:
             callbacks.append(_live_callback(live))
-        trainer = Trainer(
+        trainer = (Trainer if world == 1 else _ddp_trainer())(
             model=model,
             args=args,
             train_dataset=train_ds,
@@ -183,22 +296,25 @@ def train_transformer(
         seconds = time.perf_counter() - start
         history = [h for h in trainer.state.log_history if "eval_macro_f1" in h]
         best = max(history, key=lambda h: h["eval_macro_f1"])
-        out_dir.mkdir(parents=True, exist_ok=True)
-        trainer.model.save_pretrained(out_dir, safe_serialization=True)
-        tokenizer.save_pretrained(out_dir)
+        if trainer.is_world_process_zero():
+            out_dir.mkdir(parents=True, exist_ok=True)
+            trainer.model.save_pretrained(out_dir, safe_serialization=True)
+            tokenizer.save_pretrained(out_dir)
 
     n_params = count_parameters(trainer.model)
-    write_meta(
-        out_dir,
-        {
-            "kind": "transformer",
-            "checkpoint": cfg.checkpoint,
-            "pooling": cfg.pooling,
-            "max_length": cfg.max_length,
-            "params": n_params,
-        },
-    )
+    if trainer.is_world_process_zero():
+        write_meta(
+            out_dir,
+            {
+                "kind": "transformer",
+                "checkpoint": cfg.checkpoint,
+                "pooling": cfg.pooling,
+                "max_length": cfg.max_length,
+                "params": n_params,
+            },
+        )
     # Trainer's eval sampler groups by length too, so compare with its label_ids, not val_df order.
+    # Under DDP every rank predicts its shard and gets all of them back (a collective call).
     val_pred = trainer.predict(val_ds)
     pred = [LABELS[i] for i in val_pred.predictions.argmax(axis=1)]
     true = [LABELS[i] for i in val_pred.label_ids]
@@ -210,7 +326,27 @@ def train_transformer(
         "seconds": round(seconds, 1),
         "seconds_per_epoch": round(seconds / max(epochs_run, 1), 1),
         "params": n_params,
+        "world_size": world,
     }
+
+
+def _ddp_trainer():
+    """A Trainer whose length-grouped train sampler shuffles identically on every rank."""
+    import torch
+    from transformers import Trainer
+
+    class DDPTrainer(Trainer):
+        def _get_train_sampler(self, train_dataset=None):
+            sampler = super()._get_train_sampler(train_dataset)
+            # Without a generator, LengthGroupedSampler shuffles with torch's global RNG, which
+            # dropout consumes differently on each rank (their batches differ in length): from
+            # epoch 2 on, ranks would shuffle differently and train on overlapping shards. Its
+            # own seeded generator advances identically on every rank, epoch after epoch.
+            if getattr(sampler, "generator", False) is None:
+                sampler.generator = torch.Generator().manual_seed(self.args.data_seed)
+            return sampler
+
+    return DDPTrainer
 
 
 def train_tfidf(

@@ -1,0 +1,193 @@
+"""Knowledge distillation: train a student classifier on a teacher's softened logits plus labels.
+
+    loss = alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE
+
+(Hinton et al. 2015, "Distilling the knowledge in a neural network"). The teacher's logits are
+computed once, before training, with the teacher in eval mode, and travel with each training
+sentence, so the teacher is never in memory during training. Early stopping on validation
+macro-F1 restores the best epoch, as in :func:`finslm.training.train_transformer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from finslm.evaluation import classification_metrics
+from finslm.labels import LABELS
+from finslm.training import _Encoded, _live_callback, set_determinism
+
+
+@dataclasses.dataclass
+class DistillSettings:
+    alpha: float = 0.5
+    temperature: float = 2.0
+    epochs: int = 6
+    lr: float = 1.0e-4
+    batch_size: int = 32
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    early_stopping_patience: int = 2
+    seed: int = 42
+    threads: int = 0
+
+
+class _WithTeacher(_Encoded):
+    def __init__(self, tokenizer, texts, labels, max_length, teacher_logits: np.ndarray):
+        super().__init__(tokenizer, texts, labels, max_length)
+        if len(teacher_logits) != len(self.labels):
+            raise ValueError(f"{len(teacher_logits)} teacher rows for {len(self.labels)} texts")
+        self.teacher = np.asarray(teacher_logits, dtype=np.float32)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = super().__getitem__(i)
+        item["teacher_logits"] = self.teacher[i]
+        return item
+
+
+def _collator(tokenizer):
+    from transformers import DataCollatorWithPadding
+
+    pad = DataCollatorWithPadding(tokenizer)
+
+    def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        teacher = [item.pop("teacher_logits") for item in items if "teacher_logits" in item]
+        batch = pad(items)
+        if teacher:
+            batch["teacher_logits"] = torch.tensor(np.stack(teacher))
+        return batch
+
+    return collate
+
+
+@torch.no_grad()
+def teacher_logits(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64):
+    """(n, classes) logits of ``model`` in eval mode, in ``texts`` order."""
+    model.eval()
+    out = []
+    for start in range(0, len(texts), batch_size):
+        enc = tokenizer(
+            texts[start : start + batch_size],
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        out.append(model(**enc).logits.float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(LABELS)), dtype=np.float32)
+
+
+def distill_loss(student_logits, teacher, labels, alpha: float, temperature: float):
+    ce = nn.functional.cross_entropy(student_logits, labels)
+    if teacher is None or alpha == 0:
+        return ce
+    t = temperature
+    kd = nn.functional.kl_div(
+        nn.functional.log_softmax(student_logits / t, dim=-1),
+        nn.functional.softmax(teacher.float() / t, dim=-1),
+        reduction="batchmean",
+    ) * (t * t)  # T^2 keeps the soft-target gradients on the scale of the hard ones
+    return alpha * kd + (1 - alpha) * ce
+
+
+def distill(
+    student,
+    tokenizer,
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame,
+    teacher_train_logits: np.ndarray,
+    max_length: int,
+    settings: DistillSettings,
+    live=None,
+) -> dict[str, Any]:
+    """Train ``student`` in place (best epoch restored); return validation metrics and timings."""
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+
+    s = settings
+    set_determinism(s.seed, s.threads)
+    train_ds = _WithTeacher(
+        tokenizer, train_df.text.tolist(), train_df.label.tolist(), max_length, teacher_train_logits
+    )
+    val_ds = _Encoded(tokenizer, val_df.text.tolist(), val_df.label.tolist(), max_length)
+
+    class DistillTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs = dict(inputs)
+            teacher = inputs.pop("teacher_logits", None)
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            loss = distill_loss(outputs.logits.float(), teacher, labels, s.alpha, s.temperature)
+            return (loss, outputs) if return_outputs else loss
+
+    def compute_metrics(eval_pred):
+        logits, label_ids = eval_pred
+        m = classification_metrics(
+            [LABELS[i] for i in label_ids], [LABELS[i] for i in np.asarray(logits).argmax(axis=1)]
+        )
+        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+
+    steps_per_epoch = math.ceil(len(train_ds) / s.batch_size)
+    with tempfile.TemporaryDirectory(prefix="finslm-distill-") as ckpt_dir:
+        args = TrainingArguments(
+            output_dir=ckpt_dir,
+            num_train_epochs=s.epochs,
+            per_device_train_batch_size=s.batch_size,
+            per_device_eval_batch_size=64,
+            learning_rate=s.lr,
+            weight_decay=s.weight_decay,
+            warmup_steps=int(s.warmup_ratio * steps_per_epoch * s.epochs),
+            lr_scheduler_type="linear",
+            train_sampling_strategy="group_by_length",
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            save_total_limit=2,
+            save_only_model=True,
+            load_best_model_at_end=True,
+            metric_for_best_model="macro_f1",
+            greater_is_better=True,
+            logging_steps=max(1, steps_per_epoch // 4),
+            seed=s.seed,
+            data_seed=s.seed,
+            use_cpu=not torch.cuda.is_available(),
+            report_to="none",
+            disable_tqdm=not sys.stderr.isatty(),
+            dataloader_num_workers=0,
+            remove_unused_columns=False,  # teacher_logits is not a forward() argument
+        )
+        callbacks = [EarlyStoppingCallback(early_stopping_patience=s.early_stopping_patience)]
+        if live is not None:
+            callbacks.append(_live_callback(live))
+        trainer = DistillTrainer(
+            model=student,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=val_ds,
+            data_collator=_collator(tokenizer),
+            compute_metrics=compute_metrics,
+            callbacks=callbacks,
+        )
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+    history = [h for h in trainer.state.log_history if "eval_macro_f1" in h]
+    best = max(history, key=lambda h: h["eval_macro_f1"])
+    val_pred = trainer.predict(val_ds)  # length-grouped order: compare with its label_ids
+    return {
+        "val": classification_metrics(
+            [LABELS[i] for i in val_pred.label_ids],
+            [LABELS[i] for i in val_pred.predictions.argmax(axis=1)],
+        ),
+        "epochs": len(history),
+        "best_epoch": int(round(best["epoch"])),
+        "seconds": round(seconds, 1),
+        "seconds_per_epoch": round(seconds / max(len(history), 1), 1),
+    }

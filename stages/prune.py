@@ -1,0 +1,56 @@
+"""Stage prune: structured pruning of params `prune.model` with distillation recovery.
+
+python stages/prune.py    # writes models/<m>-pruned/, metrics/prune.json, plots/prune/
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from finslm.config import ConfigError
+from finslm.data import DataError, read_split
+from finslm.models import ModelError
+from finslm.prune.config import load_prune_config
+from finslm.prune.run import prune_model
+
+
+def main(prepared: Path = Path("data/prepared")) -> None:
+    cfg = load_prune_config()
+    source, out_dir = Path("models") / cfg.model, Path("models") / cfg.output
+    if not source.is_dir():
+        raise ModelError(f"{source}: not found; run `dvc repro train@{cfg.model}` first")
+    from dvclive import Live
+
+    # dvcyaml/save_dvc_exp off: inside a DVC stage, DVCLive must not rewrite dvc.yaml.
+    with Live(dir="plots/prune", dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        summary = prune_model(
+            cfg,
+            source,
+            read_split(prepared / "train.parquet"),
+            read_split(prepared / "val.parquet"),
+            out_dir,
+            live=live,
+        )
+    path = Path("metrics/prune.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    logging.info(
+        "%s: layers %s, FFN %d, encoder params -%.1f%%, val accuracy %.4f, macro-F1 %.4f",
+        cfg.output,
+        summary["layers_kept"],
+        summary["intermediate_size"],
+        100 * summary["encoder_params_removed"],
+        summary["val"]["accuracy"],
+        summary["val"]["macro_f1"],
+    )
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        main()
+    except (ConfigError, DataError, ModelError) as exc:
+        sys.exit(f"prune: {exc}")
