@@ -111,6 +111,19 @@ def test_onnx_subfolder_of_a_transformer_folder(tmp_path, tiny_classifier, tiny_
     assert p.predict_proba(TEXTS[:3]).shape == (3, 3)
 
 
+def test_models_folder_finds_its_export_in_exports(tmp_path, tiny_classifier, tiny_export):
+    """models/<name> with a graph backend opens exports/<name>, the export stage's folder."""
+    model = tmp_path / "models" / "mini"
+    shutil.copytree(tiny_classifier, model)
+    with pytest.raises(ModelError, match=r"exports/mini.*dvc repro export@"):
+        load_predictor(model, "onnx-int8")
+    shutil.copytree(tiny_export[0], tmp_path / "exports" / "mini")
+    p = load_predictor(model, "onnx-int8", threads=1)
+    assert p.graph_path == tmp_path / "exports" / "mini" / "model.int8.onnx"
+    direct = load_predictor(tmp_path / "exports" / "mini", "onnx-int8", threads=1)
+    np.testing.assert_allclose(p.predict_proba(TEXTS[:3]), direct.predict_proba(TEXTS[:3]))
+
+
 def test_errors_name_the_folder_and_the_fix(folders, tiny_classifier):
     with pytest.raises(ModelError, match="unknown; choose one of torch-fp32"):
         load_predictor(tiny_classifier, "onnx-int4")

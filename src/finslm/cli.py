@@ -67,7 +67,8 @@ def predict(
         typer.Option(
             "--model",
             "-m",
-            help="A finslm model folder: models/<name> (PyTorch, TF-IDF) or exports/<name> (ONNX).",
+            help="A finslm model folder: models/<name> (PyTorch, TF-IDF; an ONNX backend looks in "
+            "exports/<name>) or exports/<name> (ONNX).",
         ),
     ] = Path("models/minilm"),
     backend: Annotated[

@@ -334,6 +334,10 @@ class OnnxPredictor(Predictor):
     def _find_graph(self) -> Path:
         filename = ONNX_FILES[self.backend]
         folders = [self.model_dir, self.model_dir / ONNX_SUBDIR]
+        if self.model_dir.parent.name == "models":
+            # The pipeline's layout: models/<name> (train) beside exports/<name> (export), so
+            # `--model models/minilm --backend onnx-int8` finds the export without being told.
+            folders.append(self.model_dir.parent.parent / "exports" / self.model_dir.name)
         for folder in folders:
             if (folder / filename).is_file():
                 return folder / filename
