@@ -9,9 +9,15 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
-from finslm.config import TfidfConfig, TransformerConfig
+from finslm.config import ConfigError, TfidfConfig, TransformerConfig
 from finslm.predict import load_predictor
-from finslm.training import class_weights, train_tfidf, train_transformer
+from finslm.training import (
+    agreement_targets,
+    class_weights,
+    soft_target_loss,
+    train_tfidf,
+    train_transformer,
+)
 from tests.conftest import invented_sentences
 
 
@@ -77,3 +83,57 @@ def test_class_weighted_loss_trains(tmp_path, splits, tiny_checkpoint):
     )
     summary = train_transformer(cfg, train, val, tmp_path / "w", seed=1, threads=1)
     assert summary["epochs"] == 1 and 0.0 <= summary["val"]["macro_f1"] <= 1.0
+
+
+def _with_tiers(df: pd.DataFrame) -> pd.DataFrame:
+    tiers = np.resize([1.0, 0.75, 0.66, 0.5], len(df))
+    return df.assign(agreement=tiers)
+
+
+def test_agreement_targets_soft_and_weight():
+    df = pd.DataFrame(
+        {"text": ["a", "b", "c"], "label": ["positive", "neutral", "negative"]}
+    ).assign(agreement=[1.0, 0.5, 0.75])
+    soft = agreement_targets(df, "soft")
+    assert soft[:, :3].sum(axis=1) == pytest.approx([1.0, 1.0, 1.0])
+    assert soft[0, :3].tolist() == [0.0, 0.0, 1.0]  # AllAgree: one-hot (LABELS order n/n/p)
+    assert soft[1, :3] == pytest.approx([0.25, 0.5, 0.25])  # the 50% tier: half on gold
+    assert soft[:, 3].tolist() == [1.0, 1.0, 1.0]
+    weight = agreement_targets(df, "weight")
+    assert weight[:, :3].max(axis=1).tolist() == [1.0, 1.0, 1.0]
+    assert weight[:, 3].mean() == pytest.approx(1.0)
+    assert weight[0, 3] / weight[1, 3] == pytest.approx(2.0)  # weight follows the tier
+
+
+def test_agreement_targets_need_the_tiers():
+    df = pd.DataFrame({"text": ["a"], "label": ["neutral"]})
+    with pytest.raises(ConfigError, match="no annotator agreement.*PhraseBank folder"):
+        agreement_targets(df, "soft")
+    with pytest.raises(ConfigError, match="outside"):
+        agreement_targets(df.assign(agreement=[1.5]), "soft")
+
+
+def test_soft_target_loss_is_cross_entropy_for_one_hot_targets():
+    import torch
+
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    hard = torch.tensor([0, 2])
+    one_hot = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+    ce = torch.nn.functional.cross_entropy(logits, hard, label_smoothing=0.1)
+    assert soft_target_loss(logits, one_hot, smoothing=0.1) == pytest.approx(ce.item())
+    # A sample with weight 0 does not count.
+    masked = one_hot.clone()
+    masked[1, 3] = 0.0
+    assert soft_target_loss(logits, masked) == pytest.approx(
+        torch.nn.functional.cross_entropy(logits[:1], hard[:1]).item()
+    )
+
+
+@pytest.mark.parametrize("mode", ["soft", "weight"])
+def test_agreement_labels_train(tmp_path, splits, tiny_checkpoint, mode):
+    train, val = splits
+    cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), agreement_labels=mode, epochs=1)
+    summary = train_transformer(cfg, _with_tiers(train), val, tmp_path / mode, seed=1, threads=1)
+    assert summary["epochs"] == 1 and 0.0 <= summary["val"]["macro_f1"] <= 1.0
+    with pytest.raises(ConfigError, match="PhraseBank folder"):
+        train_transformer(cfg, train, val, tmp_path / "none", seed=1, threads=1)

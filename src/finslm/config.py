@@ -70,6 +70,11 @@ class TransformerConfig:
     warmup_ratio: float = 0.1
     lr_schedule: Literal["linear", "cosine"] = "linear"
     label_smoothing: float = 0.0
+    # PhraseBank annotator agreement, when data.source is the PhraseBank folder (each sentence
+    # gets its tier: 0.5, 0.66, 0.75 or 1.0). ``weight``: loss weight proportional to the tier;
+    # ``soft``: the target puts the tier's share on the gold label and spreads the rest evenly
+    # over the others (so an AllAgree sentence keeps a one-hot target). ``off``: plain labels.
+    agreement_labels: Literal["off", "weight", "soft"] = "off"
     # Weight the loss by inverse class frequency (train split), for skewed data.
     class_weights: bool = False
     # Stop after this many epochs without a better validation macro-F1; the best is restored.

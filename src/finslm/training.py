@@ -147,12 +147,66 @@ def class_weights(labels: pd.Series) -> list[float]:
     return [w * scale for w in raw]
 
 
-class _Encoded:
-    """A torch-style dataset of tokenised sentences (lists, padded later per batch)."""
+def agreement_targets(train_df: pd.DataFrame, mode: str, source: str = "train split") -> np.ndarray:
+    """Per-sentence training targets from PhraseBank agreement tiers: ``(n, len(LABELS) + 1)``.
 
-    def __init__(self, tokenizer, texts: list[str], labels: list[str], max_length: int):
+    Columns are a target distribution over LABELS and a loss weight. ``weight``: one-hot target,
+    weight = tier / mean tier (mean 1, so the learning rate means the same); ``soft``: the tier
+    on the gold label, the rest spread evenly over the other labels, weight 1.
+    """
+    if "agreement" not in train_df.columns or train_df["agreement"].isna().any():
+        raise ConfigError(
+            f"agreement_labels: {mode}: the {source} has no annotator agreement. Point "
+            "data.source at the PhraseBank folder (…/FinancialPhraseBank-v1.0, not one "
+            "Sentences_*.txt file) so prepare records each sentence's tier, or set "
+            "agreement_labels: off"
+        )
+    tier = train_df["agreement"].to_numpy(dtype=np.float64)
+    if ((tier <= 0) | (tier > 1)).any():
+        raise ConfigError(f"agreement_labels: the {source} has agreement outside (0, 1]")
+    gold = np.array([LABEL2ID[label] for label in train_df.label])
+    n, k = len(gold), len(LABELS)
+    targets = np.zeros((n, k + 1))
+    if mode == "soft":
+        targets[:, :k] = ((1.0 - tier) / (k - 1))[:, None]
+        targets[np.arange(n), gold] = tier
+        targets[:, k] = 1.0
+    else:
+        targets[np.arange(n), gold] = 1.0
+        targets[:, k] = tier / tier.mean()
+    return targets
+
+
+def soft_target_loss(logits, targets, smoothing: float = 0.0, class_weight=None):
+    """Weighted cross-entropy against ``agreement_targets`` rows (distribution + weight)."""
+    import torch
+
+    k = logits.shape[1]
+    dist, weight = targets[:, :k], targets[:, k]
+    if smoothing:
+        dist = (1.0 - smoothing) * dist + smoothing / k
+    if class_weight is not None:
+        weight = weight * class_weight.to(logits.device)[dist.argmax(dim=1)]
+    ce = -(dist * torch.log_softmax(logits, dim=1)).sum(dim=1)
+    return (weight * ce).sum() / weight.sum()
+
+
+class _Encoded:
+    """A torch-style dataset of tokenised sentences (lists, padded later per batch).
+
+    ``targets`` (from ``agreement_targets``) replaces the hard labels with soft rows.
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        texts: list[str],
+        labels: list[str],
+        max_length: int,
+        targets: np.ndarray | None = None,
+    ):
         self.enc = tokenizer(texts, truncation=True, max_length=max_length)
-        self.labels = [LABEL2ID[label] for label in labels]
+        self.labels = [LABEL2ID[label] for label in labels] if targets is None else targets.tolist()
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -219,7 +273,12 @@ def train_transformer(
     tokenizer, model = load_for_finetuning(
         cfg.checkpoint, cfg.trust_remote_code, pooling=cfg.pooling
     )
-    train_ds = _Encoded(tokenizer, train_df.text.tolist(), train_df.label.tolist(), cfg.max_length)
+    targets = (
+        agreement_targets(train_df, cfg.agreement_labels) if cfg.agreement_labels != "off" else None
+    )
+    train_ds = _Encoded(
+        tokenizer, train_df.text.tolist(), train_df.label.tolist(), cfg.max_length, targets
+    )
     val_ds = _Encoded(tokenizer, val_df.text.tolist(), val_df.label.tolist(), cfg.max_length)
     weights = (
         torch.tensor(class_weights(train_df.label), dtype=torch.float)
@@ -232,6 +291,8 @@ def train_transformer(
         logits = outputs.logits.float()
         if loss_fn.weight is not None and loss_fn.weight.device != logits.device:
             loss_fn.to(logits.device)  # class weights follow the model onto the GPU
+        if labels.dim() == 2:  # agreement targets (training only; evaluation has hard labels)
+            return soft_target_loss(logits, labels.float(), cfg.label_smoothing, loss_fn.weight)
         return loss_fn(logits, labels)
 
     def compute_metrics(eval_pred):
