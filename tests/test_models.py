@@ -107,6 +107,26 @@ def test_mean_pooling_ignores_padding(tiny_checkpoint):
     assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_mean_pooling_passes_encoder_options_through(tiny_checkpoint):
+    """Attention explanations ask for attentions; gradient methods feed inputs_embeds."""
+    import torch
+
+    tokenizer, model = load_for_finetuning(str(tiny_checkpoint), pooling="mean")
+    model.set_attn_implementation("eager")
+    model.eval()
+    enc = tokenizer(
+        ["Profit rose.", "Sales fell sharply this year."], padding=True, return_tensors="pt"
+    )
+    with torch.no_grad():
+        out = model(**enc, output_attentions=True, output_hidden_states=True)
+        embeds = model.get_input_embeddings()(enc["input_ids"])
+        via_embeds = model(inputs_embeds=embeds, attention_mask=enc["attention_mask"]).logits
+    layers = model.config.num_hidden_layers
+    assert len(out.attentions) == layers and len(out.hidden_states) == layers + 1
+    assert out.attentions[0].shape[-1] == enc["input_ids"].shape[1]
+    assert torch.allclose(via_embeds, out.logits, atol=1e-5)
+
+
 def test_mean_pooling_rejects_non_bert(tmp_path):
     from transformers import DistilBertConfig
 

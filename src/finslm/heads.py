@@ -26,6 +26,7 @@ from transformers import (
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 MODEL_TYPE = "finslm-meanpool-bert"
+_ENCODER_OPTIONS = ("position_ids", "inputs_embeds", "output_attentions", "output_hidden_states")
 
 
 class MeanPoolBertConfig(BertConfig):
@@ -54,17 +55,30 @@ class MeanPoolBertForSequenceClassification(BertPreTrainedModel):
         **kwargs,
     ) -> SequenceClassifierOutput:
         if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        hidden = self.bert(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).last_hidden_state  # (batch, seq, hidden)
+            shape = input_ids.shape if input_ids is not None else kwargs["inputs_embeds"].shape[:2]
+            device = (input_ids if input_ids is not None else kwargs["inputs_embeds"]).device
+            attention_mask = torch.ones(shape, dtype=torch.long, device=device)
+        # Pass-through options (output_attentions for attention explanations, inputs_embeds for
+        # gradient methods, ...) reach the encoder, and what it returns reaches the caller.
+        encoded = self.bert(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            **{k: v for k, v in kwargs.items() if k in _ENCODER_OPTIONS},
+        )
+        hidden = encoded.last_hidden_state  # (batch, seq, hidden)
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)  # (batch, hidden)
         logits = self.classifier(self.dropout(pooled))  # (batch, num_labels)
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(logits.float(), labels)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return SequenceClassifierOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=encoded.hidden_states,
+            attentions=encoded.attentions,
+        )
 
 
 def register() -> None:
