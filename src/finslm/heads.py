@@ -55,9 +55,8 @@ class MeanPoolBertForSequenceClassification(BertPreTrainedModel):
         **kwargs,
     ) -> SequenceClassifierOutput:
         if attention_mask is None:
-            shape = input_ids.shape if input_ids is not None else kwargs["inputs_embeds"].shape[:2]
-            device = (input_ids if input_ids is not None else kwargs["inputs_embeds"]).device
-            attention_mask = torch.ones(shape, dtype=torch.long, device=device)
+            tokens = input_ids if input_ids is not None else kwargs["inputs_embeds"][..., 0]
+            attention_mask = torch.ones_like(tokens, dtype=torch.long)
         # Pass-through options (output_attentions for attention explanations, inputs_embeds for
         # gradient methods, ...) reach the encoder, and what it returns reaches the caller.
         encoded = self.bert(
