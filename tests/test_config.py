@@ -40,6 +40,12 @@ def test_defaults_fill_missing_keys(tmp_path):
         ("m", {"lr_schedule": "step"}, "allowed values: linear, cosine"),
         ("m", {"learning_rate": 1e-4}, "models.m: unknown key(s) learning_rate; known keys:"),
         ("m", {"class_weights": "yes"}, "expected true or false"),
+        (
+            "m",
+            {"layer_lr_decay": 0.0},
+            "models.m.layer_lr_decay: got 0.0; must be in (0, 1] (1 = off)",
+        ),
+        ("m", {"rdrop_alpha": -1.0}, "models.m.rdrop_alpha: got -1.0; must be >= 0 (0 = off)"),
         ("b", {"class_weight": "auto"}, "allowed values: balanced, none"),
     ],
 )

@@ -137,3 +137,42 @@ def test_agreement_labels_train(tmp_path, splits, tiny_checkpoint, mode):
     assert summary["epochs"] == 1 and 0.0 <= summary["val"]["macro_f1"] <= 1.0
     with pytest.raises(ConfigError, match="PhraseBank folder"):
         train_transformer(cfg, train, val, tmp_path / "none", seed=1, threads=1)
+
+
+def test_layer_lr_decay_keeps_lower_layers_near_the_checkpoint(tmp_path, splits, tiny_checkpoint):
+    train, val = splits
+    cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1, weight_decay=0.0)
+    start = load_file(next(tiny_checkpoint.glob("*.safetensors")))
+    emb = next(k for k in start if k.endswith("word_embeddings.weight"))
+
+    def moved(decay: float) -> tuple[float, float]:
+        out = tmp_path / f"d{decay}"
+        train_transformer(
+            dataclasses.replace(cfg, layer_lr_decay=decay), train, val, out, seed=3, threads=1
+        )
+        w = load_file(out / "model.safetensors")
+        key = next(k for k in w if k.endswith("word_embeddings.weight"))
+        head = next(k for k in w if k.startswith("classifier") and k.endswith("weight"))
+        return float(np.abs(w[key] - start[emb]).max()), float(np.abs(w[head]).mean())
+
+    emb_plain, head_plain = moved(1.0)
+    emb_decayed, head_decayed = moved(1e-4)
+    assert emb_plain > 1e-4  # one learning rate: the embeddings move
+    assert emb_decayed < emb_plain / 50  # decay**(L + 1): they barely do
+    assert head_decayed > 0  # the head still trains at the full rate
+
+
+def test_rdrop_trains_differently_and_deterministically(tmp_path, splits, tiny_checkpoint):
+    train, val = splits
+    cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1)
+    runs = {}
+    for name, alpha in (("plain", 0.0), ("rdrop", 1.0), ("rdrop2", 1.0)):
+        out = tmp_path / name
+        summary = train_transformer(
+            dataclasses.replace(cfg, rdrop_alpha=alpha), train, val, out, seed=5, threads=1
+        )
+        assert 0.0 <= summary["val"]["macro_f1"] <= 1.0
+        runs[name] = load_file(out / "model.safetensors")
+    key = next(k for k in runs["plain"] if k.startswith("classifier") and k.endswith("weight"))
+    assert not np.allclose(runs["plain"][key], runs["rdrop"][key])  # the R-Drop path ran
+    assert np.array_equal(runs["rdrop"][key], runs["rdrop2"][key])

@@ -70,6 +70,12 @@ class TransformerConfig:
     warmup_ratio: float = 0.1
     lr_schedule: Literal["linear", "cosine"] = "linear"
     label_smoothing: float = 0.0
+    # Layer-wise learning-rate decay: the head trains at lr, encoder layer i (of L) at
+    # lr * decay**(L - i), the embeddings at lr * decay**(L + 1). 1.0 = one learning rate.
+    layer_lr_decay: float = 1.0
+    # R-Drop: each batch runs twice (two dropout masks); the loss adds rdrop_alpha times the
+    # symmetric KL between the two predictions. 0 = off; > 0 doubles the training compute.
+    rdrop_alpha: float = 0.0
     # PhraseBank annotator agreement, when data.source is the PhraseBank folder (each sentence
     # gets its tier: 0.5, 0.66, 0.75 or 1.0). ``weight``: loss weight proportional to the tier;
     # ``soft``: the target puts the tier's share on the gold label and spreads the rest evenly
@@ -187,6 +193,8 @@ def _check_ranges(obj: Any, prefix: str) -> None:
         need(8 <= obj.max_length <= 512, "max_length", "between 8 and 512")
         need(0 <= obj.warmup_ratio < 1, "warmup_ratio", "in [0, 1)")
         need(0 <= obj.label_smoothing < 1, "label_smoothing", "in [0, 1)")
+        need(0 < obj.layer_lr_decay <= 1, "layer_lr_decay", "in (0, 1] (1 = off)")
+        need(obj.rdrop_alpha >= 0, "rdrop_alpha", ">= 0 (0 = off)")
         need(obj.early_stopping_patience >= 1, "early_stopping_patience", ">= 1")
     elif isinstance(obj, TfidfConfig):
         need(obj.ngram_max >= 1, "ngram_max", ">= 1")

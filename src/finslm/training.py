@@ -287,13 +287,16 @@ def train_transformer(
     )
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
 
-    def compute_loss(outputs, labels, num_items_in_batch=None):
-        logits = outputs.logits.float()
+    def task_loss(logits, labels):
+        logits = logits.float()
         if loss_fn.weight is not None and loss_fn.weight.device != logits.device:
             loss_fn.to(logits.device)  # class weights follow the model onto the GPU
         if labels.dim() == 2:  # agreement targets (training only; evaluation has hard labels)
             return soft_target_loss(logits, labels.float(), cfg.label_smoothing, loss_fn.weight)
         return loss_fn(logits, labels)
+
+    def compute_loss(outputs, labels, num_items_in_batch=None):
+        return task_loss(outputs.logits, labels)
 
     def compute_metrics(eval_pred):
         logits, label_ids = eval_pred
@@ -342,7 +345,8 @@ def train_transformer(
         callbacks = [EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)]
         if live is not None:
             callbacks.append(_live_callback(live))
-        trainer = (Trainer if world == 1 else _ddp_trainer())(
+        trainer_cls = _recipe_trainer(Trainer if world == 1 else _ddp_trainer(), cfg, task_loss)
+        trainer = trainer_cls(
             model=model,
             args=args,
             train_dataset=train_ds,
@@ -389,6 +393,51 @@ def train_transformer(
         "params": n_params,
         "world_size": world,
     }
+
+
+def _recipe_trainer(base, cfg: TransformerConfig, task_loss):
+    """``base`` (a Trainer class) with the recipe's optional optimiser and loss changes.
+
+    ``layer_lr_decay`` < 1: per-layer learning rates (finslm.optim). ``rdrop_alpha`` > 0: each
+    training batch runs twice in one forward pass (the batch stacked on itself, so every row
+    gets its own dropout mask) and the loss is R-Drop's (finslm.losses). Evaluation is unchanged.
+    With neither set this returns ``base`` itself.
+    """
+    if cfg.layer_lr_decay == 1.0 and cfg.rdrop_alpha == 0.0:
+        return base
+    import torch
+
+    from finslm.losses import rdrop_loss
+    from finslm.optim import layer_lr_groups
+
+    class RecipeTrainer(base):
+        def create_optimizer(self, model=None):
+            if cfg.layer_lr_decay == 1.0 or self.optimizer is not None:
+                return super().create_optimizer(model)
+            model = self.model if model is None else model
+            groups = layer_lr_groups(
+                model.named_parameters(),
+                model.config.num_hidden_layers,
+                self.args.learning_rate,
+                cfg.layer_lr_decay,
+                self.args.weight_decay,
+                set(self.get_decay_parameter_names(model)),
+            )
+            optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+            self.optimizer = optimizer_cls(groups, **kwargs)  # each group's lr wins over kwargs'
+            return self.optimizer
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if cfg.rdrop_alpha == 0.0 or not model.training:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            inputs = dict(inputs)
+            labels = inputs.pop("labels")
+            outputs = model(**{k: torch.cat([v, v]) for k, v in inputs.items()})
+            first, second = outputs.logits.chunk(2)
+            loss = rdrop_loss(first, second, labels, task_loss, cfg.rdrop_alpha)
+            return (loss, outputs) if return_outputs else loss
+
+    return RecipeTrainer
 
 
 def _ddp_trainer():

@@ -1,0 +1,59 @@
+"""Optimiser parameter groups for fine-tuning: layer-wise learning-rate decay (LLRD).
+
+With decay ``d`` < 1 the classifier head (and pooler) trains at the full learning rate, the top
+encoder layer at ``lr * d``, the one below at ``lr * d**2``, … and the embeddings at
+``lr * d**(L + 1)`` (Howard & Ruder 2018, "ULMFiT"; Sun et al. 2019, "How to fine-tune BERT
+for text classification"): lower layers hold general features, which a small labelled set
+should move least. ``d = 1`` gives the ordinary single learning rate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# BERT "encoder.layer.3.", DistilBERT "transformer.layer.3.", RoBERTa/others "layers.3."
+_LAYER = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
+
+
+def layer_depth(name: str, num_layers: int) -> int:
+    """0 for embeddings, ``i + 1`` for encoder layer ``i``, ``num_layers + 1`` for the rest."""
+    match = _LAYER.search(name)
+    if match:
+        return int(match.group(1)) + 1
+    if "embeddings" in name:
+        return 0
+    return num_layers + 1  # pooler, classifier: the newest weights learn fastest
+
+
+def layer_lr_groups(
+    named_parameters: Iterable[tuple[str, object]],
+    num_layers: int,
+    lr: float,
+    decay: float,
+    weight_decay: float,
+    decay_names: set[str],
+) -> list[dict]:
+    """AdamW-style groups: one per (depth, decays-or-not), each with its own ``lr``.
+
+    ``decay_names`` are the parameters that get weight decay (Trainer's choice: not biases or
+    LayerNorm). Frozen parameters (``requires_grad`` false) are left out.
+    """
+    if not 0 < decay <= 1:
+        raise ValueError(f"layer_lr_decay must be in (0, 1], got {decay}")
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, param in named_parameters:
+        if not getattr(param, "requires_grad", True):
+            continue
+        depth = layer_depth(name, num_layers)
+        decays = name in decay_names
+        group = groups.setdefault(
+            (depth, decays),
+            {
+                "params": [],
+                "lr": lr * decay ** (num_layers + 1 - depth),
+                "weight_decay": weight_decay if decays else 0.0,
+            },
+        )
+        group["params"].append(param)
+    return [groups[key] for key in sorted(groups)]
