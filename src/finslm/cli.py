@@ -6,6 +6,7 @@
     cat headlines.txt | finslm predict -                            # one text per line
     finslm predict --file headlines.txt --json                      # JSON lines, for scripts
     finslm diff-report main HEAD        # params/metrics/plots diff -> reports/diff.md
+    finslm fetch --out data/raw/phrasebank.csv   # hub:<id> data.source -> a local table
 
 Prints each text's label and class probabilities as a table.
 """
@@ -234,6 +235,42 @@ def explain(
         except OSError as exc:
             raise _fail(f"--html {html}: cannot write ({exc.strerror})") from None
         console.print(f"wrote {html}")
+
+
+@app.command()
+def fetch(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Table to write: .csv, .tsv or .parquet.")
+    ],
+    source: Annotated[
+        str | None,
+        typer.Option(help="hub:<dataset id> (default: data.source in params.yaml)."),
+    ] = None,
+    params: Annotated[Path, typer.Option(help="Params file for the data.* settings.")] = Path(
+        "params.yaml"
+    ),
+) -> None:
+    """Download a hub dataset (data.source: hub:<id>) to a local table the pipeline can track."""
+    import dataclasses
+
+    from finslm.config import ConfigError, load_params
+    from finslm.data.errors import DataError
+    from finslm.data.fetch import fetch as fetch_table
+
+    try:
+        cfg = load_params(params).data
+        if source is not None:
+            cfg = dataclasses.replace(cfg, source=source)
+        result = fetch_table(cfg, out)
+    except (ConfigError, DataError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"wrote {result.rows} rows from {cfg.source} to {out}")
+    if result.rejects:
+        typer.echo(f"{result.rejects} unreadable lines rejected: {result.rejects_path}")
+    typer.echo(
+        f"next: dvc add {out}   # version it\n"
+        f"      dvc exp run -S data.source={out} -S data.format=auto"
+    )
 
 
 @app.command("diff-report")
