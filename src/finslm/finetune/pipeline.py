@@ -174,6 +174,9 @@ def run_finetune(cfg, model_cfg, paths: FinetunePaths) -> dict[str, Any]:
     protected = protected_keys({"val": val["text"], "test": test["text"]})
     from transformers import AutoTokenizer
 
+    from finslm.heads import register
+
+    register()  # the base model's config may be finslm's mean-pooling head: let Auto* know it
     tokenizer = AutoTokenizer.from_pretrained(paths.base_dir)
     setup = Setup(
         cfg=cfg,
