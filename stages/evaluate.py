@@ -16,7 +16,7 @@ import pandas as pd
 
 from finslm.config import ConfigError
 from finslm.data import DataError, read_split
-from finslm.evaluation import confusion_rows, evaluate_predictor
+from finslm.evaluation import confusion_rows, evaluate_predictor, metrics_by_agreement
 from finslm.models import ModelError
 from finslm.predict import load_predictor
 
@@ -29,6 +29,9 @@ def main(name: str, prepared: Path = Path("data/prepared")) -> None:
     for split in ("val", "test"):
         df = read_split(prepared / f"{split}.parquet")
         metrics, pred, _ = evaluate_predictor(predictor, df.text.tolist(), df.label.tolist())
+        if "agreement" in df.columns and df["agreement"].notna().all():
+            # data.source is the PhraseBank folder: where do the errors sit, by annotator tier?
+            metrics["by_agreement"] = metrics_by_agreement(df.label, pred, df["agreement"])
         result[split] = metrics
         pd.DataFrame(confusion_rows(df.label.tolist(), pred)).to_csv(
             plots_dir / f"{split}.csv", index=False

@@ -20,6 +20,7 @@ from pathlib import Path
 from finslm.config import ConfigError, TfidfConfig, TransformerConfig, load_params
 from finslm.data import DataError, read_split
 from finslm.models import ModelError
+from finslm.soup import train_soup
 from finslm.training import (
     dist_env,
     finish_distributed,
@@ -83,8 +84,10 @@ def main(name: str, prepared: Path = Path("data/prepared")) -> None:
             if is_main_process()
             else contextlib.nullcontext()
         )
+        # soup_size > 1: several seeds, one weight-averaged model (finslm/soup.py).
+        fit = train_transformer if cfg.soup_size == 1 else train_soup
         with live_cm as live:
-            summary = train_transformer(
+            summary = fit(
                 cfg,
                 train_df,
                 val_df,

@@ -37,3 +37,44 @@ def test_confusion_rows_pair_actual_and_predicted():
     ]
     with pytest.raises(ValueError):
         confusion_rows(["a"], ["a", "b"])
+
+
+def test_metrics_by_agreement_splits_errors_by_tier():
+    from finslm.evaluation import metrics_by_agreement
+
+    true = ["positive", "neutral", "negative", "neutral", "positive", "neutral"]
+    pred = ["positive", "neutral", "negative", "positive", "neutral", "neutral"]
+    tiers = [1.0, 1.0, 1.0, 0.5, 0.5, 0.66]
+    out = metrics_by_agreement(true, pred, tiers)
+    assert list(out) == ["agree_50", "agree_66", "agree_100"]
+    assert out["agree_100"] == {"accuracy": 1.0, "macro_f1": 1.0, "n": 3}
+    assert out["agree_50"]["accuracy"] == 0.0 and out["agree_50"]["n"] == 2
+    assert out["agree_66"]["accuracy"] == 1.0
+    assert sum(v["n"] for v in out.values()) == len(true)
+
+
+def test_evaluate_stage_reports_agreement_tiers_when_the_split_has_them(
+    tmp_path, monkeypatch, tiny_tfidf
+):
+    import json
+    import shutil
+
+    import pandas as pd
+
+    from tests.conftest import invented_sentences
+    from tests.test_export import load_stage
+
+    rows = pd.DataFrame(invented_sentences(4), columns=["text", "label"])
+    rows["line"] = range(1, len(rows) + 1)
+    prepared = tmp_path / "data" / "prepared"
+    prepared.mkdir(parents=True)
+    rows.to_parquet(prepared / "val.parquet")  # no tiers: a CSV or single-file source
+    rows.assign(agreement=[1.0, 0.5] * (len(rows) // 2)).to_parquet(prepared / "test.parquet")
+    shutil.copytree(tiny_tfidf, tmp_path / "models" / "tfidf")
+    monkeypatch.chdir(tmp_path)
+    load_stage("evaluate").main("tfidf", prepared)
+    result = json.loads((tmp_path / "metrics" / "eval" / "tfidf.json").read_text())
+    assert "by_agreement" not in result["val"]
+    tiers = result["test"]["by_agreement"]
+    assert set(tiers) == {"agree_50", "agree_100"}
+    assert tiers["agree_50"]["n"] + tiers["agree_100"]["n"] == result["test"]["n"]

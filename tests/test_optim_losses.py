@@ -1,11 +1,11 @@
-"""Layer-wise learning-rate decay groups and the R-Drop loss."""
+"""Layer-wise learning-rate decay groups, the R-Drop loss and the supervised contrastive loss."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from finslm.losses import rdrop_loss
+from finslm.losses import rdrop_loss, supcon_loss
 from finslm.optim import layer_depth, layer_lr_groups
 
 
@@ -88,3 +88,43 @@ def test_rdrop_is_the_task_loss_when_both_passes_agree_and_grows_when_they_diffe
     assert rdrop_loss(logits, other, labels, ce, alpha=2.0).item() == pytest.approx(expected.item())
     # Symmetric in the two passes.
     assert rdrop_loss(other, logits, labels, ce, 2.0).item() == pytest.approx(expected.item())
+
+
+def _supcon_reference(z, labels, tau):
+    """Khosla et al.'s SupCon loss, one anchor at a time (the vectorised one must equal it)."""
+    z = torch.nn.functional.normalize(z, dim=1)
+    losses = []
+    for i in range(len(z)):
+        others = [a for a in range(len(z)) if a != i]
+        positives = [p for p in others if labels[p] == labels[i]]
+        if not positives:
+            continue
+        denom = torch.logsumexp(torch.stack([z[i] @ z[a] / tau for a in others]), 0)
+        losses.append(-torch.stack([z[i] @ z[p] / tau - denom for p in positives]).mean())
+    return torch.stack(losses).mean()
+
+
+def test_supcon_matches_the_per_anchor_definition():
+    torch.manual_seed(0)
+    z = torch.randn(7, 5)
+    labels = torch.tensor([0, 1, 0, 2, 1, 0, 2])
+    assert supcon_loss(z, labels, 0.2).item() == pytest.approx(
+        _supcon_reference(z, labels, 0.2).item(), rel=1e-5
+    )
+    # An anchor without a positive (label 3 appears once) is left out, not counted as 0.
+    lone = torch.tensor([0, 1, 0, 2, 1, 0, 3])
+    assert supcon_loss(z, lone, 0.2).item() == pytest.approx(
+        _supcon_reference(z, lone, 0.2).item(), rel=1e-5
+    )
+
+
+def test_supcon_is_lower_when_classes_cluster_and_zero_without_pairs():
+    labels = torch.tensor([0, 0, 1, 1])
+    clustered = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    mixed = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.1, 0.9]])
+    assert supcon_loss(clustered, labels, 0.1) < supcon_loss(mixed, labels, 0.1)
+    z = torch.randn(3, 4, requires_grad=True)
+    loss = supcon_loss(z, torch.tensor([0, 1, 2]), 0.1)
+    assert loss.item() == 0.0
+    loss.backward()  # still part of the graph: a batch of distinct labels does not crash a step
+    assert torch.equal(z.grad, torch.zeros_like(z))

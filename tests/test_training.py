@@ -176,3 +176,96 @@ def test_rdrop_trains_differently_and_deterministically(tmp_path, splits, tiny_c
     key = next(k for k in runs["plain"] if k.startswith("classifier") and k.endswith("weight"))
     assert not np.allclose(runs["plain"][key], runs["rdrop"][key])  # the R-Drop path ran
     assert np.array_equal(runs["rdrop"][key], runs["rdrop2"][key])
+
+
+def _classifier_key(weights):
+    return next(k for k in weights if k.startswith("classifier") and k.endswith("weight"))
+
+
+@pytest.mark.parametrize(
+    "lever",
+    [{"fgm_epsilon": 1.0}, {"supcon_weight": 0.5}, {"supcon_weight": 0.5, "rdrop_alpha": 1.0}],
+)
+def test_loss_levers_change_training_and_stay_deterministic(
+    tmp_path, splits, tiny_checkpoint, lever
+):
+    train, val = splits
+    cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1)
+    runs = {}
+    for name, levers in (("plain", {}), ("lever", lever), ("again", lever)):
+        out = tmp_path / name
+        summary = train_transformer(
+            dataclasses.replace(cfg, **levers), train, val, out, seed=5, threads=1
+        )
+        assert 0.0 <= summary["val"]["macro_f1"] <= 1.0
+        runs[name] = load_file(out / "model.safetensors")
+    key = _classifier_key(runs["plain"])
+    assert not np.allclose(runs["plain"][key], runs["lever"][key])  # the lever's path ran
+    assert np.array_equal(runs["lever"][key], runs["again"][key])
+
+
+def test_freeze_embeddings_keeps_the_word_embeddings(tmp_path, splits, tiny_checkpoint):
+    train, val = splits
+    cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1, freeze_embeddings=True)
+    train_transformer(cfg, train, val, tmp_path / "frozen", seed=3, threads=1)
+    start = load_file(next(tiny_checkpoint.glob("*.safetensors")))
+    after = load_file(tmp_path / "frozen" / "model.safetensors")
+    emb = lambda w: w[next(k for k in w if k.endswith("word_embeddings.weight"))]  # noqa: E731
+    assert np.array_equal(emb(after), emb(start))
+    layer = lambda w: w[next(k for k in w if "layer.0.attention.self.query.weight" in k)]  # noqa: E731
+    assert not np.array_equal(layer(after), layer(start))  # the encoder itself trained
+
+
+def test_contrastive_stage_runs_before_fine_tuning_and_lowers_its_loss(
+    tmp_path, splits, tiny_checkpoint
+):
+    train, val = splits
+    cfg = dataclasses.replace(
+        _tiny_cfg(tiny_checkpoint), epochs=1, contrastive_epochs=3, contrastive_lr=1e-3
+    )
+    summary = train_transformer(cfg, train, val, tmp_path / "c", seed=2, threads=1)
+    losses = summary["contrastive"]["loss_per_epoch"]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert summary["epochs"] == 1 and 0.0 <= summary["val"]["macro_f1"] <= 1.0
+    plain = train_transformer(
+        dataclasses.replace(cfg, contrastive_epochs=0),
+        train,
+        val,
+        tmp_path / "p",
+        seed=2,
+        threads=1,
+    )
+    assert "contrastive" not in plain
+
+
+def test_fgm_with_frozen_embeddings_is_refused():
+    from finslm.config import model_config
+
+    with pytest.raises(ConfigError, match="fgm_epsilon.*freeze_embeddings"):
+        model_config("m", {"kind": "transformer", "fgm_epsilon": 1.0, "freeze_embeddings": True})
+
+
+def test_swa_saves_the_mean_of_the_epoch_end_weights(tmp_path, splits, tiny_checkpoint):
+    train, val = splits
+    cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=3, early_stopping_patience=5)
+    one = train_transformer(
+        dataclasses.replace(cfg, epochs=1), train, val, tmp_path / "e1", seed=4, threads=1
+    )
+    assert "swa" not in one
+    # Averaging from the last epoch on is that epoch's weights; from epoch 1 it is another model.
+    last = train_transformer(
+        dataclasses.replace(cfg, swa_from_epoch=3), train, val, tmp_path / "l", seed=4, threads=1
+    )
+    assert last["swa"] == {"from_epoch": 3, "epochs_averaged": 1}
+    full = train_transformer(
+        dataclasses.replace(cfg, swa_from_epoch=1), train, val, tmp_path / "f", seed=4, threads=1
+    )
+    assert full["swa"]["epochs_averaged"] == 3
+    w_last, w_full = (load_file(tmp_path / d / "model.safetensors") for d in ("l", "f"))
+    key = _classifier_key(w_last)
+    assert not np.allclose(w_last[key], w_full[key])
+    # The saved model is the averaged one: its val accuracy is what the summary reports.
+    predictor = load_predictor(tmp_path / "f")
+    proba = predictor.predict_proba(val.text.tolist())
+    acc = np.mean(np.array(predictor.labels)[proba.argmax(axis=1)] == val.label.to_numpy())
+    assert acc == pytest.approx(full["val"]["accuracy"], abs=1e-4)

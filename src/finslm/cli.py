@@ -7,6 +7,8 @@
     finslm predict --file headlines.txt --json                      # JSON lines, for scripts
     finslm diff-report main HEAD        # params/metrics/plots diff -> reports/diff.md
     finslm fetch --out data/raw/phrasebank.csv   # hub:<id> data.source -> a local table
+    finslm ablate rdrop --set rdrop_alpha=1.0 --baseline mean   # a recipe lever over 3 seeds
+    finslm soup models/minilm-soup models/a models/b models/c   # weight-average fine-tuned models
 
 Prints each text's label and class probabilities as a table.
 """
@@ -270,6 +272,119 @@ def fetch(
     typer.echo(
         f"next: dvc add {out}   # version it\n"
         f"      dvc exp run -S data.source={out} -S data.format=auto"
+    )
+
+
+@app.command()
+def ablate(
+    name: Annotated[str, typer.Argument(help="Name of this recipe: <out>/<name>.json.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value on top of models.<model> (repeatable)."),
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated training seeds.")] = "42,43,44",
+    model: Annotated[str, typer.Option(help="Transformer entry of params.yaml models.")] = "minilm",
+    threads: Annotated[int, typer.Option(help="torch CPU threads (same count, same weights).")] = 1,
+    baseline: Annotated[
+        str | None, typer.Option(help="Another ablation's name: add paired differences.")
+    ] = None,
+    prepared: Annotated[Path, typer.Option(help="Folder of the prepared splits.")] = Path(
+        "data/prepared"
+    ),
+    out: Annotated[Path, typer.Option(help="Where results go.")] = Path("metrics/ablation"),
+    keep_models: Annotated[
+        Path | None, typer.Option(help="Also save each seed's model to <dir>/<name>/seed<k>.")
+    ] = None,
+    params: Annotated[Path, typer.Option(help="Params file.")] = Path("params.yaml"),
+    ingredients_from: Annotated[
+        str | None,
+        typer.Option(help="Soup recipes: average this ablation's kept models, do not retrain."),
+    ] = None,
+) -> None:
+    """Train one recipe over several seeds (selection on val); report val and test, mean ± std."""
+    import logging
+
+    from finslm.ablation import parse_overrides, run_ablation
+    from finslm.config import ConfigError
+    from finslm.data.errors import DataError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise _fail(
+            f"--seeds {seeds!r}: expected comma-separated integers, e.g. 42,43,44"
+        ) from None
+    try:
+        result = run_ablation(
+            name,
+            parse_overrides(overrides or []),
+            seed_list,
+            model=model,
+            params_path=params,
+            prepared=prepared,
+            out=out,
+            threads=threads,
+            baseline=baseline,
+            keep_models=keep_models,
+            ingredients_from=ingredients_from,
+        )
+    except (ConfigError, DataError) as exc:
+        raise _fail(str(exc)) from None
+    val, test = result["summary"]["val"], result["summary"]["test"]
+    typer.echo(
+        f"{name}: val acc {val['accuracy']['mean']:.4f} F1 {val['macro_f1']['mean']:.4f} | "
+        f"test acc {test['accuracy']['mean']:.4f} F1 {test['macro_f1']['mean']:.4f} "
+        f"({len(result['per_seed'])} seeds) -> {out / f'{name}.json'}"
+    )
+
+
+@app.command("ablate-table")
+def ablate_table(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Ablations in row order (default: all).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder of ablation results.")] = Path(
+        "metrics/ablation"
+    ),
+) -> None:
+    """Print the markdown ablation table of `finslm ablate` results."""
+    from finslm.ablation import table
+    from finslm.config import ConfigError
+
+    try:
+        typer.echo(table(out, names), nl=False)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def soup(
+    out: Annotated[Path, typer.Argument(help="Model folder to write.")],
+    ingredients: Annotated[
+        list[Path], typer.Argument(help="Trained model folders (same checkpoint and head).")
+    ],
+    method: Annotated[str, typer.Option(help="greedy (chosen on val) or uniform.")] = "greedy",
+    val: Annotated[Path, typer.Option(help="Validation split that decides.")] = Path(
+        "data/prepared/val.parquet"
+    ),
+) -> None:
+    """Average fine-tuned models' weights into one model (a model soup, chosen on validation)."""
+    import logging
+
+    from finslm.data import DataError, read_split
+    from finslm.models import ModelError
+    from finslm.soup import make_soup
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        df = read_split(val)
+        result = make_soup(ingredients, out, df.text.tolist(), df.label.tolist(), method)
+    except (DataError, ModelError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"wrote {out}: {len(result['kept'])} of {len(ingredients)} ingredients, "
+        f"val accuracy {result['val']['accuracy']:.4f}, macro-F1 {result['val']['macro_f1']:.4f}"
     )
 
 

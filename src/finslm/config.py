@@ -76,6 +76,34 @@ class TransformerConfig:
     # R-Drop: each batch runs twice (two dropout masks); the loss adds rdrop_alpha times the
     # symmetric KL between the two predictions. 0 = off; > 0 doubles the training compute.
     rdrop_alpha: float = 0.0
+    # Adversarial training (FGM, Miyato et al. 2017): after each backward pass the word
+    # embeddings move fgm_epsilon along their gradient (L2-normalised), the batch runs again
+    # and that loss's gradient is added. 0 = off; > 0 doubles the training compute.
+    fgm_epsilon: float = 0.0
+    # Supervised contrastive loss (Khosla et al. 2020; for fine-tuning, Gunel et al. 2021) on
+    # the pooled sentence vectors of each batch, added with this weight to the task loss.
+    # Same-label sentences are pulled together, others pushed apart. 0 = off; costs ~nothing.
+    supcon_weight: float = 0.0
+    supcon_temperature: float = 0.1
+    # A SetFit-style contrastive stage before the head is trained (Tunstall et al. 2022): this
+    # many epochs of the supervised contrastive loss alone on the encoder, at contrastive_lr,
+    # then the usual fine-tuning from the result. 0 = off.
+    contrastive_epochs: int = 0
+    contrastive_lr: float = 2e-5
+    # Stochastic weight averaging along one run (Izmailov et al. 2018): the saved model is the
+    # mean of the weights at the end of every epoch from this one on (1-based), instead of the
+    # best epoch's. A soup of one trajectory, at no extra training cost. 0 = off.
+    swa_from_epoch: int = 0
+    # Model soup (finslm/soup.py): train this many models, seeds train.seed, train.seed + 1,
+    # …, and save the average of their weights — one model's size and speed, most of an
+    # ensemble's gain (Wortsman et al. 2022). soup_size times the training time. 1 = off.
+    soup_size: int = 1
+    # ``uniform`` averages every ingredient; ``greedy`` adds them best-first while validation
+    # macro-F1 does not drop (its validation score is then optimistic: it was chosen there).
+    soup_method: Literal["uniform", "greedy"] = "uniform"
+    # Freeze the word-embedding matrix (11.7M of MiniLM's 22.7M parameters): fewer weights
+    # to overfit a small labelled set, and a cheaper optimiser step.
+    freeze_embeddings: bool = False
     # PhraseBank annotator agreement, when data.source is the PhraseBank folder (each sentence
     # gets its tier: 0.5, 0.66, 0.75 or 1.0). ``weight``: loss weight proportional to the tier;
     # ``soft``: the target puts the tier's share on the gold label and spreads the rest evenly
@@ -195,6 +223,22 @@ def _check_ranges(obj: Any, prefix: str) -> None:
         need(0 <= obj.label_smoothing < 1, "label_smoothing", "in [0, 1)")
         need(0 < obj.layer_lr_decay <= 1, "layer_lr_decay", "in (0, 1] (1 = off)")
         need(obj.rdrop_alpha >= 0, "rdrop_alpha", ">= 0 (0 = off)")
+        need(obj.fgm_epsilon >= 0, "fgm_epsilon", ">= 0 (0 = off)")
+        need(
+            not (obj.fgm_epsilon and obj.freeze_embeddings),
+            "fgm_epsilon",
+            "0 with freeze_embeddings: true (FGM perturbs along the embeddings' gradient)",
+        )
+        need(obj.supcon_weight >= 0, "supcon_weight", ">= 0 (0 = off)")
+        need(obj.supcon_temperature > 0, "supcon_temperature", "> 0")
+        need(obj.contrastive_epochs >= 0, "contrastive_epochs", ">= 0 (0 = off)")
+        need(obj.contrastive_lr > 0, "contrastive_lr", "> 0")
+        need(
+            0 <= obj.swa_from_epoch <= obj.epochs,
+            "swa_from_epoch",
+            "between 0 (off) and epochs",
+        )
+        need(obj.soup_size >= 1, "soup_size", ">= 1 (1 = one model, no soup)")
         need(obj.early_stopping_patience >= 1, "early_stopping_patience", ">= 1")
     elif isinstance(obj, TfidfConfig):
         need(obj.ngram_max >= 1, "ngram_max", ">= 1")

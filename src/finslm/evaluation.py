@@ -55,3 +55,27 @@ def evaluate_predictor(
     proba = predictor.predict_proba(list(texts), batch_size=batch_size)
     pred = [predictor.labels[i] for i in np.asarray(proba).argmax(axis=1)]
     return classification_metrics(list(labels), pred, predictor.labels), pred, proba
+
+
+def metrics_by_agreement(
+    y_true: Sequence[str], y_pred: Sequence[str], agreement: Sequence[float]
+) -> dict[str, dict[str, Any]]:
+    """Accuracy and macro-F1 per annotator-agreement tier (PhraseBank folder sources).
+
+    Keys name the tiers in percent (``agree_50``, ``agree_66``, ``agree_75``, ``agree_100``:
+    no dots, which ``dvc metrics diff`` would read as nesting), each with ``accuracy``,
+    ``macro_f1`` and ``n``. Where the annotators disagreed, the gold label is a majority vote
+    and a model's "errors" are partly the annotators': this shows how much of the error sits
+    in the low tiers.
+    """
+    true, pred, tier = np.asarray(y_true), np.asarray(y_pred), np.asarray(agreement, dtype=float)
+    out = {}
+    for level in sorted(set(tier.tolist())):
+        keep = tier == level
+        m = classification_metrics(true[keep].tolist(), pred[keep].tolist())
+        out[f"agree_{round(level * 100)}"] = {
+            "accuracy": m["accuracy"],
+            "macro_f1": m["macro_f1"],
+            "n": m["n"],
+        }
+    return out

@@ -65,9 +65,7 @@ class MeanPoolBertForSequenceClassification(BertPreTrainedModel):
             token_type_ids=token_type_ids,
             **{k: v for k, v in kwargs.items() if k in _ENCODER_OPTIONS},
         )
-        hidden = encoded.last_hidden_state  # (batch, seq, hidden)
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)  # (batch, hidden)
+        pooled = mean_pool(encoded.last_hidden_state, attention_mask)  # (batch, hidden)
         logits = self.classifier(self.dropout(pooled))  # (batch, num_labels)
         loss = None
         if labels is not None:
@@ -78,6 +76,17 @@ class MeanPoolBertForSequenceClassification(BertPreTrainedModel):
             hidden_states=encoded.hidden_states,
             attentions=encoded.attentions,
         )
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the token states the mask keeps: (batch, seq, hidden) -> (batch, hidden)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+def sentence_vectors(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str):
+    """The sentence vector a head classifies (before its pooler/dropout): mean or [CLS] state."""
+    return mean_pool(hidden, attention_mask) if pooling == "mean" else hidden[:, 0]
 
 
 def register() -> None:

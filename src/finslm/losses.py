@@ -23,3 +23,30 @@ def rdrop_loss(logits_a, logits_b, labels, task_loss: Callable, alpha: float):
         + F.kl_div(log_b, log_a, log_target=True, reduction="batchmean")
     )
     return task + alpha * kl
+
+
+def supcon_loss(features, labels, temperature: float = 0.1):
+    """Supervised contrastive loss (Khosla et al. 2020, "Supervised Contrastive Learning").
+
+    ``features``: ``(n, d)`` sentence vectors (L2-normalised here); ``labels``: ``(n,)`` class
+    ids. For each anchor the other same-label rows of the batch are positives and every other
+    row is in the denominator; the loss is the mean over positives of ``-log softmax`` of the
+    cosine similarities / ``temperature``, averaged over the anchors that have a positive. A
+    batch where no label repeats has no positive pair: the loss is 0 (and still differentiable).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    z = F.normalize(features.float(), dim=1)
+    n = z.shape[0]
+    sim = z @ z.T / temperature  # (n, n)
+    self_mask = torch.eye(n, dtype=torch.bool, device=z.device)
+    sim = sim.masked_fill(self_mask, float("-inf"))  # an anchor is not its own contrast
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    positives = (labels[:, None] == labels[None, :]) & ~self_mask  # (n, n)
+    counts = positives.sum(dim=1)
+    has_positive = counts > 0
+    if not has_positive.any():
+        return features.sum() * 0.0
+    pos_log_prob = log_prob.masked_fill(~positives, 0.0).sum(dim=1)
+    return -(pos_log_prob[has_positive] / counts[has_positive]).mean()

@@ -305,6 +305,18 @@ def train_transformer(
         m = classification_metrics(true, pred)
         return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
 
+    if cfg.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    collator = DataCollatorWithPadding(tokenizer)
+    contrastive = None
+    if cfg.contrastive_epochs:
+        from finslm.contrastive import contrastive_stage
+
+        # Under torchrun every rank runs the same stage on the whole split (same seed, same
+        # weights); DDP then starts from rank 0's copy, so the ranks agree either way.
+        contrastive = contrastive_stage(model, train_ds, collator, cfg, seed)
+        set_determinism(seed, threads)  # fine-tuning's RNG stream as without the stage
+
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
     quiet = not sys.stderr.isatty()
     with _checkpoint_dir(world) as ckpt_dir:
@@ -343,6 +355,9 @@ def train_transformer(
             save_on_each_node=world > 1,
         )
         callbacks = [EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)]
+        averager = _weight_averager(cfg.swa_from_epoch) if cfg.swa_from_epoch else None
+        if averager is not None:
+            callbacks.append(averager)
         if live is not None:
             callbacks.append(_live_callback(live))
         trainer_cls = _recipe_trainer(Trainer if world == 1 else _ddp_trainer(), cfg, task_loss)
@@ -351,7 +366,7 @@ def train_transformer(
             args=args,
             train_dataset=train_ds,
             eval_dataset=val_ds,
-            data_collator=DataCollatorWithPadding(tokenizer),
+            data_collator=collator,
             compute_metrics=compute_metrics,
             compute_loss_func=compute_loss,
             callbacks=callbacks,
@@ -361,6 +376,7 @@ def train_transformer(
         seconds = time.perf_counter() - start
         history = [h for h in trainer.state.log_history if "eval_macro_f1" in h]
         best = max(history, key=lambda h: h["eval_macro_f1"])
+        swa = averager.apply(trainer.model) if averager is not None else None
         if trainer.is_world_process_zero():
             out_dir.mkdir(parents=True, exist_ok=True)
             trainer.model.save_pretrained(out_dir, safe_serialization=True)
@@ -384,7 +400,11 @@ def train_transformer(
     pred = [LABELS[i] for i in val_pred.predictions.argmax(axis=1)]
     true = [LABELS[i] for i in val_pred.label_ids]
     epochs_run = len(history)
+    extra = {"contrastive": contrastive} if contrastive else {}
+    if swa is not None:
+        extra["swa"] = swa
     return {
+        **extra,
         "val": classification_metrics(true, pred),
         "epochs": epochs_run,
         "best_epoch": int(round(best["epoch"])),
@@ -395,19 +415,67 @@ def train_transformer(
     }
 
 
+def _weight_averager(start_epoch: int):
+    """A Trainer callback keeping the running mean of the weights at each epoch end >= start.
+
+    ``apply(model)`` loads the mean into ``model`` (after training; the best-epoch restore is
+    overridden) and returns ``{"from_epoch", "epochs_averaged"}``; with nothing averaged yet
+    (training stopped early, before ``start_epoch``) it leaves the model as it is.
+    """
+    import torch
+    from transformers import TrainerCallback
+
+    class WeightAverager(TrainerCallback):
+        def __init__(self):
+            self.total: dict[str, torch.Tensor] | None = None
+            self.count = 0
+
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            if round(state.epoch) < start_epoch:
+                return
+            weights = {
+                k: v.detach().to("cpu", torch.float64)
+                for k, v in model.state_dict().items()
+                if v.dtype.is_floating_point
+            }
+            if self.total is None:
+                self.total = {k: v.clone() for k, v in weights.items()}
+            else:
+                for k, v in weights.items():
+                    self.total[k] += v
+            self.count += 1
+
+        def apply(self, model) -> dict[str, int]:
+            if self.count:
+                state = model.state_dict()
+                mean = {k: (v / self.count).to(state[k].dtype) for k, v in self.total.items()}
+                model.load_state_dict(mean, strict=False)
+            return {"from_epoch": start_epoch, "epochs_averaged": self.count}
+
+    return WeightAverager()
+
+
 def _recipe_trainer(base, cfg: TransformerConfig, task_loss):
     """``base`` (a Trainer class) with the recipe's optional optimiser and loss changes.
 
     ``layer_lr_decay`` < 1: per-layer learning rates (finslm.optim). ``rdrop_alpha`` > 0: each
     training batch runs twice in one forward pass (the batch stacked on itself, so every row
-    gets its own dropout mask) and the loss is R-Drop's (finslm.losses). Evaluation is unchanged.
-    With neither set this returns ``base`` itself.
+    gets its own dropout mask) and the loss is R-Drop's (finslm.losses). ``supcon_weight`` > 0:
+    the supervised contrastive loss of the batch's sentence vectors is added. ``fgm_epsilon``
+    > 0: each step adds the gradient of the loss at adversarially shifted word embeddings.
+    Evaluation is unchanged. With none of them set this returns ``base`` itself.
     """
-    if cfg.layer_lr_decay == 1.0 and cfg.rdrop_alpha == 0.0:
+    if (
+        cfg.layer_lr_decay == 1.0
+        and cfg.rdrop_alpha == 0.0
+        and cfg.supcon_weight == 0.0
+        and cfg.fgm_epsilon == 0.0
+    ):
         return base
     import torch
 
-    from finslm.losses import rdrop_loss
+    from finslm.heads import sentence_vectors
+    from finslm.losses import rdrop_loss, supcon_loss
     from finslm.optim import layer_lr_groups
 
     class RecipeTrainer(base):
@@ -428,14 +496,51 @@ def _recipe_trainer(base, cfg: TransformerConfig, task_loss):
             return self.optimizer
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if cfg.rdrop_alpha == 0.0 or not model.training:
+            plain = cfg.rdrop_alpha == 0.0 and cfg.supcon_weight == 0.0
+            if plain or not model.training:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             inputs = dict(inputs)
             labels = inputs.pop("labels")
-            outputs = model(**{k: torch.cat([v, v]) for k, v in inputs.items()})
-            first, second = outputs.logits.chunk(2)
-            loss = rdrop_loss(first, second, labels, task_loss, cfg.rdrop_alpha)
+            copies = 2 if cfg.rdrop_alpha else 1
+            if copies > 1:
+                inputs = {k: torch.cat([v] * copies) for k, v in inputs.items()}
+            outputs = model(**inputs, output_hidden_states=cfg.supcon_weight > 0)
+            if copies > 1:
+                first, second = outputs.logits.chunk(2)
+                loss = rdrop_loss(first, second, labels, task_loss, cfg.rdrop_alpha)
+            else:
+                loss = task_loss(outputs.logits, labels)
+            if cfg.supcon_weight:
+                hidden = outputs.hidden_states[-1]  # (copies * batch, seq, hidden)
+                vectors = sentence_vectors(hidden, inputs["attention_mask"], cfg.pooling)
+                hard = labels if labels.dim() == 1 else labels[:, :-1].argmax(dim=1)
+                contrast = supcon_loss(vectors, hard.repeat(copies), cfg.supcon_temperature)
+                loss = loss + cfg.supcon_weight * contrast
             return (loss, outputs) if return_outputs else loss
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            if cfg.fgm_epsilon == 0.0:
+                return loss
+            # FGM (Miyato et al. 2017): move the word embeddings eps along their (L2-
+            # normalised) gradient, which only the rows of this batch's tokens have, add that
+            # loss's gradient to the clean one, and move them back before the optimiser step.
+            weight = self.accelerator.unwrap_model(model).get_input_embeddings().weight
+            grad = weight.grad
+            norm = torch.linalg.vector_norm(grad) if grad is not None else None
+            if norm is None or not torch.isfinite(norm) or norm == 0:
+                return loss
+            delta = cfg.fgm_epsilon * grad / norm
+            weight.data.add_(delta)
+            try:
+                with self.compute_loss_context_manager():
+                    adversarial = self.compute_loss(
+                        model, self._prepare_inputs(inputs), num_items_in_batch=num_items_in_batch
+                    )
+                self.accelerator.backward(adversarial)
+            finally:
+                weight.data.sub_(delta)
+            return loss
 
     return RecipeTrainer
 

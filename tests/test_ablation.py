@@ -1,0 +1,181 @@
+"""Recipe ablation runner: overrides validated, seeds trained and resumed, paired differences."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from safetensors.numpy import load_file
+
+from finslm.ablation import paired, parse_overrides, run_ablation, table
+from finslm.config import ConfigError
+from tests.conftest import invented_sentences
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, tiny_checkpoint):
+    root = tmp_path_factory.mktemp("ablation")
+    df = pd.DataFrame(invented_sentences(6), columns=["text", "label"])
+    df["line"] = range(1, len(df) + 1)  # prepare records each row's source line
+    prepared = root / "prepared"
+    prepared.mkdir()
+    df.iloc[1::4].to_parquet(prepared / "val.parquet")
+    df.iloc[3::4].to_parquet(prepared / "test.parquet")
+    df.iloc[[i for i in range(len(df)) if i % 2 == 0]].to_parquet(prepared / "train.parquet")
+    params = {
+        "models": {
+            "minilm": {
+                "kind": "transformer",
+                "checkpoint": str(tiny_checkpoint),
+                "epochs": 2,
+                "batch_size": 8,
+                "lr": 5e-4,
+                "max_length": 32,
+                "early_stopping_patience": 1,
+            },
+            "tfidf": {"kind": "tfidf"},
+        }
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+def _run(workspace, name, overrides, seeds, **kw):
+    return run_ablation(
+        name,
+        overrides,
+        seeds,
+        params_path=workspace / "params.yaml",
+        prepared=workspace / "prepared",
+        out=workspace / "out",
+        **kw,
+    )
+
+
+def test_parse_overrides_reads_yaml_values():
+    assert parse_overrides(["rdrop_alpha=1.0", "pooling=mean", "class_weights=true"]) == {
+        "rdrop_alpha": 1.0,
+        "pooling": "mean",
+        "class_weights": True,
+    }
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_overrides(["rdrop_alpha"])
+
+
+def test_bad_override_fails_before_training_naming_the_key(workspace):
+    with pytest.raises(ConfigError, match=r"models\.minilm\.pooling: got 'max'"):
+        _run(workspace, "bad", {"pooling": "max"}, [1])
+    with pytest.raises(ConfigError, match="unknown key"):
+        _run(workspace, "bad", {"rdrop": 1.0}, [1])
+    with pytest.raises(ConfigError, match="needs a transformer"):
+        _run(workspace, "bad", {}, [1], model="tfidf")
+    with pytest.raises(ConfigError, match="--baseline nothing: .*not found"):
+        _run(workspace, "bad", {}, [1], baseline="nothing")
+    assert not (workspace / "out" / "bad.json").exists()
+
+
+def test_seeds_train_evaluate_resume_and_compare(workspace):
+    base = _run(workspace, "base", {}, [1, 2])
+    assert set(base["per_seed"]) == {"1", "2"}
+    run = base["per_seed"]["1"]
+    assert run["val"]["n"] == run["test"]["n"] == 9
+    assert 1 <= run["best_epoch"] <= run["epochs"] <= 2
+    accs = [base["per_seed"][s]["val"]["accuracy"] for s in ("1", "2")]
+    assert base["summary"]["val"]["accuracy"]["mean"] == pytest.approx(np.mean(accs), abs=1e-4)
+    probs = np.load(workspace / "out" / "base" / "seed1.npz")
+    assert probs["test"].shape == (9, 3)
+    assert np.allclose(probs["test"].sum(axis=1), 1.0, atol=1e-5)
+    # The stored probabilities are the evaluated model's: their argmax gives its accuracy.
+    test = pd.read_parquet(workspace / "prepared" / "test.parquet")
+    labels = np.array(["negative", "neutral", "positive"])[probs["test"].argmax(axis=1)]
+    assert np.mean(labels == test.label.to_numpy()) == pytest.approx(
+        run["test"]["accuracy"], abs=1e-4
+    )
+
+    # A lever on top, compared seed by seed with the baseline.
+    lever = _run(workspace, "ls", {"label_smoothing": 0.1}, [1], baseline="base")
+    diff = lever["vs_baseline"]
+    assert diff["seeds"] == [1]
+    expected = lever["per_seed"]["1"]["val"]["macro_f1"] - run["val"]["macro_f1"]
+    assert diff["val"]["macro_f1"]["per_seed"] == [round(expected, 4)]
+    saved = json.loads((workspace / "out" / "ls.json").read_text())
+    assert saved["recipe"]["label_smoothing"] == 0.1 and saved["overrides"] == {
+        "label_smoothing": 0.1
+    }
+
+    # Same name and recipe: measured seeds are kept (a resumed run trains only what is missing).
+    again = _run(workspace, "base", {}, [1, 2])
+    assert again["per_seed"] == base["per_seed"]
+    # A file written before a knob existed: the missing key reads as its default (same recipe).
+    path = workspace / "out" / "base.json"
+    saved = json.loads(path.read_text())
+    del saved["recipe"]["supcon_weight"]
+    path.write_text(json.dumps(saved))
+    assert _run(workspace, "base", {}, [1, 2])["per_seed"] == base["per_seed"]
+    # Same name, another recipe: refused, nothing overwritten.
+    with pytest.raises(ConfigError, match="another recipe"):
+        _run(workspace, "base", {"lr": 1e-3}, [1])
+
+    # The README table: one row per ablation, the lever and its paired difference named.
+    rows = table(workspace / "out", ["base", "ls"]).splitlines()
+    assert len(rows) == 4
+    assert rows[2].startswith("| base: params.yaml | 1, 2 |")
+    assert "`label_smoothing: 0.1`" in rows[3] and "vs base (" in rows[3]
+    assert f"{lever['summary']['test']['accuracy']['mean']:.3f}" in rows[3]
+
+
+def test_cli_reports_bad_input_as_a_clear_error(workspace):
+    from typer.testing import CliRunner
+
+    from finslm.cli import app
+
+    runner = CliRunner()
+    args = ["--params", str(workspace / "params.yaml"), "--prepared", str(workspace / "prepared")]
+    result = runner.invoke(app, ["ablate", "x", "--set", "pooling=max", *args])
+    assert result.exit_code == 2 and "models.minilm.pooling: got 'max'" in result.output
+    result = runner.invoke(app, ["ablate", "x", "--seeds", "4x", *args])
+    assert result.exit_code == 2 and "--seeds '4x'" in result.output
+    result = runner.invoke(app, ["ablate-table", "nope", "--out", str(workspace / "out")])
+    assert result.exit_code == 2 and "no ablation result" in result.output
+
+
+def test_paired_needs_shared_seeds():
+    row = {"val": {"accuracy": 0.8, "macro_f1": 0.7}, "test": {"accuracy": 0.8, "macro_f1": 0.7}}
+    with pytest.raises(ConfigError, match="no seed in common"):
+        paired({"1": row}, {"2": row})
+    diff = paired({"1": row, "2": row}, {"1": row, "2": row})
+    assert diff["test"]["accuracy"]["mean"] == 0.0 and diff["test"]["accuracy"]["higher_in"] == 0
+
+
+def test_soup_ablation_averages_kept_models_instead_of_retraining(workspace):
+    from finslm.soup import average
+
+    models = workspace / "models"
+    _run(workspace, "kept", {}, [1, 2], keep_models=models)
+    soup = _run(
+        workspace, "soup2", {"soup_size": 2}, [1], keep_models=models, ingredients_from="kept"
+    )
+    row = soup["per_seed"]["1"]
+    assert row["epochs"] == sum(
+        json.loads((workspace / "out" / "kept.json").read_text())["per_seed"][s]["epochs"]
+        for s in ("1", "2")
+    )
+    weights = load_file(models / "soup2" / "seed1" / "model.safetensors")
+    expected = average([models / "kept" / "seed1", models / "kept" / "seed2"])
+    assert all(np.allclose(weights[k], expected[k], atol=1e-6) for k in weights)
+    # Seed 2's soup would need seed 3, which was never trained: say which and how to get it.
+    with pytest.raises(ConfigError, match="seed 3 is missing.*--seeds 3"):
+        _run(workspace, "soup2", {"soup_size": 2}, [2], keep_models=models, ingredients_from="kept")
+    # Ingredients of another recipe are not this soup's.
+    with pytest.raises(ConfigError, match="not this one with soup_size 1"):
+        _run(
+            workspace,
+            "soup2ls",
+            {"soup_size": 2, "label_smoothing": 0.1},
+            [1],
+            keep_models=models,
+            ingredients_from="kept",
+        )
