@@ -125,6 +125,8 @@ def test_seeds_train_evaluate_resume_and_compare(workspace):
     assert rows[2].startswith("| base: params.yaml | 1, 2 |")
     assert "`label_smoothing: 0.1`" in rows[3] and "vs base (" in rows[3]
     assert f"{lever['summary']['test']['accuracy']['mean']:.3f}" in rows[3]
+    # Two seeds show their spread; one seed has none to show (no "± 0.000").
+    assert rows[2].count(" ± ") == 4 and " ± " not in rows[3]
 
 
 def test_cli_reports_bad_input_as_a_clear_error(workspace):
@@ -148,6 +150,22 @@ def test_paired_needs_shared_seeds():
         paired({"1": row}, {"2": row})
     diff = paired({"1": row, "2": row}, {"1": row, "2": row})
     assert diff["test"]["accuracy"]["mean"] == 0.0 and diff["test"]["accuracy"]["higher_in"] == 0
+
+
+def test_paired_soup_is_compared_with_the_mean_of_its_ingredient_seeds():
+    def row(f1):
+        return {"val": {"accuracy": f1, "macro_f1": f1}, "test": {"accuracy": f1, "macro_f1": f1}}
+
+    base = {"1": row(0.70), "2": row(0.80), "3": row(0.90), "4": row(0.60)}
+    # Soup at seed 1 averages seeds 1-3 (mean 0.80): +0.02, though seed 1 alone is 0.70; at seed
+    # 2, seeds 2-4 (mean 0.767): −0.027, though seed 2 alone is 0.80. Seed 3
+    # needs seed 5, which the baseline lacks, so it is left out rather than half-compared.
+    diff = paired({"1": row(0.82), "2": row(0.74), "3": row(0.99)}, base, soup_size=3)
+    assert diff["seeds"] == [1, 2]
+    assert diff["val"]["macro_f1"]["per_seed"] == [0.02, round(0.74 - (0.8 + 0.9 + 0.6) / 3, 4)]
+    assert diff["val"]["macro_f1"]["higher_in"] == 1
+    with pytest.raises(ConfigError, match="a soup of 3 needs seeds s … s\\+2"):
+        paired({"3": row(0.9)}, base, soup_size=3)
 
 
 def test_soup_ablation_averages_kept_models_instead_of_retraining(workspace):

@@ -56,6 +56,13 @@ def test_repro_writes_metrics_within_bounds(repo: Path):
         assert train["epochs"] >= 1 and train["params"] > 0
         evaluation = json.loads((repo / f"metrics/eval/{model}.json").read_text())
         assert evaluation["test"]["n"] == data["splits"]["test"]
+    # The default recipe is a soup (params.yaml soup_size): one model averaged from that many
+    # seeds, each trained and early-stopped on its own.
+    soup = json.loads((repo / "metrics/train/minilm.json").read_text())["soup"]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    size, seed = params["models"]["minilm"]["soup_size"], params["train"]["seed"]
+    assert soup["size"] == size > 1
+    assert [i["seed"] for i in soup["ingredients"]] == [seed + k for k in range(size)]
     # The templates are trivially separable: the baseline must learn them.
     tfidf = json.loads((repo / "metrics/eval/tfidf.json").read_text())
     assert tfidf["test"]["accuracy"] >= 0.9

@@ -10,7 +10,7 @@ selected on validation macro-F1 (as ``train@<model>``), then the restored model 
 validation and test. ``<out>/<name>.json`` holds every seed's metrics and their mean ± sample
 std; ``<out>/<name>/seed<k>.npz`` the class probabilities per split (for paired tests and
 ensembles without retraining). With ``--baseline NAME`` the summary adds the paired differences
-against ``<out>/NAME.json``, seed by seed.
+against ``<out>/NAME.json``, seed by seed (a soup against the mean of its ingredient seeds).
 
 A lever is adopted only on *validation*; test is reported so the README table can show what
 the choice did, never to choose. Run it on the split ``prepare`` wrote.
@@ -80,18 +80,39 @@ def summarise(per_seed: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def paired(per_seed: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
-    """Seed-by-seed differences against ``baseline``'s per-seed results (shared seeds only)."""
-    seeds = [s for s in per_seed if s in baseline]
+def paired(
+    per_seed: dict[str, Any], baseline: dict[str, Any], soup_size: int = 1
+) -> dict[str, Any]:
+    """Seed-by-seed differences against ``baseline``'s per-seed results (shared seeds only).
+
+    A soup (``soup_size`` k > 1) at seed s averages the models of seeds s … s+k−1, so it is
+    compared with the *mean* of the baseline's seeds s … s+k−1 — the single model one would
+    expect from those seeds — rather than with seed s alone, an arbitrary one of its
+    ingredients. Seeds whose k baseline seeds are not all measured are left out.
+    """
+
+    def ingredients(seed: str) -> list[str]:
+        return [str(int(seed) + i) for i in range(soup_size)]
+
+    seeds = [s for s in per_seed if all(i in baseline for i in ingredients(s))]
     if not seeds:
         raise ConfigError(
             "baseline: no seed in common with this ablation; run it with the same seeds"
+            + (
+                f" (a soup of {soup_size} needs seeds s … s+{soup_size - 1})"
+                if soup_size > 1
+                else ""
+            )
         )
-    out: dict[str, Any] = {"seeds": [int(s) for s in seeds]}
+    out: dict[str, Any] = {"seeds": [int(s) for s in seeds], "soup_size": soup_size}
     for split in ("val", "test"):
         out[split] = {}
         for metric in HEADLINE:
-            diffs = [per_seed[s][split][metric] - baseline[s][split][metric] for s in seeds]
+            diffs = [
+                per_seed[s][split][metric]
+                - statistics.fmean(baseline[i][split][metric] for i in ingredients(s))
+                for s in seeds
+            ]
             out[split][metric] = {
                 **mean_std(diffs),
                 "per_seed": [round(d, 4) for d in diffs],
@@ -281,21 +302,29 @@ def _write(result: dict[str, Any], path: Path, out: Path, baseline: str | None) 
     if baseline:
         base = json.loads((out / f"{baseline}.json").read_text(encoding="utf-8"))
         result["baseline"] = baseline
-        shared = [s for s in result["per_seed"] if s in base["per_seed"]]
+        k = int(result["recipe"].get("soup_size", 1))
+        shared = [
+            s
+            for s in result["per_seed"]
+            if all(str(int(s) + i) in base["per_seed"] for i in range(k))
+        ]
         # Until a seed both have is measured there is nothing to pair (yet): no error mid-run.
         if shared:
-            result["vs_baseline"] = paired(result["per_seed"], base["per_seed"])
+            result["vs_baseline"] = paired(result["per_seed"], base["per_seed"], k)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
 
 
 def _pm(stat: dict[str, float]) -> str:
-    return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+    # One seed has no spread: "± 0.000" would read as a measured, perfectly stable result.
+    spread = f" ± {stat['std']:.3f}" if stat.get("n", 2) > 1 else ""
+    return f"{stat['mean']:.3f}{spread}"
 
 
 def _signed(stat: dict[str, float]) -> str:
-    return f"{stat['mean']:+.3f} ± {stat['std']:.3f}"
+    spread = f" ± {stat['std']:.3f}" if stat.get("n", 2) > 1 else ""
+    return f"{stat['mean']:+.3f}{spread}"
 
 
 def table(out: Path = Path("metrics/ablation"), names: Sequence[str] | None = None) -> str:
@@ -321,7 +350,9 @@ def table(out: Path = Path("metrics/ablation"), names: Sequence[str] | None = No
         delta = "—"
         if "vs_baseline" in r:
             d = r["vs_baseline"]["val"]["macro_f1"]
-            delta = f"{_signed(d)} vs {r['baseline']} ({d['higher_in']}/{d['n']})"
+            k = r["vs_baseline"].get("soup_size", 1)
+            against = f"mean of its {k} {r['baseline']} seeds" if k > 1 else r["baseline"]
+            delta = f"{_signed(d)} vs {against} ({d['higher_in']}/{d['n']})"
         per_epoch = statistics.median(run["seconds_per_epoch"] for run in r["per_seed"].values())
         lines.append(
             f"| {r['name']}: {levers} | {seeds} | {_pm(summary['val']['accuracy'])} "

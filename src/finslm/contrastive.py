@@ -69,7 +69,7 @@ def contrastive_stage(model, dataset, collator, cfg, seed: int) -> dict[str, Any
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optimizer.step()
                 scheduler.step()
-                epoch_loss += float(loss)
+                epoch_loss += float(loss.detach())
                 bar.update(1)
             losses.append(round(epoch_loss / max(len(loader), 1), 4))
             log.info(
