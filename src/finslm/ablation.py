@@ -151,7 +151,7 @@ def run_seed(
     trained earlier with this very recipe — are averaged instead of being trained again.
     """
     from finslm.data import read_split
-    from finslm.soup import make_soup, train_soup
+    from finslm.soup import make_soup, train_soup, training_cost
     from finslm.training import train_transformer
 
     splits = {s: read_split(prepared / f"{s}.parquet") for s in ("train", "val", "test")}
@@ -167,21 +167,19 @@ def run_seed(
                 val.label.tolist(),
                 cfg.soup_method,
             )
-            rows = [row for _, row in ingredients]
-            epochs, seconds = sum(r["epochs"] for r in rows), sum(r["seconds"] for r in rows)
-            summary = {
-                "epochs": epochs,
-                "best_epoch": rows[0]["best_epoch"],
-                "seconds": round(seconds, 1),
-                "seconds_per_epoch": round(seconds / max(epochs, 1), 1),
-                "params": rows[0]["params"],
-            }
+            summary = training_cost([row for _, row in ingredients])
         else:
             fit = train_transformer if cfg.soup_size == 1 else train_soup
             summary = fit(cfg, splits["train"], splits["val"], out_dir, seed=seed, threads=threads)
         metrics, probs = _evaluate(out_dir, {"val": splits["val"], "test": splits["test"]})
     row = {"val": metrics["val"], "test": metrics["test"], **{k: summary[k] for k in keys}}
     return row, probs
+
+
+def _saved_recipe(previous: dict[str, Any]) -> dict[str, Any]:
+    """A saved ablation's recipe, keys added since it ran read as their defaults (a new lever
+    is off by default, so those runs had it off)."""
+    return {**dataclasses.asdict(TransformerConfig()), **previous.get("recipe", {})}
 
 
 def _ingredients(
@@ -196,8 +194,7 @@ def _ingredients(
         )
     previous = json.loads(path.read_text(encoding="utf-8"))
     single = dataclasses.asdict(dataclasses.replace(cfg, soup_size=1, soup_method="uniform"))
-    defaults = dataclasses.asdict(TransformerConfig())
-    if {**defaults, **previous.get("recipe", {})} != single:
+    if _saved_recipe(previous) != single:
         raise ConfigError(
             f"--ingredients-from {source}: its recipe is not this one with soup_size 1, so "
             "its models are not this soup's ingredients"
@@ -260,10 +257,7 @@ def run_ablation(
         previous = json.loads(result_path.read_text(encoding="utf-8"))
         # A knob added since that file was written has a default that reproduces the old
         # behaviour (the rule for new levers), so a missing key reads as its default.
-        defaults = dataclasses.asdict(TransformerConfig())
-        if {**defaults, **previous.get("recipe", {})} != result["recipe"] or previous.get(
-            "threads"
-        ) != threads:
+        if _saved_recipe(previous) != result["recipe"] or previous.get("threads") != threads:
             raise ConfigError(
                 f"{result_path}: holds another recipe or thread count under the name {name!r}; "
                 "choose another name or delete the file"

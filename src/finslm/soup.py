@@ -146,6 +146,20 @@ def make_soup(
     }
 
 
+def training_cost(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A soup's training figures from its ingredients' train summaries: epochs and seconds
+    summed (the soup cost all of them), the first ingredient's best epoch and size."""
+    epochs = sum(s["epochs"] for s in summaries)
+    seconds = sum(s["seconds"] for s in summaries)
+    return {
+        "epochs": epochs,
+        "best_epoch": summaries[0]["best_epoch"],
+        "seconds": round(seconds, 1),
+        "seconds_per_epoch": round(seconds / max(epochs, 1), 1),
+        "params": summaries[0]["params"],
+    }
+
+
 def train_soup(
     cfg,
     train_df,
@@ -189,16 +203,10 @@ def train_soup(
         if is_main_process():
             texts, labels = val_df.text.tolist(), val_df.label.tolist()
             result = make_soup(dirs, out_dir, texts, labels, cfg.soup_method)
-    epochs = sum(s["epochs"] for s in summaries)
-    seconds = sum(s["seconds"] for s in summaries)
     kept = {Path(p).name for p in result["kept"]} if result else set()
     return {
         "val": result["val"] if result else summaries[0]["val"],
-        "epochs": epochs,
-        "best_epoch": summaries[0]["best_epoch"],
-        "seconds": round(seconds, 1),
-        "seconds_per_epoch": round(seconds / max(epochs, 1), 1),
-        "params": summaries[0]["params"],
+        **training_cost(summaries),
         "world_size": summaries[0]["world_size"],
         "soup": {
             "method": cfg.soup_method,
