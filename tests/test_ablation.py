@@ -144,6 +144,22 @@ def test_cli_reports_bad_input_as_a_clear_error(workspace):
     assert result.exit_code == 2 and "no ablation result" in result.output
 
 
+def test_table_writes_levers_as_params_yaml_does(tmp_path):
+    stat = {"mean": 0.8, "std": 0.01, "n": 2}
+    split = {"accuracy": stat, "macro_f1": stat}
+    result = {
+        "name": "freeze",
+        "overrides": {"freeze_embeddings": True, "lr": 5e-05},
+        "summary": {"val": split, "test": split},
+        "per_seed": {"1": {"seconds_per_epoch": 10.0}, "2": {"seconds_per_epoch": 14.0}},
+    }
+    (tmp_path / "freeze.json").write_text(json.dumps(result))
+    row = table(tmp_path, ["freeze"]).splitlines()[2]
+    # A reader copies the lever into params.yaml: YAML's spelling, not Python's "True".
+    assert row.startswith("| freeze: `freeze_embeddings: true`, `lr: 5e-05` | 1, 2 |")
+    assert row.endswith("| — | 12 |")
+
+
 def test_paired_needs_shared_seeds():
     row = {"val": {"accuracy": 0.8, "macro_f1": 0.7}, "test": {"accuracy": 0.8, "macro_f1": 0.7}}
     with pytest.raises(ConfigError, match="no seed in common"):

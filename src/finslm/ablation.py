@@ -321,6 +321,11 @@ def _signed(stat: dict[str, float]) -> str:
     return f"{stat['mean']:+.3f}{spread}"
 
 
+def _yaml(value: Any) -> str:
+    # The table quotes params.yaml settings, so write them as YAML does (true, not True).
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def table(out: Path = Path("metrics/ablation"), names: Sequence[str] | None = None) -> str:
     """The README's ablation table (markdown) from ``<out>/*.json``, in ``names`` order.
 
@@ -339,7 +344,8 @@ def table(out: Path = Path("metrics/ablation"), names: Sequence[str] | None = No
     ]
     for path in paths:
         r = json.loads(path.read_text(encoding="utf-8"))
-        levers = ", ".join(f"`{k}: {v}`" for k, v in r["overrides"].items()) or "params.yaml"
+        levers = ", ".join(f"`{k}: {_yaml(v)}`" for k, v in r["overrides"].items())
+        levers = levers or "params.yaml"
         summary, seeds = r["summary"], ", ".join(r["per_seed"])
         delta = "—"
         if "vs_baseline" in r:
