@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -99,3 +103,36 @@ def test_most_faithful_uses_mean_rank_and_ignores_random():
     ranks = rank_methods({k: v for k, v in table.items() if k != "random"})
     assert ranks == {"a": pytest.approx(4 / 3), "b": pytest.approx(5 / 3), "c": 3.0}
     assert most_faithful(table) == "a"
+
+
+BATCHES = """
+import json
+import numpy as np
+from finslm.explain.scorer import Scorer
+
+class Recorder:
+    labels = ("negative", "neutral", "positive")
+    batches = []
+
+    def predict_proba(self, texts, batch_size):
+        Recorder.batches.append(list(texts))
+        return np.full((len(texts), 3), 1 / 3)
+
+scorer = Scorer(Recorder(), batch_size=64)
+scorer([f"w{i} profit" for i in range(30)] + ["profit up", "profit rose"])
+print(json.dumps(Recorder.batches))
+"""
+
+
+def test_scorer_batches_do_not_depend_on_string_hashing():
+    # Batch make-up changes padding and INT8 activation scales, so it must be the same in every
+    # process: run the scorer under different hash seeds and compare what it sent.
+    sent = []
+    for hash_seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        run = subprocess.run(
+            [sys.executable, "-c", BATCHES], env=env, capture_output=True, text=True, check=True
+        )
+        sent.append(json.loads(run.stdout))
+    assert sent[0] == sent[1] == sent[2]
+    assert sorted(sent[0][0], key=len) == sent[0][0]  # still grouped by length (less padding)

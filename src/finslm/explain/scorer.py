@@ -42,7 +42,10 @@ class Scorer:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         keys = [normalise(t) for t in texts]
         self.requested += len(keys)
-        missing = sorted({k for k in keys if k not in self._cache}, key=len)
+        # Ties in length are broken by the text itself, not by set order (string hashing
+        # differs per process): a batch's make-up changes its padding and, for INT8, its
+        # dynamic activation scales, so set order made explain's metrics vary run to run.
+        missing = sorted({k for k in keys if k not in self._cache}, key=lambda k: (len(k), k))
         if missing:
             proba = np.asarray(
                 self.predictor.predict_proba(missing, batch_size=self.batch_size), dtype=np.float64
