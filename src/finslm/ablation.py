@@ -80,6 +80,18 @@ def summarise(per_seed: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _ingredient_seeds(seed: str, soup_size: int) -> list[str]:
+    """The seeds a soup at ``seed`` averages: seed … seed+k−1 (just ``seed`` for one model)."""
+    return [str(int(seed) + i) for i in range(soup_size)]
+
+
+def comparable_seeds(
+    per_seed: dict[str, Any], baseline: dict[str, Any], soup_size: int = 1
+) -> list[str]:
+    """This ablation's seeds whose ingredient seeds the baseline has all measured."""
+    return [s for s in per_seed if all(i in baseline for i in _ingredient_seeds(s, soup_size))]
+
+
 def paired(
     per_seed: dict[str, Any], baseline: dict[str, Any], soup_size: int = 1
 ) -> dict[str, Any]:
@@ -91,10 +103,7 @@ def paired(
     ingredients. Seeds whose k baseline seeds are not all measured are left out.
     """
 
-    def ingredients(seed: str) -> list[str]:
-        return [str(int(seed) + i) for i in range(soup_size)]
-
-    seeds = [s for s in per_seed if all(i in baseline for i in ingredients(s))]
+    seeds = comparable_seeds(per_seed, baseline, soup_size)
     if not seeds:
         raise ConfigError(
             "baseline: no seed in common with this ablation; run it with the same seeds"
@@ -110,7 +119,9 @@ def paired(
         for metric in HEADLINE:
             diffs = [
                 per_seed[s][split][metric]
-                - statistics.fmean(baseline[i][split][metric] for i in ingredients(s))
+                - statistics.fmean(
+                    baseline[i][split][metric] for i in _ingredient_seeds(s, soup_size)
+                )
                 for s in seeds
             ]
             out[split][metric] = {
@@ -297,28 +308,25 @@ def _write(result: dict[str, Any], path: Path, out: Path, baseline: str | None) 
         base = json.loads((out / f"{baseline}.json").read_text(encoding="utf-8"))
         result["baseline"] = baseline
         k = int(result["recipe"].get("soup_size", 1))
-        shared = [
-            s
-            for s in result["per_seed"]
-            if all(str(int(s) + i) in base["per_seed"] for i in range(k))
-        ]
         # Until a seed both have is measured there is nothing to pair (yet): no error mid-run.
-        if shared:
+        if comparable_seeds(result["per_seed"], base["per_seed"], k):
             result["vs_baseline"] = paired(result["per_seed"], base["per_seed"], k)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
 
 
-def _pm(stat: dict[str, float]) -> str:
+def _spread(stat: dict[str, float]) -> str:
     # One seed has no spread: "± 0.000" would read as a measured, perfectly stable result.
-    spread = f" ± {stat['std']:.3f}" if stat.get("n", 2) > 1 else ""
-    return f"{stat['mean']:.3f}{spread}"
+    return f" ± {stat['std']:.3f}" if stat.get("n", 2) > 1 else ""
+
+
+def _pm(stat: dict[str, float]) -> str:
+    return f"{stat['mean']:.3f}{_spread(stat)}"
 
 
 def _signed(stat: dict[str, float]) -> str:
-    spread = f" ± {stat['std']:.3f}" if stat.get("n", 2) > 1 else ""
-    return f"{stat['mean']:+.3f}{spread}"
+    return f"{stat['mean']:+.3f}{_spread(stat)}"
 
 
 def _yaml(value: Any) -> str:
