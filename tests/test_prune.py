@@ -130,9 +130,51 @@ def test_prune_model_end_to_end_then_onnx_parity(tiny_classifier, frames, tmp_pa
     assert metrics["onnx-opt"]["agreement"] == 1.0
 
 
+def test_pruned_soup_is_the_mean_of_students_recovered_with_different_seeds(
+    tiny_classifier, frames, tmp_path, monkeypatch
+):
+    from safetensors.torch import load_file
+
+    import finslm.prune.run as run
+
+    students, seeds = [], []
+
+    def recording_distill(student, *args):
+        summary = real_distill(student, *args)
+        students.append({k: v.detach().clone() for k, v in student.state_dict().items()})
+        seeds.append(args[-2].seed)
+        return summary
+
+    real_distill = run.distill
+    monkeypatch.setattr(run, "distill", recording_distill)
+    train_df, val_df = frames
+    cfg = PruneConfig(layers_keep=1, ffn_keep=0.5, epochs=2, batch_size=4, threads=1, soup_size=2)
+    summary = prune_model(cfg, tiny_classifier, train_df, val_df, tmp_path / "pruned")
+
+    assert seeds == [42, 43]
+    assert [i["seed"] for i in summary["soup"]["ingredients"]] == [42, 43]
+    assert summary["epochs"] == sum(i["epochs"] for i in summary["soup"]["ingredients"])
+    key = "bert.encoder.layer.0.intermediate.dense.weight"
+    assert not torch.allclose(students[0][key], students[1][key])  # the seeds did differ
+    saved = load_file(tmp_path / "pruned" / "model.safetensors")
+    for name, tensor in saved.items():
+        if tensor.is_floating_point():
+            expected = (students[0][name] + students[1][name]) / 2
+            assert torch.allclose(tensor, expected, atol=1e-6), name
+    # The soup's own validation score is reported, and the folder is a loadable finslm model.
+    probs = load_predictor(tmp_path / "pruned", backend="torch-fp32").predict_proba(val_df.text)
+    predicted = [LABELS[i] for i in probs.argmax(axis=1)]
+    assert summary["val"]["accuracy"] == pytest.approx(np.mean(predicted == val_df.label), abs=1e-4)
+    assert summary["params"] == summary["params_before"] - (
+        summary["encoder_params_before"] - summary["encoder_params"]
+    )
+
+
 def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="prune.ffn_keep"):
         PruneConfig(ffn_keep=0)
+    with pytest.raises(ConfigError, match="prune.soup_size"):
+        PruneConfig(soup_size=0)
     params = tmp_path / "params.yaml"
     params.write_text("models: {tfidf: {kind: tfidf}}\nprune: {model: tfidf}\n")
     with pytest.raises(ConfigError, match="prune.model: 'tfidf' is not a transformer"):

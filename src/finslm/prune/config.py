@@ -37,6 +37,11 @@ class PruneConfig:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     early_stopping_patience: int = 2
+    # Recover this many students from the one pruned model (recovery seeds seed, seed + 1, …)
+    # and save their weight average, as train's soup_size does (finslm/soup.py). The cut is
+    # chosen once, so the students share the architecture and the starting weights. soup_size
+    # times the recovery time. 1 = one student.
+    soup_size: int = 1
     seed: int = 42
     threads: int = 0
 
@@ -50,6 +55,7 @@ class PruneConfig:
             ("epochs", 1),
             ("batch_size", 1),
             ("early_stopping_patience", 1),
+            ("soup_size", 1),
             ("threads", 0),
         ):
             _need(getattr(self, key) >= low, f"prune.{key}", getattr(self, key), f">= {low}")

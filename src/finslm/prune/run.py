@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -92,23 +95,21 @@ def prune_model(
     logits = teacher_logits(teacher, tokenizer, train_df.text.tolist(), max_length)
     del teacher
     settings = DistillSettings(**{k: getattr(cfg, k) for k in DistillSettings.__dataclass_fields__})
-    summary = distill(student, tokenizer, train_df, val_df, logits, max_length, settings, live=live)
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    student.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
     after = {"params": count_parameters(student), "encoder_params": encoder_parameters(student)}
-    write_meta(
-        out_dir,
-        {
-            "kind": "transformer",
-            "checkpoint": str(source_dir),
-            "pooling": meta.get("pooling", "cls"),
-            "max_length": max_length,
-            "params": after["params"],
-            "pruned_from": str(source_dir),
-        },
-    )
+    out_meta = {
+        "kind": "transformer",
+        "checkpoint": str(source_dir),
+        "pooling": meta.get("pooling", "cls"),
+        "max_length": max_length,
+        "params": after["params"],
+        "pruned_from": str(source_dir),
+    }
+    data = (tokenizer, train_df, val_df, logits, max_length)
+    if cfg.soup_size == 1:
+        summary = distill(student, *data, settings, live=live)
+        _save(student, tokenizer, out_dir, out_meta)
+    else:
+        summary = _recover_soup(cfg.soup_size, student, data, settings, live, out_dir, out_meta)
     return {
         **summary,
         "source": str(source_dir),
@@ -124,4 +125,62 @@ def prune_model(
         "layer_choice": trace,
         "choose_seconds": round(choose_seconds, 1),
         "total_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def _save(model, tokenizer, out_dir: Path, meta: dict[str, Any]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    write_meta(out_dir, meta)
+
+
+def _recover_soup(
+    size: int,
+    student,
+    data: tuple,
+    settings: DistillSettings,
+    live,
+    out_dir: Path,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """Distil ``size`` copies of the pruned ``student`` (recovery seeds settings.seed, +1, …)
+    and save their uniform weight average to ``out_dir``. ``data`` is distill's (tokenizer,
+    train_df, val_df, teacher logits, max_length); the summary's ``val`` is the soup's."""
+    from finslm.soup import make_soup
+
+    tokenizer, _, val_df, _, _ = data
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="finslm-prune-soup-") as tmp:
+        dirs = []
+        for k in range(size):
+            seed = settings.seed + k
+            log.info("pruned soup ingredient %d/%d (recovery seed %d)", k + 1, size, seed)
+            ingredient = copy.deepcopy(student)  # every ingredient starts from the same cut
+            ingredient_settings = dataclasses.replace(settings, seed=seed)
+            runs.append(distill(ingredient, *data, ingredient_settings, live if k == 0 else None))
+            dirs.append(Path(tmp) / f"seed{seed}")
+            _save(ingredient, tokenizer, dirs[-1], meta)
+        soup = make_soup(dirs, out_dir, val_df.text.tolist(), val_df.label.tolist(), "uniform")
+    seconds = sum(r["seconds"] for r in runs)
+    epochs = sum(r["epochs"] for r in runs)
+    return {
+        "val": soup["val"],
+        "epochs": epochs,
+        "best_epoch": runs[0]["best_epoch"],
+        "seconds": round(seconds, 1),
+        "seconds_per_epoch": round(seconds / max(epochs, 1), 1),
+        "soup": {
+            "method": "uniform",
+            "size": size,
+            "ingredients": [
+                {
+                    "seed": settings.seed + k,
+                    "epochs": r["epochs"],
+                    "best_epoch": r["best_epoch"],
+                    "val": {m: r["val"][m] for m in ("accuracy", "macro_f1")},
+                }
+                for k, r in enumerate(runs)
+            ],
+        },
     }
