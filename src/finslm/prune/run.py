@@ -147,7 +147,7 @@ def _recover_soup(
     """Distil ``size`` copies of the pruned ``student`` (recovery seeds settings.seed, +1, …)
     and save their uniform weight average to ``out_dir``. ``data`` is distill's (tokenizer,
     train_df, val_df, teacher logits, max_length); the summary's ``val`` is the soup's."""
-    from finslm.soup import make_soup
+    from finslm.soup import make_soup, training_cost
 
     tokenizer, _, val_df, _, _ = data
     runs = []
@@ -162,14 +162,9 @@ def _recover_soup(
             dirs.append(Path(tmp) / f"seed{seed}")
             _save(ingredient, tokenizer, dirs[-1], meta)
         soup = make_soup(dirs, out_dir, val_df.text.tolist(), val_df.label.tolist(), "uniform")
-    seconds = sum(r["seconds"] for r in runs)
-    epochs = sum(r["epochs"] for r in runs)
     return {
         "val": soup["val"],
-        "epochs": epochs,
-        "best_epoch": runs[0]["best_epoch"],
-        "seconds": round(seconds, 1),
-        "seconds_per_epoch": round(seconds / max(epochs, 1), 1),
+        **training_cost([{**r, "params": meta["params"]} for r in runs]),
         "soup": {
             "method": "uniform",
             "size": size,
