@@ -92,6 +92,18 @@ def test_env_records_machine_threads_and_versions(result):
     assert env["threads"] == 1 and env["cpu_count"] >= 1 and env["cpu"]
     assert {"torch", "onnxruntime", "transformers"} <= set(env["versions"])
     assert env["latency_sentences"] == 12 and env["repeats"] == 2 and env["n_test"] == len(TEXTS)
+    for probe in (env["probe_before"], env["probe_after"]):
+        assert 0 < probe["python_loop_ms"] < 5000 and 0 < probe["matmul_ms"] < 5000
+
+
+def test_host_probe_is_in_the_table_and_an_old_env_without_it_still_renders(result):
+    env = {**result["env"], "probe_before": {"python_loop_ms": 55.4, "matmul_ms": 12.34}}
+    env["probe_after"] = {"python_loop_ms": 201.0, "matmul_ms": 40.0}
+    md = markdown_table({**result, "env": env})
+    assert "10⁶ additions 55 ms before the run, 201 ms after" in md
+    assert "matmuls 12.3 / 40.0 ms" in md
+    old = {k: v for k, v in env.items() if not k.startswith("probe_")}
+    assert "Host speed probe" not in markdown_table({**result, "env": old})
 
 
 def test_turns_are_round_robin_and_rotated():

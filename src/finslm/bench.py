@@ -103,6 +103,35 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def host_speed_probe(repeats: int = 5) -> dict[str, float]:
+    """Median ms of a fixed pure-Python loop (10⁶ additions) and a fixed 512² float32 matmul ×10.
+
+    The same work on every machine and day: a slow or contended host shows up here, in the
+    benchmark's ``env``, and not only as slower rows whose cause one cannot tell from the table.
+    """
+
+    def python_loop() -> None:
+        total = 0
+        for i in range(1_000_000):
+            total += i
+
+    a = np.random.default_rng(0).standard_normal((512, 512), dtype=np.float32)
+
+    def matmul() -> None:
+        for _ in range(10):
+            a @ a
+
+    def median_ms(work: Callable[[], None]) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - t0)
+        return round(1000 * float(np.median(times)), 2)
+
+    return {"python_loop_ms": median_ms(python_loop), "matmul_ms": median_ms(matmul)}
+
+
 def classification_metrics(
     y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
 ) -> dict[str, Any]:
@@ -267,6 +296,7 @@ def run_benchmark(
     throughput_key = f"throughput_bs{batch_size}"
     rows: dict[str, dict[str, Any]] = {v.name: {} for v in variants}
     env = {**machine_info(), "threads": threads, "n_test": len(texts)}
+    env["probe_before"] = host_speed_probe()
 
     # 1. Peak RSS, each variant alone in a fresh process (before anything is timed here).
     if rss:
@@ -353,6 +383,7 @@ def run_benchmark(
         if own_fp32 in preds:
             row["agreement_fp32"] = float(np.mean(preds[v.name] == preds[own_fp32]))
     env.update(
+        probe_after=host_speed_probe(),
         reference=reference,
         latency_sentences=len(latency_texts),
         repeats=repeats,
@@ -450,6 +481,15 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"Machine: {env['cpu']}, {env['cpu_count']} CPUs, {env['threads']} threads; "
         f"{env['platform']}; Python {env['python']}; {versions}.",
     ]
+    before, after = env.get("probe_before"), env.get("probe_after")
+    if before and after:  # absent in a benchmark.json written before the probe existed
+        lines += [
+            "",
+            "Host speed probe (the same fixed work on every machine; more ms = a slower or busier "
+            f"host): Python loop of 10⁶ additions {before['python_loop_ms']:.0f} ms before the "
+            f"run, {after['python_loop_ms']:.0f} ms after; 10 float32 512² matmuls "
+            f"{before['matmul_ms']:.1f} / {after['matmul_ms']:.1f} ms.",
+        ]
     return "\n".join(lines) + "\n"
 
 
