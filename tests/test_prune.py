@@ -162,7 +162,10 @@ def test_pruned_soup_is_the_mean_of_students_recovered_with_different_seeds(
             expected = (students[0][name] + students[1][name]) / 2
             assert torch.allclose(tensor, expected, atol=1e-6), name
     # The soup's own validation score is reported, and the folder is a loadable finslm model.
-    probs = load_predictor(tmp_path / "pruned", backend="torch-fp32").predict_proba(val_df.text)
+    predictor = load_predictor(tmp_path / "pruned", backend="torch-fp32")
+    probs = predictor.predict_proba(val_df.text)
+    # Students named by seed, not by their temporary folder: same seeds, same folder bytes.
+    assert sorted(predictor.meta["soup"]["ingredients"]) == ["seed42", "seed43"]
     predicted = [LABELS[i] for i in probs.argmax(axis=1)]
     assert summary["val"]["accuracy"] == pytest.approx(np.mean(predicted == val_df.label), abs=1e-4)
     assert summary["params"] == summary["params_before"] - (

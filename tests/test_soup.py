@@ -121,3 +121,5 @@ def test_train_soup_trains_consecutive_seeds_and_saves_their_average(tmp_path, t
     acc = np.mean(np.array(predictor.labels)[proba.argmax(axis=1)] == val.label.to_numpy())
     assert acc == pytest.approx(summary["val"]["accuracy"], abs=1e-4)
     assert predictor.meta["soup"]["method"] == "uniform"
+    # Named by seed, not by the temporary folder they trained in: same seeds, same folder bytes.
+    assert sorted(predictor.meta["soup"]["ingredients"]) == ["seed7", "seed8"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -10,6 +12,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from finslm.config import ConfigError, TfidfConfig, TransformerConfig
+from finslm.models import TFIDF_FILE
 from finslm.predict import load_predictor
 from finslm.training import (
     agreement_targets,
@@ -42,6 +45,23 @@ def test_tfidf_learns_templates_and_saves_a_predictor(tmp_path, splits):
     predictor = load_predictor(tmp_path / "tfidf")
     assert predictor.predict(["Net profit rose 99 percent on strong demand."]) == ["positive"]
     assert summary["params"] == predictor.meta["params"] > 0
+
+
+def test_tfidf_model_file_is_byte_identical_across_processes(tmp_path, splits):
+    # A memory address pickled with the vectorizer made every run a "new" model for DVC.
+    train, val = splits
+    train.to_parquet(tmp_path / "train.parquet")
+    val.to_parquet(tmp_path / "val.parquet")
+    code = (
+        "import sys; from pathlib import Path; import pandas as pd; "
+        "from finslm.config import TfidfConfig; from finslm.training import train_tfidf; "
+        "t = Path(sys.argv[1]); read = lambda s: pd.read_parquet(t / f'{s}.parquet'); "
+        "train_tfidf(TfidfConfig(), read('train'), read('val'), t / sys.argv[2])"
+    )
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path), name], check=True)
+    first, second = (tmp_path / name / TFIDF_FILE for name in ("a", "b"))
+    assert first.read_bytes() == second.read_bytes()
 
 
 def _tiny_cfg(checkpoint) -> TransformerConfig:

@@ -98,8 +98,14 @@ def make_soup(
     val_texts: list[str],
     val_labels: list[str],
     method: str = "greedy",
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Build a ``uniform`` or ``greedy`` soup into ``out_dir``; return what was chosen and why.
+
+    ``names`` is what the saved ``finslm.json`` calls each ingredient (default: its path).
+    Callers whose ingredients live in a temporary folder pass stable names (``seed42`` …): a
+    random path there would make the same seeds give a different model folder, and DVC a
+    different hash.
 
     The result lists each ingredient's validation metrics, the ingredients kept, and the
     soup's validation metrics. The greedy soup can never score below its best ingredient on
@@ -110,6 +116,9 @@ def make_soup(
     if method not in ("uniform", "greedy"):
         raise ModelError(f"soup method {method!r}: use uniform or greedy")
     ingredients = [Path(p) for p in ingredients]
+    if names is not None and len(names) != len(ingredients):
+        raise ModelError(f"soup: {len(names)} names for {len(ingredients)} ingredients")
+    name_of = dict(zip(map(str, ingredients), names or map(str, ingredients), strict=True))
     scores = {str(p): _val_score(p, val_texts, val_labels) for p in ingredients}
     key = lambda p: (scores[str(p)]["macro_f1"], scores[str(p)]["accuracy"])  # noqa: E731
     ranked = sorted(ingredients, key=key, reverse=True)
@@ -136,7 +145,7 @@ def make_soup(
         average(kept),
         ranked[0],
         out_dir,
-        {"soup": {"method": method, "ingredients": [str(p) for p in kept]}},
+        {"soup": {"method": method, "ingredients": [name_of[str(p)] for p in kept]}},
     )
     return {
         "method": method,
@@ -202,7 +211,8 @@ def train_soup(
         result = None
         if is_main_process():
             texts, labels = val_df.text.tolist(), val_df.label.tolist()
-            result = make_soup(dirs, out_dir, texts, labels, cfg.soup_method)
+            names = [d.name for d in dirs]
+            result = make_soup(dirs, out_dir, texts, labels, cfg.soup_method, names)
     kept = {Path(p).name for p in result["kept"]} if result else set()
     return {
         "val": result["val"] if result else summaries[0]["val"],

@@ -575,6 +575,9 @@ def train_tfidf(
     pipeline.fit(train_df.text.tolist(), train_df.label.tolist())
     seconds = time.perf_counter() - start
     out_dir.mkdir(parents=True, exist_ok=True)
+    # scikit-learn caches id(stop_words), a memory address, on the vectorizer; it only guards a
+    # warning (read with getattr). Dropped so the same data gives a byte-identical model.joblib.
+    vars(pipeline.steps[0][1]).pop("_stop_words_id", None)
     joblib.dump(pipeline, out_dir / TFIDF_FILE)
     clf = pipeline.named_steps["clf"]
     n_params = int(clf.coef_.size + clf.intercept_.size)

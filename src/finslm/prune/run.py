@@ -161,7 +161,9 @@ def _recover_soup(
             runs.append(distill(ingredient, *data, ingredient_settings, live if k == 0 else None))
             dirs.append(Path(tmp) / f"seed{seed}")
             _save(ingredient, tokenizer, dirs[-1], meta)
-        soup = make_soup(dirs, out_dir, val_df.text.tolist(), val_df.label.tolist(), "uniform")
+        val_texts, val_labels = val_df.text.tolist(), val_df.label.tolist()
+        names = [d.name for d in dirs]
+        soup = make_soup(dirs, out_dir, val_texts, val_labels, "uniform", names)
     return {
         "val": soup["val"],
         **training_cost([{**r, "params": meta["params"]} for r in runs]),
