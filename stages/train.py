@@ -20,14 +20,13 @@ from pathlib import Path
 from finslm.config import ConfigError, TfidfConfig, TransformerConfig, load_params
 from finslm.data import DataError, read_split
 from finslm.models import ModelError
-from finslm.soup import train_soup
+from finslm.recipe import fit_transformer
 from finslm.training import (
     dist_env,
     finish_distributed,
     is_main_process,
     per_device_batch,
     train_tfidf,
-    train_transformer,
 )
 
 
@@ -84,10 +83,10 @@ def main(name: str, prepared: Path = Path("data/prepared")) -> None:
             if is_main_process()
             else contextlib.nullcontext()
         )
-        # soup_size > 1: several seeds, one weight-averaged model (finslm/soup.py).
-        fit = train_transformer if cfg.soup_size == 1 else train_soup
+        # tapt_epochs > 0: masked-LM on the train texts first (finslm/tapt.py); soup_size > 1:
+        # several seeds, one weight-averaged model (finslm/soup.py).
         with live_cm as live:
-            summary = fit(
+            summary = fit_transformer(
                 cfg,
                 train_df,
                 val_df,

@@ -162,8 +162,8 @@ def run_seed(
     trained earlier with this very recipe — are averaged instead of being trained again.
     """
     from finslm.data import read_split
-    from finslm.soup import make_soup, train_soup, training_cost
-    from finslm.training import train_transformer
+    from finslm.recipe import fit_transformer
+    from finslm.soup import make_soup, training_cost
 
     splits = {s: read_split(prepared / f"{s}.parquet") for s in ("train", "val", "test")}
     keys = ("epochs", "best_epoch", "seconds", "seconds_per_epoch", "params")
@@ -180,8 +180,9 @@ def run_seed(
             )
             summary = training_cost([row for _, row in ingredients])
         else:
-            fit = train_transformer if cfg.soup_size == 1 else train_soup
-            summary = fit(cfg, splits["train"], splits["val"], out_dir, seed=seed, threads=threads)
+            summary = fit_transformer(
+                cfg, splits["train"], splits["val"], out_dir, seed=seed, threads=threads
+            )
         metrics, probs = _evaluate(out_dir, {"val": splits["val"], "test": splits["test"]})
     row = {"val": metrics["val"], "test": metrics["test"], **{k: summary[k] for k in keys}}
     return row, probs

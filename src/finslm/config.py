@@ -90,6 +90,12 @@ class TransformerConfig:
     # then the usual fine-tuning from the result. 0 = off.
     contrastive_epochs: int = 0
     contrastive_lr: float = 2e-5
+    # Task-adaptive pre-training (Gururangan et al. 2020; finslm/tapt.py): this many epochs of
+    # masked-LM on the training split's texts (never validation or test) at tapt_lr, masking
+    # tapt_mask_prob of the tokens, before the head trains. BERT-family encoders. 0 = off.
+    tapt_epochs: int = 0
+    tapt_lr: float = 1e-4
+    tapt_mask_prob: float = 0.15
     # Stochastic weight averaging along one run (Izmailov et al. 2018): the saved model is the
     # mean of the weights at the end of every epoch from this one on (1-based), instead of the
     # best epoch's. A soup of one trajectory, at no extra training cost. 0 = off.
@@ -233,6 +239,9 @@ def _check_ranges(obj: Any, prefix: str) -> None:
         need(obj.supcon_temperature > 0, "supcon_temperature", "> 0")
         need(obj.contrastive_epochs >= 0, "contrastive_epochs", ">= 0 (0 = off)")
         need(obj.contrastive_lr > 0, "contrastive_lr", "> 0")
+        need(obj.tapt_epochs >= 0, "tapt_epochs", ">= 0 (0 = off)")
+        need(obj.tapt_lr > 0, "tapt_lr", "> 0")
+        need(0 < obj.tapt_mask_prob < 1, "tapt_mask_prob", "between 0 and 1 (BERT used 0.15)")
         need(
             0 <= obj.swa_from_epoch <= obj.epochs,
             "swa_from_epoch",

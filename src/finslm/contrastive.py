@@ -28,52 +28,42 @@ def contrastive_stage(model, dataset, collator, cfg, seed: int) -> dict[str, Any
     AdamW at ``cfg.contrastive_lr`` with linear warm-up (``cfg.warmup_ratio``) and decay;
     gradients clipped to norm 1. Returns ``{seconds, loss_per_epoch}``.
     """
-    import torch
-    from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
 
     from finslm.heads import sentence_vectors
     from finslm.losses import supcon_loss
+    from finslm.optim import EncoderStageLoop
 
     encoder = model.base_model
-    loader = DataLoader(
+    loop = EncoderStageLoop(
         dataset,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-        collate_fn=collator,
+        collator,
+        encoder.parameters(),
+        cfg.contrastive_lr,
+        cfg,
+        cfg.contrastive_epochs,
+        seed,
     )
-    params = [p for p in encoder.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.contrastive_lr, weight_decay=cfg.weight_decay)
-    total = cfg.contrastive_epochs * len(loader)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
     device = next(model.parameters()).device
     model.train()
     losses: list[float] = []
     start = time.perf_counter()
     quiet = not sys.stderr.isatty()
-    with tqdm(total=total, desc="contrastive stage", disable=quiet) as bar:
+    with tqdm(total=loop.total, desc="contrastive stage", disable=quiet) as bar:
         for epoch in range(cfg.contrastive_epochs):
             epoch_loss = 0.0
-            for batch in loader:
+            for batch in loop.loader:
                 labels = batch.pop("labels").to(device)
                 if labels.dim() == 2:  # agreement targets: distribution + weight columns
                     labels = labels[:, :-1].argmax(dim=1)
                 batch = {k: v.to(device) for k, v in batch.items()}
                 hidden = encoder(**batch).last_hidden_state  # (batch, seq, hidden)
                 vectors = sentence_vectors(hidden, batch["attention_mask"], cfg.pooling)
-                loss = supcon_loss(vectors, labels, cfg.supcon_temperature)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-                scheduler.step()
-                epoch_loss += float(loss.detach())
+                epoch_loss += loop.step(supcon_loss(vectors, labels, cfg.supcon_temperature))
                 bar.update(1)
-            losses.append(round(epoch_loss / max(len(loader), 1), 4))
+            losses.append(round(epoch_loss / max(len(loop), 1), 4))
             log.info(
                 "contrastive epoch %d/%d: loss %.4f", epoch + 1, cfg.contrastive_epochs, losses[-1]
             )
-    optimizer.zero_grad(set_to_none=True)
+    loop.close()
     return {"seconds": round(time.perf_counter() - start, 1), "loss_per_epoch": losses}

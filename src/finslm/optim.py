@@ -57,3 +57,51 @@ def layer_lr_groups(
         )
         group["params"].append(param)
     return [groups[key] for key in sorted(groups)]
+
+
+class EncoderStageLoop:
+    """The hand-written loop of the stages that train the encoder before fine-tuning (the
+    contrastive stage, TAPT): batches shuffled with ``seed``; AdamW with linear warm-up over
+    ``warmup_ratio`` of the steps, then linear decay to 0; gradients clipped to norm 1.
+
+        loop = EncoderStageLoop(dataset, collator, params, lr, cfg, epochs, seed)
+        for batch in loop.batches(): loop.step(loss_of(batch))
+    """
+
+    def __init__(self, dataset, collate_fn, params, lr: float, cfg, epochs: int, seed: int):
+        import torch
+        from torch.utils.data import DataLoader
+        from transformers import get_linear_schedule_with_warmup
+
+        self.loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(seed),
+            collate_fn=collate_fn,
+        )
+        self.params = [p for p in params if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=cfg.weight_decay)
+        self.total = epochs * len(self.loader)
+        self.scheduler = get_linear_schedule_with_warmup(
+            self.optimizer, int(cfg.warmup_ratio * self.total), self.total
+        )
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        return len(self.loader)
+
+    def step(self, loss) -> float:
+        """Back-propagate ``loss``, clip, update, advance the schedule; the loss as a float."""
+        import torch
+
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    def close(self) -> None:
+        """Drop the gradients (the model goes on to fine-tuning with fresh ones)."""
+        self.optimizer.zero_grad(set_to_none=True)

@@ -177,11 +177,13 @@ def train_soup(
     live=None,
     seed: int = 42,
     threads: int = 0,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg.soup_size`` models (seeds ``seed`` … ``seed + soup_size - 1``), save their soup.
 
     Each ingredient is :func:`finslm.training.train_transformer` with its own seed (its best
-    epoch restored on validation); ``live`` records the first ingredient's curves. The summary
+    epoch restored on validation), all from ``init_from`` when given (see train_transformer);
+    ``live`` records the first ingredient's curves. The summary
     has the train stage's keys — ``val`` is the soup's — plus ``soup``: the method, and each
     ingredient's seed, epochs and validation metrics. Under torchrun every rank trains every
     ingredient; rank 0 alone averages and writes ``out_dir``.
@@ -205,6 +207,7 @@ def train_soup(
                     live=live if k == 0 else None,
                     seed=seed + k,
                     threads=threads,
+                    init_from=init_from,
                 )
             )
             dirs.append(ingredient)

@@ -249,8 +249,12 @@ def train_transformer(
     live=None,
     seed: int = 42,
     threads: int = 0,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``cfg.checkpoint``; restore the best epoch by validation macro-F1; save to out_dir.
+
+    ``init_from``: a saved encoder to start from instead (the TAPT-adapted checkpoint of
+    finslm/recipe.py); the saved model still names ``cfg.checkpoint`` as its origin.
 
     Returns the training summary: validation metrics of the restored model, epochs run, best
     epoch, seconds, seconds per epoch, parameter count and world size (processes).
@@ -271,7 +275,7 @@ def train_transformer(
     # Same seed on every rank: identical initial weights (DDP also broadcasts rank 0's).
     set_determinism(seed, threads)
     tokenizer, model = load_for_finetuning(
-        cfg.checkpoint, cfg.trust_remote_code, pooling=cfg.pooling
+        str(init_from) if init_from else cfg.checkpoint, cfg.trust_remote_code, pooling=cfg.pooling
     )
     targets = (
         agreement_targets(train_df, cfg.agreement_labels) if cfg.agreement_labels != "off" else None
