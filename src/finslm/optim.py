@@ -65,7 +65,8 @@ class EncoderStageLoop:
     ``warmup_ratio`` of the steps, then linear decay to 0; gradients clipped to norm 1.
 
         loop = EncoderStageLoop(dataset, collator, params, lr, cfg, epochs, seed)
-        for batch in loop.batches(): loop.step(loss_of(batch))
+        for epoch in range(epochs):
+            for batch in loop.loader: loop.step(loss_of(batch))
     """
 
     def __init__(self, dataset, collate_fn, params, lr: float, cfg, epochs: int, seed: int):

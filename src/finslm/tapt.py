@@ -36,13 +36,6 @@ class TaptError(ValueError):
     """The model cannot be pre-trained with a masked-LM head (not a BERT-family encoder)."""
 
 
-def mlm_head(config):
-    """A fresh BERT masked-LM head for ``config`` (transform + tied-to-be vocabulary decoder)."""
-    from transformers.models.bert.modeling_bert import BertOnlyMLMHead
-
-    return BertOnlyMLMHead(config)
-
-
 def tapt_stage(model, tokenizer, texts: list[str], cfg, seed: int) -> dict[str, Any]:
     """Train ``model``'s encoder on masked-LM over ``texts`` for ``cfg.tapt_epochs``; in place.
 
@@ -54,6 +47,7 @@ def tapt_stage(model, tokenizer, texts: list[str], cfg, seed: int) -> dict[str, 
     import torch
     from tqdm.auto import tqdm
     from transformers import DataCollatorForLanguageModeling
+    from transformers.models.bert.modeling_bert import BertOnlyMLMHead
 
     from finslm.optim import EncoderStageLoop
 
@@ -65,7 +59,7 @@ def tapt_stage(model, tokenizer, texts: list[str], cfg, seed: int) -> dict[str, 
     if not texts:
         raise TaptError("tapt_epochs > 0 needs training texts; the training split is empty")
     encoder = model.base_model
-    head = mlm_head(model.config)
+    head = BertOnlyMLMHead(model.config)  # transform + vocabulary decoder
     head.apply(model._init_weights)  # the checkpoint's own init scheme (normal, std 0.02)
     # Tie the decoder to the word embeddings, as BERT's pre-training did: 11.7M fewer new weights.
     head.predictions.decoder.weight = encoder.get_input_embeddings().weight
