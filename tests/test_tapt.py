@@ -11,7 +11,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from finslm.config import ConfigError, model_config
-from finslm.models import load_for_finetuning
+from finslm.models import ModelError, load_for_finetuning
 from finslm.recipe import fit_transformer
 from finslm.tapt import TaptError, adapt_checkpoint, tapt_stage
 from tests.conftest import invented_sentences
@@ -130,8 +130,10 @@ def test_tapt_refuses_a_non_bert_encoder(splits, tiny_checkpoint):
     tokenizer, model = load_for_finetuning(str(tiny_checkpoint))
     model.config.model_type = "distilbert"
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), tapt_epochs=1)
-    with pytest.raises(TaptError, match="tapt_epochs.*'distilbert'.*tapt_epochs: 0"):
+    with pytest.raises(TaptError, match="tapt_epochs.*'distilbert'.*tapt_epochs: 0") as caught:
         tapt_stage(model, tokenizer, train.text.tolist(), cfg, seed=0)
+    # The train stage and `finslm ablate` turn a ModelError into one line, not a traceback.
+    assert isinstance(caught.value, ModelError)
 
 
 @pytest.mark.parametrize(

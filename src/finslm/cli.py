@@ -307,6 +307,7 @@ def ablate(
     from finslm.ablation import parse_overrides, run_ablation
     from finslm.config import ConfigError
     from finslm.data.errors import DataError
+    from finslm.models import ModelError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
@@ -329,7 +330,7 @@ def ablate(
             keep_models=keep_models,
             ingredients_from=ingredients_from,
         )
-    except (ConfigError, DataError) as exc:
+    except (ConfigError, DataError, ModelError) as exc:  # a bad checkpoint, or TAPT on non-BERT
         raise _fail(str(exc)) from None
     val, test = result["summary"]["val"], result["summary"]["test"]
     typer.echo(

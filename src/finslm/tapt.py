@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 from finslm.heads import MODEL_TYPE
+from finslm.models import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,10 @@ log = logging.getLogger(__name__)
 _BERT_TYPES = ("bert", MODEL_TYPE)
 
 
-class TaptError(ValueError):
-    """The model cannot be pre-trained with a masked-LM head (not a BERT-family encoder)."""
+class TaptError(ModelError):
+    """The model cannot be pre-trained with a masked-LM head (not a BERT-family encoder).
+
+    A ModelError, so ``train@<m>`` and ``finslm ablate`` print it as one line, no traceback."""
 
 
 def tapt_stage(model, tokenizer, texts: list[str], cfg, seed: int) -> dict[str, Any]:
