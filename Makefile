@@ -38,7 +38,7 @@ test-fast: setup  ## unit tests only
 # Needs Chromium (Debian: apt-get install chromium; or FINSLM_CHROMIUM=/path/to/chrome).
 report-check: setup  ## open the built reports in headless Chromium: screenshots, console errors
 	@test -f reports/index.html || { echo "reports/index.html is missing: run make repro first"; exit 1; }
-	$(BIN)/python -m finslm.browser reports/index.html $(wildcard reports/explain/index.html) --out .tmp/report-check
+	$(BIN)/python -m tools.browser reports/index.html $(wildcard reports/explain/index.html) --out .tmp/report-check
 
 # Experiments (README "Experiments"). Each EXP_GRID* is one `dvc exp run --queue`; its -S values
 # are Hydra sweeps, so every combination is queued. `++key` also sets a key params.yaml lacks.
@@ -85,12 +85,12 @@ prune-frontier: setup  ## size / accuracy / latency of every pruning experiment 
 	$(BIN)/python -m finslm.prune.frontier
 
 lint: setup
-	$(BIN)/ruff check src stages tests
-	$(BIN)/ruff format --check src stages tests
+	$(BIN)/ruff check src stages tests tools
+	$(BIN)/ruff format --check src stages tests tools
 
 format: setup
-	$(BIN)/ruff format src stages tests
-	$(BIN)/ruff check --fix src stages tests
+	$(BIN)/ruff format src stages tests tools
+	$(BIN)/ruff check --fix src stages tests tools
 
 clean-venv:
 	rm -rf $(VENV)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from finslm.config import ConfigError, load_explain_config
 from finslm.data import DataError
-from finslm.explain.pipeline import ExplainPaths, run_explain
+from finslm.explain.runner import ExplainPaths, run_explain
 from finslm.models import ModelError
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from finslm.config import ConfigError, load_finetune_config, load_params
 from finslm.data import DataError
-from finslm.finetune.pipeline import FinetunePaths, run_finetune, run_mine
+from finslm.finetune.workflow import FinetunePaths, run_finetune, run_mine
 from finslm.models import ModelError
 
 

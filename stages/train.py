@@ -20,8 +20,8 @@ from pathlib import Path
 from finslm.config import ConfigError, TfidfConfig, TransformerConfig, load_params
 from finslm.data import DataError, read_split
 from finslm.models import ModelError
-from finslm.recipe import fit_transformer
-from finslm.training import (
+from finslm.train.recipe import fit_transformer
+from finslm.train.transformer import (
     dist_env,
     finish_distributed,
     is_main_process,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from finslm.browser import find_chromium
+from tools.browser import find_chromium
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -185,7 +185,7 @@ def test_paired_soup_is_compared_with_the_mean_of_its_ingredient_seeds():
 
 
 def test_soup_ablation_averages_kept_models_instead_of_retraining(workspace):
-    from finslm.soup import average
+    from finslm.train.soup import average
 
     models = workspace / "models"
     _run(workspace, "kept", {}, [1, 2], keep_models=models)

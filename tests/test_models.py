@@ -71,7 +71,7 @@ def test_mean_pooling_head_keeps_encoder_weights_and_round_trips(tmp_path, tiny_
     from safetensors.torch import load_file
     from transformers import AutoModelForSequenceClassification
 
-    from finslm.heads import MeanPoolBertForSequenceClassification, register
+    from finslm.train.heads import MeanPoolBertForSequenceClassification, register
 
     register()
     tokenizer, model = load_for_finetuning(str(tiny_checkpoint), pooling="mean")

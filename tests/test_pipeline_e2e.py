@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finslm.browser import check_page
 from tests.conftest import make_tiny_checkpoint, needs_chromium
 from tests.dvc_repo import dvc as _dvc
 from tests.dvc_repo import make_pipeline_repo
 from tests.dvc_repo import run as _run
+from tools.browser import check_page
 
 pytestmark = pytest.mark.slow
 

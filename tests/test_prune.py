@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from finslm.config import ConfigError, ExportConfig
-from finslm.distill import distill_loss
 from finslm.export import export_model
 from finslm.labels import LABELS
 from finslm.predict import load_predictor
@@ -17,6 +16,7 @@ from finslm.prune.config import PruneConfig, load_prune_config
 from finslm.prune.importance import ffn_importance, layers_to_keep, mean_loss, top_neurons
 from finslm.prune.run import _batches, load_transformer, prune_model
 from finslm.prune.surgery import encoder, encoder_parameters, keep_layers, shrink_ffn
+from finslm.train.distill import distill_loss
 from tests.conftest import invented_sentences
 
 TEXTS = ["Profit rose sharply.", "The plant was closed and 40 jobs cut.", "The meeting is today."]

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import yaml
 
-from finslm.browser import check_page
 from finslm.explain.words import split_words
 from finslm.report import ReportInputs, pareto_front, pick_samples, render_page
 from stages.report import main as report_main
 from tests.conftest import needs_chromium
+from tools.browser import check_page
 
 SECTIONS = ("data", "benchmark", "models", "explanations")
 

@@ -162,8 +162,8 @@ def run_seed(
     trained earlier with this very recipe — are averaged instead of being trained again.
     """
     from finslm.data import read_split
-    from finslm.recipe import fit_transformer
-    from finslm.soup import make_soup, training_cost
+    from finslm.train.recipe import fit_transformer
+    from finslm.train.soup import make_soup, training_cost
 
     splits = {s: read_split(prepared / f"{s}.parquet") for s in ("train", "val", "test")}
     keys = ("epochs", "best_epoch", "seconds", "seconds_per_epoch", "params")

@@ -224,7 +224,7 @@ def explain(
     if html is not None:
         from html import escape
 
-        from finslm.explain.report import render_sentences_page
+        from finslm.explain.page import render_sentences_page
 
         record = explanation.to_record()
         page = render_sentences_page(
@@ -375,7 +375,7 @@ def soup(
 
     from finslm.data import DataError, read_split
     from finslm.models import ModelError
-    from finslm.soup import make_soup
+    from finslm.train.soup import make_soup
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:

@@ -112,8 +112,8 @@ def export_onnx(
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from finslm.heads import register
     from finslm.predict import Encoder, no_hf_progress
+    from finslm.train.heads import register
 
     register()  # finslm's own heads (mean pooling) load through the Auto classes
     with no_hf_progress():

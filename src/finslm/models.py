@@ -78,7 +78,7 @@ def load_for_finetuning(
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from finslm.heads import MeanPoolBertConfig, MeanPoolBertForSequenceClassification
+    from finslm.train.heads import MeanPoolBertConfig, MeanPoolBertForSequenceClassification
 
     location = resolve_checkpoint(spec, root)
     labels = dict(num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID)

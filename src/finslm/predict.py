@@ -236,7 +236,7 @@ class TorchPredictor(Predictor):
                 f"{model_dir}: device 'cuda' asked for, but this torch build sees no CUDA GPU "
                 "(a CPU-only wheel, or no driver); use --device cpu (or auto)"
             )
-        from finslm.heads import register
+        from finslm.train.heads import register
 
         register()  # finslm's own heads (mean pooling) load through the Auto classes
         self._torch = torch

@@ -34,8 +34,8 @@ from typing import Any
 import yaml
 
 from finslm.explain.attributions import METHOD_TITLES
-from finslm.explain.report import CSS as EXPLAIN_CSS
-from finslm.explain.report import LEGEND, sentence_block
+from finslm.explain.page import CSS as EXPLAIN_CSS
+from finslm.explain.page import LEGEND, sentence_block
 from finslm.labels import LABELS
 
 SAMPLES = 4  # explained sentences shown on the page (errors first); the rest are in explain/

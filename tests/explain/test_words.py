@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from finslm.explain.encoding import encode_words
+from finslm.explain.tokens import encode_words
 from finslm.explain.words import (
     WordTokenizer,
     keep_words,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from finslm.config import FinetuneConfig
-from finslm.finetune.ablation import Setup, build_arms, train_arm
+from finslm.finetune.arms import Setup, build_arms, train_arm
 from finslm.finetune.guard import LeakageError, assert_no_leak, protected_keys
 from finslm.finetune.loop import EvalSet
 

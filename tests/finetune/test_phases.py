@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from finslm.config import FinetuneConfig
-from finslm.finetune.ablation import Setup, arm_phases, build_arms
+from finslm.finetune.arms import Setup, arm_phases, build_arms
 from finslm.finetune.loop import EvalSet
 from finslm.finetune.phases import eval_steps, length_batches, lr_schedule, passes, plan_phases
 from finslm.finetune.selection import Targets, select

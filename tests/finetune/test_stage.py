@@ -23,7 +23,7 @@ TINY = {"seeds": [3, 4], "folds": 2, "mine_epochs": 1, "batch_size": 8, "lr": 5e
 def workdir(tmp_path_factory, tiny_checkpoint) -> Path:
     """A pipeline layout after prepare, train@minilm and explain: splits, model, analysis."""
     from finslm.explain.analysis import prediction_frame, recommendations
-    from finslm.training import train_transformer
+    from finslm.train.transformer import train_transformer
 
     root = tmp_path_factory.mktemp("finetune")
     df = pd.DataFrame(invented_sentences(10), columns=["text", "label"])

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from finslm.explain.encoding import encode_words
+from finslm.explain.tokens import encode_words
 from finslm.explain.words import Word, merge_to_words
 
 

@@ -137,7 +137,7 @@ class Explainer:
         call for the sentence's own probabilities; with only ``ig``/``attention`` and ``proba``
         given, the perturbation predictor (and its cache) is not touched at all, so the stage can
         run the PyTorch methods in a second thread while SHAP and LIME run in the first
-        (see :func:`finslm.explain.pipeline.run_explain`).
+        (see :func:`finslm.explain.runner.run_explain`).
         """
         from finslm.explain.attention import attention_attributions
         from finslm.explain.gradients import ig_attributions

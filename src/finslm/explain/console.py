@@ -88,7 +88,7 @@ def explain_text(
     """(explanation, backend used for SHAP/LIME). ``auto``: ONNX INT8 when an export exists
     (``export_dir``, default ``exports/<model folder name>``, or ``<model>/onnx/``), else PyTorch."""
     from finslm.explain.attributions import TORCH_METHODS
-    from finslm.explain.pipeline import open_predictors
+    from finslm.explain.runner import open_predictors
 
     model_dir = Path(model_dir)
     if export_dir is None:

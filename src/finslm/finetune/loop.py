@@ -56,7 +56,7 @@ class TokenCache:
 
 def seed_everything(seed: int, threads: int = 0) -> None:
     """Seed python, numpy and torch (dropout, initialisation); set torch's CPU threads if > 0.
-    Same seed and thread count -> same weights on CPU. (What finslm.training does for train@;
+    Same seed and thread count -> same weights on CPU. (What finslm.train.transformer does for train@;
     repeated here so that the finetune stages do not depend on training.py.)"""
     import torch
     from transformers import set_seed
@@ -275,8 +275,8 @@ def load_trained(model_dir: Path):
     """(tokenizer, model) of a trained finslm transformer folder, ready to train further."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from finslm.heads import register
     from finslm.predict import no_hf_progress
+    from finslm.train.heads import register
 
     register()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

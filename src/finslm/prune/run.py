@@ -13,13 +13,13 @@ from typing import Any
 import pandas as pd
 import torch
 
-from finslm.distill import DistillSettings, distill, teacher_logits
 from finslm.labels import LABEL2ID
 from finslm.models import ModelError, count_parameters, read_meta, write_meta
 from finslm.prune.config import PruneConfig
 from finslm.prune.importance import ffn_importance, layers_to_keep, mean_loss, top_neurons
 from finslm.prune.surgery import encoder, encoder_parameters, keep_layers, shrink_ffn
-from finslm.training import set_determinism
+from finslm.train.distill import DistillSettings, distill, teacher_logits
+from finslm.train.transformer import set_determinism
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def load_transformer(model_dir: Path):
     """(tokenizer, model, meta) of a trained finslm transformer folder, eager attention."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from finslm import heads
+    from finslm.train import heads
 
     meta = read_meta(model_dir)
     if meta.get("kind") != "transformer":
@@ -147,7 +147,7 @@ def _recover_soup(
     """Distil ``size`` copies of the pruned ``student`` (recovery seeds settings.seed, +1, …)
     and save their uniform weight average to ``out_dir``. ``data`` is distill's (tokenizer,
     train_df, val_df, teacher logits, max_length); the summary's ``val`` is the soup's."""
-    from finslm.soup import make_soup, training_cost
+    from finslm.train.soup import make_soup, training_cost
 
     tokenizer, _, val_df, _, _ = data
     runs = []

@@ -26,18 +26,18 @@ def fit_transformer(
 ) -> dict[str, Any]:
     """Train ``cfg`` (a TransformerConfig) and save it to ``out_dir``; the training summary.
 
-    One model (:func:`finslm.training.train_transformer`) or, with ``soup_size`` > 1, a soup
-    (:func:`finslm.soup.train_soup`); with ``tapt_epochs`` > 0 both start from the adapted
+    One model (:func:`finslm.train.transformer.train_transformer`) or, with ``soup_size`` > 1, a soup
+    (:func:`finslm.train.soup.train_soup`); with ``tapt_epochs`` > 0 both start from the adapted
     encoder and the summary gains ``tapt`` (seconds, MLM loss and masked-token accuracy per
     epoch). The adaptation uses ``seed``; under torchrun every rank adapts its own identical copy.
     """
-    from finslm.soup import train_soup
-    from finslm.training import train_transformer
+    from finslm.train.soup import train_soup
+    from finslm.train.transformer import train_transformer
 
     fit = train_transformer if cfg.soup_size == 1 else train_soup
     if not cfg.tapt_epochs:
         return fit(cfg, train_df, val_df, out_dir, live=live, seed=seed, threads=threads)
-    from finslm.tapt import adapt_checkpoint
+    from finslm.train.tapt import adapt_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="finslm-tapt-") as tmp:
         tapt = adapt_checkpoint(cfg, train_df, Path(tmp), seed, threads)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from finslm.losses import rdrop_loss, supcon_loss
-from finslm.optim import layer_depth, layer_lr_groups
+from finslm.train.losses import rdrop_loss, supcon_loss
+from finslm.train.optim import layer_depth, layer_lr_groups
 
 
 @pytest.mark.parametrize(

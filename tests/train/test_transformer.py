@@ -14,7 +14,7 @@ from safetensors.numpy import load_file
 from finslm.config import ConfigError, TfidfConfig, TransformerConfig
 from finslm.models import TFIDF_FILE
 from finslm.predict import load_predictor
-from finslm.training import (
+from finslm.train.transformer import (
     agreement_targets,
     class_weights,
     soft_target_loss,
@@ -54,7 +54,7 @@ def test_tfidf_model_file_is_byte_identical_across_processes(tmp_path, splits):
     val.to_parquet(tmp_path / "val.parquet")
     code = (
         "import sys; from pathlib import Path; import pandas as pd; "
-        "from finslm.config import TfidfConfig; from finslm.training import train_tfidf; "
+        "from finslm.config import TfidfConfig; from finslm.train.transformer import train_tfidf; "
         "t = Path(sys.argv[1]); read = lambda s: pd.read_parquet(t / f'{s}.parquet'); "
         "train_tfidf(TfidfConfig(), read('train'), read('val'), t / sys.argv[2])"
     )

@@ -5,7 +5,7 @@ sentences close, different labels apart — and only then fits a classifier. Her
 contrastive step is the supervised contrastive loss over each batch (every same-label pair of
 the batch is a positive; Khosla et al. 2020), which needs no pair sampling, on the vectors the
 classification head will read (``models.<m>.pooling``). Afterwards
-:func:`finslm.training.train_transformer` fine-tunes head and encoder as usual.
+:func:`finslm.train.transformer.train_transformer` fine-tunes head and encoder as usual.
 
 Only the encoder trains here (the head is not in the loss); the classifier stays as initialised.
 """
@@ -30,9 +30,9 @@ def contrastive_stage(model, dataset, collator, cfg, seed: int) -> dict[str, Any
     """
     from tqdm.auto import tqdm
 
-    from finslm.heads import sentence_vectors
-    from finslm.losses import supcon_loss
-    from finslm.optim import EncoderStageLoop
+    from finslm.train.heads import sentence_vectors
+    from finslm.train.losses import supcon_loss
+    from finslm.train.optim import EncoderStageLoop
 
     encoder = model.base_model
     loop = EncoderStageLoop(

@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from finslm.data import DataError, read_split
-from finslm.finetune.ablation import Setup, build_arms, evaluate_split, summarise, train_arm
+from finslm.finetune.arms import Setup, build_arms, evaluate_split, summarise, train_arm
 from finslm.finetune.guard import assert_no_leak, protected_keys, text_key
 from finslm.finetune.loop import EvalSet, TokenCache, load_trained, save_model
 from finslm.finetune.mining import FLAGS, mine, mining_counts, transformer_fold_fitter
@@ -174,7 +174,7 @@ def run_finetune(cfg, model_cfg, paths: FinetunePaths) -> dict[str, Any]:
     protected = protected_keys({"val": val["text"], "test": test["text"]})
     from transformers import AutoTokenizer
 
-    from finslm.heads import register
+    from finslm.train.heads import register
 
     register()  # the base model's config may be finslm's mean-pooling head: let Auto* know it
     tokenizer = AutoTokenizer.from_pretrained(paths.base_dir)

@@ -5,7 +5,7 @@
 (Hinton et al. 2015, "Distilling the knowledge in a neural network"). The teacher's logits are
 computed once, before training, with the teacher in eval mode, and travel with each training
 sentence, so the teacher is never in memory during training. Early stopping on validation
-macro-F1 restores the best epoch, as in :func:`finslm.training.train_transformer`.
+macro-F1 restores the best epoch, as in :func:`finslm.train.transformer.train_transformer`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from torch import nn
 
 from finslm.evaluation import classification_metrics
 from finslm.labels import LABELS
-from finslm.training import _Encoded, _live_callback, set_determinism
+from finslm.train.transformer import _Encoded, _live_callback, set_determinism
 
 
 @dataclasses.dataclass

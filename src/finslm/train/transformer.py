@@ -314,7 +314,7 @@ def train_transformer(
     collator = DataCollatorWithPadding(tokenizer)
     contrastive = None
     if cfg.contrastive_epochs:
-        from finslm.contrastive import contrastive_stage
+        from finslm.train.contrastive import contrastive_stage
 
         # Under torchrun every rank runs the same stage on the whole split (same seed, same
         # weights); DDP then starts from rank 0's copy, so the ranks agree either way.
@@ -462,9 +462,9 @@ def _weight_averager(start_epoch: int):
 def _recipe_trainer(base, cfg: TransformerConfig, task_loss):
     """``base`` (a Trainer class) with the recipe's optional optimiser and loss changes.
 
-    ``layer_lr_decay`` < 1: per-layer learning rates (finslm.optim). ``rdrop_alpha`` > 0: each
+    ``layer_lr_decay`` < 1: per-layer learning rates (finslm.train.optim). ``rdrop_alpha`` > 0: each
     training batch runs twice in one forward pass (the batch stacked on itself, so every row
-    gets its own dropout mask) and the loss is R-Drop's (finslm.losses). ``supcon_weight`` > 0:
+    gets its own dropout mask) and the loss is R-Drop's (finslm.train.losses). ``supcon_weight`` > 0:
     the supervised contrastive loss of the batch's sentence vectors is added. ``fgm_epsilon``
     > 0: each step adds the gradient of the loss at adversarially shifted word embeddings.
     Evaluation is unchanged. With none of them set this returns ``base`` itself.
@@ -478,9 +478,9 @@ def _recipe_trainer(base, cfg: TransformerConfig, task_loss):
         return base
     import torch
 
-    from finslm.heads import sentence_vectors
-    from finslm.losses import rdrop_loss, supcon_loss
-    from finslm.optim import layer_lr_groups
+    from finslm.train.heads import sentence_vectors
+    from finslm.train.losses import rdrop_loss, supcon_loss
+    from finslm.train.optim import layer_lr_groups
 
     class RecipeTrainer(base):
         def create_optimizer(self, model=None):

@@ -21,10 +21,10 @@ import yaml
 
 from finslm.config import ConfigError, TrainConfig, build
 from finslm.predict import load_predictor
-from finslm.training import per_device_batch
+from finslm.train.transformer import per_device_batch
 from tests.conftest import invented_sentences
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _torchrun(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
@@ -115,7 +115,7 @@ def _check_shards(out: Path, n: int = 36, per_device: int = 4, epochs: int = 3) 
     import torch.distributed as dist
     from transformers import TrainingArguments
 
-    from finslm.training import _ddp_trainer, ddp_backend
+    from finslm.train.transformer import _ddp_trainer, ddp_backend
 
     args = TrainingArguments(
         output_dir=str(out / "unused"),

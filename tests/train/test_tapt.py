@@ -12,10 +12,10 @@ from safetensors.numpy import load_file
 
 from finslm.config import ConfigError, model_config
 from finslm.models import ModelError, load_for_finetuning
-from finslm.recipe import fit_transformer
-from finslm.tapt import TaptError, adapt_checkpoint, tapt_stage
+from finslm.train.recipe import fit_transformer
+from finslm.train.tapt import TaptError, adapt_checkpoint, tapt_stage
 from tests.conftest import invented_sentences
-from tests.test_training import _tiny_cfg
+from tests.train.test_transformer import _tiny_cfg
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def _layer0_query(weights):
 
 
 def test_mlm_stage_learns_the_training_texts_and_leaves_the_head_alone(splits, tiny_checkpoint):
-    from finslm.training import set_determinism
+    from finslm.train.transformer import set_determinism
 
     train, _ = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), tapt_epochs=8, tapt_lr=1e-2)
@@ -81,13 +81,16 @@ def test_adapted_encoder_is_a_plain_bert_checkpoint_for_either_head(
 def test_fit_adapts_once_and_every_soup_ingredient_starts_from_it(
     tmp_path, splits, tiny_checkpoint, monkeypatch
 ):
-    import finslm.tapt
-    import finslm.training
+    import finslm.train.tapt
+    import finslm.train.transformer
 
     train, val = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1, tapt_epochs=1, soup_size=2)
     adapted, starts = [], []
-    real_adapt, real_train = finslm.tapt.adapt_checkpoint, finslm.training.train_transformer
+    real_adapt, real_train = (
+        finslm.train.tapt.adapt_checkpoint,
+        finslm.train.transformer.train_transformer,
+    )
 
     def spy_adapt(cfg, train_df, out_dir, seed, threads=0):
         adapted.append((seed, list(train_df.text)))
@@ -97,8 +100,8 @@ def test_fit_adapts_once_and_every_soup_ingredient_starts_from_it(
         starts.append(init_from)
         return real_train(*args, init_from=init_from, **kwargs)
 
-    monkeypatch.setattr(finslm.tapt, "adapt_checkpoint", spy_adapt)
-    monkeypatch.setattr(finslm.training, "train_transformer", spy_train)
+    monkeypatch.setattr(finslm.train.tapt, "adapt_checkpoint", spy_adapt)
+    monkeypatch.setattr(finslm.train.transformer, "train_transformer", spy_train)
     summary = fit_transformer(cfg, train, val, tmp_path / "soup", seed=7, threads=1)
     # Once, on the training texts only (validation text is never seen by the MLM).
     assert adapted == [(7, list(train.text))]
@@ -114,7 +117,7 @@ def test_fit_without_tapt_is_the_plain_recipe(tmp_path, splits, tiny_checkpoint)
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1)
     summary = fit_transformer(cfg, train, val, tmp_path / "m", seed=5, threads=1)
     assert "tapt" not in summary
-    from finslm.training import train_transformer
+    from finslm.train.transformer import train_transformer
 
     train_transformer(cfg, train, val, tmp_path / "direct", seed=5, threads=1)
     assert all(

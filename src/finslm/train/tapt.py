@@ -12,7 +12,7 @@ packaged checkpoint ships none) whose output matrix is tied to the word embeddin
 its 384x384 transform, LayerNorm and vocabulary bias are new. The loss is computed at the
 masked positions only ((masked tokens, hidden) -> (masked tokens, vocab)), not the whole
 sequence: the vocabulary projection is the costly part on a CPU. Afterwards the head is
-dropped and :func:`finslm.training.train_transformer` fine-tunes the adapted encoder.
+dropped and :func:`finslm.train.transformer.train_transformer` fine-tunes the adapted encoder.
 
     models.minilm.tapt_epochs: 5   # 0 = off
 """
@@ -24,8 +24,8 @@ import sys
 import time
 from typing import Any
 
-from finslm.heads import MODEL_TYPE
 from finslm.models import ModelError
+from finslm.train.heads import MODEL_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def tapt_stage(model, tokenizer, texts: list[str], cfg, seed: int) -> dict[str, 
     from transformers import DataCollatorForLanguageModeling
     from transformers.models.bert.modeling_bert import BertOnlyMLMHead
 
-    from finslm.optim import EncoderStageLoop
+    from finslm.train.optim import EncoderStageLoop
 
     if model.config.model_type not in _BERT_TYPES:
         raise TaptError(
@@ -143,7 +143,7 @@ def adapt_checkpoint(cfg, train_df, out_dir, seed: int, threads: int = 0) -> dic
     """Load ``cfg.checkpoint``, run :func:`tapt_stage` on ``train_df``'s texts, save the encoder
     to ``out_dir`` (:func:`save_encoder`); return the stage's summary."""
     from finslm.models import load_for_finetuning
-    from finslm.training import set_determinism
+    from finslm.train.transformer import set_determinism
 
     set_determinism(seed, threads)
     tokenizer, model = load_for_finetuning(

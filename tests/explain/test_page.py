@@ -8,14 +8,14 @@ import numpy as np
 
 from finslm.explain.analysis import prediction_frame, recommendations
 from finslm.explain.attributions import METHOD_TITLES, METHODS
-from finslm.explain.plots import faithfulness_plot, reliability_plot
-from finslm.explain.report import (
+from finslm.explain.page import (
     ReportData,
     coloured_text,
     method_pages,
     render_report,
     render_sentences_page,
 )
+from finslm.explain.plots import faithfulness_plot, reliability_plot
 from finslm.explain.words import split_words
 from finslm.labels import LABELS
 

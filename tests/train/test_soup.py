@@ -12,8 +12,8 @@ from safetensors.numpy import load_file
 from finslm.config import TransformerConfig
 from finslm.models import ModelError
 from finslm.predict import load_predictor
-from finslm.soup import average, make_soup
-from finslm.training import train_transformer
+from finslm.train.soup import average, make_soup
+from finslm.train.transformer import train_transformer
 from tests.conftest import TINY_BERT, invented_sentences
 
 
@@ -101,7 +101,7 @@ def test_cli_writes_a_soup_and_names_bad_input(ingredients, tmp_path):
 
 
 def test_train_soup_trains_consecutive_seeds_and_saves_their_average(tmp_path, tiny_checkpoint):
-    from finslm.soup import train_soup
+    from finslm.train.soup import train_soup
 
     df = pd.DataFrame(invented_sentences(6), columns=["text", "label"])
     val = df.iloc[::4]

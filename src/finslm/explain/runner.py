@@ -4,7 +4,7 @@
 
 Writes (paths from :class:`ExplainPaths`, i.e. from dvc.yaml via the stage's arguments):
 
-- ``reports/explain/index.html``: the report (:mod:`finslm.explain.report`), and
+- ``reports/explain/index.html``: the report (:mod:`finslm.explain.page`), and
   ``reports/explain/<method>.html``: every explained sentence coloured by one method;
 - ``reports/explain/attributions.json``: per explained sentence, its words (with character
   spans) and, per method, one attribution per word, plus its faithfulness scores;
@@ -48,8 +48,8 @@ from finslm.explain.faithfulness import (
     sentence_faithfulness,
     summarise,
 )
+from finslm.explain.page import ReportData, method_pages, render_report
 from finslm.explain.plots import faithfulness_plot, reliability_plot
-from finslm.explain.report import ReportData, method_pages, render_report
 from finslm.models import ModelError
 
 log_ = logging.getLogger("finslm.explain")

@@ -1,6 +1,6 @@
 """Render an HTML page in headless Chromium: screenshot, console errors, network requests.
 
-    python -m finslm.browser reports/index.html --out .tmp/report-check   # `make report-check`
+    python -m tools.browser reports/index.html --out .tmp/report-check   # `make report-check`
     >>> result = check_page(Path("reports/index.html"), Path("shot.png"))
     >>> result.problems          # [] when the page is clean
 

@@ -181,7 +181,7 @@ def train_soup(
 ) -> dict[str, Any]:
     """Train ``cfg.soup_size`` models (seeds ``seed`` … ``seed + soup_size - 1``), save their soup.
 
-    Each ingredient is :func:`finslm.training.train_transformer` with its own seed (its best
+    Each ingredient is :func:`finslm.train.transformer.train_transformer` with its own seed (its best
     epoch restored on validation), all from ``init_from`` when given (see train_transformer);
     ``live`` records the first ingredient's curves. The summary
     has the train stage's keys — ``val`` is the soup's — plus ``soup``: the method, and each
@@ -190,7 +190,7 @@ def train_soup(
     """
     import tempfile
 
-    from finslm.training import is_main_process, train_transformer
+    from finslm.train.transformer import is_main_process, train_transformer
 
     summaries = []
     with tempfile.TemporaryDirectory(prefix="finslm-soup-") as tmp:
