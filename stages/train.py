@@ -20,14 +20,14 @@ from pathlib import Path
 from finslm.config import ConfigError, TfidfConfig, TransformerConfig, load_params
 from finslm.data import DataError, read_split
 from finslm.models import ModelError
-from finslm.train.recipe import fit_transformer
-from finslm.train.transformer import (
+from finslm.train.distributed import (
     dist_env,
     finish_distributed,
     is_main_process,
     per_device_batch,
-    train_tfidf,
 )
+from finslm.train.recipe import fit_transformer
+from finslm.train.tfidf import train_tfidf
 
 
 def relaunch(name: str, nproc: int) -> int:

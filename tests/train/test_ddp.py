@@ -21,7 +21,7 @@ import yaml
 
 from finslm.config import ConfigError, TrainConfig, build
 from finslm.predict import load_predictor
-from finslm.train.transformer import per_device_batch
+from finslm.train.distributed import per_device_batch
 from tests.conftest import invented_sentences
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +115,8 @@ def _check_shards(out: Path, n: int = 36, per_device: int = 4, epochs: int = 3) 
     import torch.distributed as dist
     from transformers import TrainingArguments
 
-    from finslm.train.transformer import _ddp_trainer, ddp_backend
+    from finslm.train.distributed import ddp_backend
+    from finslm.train.transformer import _ddp_trainer
 
     args = TrainingArguments(
         output_dir=str(out / "unused"),

@@ -34,7 +34,7 @@ def _layer0_query(weights):
 
 
 def test_mlm_stage_learns_the_training_texts_and_leaves_the_head_alone(splits, tiny_checkpoint):
-    from finslm.train.transformer import set_determinism
+    from finslm.train.determinism import set_determinism
 
     train, _ = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), tapt_epochs=8, tapt_lr=1e-2)

@@ -14,13 +14,10 @@ from safetensors.numpy import load_file
 from finslm.config import ConfigError, TfidfConfig, TransformerConfig
 from finslm.models import TFIDF_FILE
 from finslm.predict import load_predictor
-from finslm.train.transformer import (
-    agreement_targets,
-    class_weights,
-    soft_target_loss,
-    train_tfidf,
-    train_transformer,
-)
+from finslm.train.dataset import agreement_targets, class_weights
+from finslm.train.losses import soft_target_loss
+from finslm.train.tfidf import train_tfidf
+from finslm.train.transformer import train_transformer
 from tests.conftest import invented_sentences
 
 
@@ -54,7 +51,7 @@ def test_tfidf_model_file_is_byte_identical_across_processes(tmp_path, splits):
     val.to_parquet(tmp_path / "val.parquet")
     code = (
         "import sys; from pathlib import Path; import pandas as pd; "
-        "from finslm.config import TfidfConfig; from finslm.train.transformer import train_tfidf; "
+        "from finslm.config import TfidfConfig; from finslm.train.tfidf import train_tfidf; "
         "t = Path(sys.argv[1]); read = lambda s: pd.read_parquet(t / f'{s}.parquet'); "
         "train_tfidf(TfidfConfig(), read('train'), read('val'), t / sys.argv[2])"
     )

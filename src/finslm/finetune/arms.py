@@ -35,7 +35,6 @@ from finslm.finetune.loop import (
     evaluate,
     label_ids,
     run_training,
-    seed_everything,
 )
 from finslm.finetune.phases import (
     control_streams,
@@ -48,6 +47,7 @@ from finslm.finetune.phases import (
 )
 from finslm.finetune.selection import focus_pool
 from finslm.labels import LABELS
+from finslm.train.determinism import set_determinism
 
 log = logging.getLogger("finslm.finetune")
 ARMS = ("base", "control", "targeted")
@@ -159,7 +159,7 @@ def train_arm(setup: Setup, arm: Arm, plan, seed: int) -> tuple[Any, Any, TrainL
         setup.protected,
         what=f"{setup.model_name}-{arm.name} (seed {seed})",
     )
-    seed_everything(seed, cfg.threads)
+    set_determinism(seed, cfg.threads)
     tokenizer, model = setup.load_base()
     phases = arm_phases(arm, setup.cache, cfg.batch_size, seed)
     options = LoopOptions(

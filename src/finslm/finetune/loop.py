@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from finslm.evaluation import classification_metrics
 from finslm.labels import LABEL2ID, LABELS
+from finslm.train.metrics import logit_metrics
 
 log = logging.getLogger("finslm.finetune")
 
@@ -52,18 +52,6 @@ class TokenCache:
         """Padded tensors for ``texts``, restricted to what the model's forward() accepts."""
         padded = self.tokenizer.pad(self.encode(texts), return_tensors="pt")
         return {k: v for k, v in padded.items() if k in input_names}
-
-
-def seed_everything(seed: int, threads: int = 0) -> None:
-    """Seed python, numpy and torch (dropout, initialisation); set torch's CPU threads if > 0.
-    Same seed and thread count -> same weights on CPU. (What finslm.train.transformer does for train@;
-    repeated here so that the finetune stages do not depend on training.py.)"""
-    import torch
-    from transformers import set_seed
-
-    if threads > 0:
-        torch.set_num_threads(threads)
-    set_seed(seed)
 
 
 def input_names(model) -> set[str]:
@@ -99,9 +87,7 @@ def predict_proba(model, cache: TokenCache, texts: Sequence[str], batch_size: in
 
 def evaluate(model, cache: TokenCache, texts: Sequence[str], labels: Sequence[str]):
     """``classification_metrics`` of the model's argmax predictions on one split."""
-    proba = predict_proba(model, cache, texts)
-    pred = [LABELS[i] for i in proba.argmax(axis=1)]
-    return classification_metrics([str(y) for y in labels], pred)
+    return logit_metrics(predict_proba(model, cache, texts), label_ids(labels))
 
 
 @dataclass(frozen=True)

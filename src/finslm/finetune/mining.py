@@ -185,13 +185,13 @@ def transformer_fold_fitter(model_cfg, *, epochs: int, root=".") -> FoldFitter:
         label_ids,
         predict_proba,
         run_training,
-        seed_everything,
     )
     from finslm.finetune.phases import PhasePlan, length_batches, lr_schedule, passes
     from finslm.models import load_for_finetuning
+    from finslm.train.determinism import set_determinism
 
     def fit(train_texts, train_labels, heldout_texts, seed):
-        seed_everything(seed)
+        set_determinism(seed)
         tokenizer, model = load_for_finetuning(
             model_cfg.checkpoint,
             model_cfg.trust_remote_code,

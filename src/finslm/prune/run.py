@@ -18,8 +18,8 @@ from finslm.models import ModelError, count_parameters, read_meta, write_meta
 from finslm.prune.config import PruneConfig
 from finslm.prune.importance import ffn_importance, layers_to_keep, mean_loss, top_neurons
 from finslm.prune.surgery import encoder, encoder_parameters, keep_layers, shrink_ffn
+from finslm.train.determinism import set_determinism
 from finslm.train.distill import DistillSettings, distill, teacher_logits
-from finslm.train.transformer import set_determinism
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,6 @@ macro-F1 restores the best epoch, as in :func:`finslm.train.transformer.train_tr
 from __future__ import annotations
 
 import dataclasses
-import math
-import sys
 import tempfile
 import time
 from typing import Any
@@ -22,9 +20,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from finslm.evaluation import classification_metrics
 from finslm.labels import LABELS
-from finslm.train.transformer import _Encoded, _live_callback, set_determinism
+from finslm.train.arguments import training_arguments
+from finslm.train.callbacks import live_callback
+from finslm.train.dataset import EncodedSplit
+from finslm.train.determinism import set_determinism
+from finslm.train.metrics import restored_summary, trainer_metrics
 
 
 @dataclasses.dataclass
@@ -41,7 +42,7 @@ class DistillSettings:
     threads: int = 0
 
 
-class _WithTeacher(_Encoded):
+class _WithTeacher(EncodedSplit):
     def __init__(self, tokenizer, texts, labels, max_length, teacher_logits: np.ndarray):
         super().__init__(tokenizer, texts, labels, max_length)
         if len(teacher_logits) != len(self.labels):
@@ -110,14 +111,14 @@ def distill(
     live=None,
 ) -> dict[str, Any]:
     """Train ``student`` in place (best epoch restored); return validation metrics and timings."""
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers import EarlyStoppingCallback, Trainer
 
     s = settings
     set_determinism(s.seed, s.threads)
     train_ds = _WithTeacher(
         tokenizer, train_df.text.tolist(), train_df.label.tolist(), max_length, teacher_train_logits
     )
-    val_ds = _Encoded(tokenizer, val_df.text.tolist(), val_df.label.tolist(), max_length)
+    val_ds = EncodedSplit(tokenizer, val_df.text.tolist(), val_df.label.tolist(), max_length)
 
     class DistillTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -128,66 +129,27 @@ def distill(
             loss = distill_loss(outputs.logits.float(), teacher, labels, s.alpha, s.temperature)
             return (loss, outputs) if return_outputs else loss
 
-    def compute_metrics(eval_pred):
-        logits, label_ids = eval_pred
-        m = classification_metrics(
-            [LABELS[i] for i in label_ids], [LABELS[i] for i in np.asarray(logits).argmax(axis=1)]
-        )
-        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
-
-    steps_per_epoch = math.ceil(len(train_ds) / s.batch_size)
     with tempfile.TemporaryDirectory(prefix="finslm-distill-") as ckpt_dir:
-        args = TrainingArguments(
-            output_dir=ckpt_dir,
-            num_train_epochs=s.epochs,
-            per_device_train_batch_size=s.batch_size,
-            per_device_eval_batch_size=64,
-            learning_rate=s.lr,
-            weight_decay=s.weight_decay,
-            warmup_steps=int(s.warmup_ratio * steps_per_epoch * s.epochs),
-            lr_scheduler_type="linear",
-            train_sampling_strategy="group_by_length",
-            eval_strategy="epoch",
-            save_strategy="epoch",
-            save_total_limit=2,
-            save_only_model=True,
-            load_best_model_at_end=True,
-            metric_for_best_model="macro_f1",
-            greater_is_better=True,
-            logging_steps=max(1, steps_per_epoch // 4),
+        args = training_arguments(
+            ckpt_dir,
+            s,
+            n_train=len(train_ds),
             seed=s.seed,
-            data_seed=s.seed,
-            use_cpu=not torch.cuda.is_available(),
-            report_to="none",
-            disable_tqdm=not sys.stderr.isatty(),
-            dataloader_num_workers=0,
             remove_unused_columns=False,  # teacher_logits is not a forward() argument
         )
         callbacks = [EarlyStoppingCallback(early_stopping_patience=s.early_stopping_patience)]
         if live is not None:
-            callbacks.append(_live_callback(live))
+            callbacks.append(live_callback(live))
         trainer = DistillTrainer(
             model=student,
             args=args,
             train_dataset=train_ds,
             eval_dataset=val_ds,
             data_collator=_collator(tokenizer),
-            compute_metrics=compute_metrics,
+            compute_metrics=trainer_metrics,
             callbacks=callbacks,
         )
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
-    history = [h for h in trainer.state.log_history if "eval_macro_f1" in h]
-    best = max(history, key=lambda h: h["eval_macro_f1"])
-    val_pred = trainer.predict(val_ds)  # length-grouped order: compare with its label_ids
-    return {
-        "val": classification_metrics(
-            [LABELS[i] for i in val_pred.label_ids],
-            [LABELS[i] for i in val_pred.predictions.argmax(axis=1)],
-        ),
-        "epochs": len(history),
-        "best_epoch": int(round(best["epoch"])),
-        "seconds": round(seconds, 1),
-        "seconds_per_epoch": round(seconds / max(len(history), 1), 1),
-    }
+    return restored_summary(trainer, val_ds, seconds)

@@ -50,3 +50,17 @@ def supcon_loss(features, labels, temperature: float = 0.1):
         return features.sum() * 0.0
     pos_log_prob = log_prob.masked_fill(~positives, 0.0).sum(dim=1)
     return -(pos_log_prob[has_positive] / counts[has_positive]).mean()
+
+
+def soft_target_loss(logits, targets, smoothing: float = 0.0, class_weight=None):
+    """Weighted cross-entropy against ``agreement_targets`` rows (distribution + weight)."""
+    import torch
+
+    k = logits.shape[1]
+    dist, weight = targets[:, :k], targets[:, k]
+    if smoothing:
+        dist = (1.0 - smoothing) * dist + smoothing / k
+    if class_weight is not None:
+        weight = weight * class_weight.to(logits.device)[dist.argmax(dim=1)]
+    ce = -(dist * torch.log_softmax(logits, dim=1)).sum(dim=1)
+    return (weight * ce).sum() / weight.sum()

@@ -190,7 +190,8 @@ def train_soup(
     """
     import tempfile
 
-    from finslm.train.transformer import is_main_process, train_transformer
+    from finslm.train.distributed import is_main_process
+    from finslm.train.transformer import train_transformer
 
     summaries = []
     with tempfile.TemporaryDirectory(prefix="finslm-soup-") as tmp:

@@ -143,7 +143,7 @@ def adapt_checkpoint(cfg, train_df, out_dir, seed: int, threads: int = 0) -> dic
     """Load ``cfg.checkpoint``, run :func:`tapt_stage` on ``train_df``'s texts, save the encoder
     to ``out_dir`` (:func:`save_encoder`); return the stage's summary."""
     from finslm.models import load_for_finetuning
-    from finslm.train.transformer import set_determinism
+    from finslm.train.determinism import set_determinism
 
     set_determinism(seed, threads)
     tokenizer, model = load_for_finetuning(
