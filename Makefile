@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup repro test test-fast report-check lint format bench clean-venv
+.PHONY: setup repro test test-fast report-check lint format docs bench clean-venv
 .PHONY: exp-grid exp-wait exp-show diff-report prune-sweep prune-frontier
 
 $(BIN)/.installed: pyproject.toml
@@ -40,7 +40,7 @@ report-check: setup  ## open the built reports in headless Chromium: screenshots
 	@test -f reports/index.html || { echo "reports/index.html is missing: run make repro first"; exit 1; }
 	$(BIN)/python -m tools.browser reports/index.html $(wildcard reports/explain/index.html) --out .tmp/report-check
 
-# Experiments (README "Experiments"). Each EXP_GRID* is one `dvc exp run --queue`; its -S values
+# Experiments (docs/experiments.md). Each EXP_GRID* is one `dvc exp run --queue`; its -S values
 # are Hydra sweeps, so every combination is queued. `++key` also sets a key params.yaml lacks.
 # exp-wait checks `dvc queue status` every EXP_POLL seconds.
 #   make exp-grid JOBS=1 && make exp-wait && make exp-show
@@ -74,7 +74,7 @@ exp-show: setup  ## experiments: test accuracy, macro-F1, p50 latency, size + th
 diff-report: setup  ## params/metrics/plots diff, git rev A (main) vs B (workspace) -> reports/diff.md
 	$(BIN)/finslm diff-report $(or $(A),main) $(B)
 
-# Pruning amounts (README "Pruning"): queue the sweep, `make exp-wait`, then draw the frontier.
+# Pruning amounts (docs/methods/pruning.md): queue the sweep, `make exp-wait`, then draw the frontier.
 PRUNE_GRID ?= -S 'prune.layers_keep=choice(3,4,5)' -S 'prune.ffn_keep=choice(0.25,0.5,1.0)'
 
 prune-sweep: setup  ## queue a dvc exp sweep over pruning amounts (PRUNE_GRID); start JOBS workers
@@ -91,6 +91,9 @@ lint: setup
 format: setup
 	$(BIN)/ruff format src stages tests tools
 	$(BIN)/ruff check --fix src stages tests tools
+
+docs: setup  ## build the docs site into site/ (strict: a broken link or a page missing from nav fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean-venv:
 	rm -rf $(VENV)
