@@ -10,10 +10,9 @@ import logging
 import sys
 from pathlib import Path
 
-from finslm.config import ConfigError
+from finslm.config import ConfigError, load_prune_config
 from finslm.data import DataError, read_split
 from finslm.models import ModelError
-from finslm.prune.config import load_prune_config
 from finslm.prune.run import prune_model
 
 

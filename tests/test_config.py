@@ -82,3 +82,39 @@ def test_invalid_yaml(tmp_path):
     path.write_text("models: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(path)
+
+
+def test_misspelled_section_is_named(tmp_path):
+    params = {**base(), "datta": {"seed": 1}}
+    with pytest.raises(ConfigError, match=r"unknown section\(s\) datta; known sections: models"):
+        load_params(write(tmp_path, params))
+
+
+def test_one_params_object_holds_every_section():
+    params = load_params("params.yaml")
+    assert params.prune.output == "minilm-pruned"
+    assert params.export.models[0] == "minilm"
+    assert params.finetune.model in params.models
+    # The optimiser block is shared: the same fields, validated the same way, everywhere.
+    assert params.models["minilm"].early_stopping_patience >= 1
+    assert params.prune.distill_settings().lr == params.prune.lr
+
+
+@pytest.mark.parametrize(
+    ("section", "patch", "message"),
+    [
+        (
+            "export",
+            {"int8_keep_fp32": [0, 1.5]},
+            r"export.int8_keep_fp32\[1\]: expected int or str",
+        ),
+        ("explain", {"methods": "shap"}, "explain.methods: expected a list, got 'shap'"),
+        ("finetune", {"seeds": [1, "a"]}, r"finetune.seeds\[1\]: expected an integer"),
+        ("prune", {"weight_decay": -1}, "prune.weight_decay: got -1.0; must be >= 0"),
+        ("prune", {"lr": 0}, "prune.lr: got 0.0; must be > 0"),
+    ],
+)
+def test_list_union_and_shared_optimiser_fields_are_validated(tmp_path, section, patch, message):
+    params = {**base(), "models": {"minilm": {"kind": "transformer"}}, section: patch}
+    with pytest.raises(ConfigError, match=message):
+        load_params(write(tmp_path, params))

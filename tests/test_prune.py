@@ -8,11 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from finslm.config import ConfigError, ExportConfig
+from finslm.config import ConfigError, ExportConfig, PruneConfig, load_prune_config
 from finslm.export import export_model
 from finslm.labels import LABELS
 from finslm.predict import load_predictor
-from finslm.prune.config import PruneConfig, load_prune_config
 from finslm.prune.importance import ffn_importance, layers_to_keep, mean_loss, top_neurons
 from finslm.prune.run import _batches, load_transformer, prune_model
 from finslm.prune.surgery import encoder, encoder_parameters, keep_layers, shrink_ffn
@@ -180,7 +179,7 @@ def test_config_errors_name_the_key(tmp_path):
         PruneConfig(soup_size=0)
     params = tmp_path / "params.yaml"
     params.write_text("models: {tfidf: {kind: tfidf}}\nprune: {model: tfidf}\n")
-    with pytest.raises(ConfigError, match="prune.model: 'tfidf' is not a transformer"):
+    with pytest.raises(ConfigError, match="prune.model: 'tfidf' has kind 'tfidf'; pruning cuts a"):
         load_prune_config(params)
     params.write_text("models: {m: {kind: transformer}}\nprune: {model: m, layer_keep: 3}\n")
     with pytest.raises(ConfigError, match="unknown key"):

@@ -11,9 +11,11 @@ names the key, what was given and what is allowed. Stages read only their own se
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 
@@ -22,8 +24,71 @@ class ConfigError(ValueError):
     """A params.yaml value is missing, unknown or out of range; the message says which and why."""
 
 
+# need(cond, key, what[, value]): raise ``<prefix>.<key>: got <value>; must be <what>``.
+Need = Callable[..., None]
+_UNSET = object()
+
+
+def _checker(obj: Any, prefix: str) -> Need:
+    def need(cond: bool, key: str, what: str, value: Any = _UNSET) -> None:
+        if not cond:
+            got = getattr(obj, key) if value is _UNSET else value
+            raise ConfigError(f"{prefix}.{key}: got {got!r}; must be {what}")
+
+    return need
+
+
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
+class Section:
+    """Base of every params section: one validation style for all of them.
+
+    A subclass's :meth:`check` states its ranges and cross-field rules with ``need``; it runs on
+    construction under the class's ``SECTION`` name (``prune.ffn_keep: got 0; must be …``),
+    and for a model entry (no fixed name) from :func:`build` under ``models.<name>``.
+    """
+
+    SECTION: ClassVar[str] = ""
+
+    def __post_init__(self):
+        if self.SECTION:
+            self.check(_checker(self, self.SECTION))
+
+    def check(self, need: Need) -> None:
+        """Ranges and cross-field rules beyond the field types (checked by :func:`build`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig(Section):
+    """The optimiser block every Trainer loop shares (train@<m>, pruning's distillation).
+
+    AdamW at peak ``lr`` after a linear warm-up over ``warmup_ratio`` of the steps, then decay;
+    ``batch_size`` is the global batch per optimiser step; validation macro-F1 after every
+    epoch, stopping after ``early_stopping_patience`` epochs without a better one (the best
+    epoch is restored). :func:`finslm.train.arguments.training_arguments` turns it into
+    ``TrainingArguments``.
+    """
+
+    epochs: int = 6
+    # The global batch per optimiser step: under torchrun each of N processes takes
+    # batch_size / N (it must divide), so lr and warm-up mean the same for any N.
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    # Stop after this many epochs without a better validation macro-F1; the best is restored.
+    early_stopping_patience: int = 3
+
+    def check(self, need: Need) -> None:
+        need(self.epochs >= 1, "epochs", ">= 1")
+        need(self.batch_size >= 1, "batch_size", ">= 1")
+        need(self.lr > 0, "lr", "> 0")
+        need(self.weight_decay >= 0, "weight_decay", ">= 0")
+        need(0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)")
+        need(self.early_stopping_patience >= 1, "early_stopping_patience", ">= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(Section):
     """Where the raw text comes from and how it is cleaned and split (``data.*``)."""
 
     # A PhraseBank ``.txt`` (``sentence@label``), a PhraseBank folder, a .csv/.tsv/.parquet
@@ -48,10 +113,20 @@ class DataConfig:
     val_size: float = 0.1
     seed: int = 42
 
+    SECTION: ClassVar[str] = "data"
+
+    def check(self, need: Need) -> None:
+        need(0 < self.test_size < 1, "test_size", "between 0 and 1")
+        need(0 < self.val_size < 1, "val_size", "between 0 and 1")
+        need(self.min_chars >= 1, "min_chars", ">= 1")
+        need(self.max_chars > self.min_chars, "max_chars", "> min_chars")
+
 
 @dataclasses.dataclass(frozen=True)
-class TransformerConfig:
-    """A fine-tuned transformer (``models.<name>`` with ``kind: transformer``)."""
+class TransformerConfig(OptimConfig):
+    """A fine-tuned transformer (``models.<name>`` with ``kind: transformer``); the optimiser
+    block (epochs, batch_size, lr, weight_decay, warmup_ratio, early_stopping_patience) is
+    :class:`OptimConfig`'s."""
 
     kind: Literal["transformer"] = "transformer"
     # ``packaged:all-MiniLM-L6-v2`` (ships with pip, offline), a local folder, or a hub id.
@@ -61,13 +136,6 @@ class TransformerConfig:
     # (BERT-family checkpoints; see finslm/heads.py).
     pooling: Literal["cls", "mean"] = "cls"
     max_length: int = 128  # tokens; PhraseBank p99 is 68
-    epochs: int = 6
-    # The global batch per optimiser step: under torchrun each of N processes takes
-    # batch_size / N (it must divide), so lr and warm-up mean the same for any N.
-    batch_size: int = 32
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
     lr_schedule: Literal["linear", "cosine"] = "linear"
     label_smoothing: float = 0.0
     # Layer-wise learning-rate decay: the head trains at lr, encoder layer i (of L) at
@@ -117,14 +185,38 @@ class TransformerConfig:
     agreement_labels: Literal["off", "weight", "soft"] = "off"
     # Weight the loss by inverse class frequency (train split), for skewed data.
     class_weights: bool = False
-    # Stop after this many epochs without a better validation macro-F1; the best is restored.
-    early_stopping_patience: int = 3
     # Allow a hub checkpoint to run its own Python code. Off: it is a code-execution risk.
     trust_remote_code: bool = False
 
+    def check(self, need: Need) -> None:
+        super().check(need)
+        need(8 <= self.max_length <= 512, "max_length", "between 8 and 512")
+        need(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
+        need(0 < self.layer_lr_decay <= 1, "layer_lr_decay", "in (0, 1] (1 = off)")
+        need(self.rdrop_alpha >= 0, "rdrop_alpha", ">= 0 (0 = off)")
+        need(self.fgm_epsilon >= 0, "fgm_epsilon", ">= 0 (0 = off)")
+        need(
+            not (self.fgm_epsilon and self.freeze_embeddings),
+            "fgm_epsilon",
+            "0 with freeze_embeddings: true (FGM perturbs along the embeddings' gradient)",
+        )
+        need(self.supcon_weight >= 0, "supcon_weight", ">= 0 (0 = off)")
+        need(self.supcon_temperature > 0, "supcon_temperature", "> 0")
+        need(self.contrastive_epochs >= 0, "contrastive_epochs", ">= 0 (0 = off)")
+        need(self.contrastive_lr > 0, "contrastive_lr", "> 0")
+        need(self.tapt_epochs >= 0, "tapt_epochs", ">= 0 (0 = off)")
+        need(self.tapt_lr > 0, "tapt_lr", "> 0")
+        need(0 < self.tapt_mask_prob < 1, "tapt_mask_prob", "between 0 and 1 (BERT used 0.15)")
+        need(
+            0 <= self.swa_from_epoch <= self.epochs,
+            "swa_from_epoch",
+            "between 0 (off) and epochs",
+        )
+        need(self.soup_size >= 1, "soup_size", ">= 1 (1 = one model, no soup)")
+
 
 @dataclasses.dataclass(frozen=True)
-class TfidfConfig:
+class TfidfConfig(Section):
     """The TF-IDF + logistic-regression baseline (``models.<name>`` with ``kind: tfidf``)."""
 
     kind: Literal["tfidf"] = "tfidf"
@@ -135,13 +227,17 @@ class TfidfConfig:
     class_weight: Literal["balanced", "none"] = "balanced"
     max_iter: int = 2000
 
+    def check(self, need: Need) -> None:
+        need(self.ngram_max >= 1, "ngram_max", ">= 1")
+        need(self.C > 0, "C", "> 0")
+
 
 ModelConfig = TransformerConfig | TfidfConfig
 _MODEL_KINDS: dict[str, type] = {"transformer": TransformerConfig, "tfidf": TfidfConfig}
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Section):
     """Settings shared by every training run (``train.*``)."""
 
     seed: int = 42
@@ -150,15 +246,13 @@ class TrainConfig:
     # Data-parallel processes (DDP) for transformer training on this machine: > 1 makes
     # `python stages/train.py <m>` relaunch itself under `torchrun --standalone
     # --nproc_per_node=<nproc>` (one per GPU; gloo on CPU). models.<m>.batch_size stays the
-    # global batch, so it must divide by nproc. Multi-node: run torchrun yourself (README).
+    # global batch, so it must divide by nproc. Multi-node: run torchrun yourself (docs).
     nproc: int = 1
 
+    SECTION: ClassVar[str] = "train"
 
-@dataclasses.dataclass(frozen=True)
-class Params:
-    data: DataConfig
-    models: dict[str, ModelConfig]
-    train: TrainConfig
+    def check(self, need: Need) -> None:
+        need(self.nproc >= 1, "nproc", ">= 1")
 
 
 def _check_type(value: Any, annotation: Any, key: str) -> Any:
@@ -175,6 +269,20 @@ def _check_type(value: Any, annotation: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return {str(k): str(v) for k, v in value.items()}
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (item,) = get_args(annotation)
+        return [_check_type(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin in (Union, types.UnionType):
+        arms = get_args(annotation)
+        for arm in arms:
+            try:
+                return _check_type(value, arm, key)
+            except ConfigError:
+                continue
+        names = " or ".join(getattr(a, "__name__", str(a)) for a in arms)
+        raise ConfigError(f"{key}: expected {names}, got {value!r}")
     if annotation is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
@@ -205,55 +313,10 @@ def build(cls: type, raw: dict[str, Any] | None, prefix: str):
             f"{prefix}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(names))}"
         )
     kwargs = {k: _check_type(v, hints[k], f"{prefix}.{k}") for k, v in raw.items()}
-    obj = cls(**kwargs)
-    _check_ranges(obj, prefix)
+    obj = cls(**kwargs)  # a Section with a fixed name checks itself here
+    if not cls.SECTION:
+        obj.check(_checker(obj, prefix))
     return obj
-
-
-def _check_ranges(obj: Any, prefix: str) -> None:
-    def need(cond: bool, key: str, what: str) -> None:
-        if not cond:
-            raise ConfigError(f"{prefix}.{key}: got {getattr(obj, key)!r}; must be {what}")
-
-    if isinstance(obj, DataConfig):
-        need(0 < obj.test_size < 1, "test_size", "between 0 and 1")
-        need(0 < obj.val_size < 1, "val_size", "between 0 and 1")
-        need(obj.min_chars >= 1, "min_chars", ">= 1")
-        need(obj.max_chars > obj.min_chars, "max_chars", "> min_chars")
-    elif isinstance(obj, TransformerConfig):
-        need(obj.epochs >= 1, "epochs", ">= 1")
-        need(obj.batch_size >= 1, "batch_size", ">= 1")
-        need(obj.lr > 0, "lr", "> 0")
-        need(8 <= obj.max_length <= 512, "max_length", "between 8 and 512")
-        need(0 <= obj.warmup_ratio < 1, "warmup_ratio", "in [0, 1)")
-        need(0 <= obj.label_smoothing < 1, "label_smoothing", "in [0, 1)")
-        need(0 < obj.layer_lr_decay <= 1, "layer_lr_decay", "in (0, 1] (1 = off)")
-        need(obj.rdrop_alpha >= 0, "rdrop_alpha", ">= 0 (0 = off)")
-        need(obj.fgm_epsilon >= 0, "fgm_epsilon", ">= 0 (0 = off)")
-        need(
-            not (obj.fgm_epsilon and obj.freeze_embeddings),
-            "fgm_epsilon",
-            "0 with freeze_embeddings: true (FGM perturbs along the embeddings' gradient)",
-        )
-        need(obj.supcon_weight >= 0, "supcon_weight", ">= 0 (0 = off)")
-        need(obj.supcon_temperature > 0, "supcon_temperature", "> 0")
-        need(obj.contrastive_epochs >= 0, "contrastive_epochs", ">= 0 (0 = off)")
-        need(obj.contrastive_lr > 0, "contrastive_lr", "> 0")
-        need(obj.tapt_epochs >= 0, "tapt_epochs", ">= 0 (0 = off)")
-        need(obj.tapt_lr > 0, "tapt_lr", "> 0")
-        need(0 < obj.tapt_mask_prob < 1, "tapt_mask_prob", "between 0 and 1 (BERT used 0.15)")
-        need(
-            0 <= obj.swa_from_epoch <= obj.epochs,
-            "swa_from_epoch",
-            "between 0 (off) and epochs",
-        )
-        need(obj.soup_size >= 1, "soup_size", ">= 1 (1 = one model, no soup)")
-        need(obj.early_stopping_patience >= 1, "early_stopping_patience", ">= 1")
-    elif isinstance(obj, TfidfConfig):
-        need(obj.ngram_max >= 1, "ngram_max", ">= 1")
-        need(obj.C > 0, "C", "> 0")
-    elif isinstance(obj, TrainConfig):
-        need(obj.nproc >= 1, "nproc", ">= 1")
 
 
 def model_config(name: str, raw: dict[str, Any]) -> ModelConfig:
@@ -265,25 +328,6 @@ def model_config(name: str, raw: dict[str, Any]) -> ModelConfig:
     return build(_MODEL_KINDS[kind], raw, f"models.{name}")
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate the whole params file (sections other stages own are passed through)."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: not found; run from the repository root") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    models = raw.get("models") or {}
-    if not isinstance(models, dict) or not models:
-        raise ConfigError(f"{path}: 'models' must map at least one model name to its settings")
-    return Params(
-        data=build(DataConfig, raw.get("data"), "data"),
-        models={name: model_config(name, cfg) for name, cfg in models.items()},
-        train=build(TrainConfig, raw.get("train"), "train"),
-    )
-
-
 def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
@@ -293,21 +337,14 @@ def to_dict(obj: Any) -> dict[str, Any]:
 BACKEND_NAMES = ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8", "sklearn")
 
 
-def _need(cond: bool, key: str, value: Any, what: str) -> None:
-    if not cond:
-        raise ConfigError(f"{key}: got {value!r}; must be {what}")
-
-
-def _str_list(value: Any, key: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"{key}: expected a list of names, got {value!r}")
-    if len(set(value)) != len(value):
-        raise ConfigError(f"{key}: names repeat in {value!r}")
-    return list(value)
+def _names(need: Need, key: str, value: list) -> None:
+    """A list of distinct, non-empty names (types are checked by :func:`build`)."""
+    need(all(isinstance(v, str) and v for v in value), key, "a list of names")
+    need(len(set(value)) == len(value), key, "a list without repeats")
 
 
 @dataclasses.dataclass(frozen=True)
-class ExportConfig:
+class ExportConfig(Section):
     """ONNX export, graph optimisation, INT8 quantisation and their parity gate (``export.*``)."""
 
     # Transformer models (names under ``models``) to export; dvc.yaml's export stage is
@@ -342,31 +379,31 @@ class ExportConfig:
     # Texts per forward pass when measuring parity (padding varies with it, as in serving).
     batch_size: int = 32
 
-    def __post_init__(self):
-        _str_list(self.models, "export.models")
+    SECTION: ClassVar[str] = "export"
+
+    def check(self, need: Need) -> None:
+        _names(need, "models", self.models)
         keep = self.int8_keep_fp32
-        _need(
+        need(
             isinstance(keep, list)
             and all(
                 (isinstance(k, int) and not isinstance(k, bool) and k >= 0)
                 or (isinstance(k, str) and k)
                 for k in keep
             ),
-            "export.int8_keep_fp32",
-            keep,
+            "int8_keep_fp32",
             "a list of encoder layer indices (0, 1, ...) and/or pieces of node names",
         )
-        _need(7 <= self.opset <= 23, "export.opset", self.opset, "between 7 and 23")
+        need(7 <= self.opset <= 23, "opset", "between 7 and 23")
         for key in ("atol", "int8_atol"):
-            _need(getattr(self, key) > 0, f"export.{key}", getattr(self, key), "> 0")
+            need(getattr(self, key) > 0, key, "> 0")
         for key in ("min_agreement", "int8_min_agreement"):
-            value = getattr(self, key)
-            _need(0 <= value <= 1, f"export.{key}", value, "between 0 and 1")
-        _need(self.batch_size >= 1, "export.batch_size", self.batch_size, ">= 1")
+            need(0 <= getattr(self, key) <= 1, key, "between 0 and 1")
+        need(self.batch_size >= 1, "batch_size", ">= 1")
 
 
 @dataclasses.dataclass(frozen=True)
-class BenchmarkConfig:
+class BenchmarkConfig(Section):
     """The side-by-side benchmark of every model variant on the test split (``benchmark.*``)."""
 
     # ``<model>/<backend>`` names; ``<model>`` is a folder under models/ (torch, sklearn) or
@@ -396,36 +433,30 @@ class BenchmarkConfig:
     # batch of the longest test sentences (a few seconds per variant).
     rss: bool = True
 
-    def __post_init__(self):
-        variants = _str_list(self.variants, "benchmark.variants")
-        _need(bool(variants), "benchmark.variants", variants, "a non-empty list")
+    SECTION: ClassVar[str] = "benchmark"
+
+    def check(self, need: Need) -> None:
+        variants = self.variants
+        _names(need, "variants", variants)
+        need(bool(variants), "variants", "a non-empty list")
         for v in variants:
             model, _, backend = v.partition("/")
-            _need(
+            need(
                 bool(model) and backend in BACKEND_NAMES,
-                "benchmark.variants",
-                v,
+                "variants",
                 f"<model>/<backend> with backend one of {', '.join(BACKEND_NAMES)}",
+                value=v,
             )
-        _need(
-            self.reference in variants,
-            "benchmark.reference",
-            self.reference,
-            "one of benchmark.variants",
-        )
-        _need(self.threads >= 0, "benchmark.threads", self.threads, ">= 0")
-        _need(self.warmup >= 0, "benchmark.warmup", self.warmup, ">= 0")
-        _need(
-            self.latency_sentences >= 1,
-            "benchmark.latency_sentences",
-            self.latency_sentences,
-            ">= 1",
-        )
-        _need(self.repeats >= 1, "benchmark.repeats", self.repeats, ">= 1")
-        _need(self.batch_size >= 1, "benchmark.batch_size", self.batch_size, ">= 1")
+        need(self.reference in variants, "reference", "one of benchmark.variants")
+        need(self.threads >= 0, "threads", ">= 0")
+        need(self.warmup >= 0, "warmup", ">= 0")
+        need(self.latency_sentences >= 1, "latency_sentences", ">= 1")
+        need(self.repeats >= 1, "repeats", ">= 1")
+        need(self.batch_size >= 1, "batch_size", ">= 1")
 
 
-def _raw_params(path: str | Path) -> dict[str, Any]:
+def read_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """The one YAML reader: ``params.yaml`` as a mapping (``{}`` when empty)."""
     path = Path(path)
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -454,7 +485,7 @@ def derived_models(raw: dict[str, Any]) -> dict[str, str]:
 def load_export_config(path: str | Path = "params.yaml") -> ExportConfig:
     """``export.*``, checking every listed model is a transformer under ``models`` or one
     derived from such a model by another stage (:data:`DERIVED_SUFFIXES`)."""
-    raw = _raw_params(path)
+    raw = read_params(path)
     cfg = build(ExportConfig, raw.get("export"), "export")
     models = raw.get("models") or {}
     transformers = [n for n, m in models.items() if (m or {}).get("kind") == "transformer"]
@@ -472,7 +503,7 @@ def load_export_config(path: str | Path = "params.yaml") -> ExportConfig:
 
 def load_benchmark_config(path: str | Path = "params.yaml") -> BenchmarkConfig:
     """``benchmark.*`` (variants are checked against folders on disk by the stage)."""
-    return build(BenchmarkConfig, _raw_params(path).get("benchmark"), "benchmark")
+    return build(BenchmarkConfig, read_params(path).get("benchmark"), "benchmark")
 
 
 # --- explain (owned by the explain stage) --------------------------------------------------------
@@ -481,7 +512,7 @@ EXPLAIN_METHODS = ("shap", "lime", "ig", "attention")
 
 
 @dataclasses.dataclass(frozen=True)
-class ExplainConfig:
+class ExplainConfig(Section):
     """Explanations, their faithfulness and the error analysis of one model (``explain.*``).
 
     Validation split only. Defaults keep 100 sentences x 4 methods within about 3 minutes on a
@@ -525,12 +556,14 @@ class ExplainConfig:
     min_token_errors: int = 2
     max_examples: int = 25
 
-    def __post_init__(self):
-        methods = _str_list(self.methods, "explain.methods")
-        _need(bool(methods), "explain.methods", methods, "a non-empty list")
+    SECTION: ClassVar[str] = "explain"
+
+    def check(self, need: Need) -> None:
+        methods = self.methods
+        _names(need, "methods", methods)
+        need(bool(methods), "methods", "a non-empty list")
         for m in methods:
-            allowed = f"one of {', '.join(EXPLAIN_METHODS)}"
-            _need(m in EXPLAIN_METHODS, "explain.methods", m, allowed)
+            need(m in EXPLAIN_METHODS, "methods", f"one of {', '.join(EXPLAIN_METHODS)}", value=m)
         fr = self.fractions
         ok = (
             isinstance(fr, list)
@@ -538,8 +571,8 @@ class ExplainConfig:
             and all(isinstance(k, int | float) and not isinstance(k, bool) for k in fr)
             and all(0 < k <= 1 for k in fr)
         )
-        _need(ok, "explain.fractions", fr, "a non-empty list of numbers in (0, 1]")
-        _need(self.backend != self.fallback_backend, "explain.fallback_backend", self.fallback_backend, "different from explain.backend (or \"\")")  # fmt: skip
+        need(ok, "fractions", "a non-empty list of numbers in (0, 1]")
+        need(self.backend != self.fallback_backend, "fallback_backend", "different from explain.backend (or \"\")")  # fmt: skip
         for key, low in (
             ("sample_size", 1),
             ("shap_max_evals", 10),
@@ -552,13 +585,13 @@ class ExplainConfig:
             ("min_token_errors", 1),
             ("max_examples", 0),
         ):
-            _need(getattr(self, key) >= low, f"explain.{key}", getattr(self, key), f">= {low}")
-        _need(0 < self.target_accuracy <= 1, "explain.target_accuracy", self.target_accuracy, "in (0, 1]")  # fmt: skip
+            need(getattr(self, key) >= low, key, f">= {low}")
+        need(0 < self.target_accuracy <= 1, "target_accuracy", "in (0, 1]")
 
 
 def load_explain_config(path: str | Path = "params.yaml") -> ExplainConfig:
     """``explain.*``, checking ``explain.model`` is a transformer under ``models``."""
-    raw = _raw_params(path)
+    raw = read_params(path)
     cfg = build(ExplainConfig, raw.get("explain"), "explain")
     need = "integrated gradients and attention need a transformer"
     _require_transformer(raw, cfg.model, "explain.model", need)
@@ -583,7 +616,7 @@ FOCUS_FLAGS = ("misclassified", "low_confidence", "ambiguous", "hard_to_learn", 
 
 
 @dataclasses.dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(Section):
     """Targeted fine-tune of one trained transformer, and its ablation (``finetune.*``).
 
     Stage ``mine`` reads the mining knobs (train split only); stage ``finetune`` the rest. See
@@ -650,19 +683,22 @@ class FinetuneConfig:
     augment_copies: int = 1
     augment_rate: float = 0.15
 
-    def __post_init__(self):
+    SECTION: ClassVar[str] = "finetune"
+
+    def check(self, need: Need) -> None:
         seeds = self.seeds
         ok = (
             isinstance(seeds, list)
             and bool(seeds)
             and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
         )
-        _need(ok, "finetune.seeds", seeds, "a non-empty list of integers")
-        _need(len(set(seeds)) == len(seeds), "finetune.seeds", seeds, "a list without repeats")
-        flags = _str_list(self.focus_flags, "finetune.focus_flags")
-        _need(bool(flags), "finetune.focus_flags", flags, "a non-empty list")
+        need(ok, "seeds", "a non-empty list of integers")
+        need(len(set(seeds)) == len(seeds), "seeds", "a list without repeats")
+        flags = self.focus_flags
+        _names(need, "focus_flags", flags)
+        need(bool(flags), "focus_flags", "a non-empty list")
         for f in flags:
-            _need(f in FOCUS_FLAGS, "finetune.focus_flags", f, f"one of {', '.join(FOCUS_FLAGS)}")
+            need(f in FOCUS_FLAGS, "focus_flags", f"one of {', '.join(FOCUS_FLAGS)}", value=f)
         for key, low in (
             ("threads", 0),
             ("folds", 2),
@@ -672,27 +708,160 @@ class FinetuneConfig:
             ("patience", 0),
             ("augment_copies", 1),
         ):
-            _need(getattr(self, key) >= low, f"finetune.{key}", getattr(self, key), f">= {low}")
+            need(getattr(self, key) >= low, key, f">= {low}")
         for key in ("low_confidence", "ambiguous_share", "hard_to_learn_share", "max_hard_share"):
-            value = getattr(self, key)
-            _need(0 <= value <= 1, f"finetune.{key}", value, "between 0 and 1")
-        _need(0 < self.augment_rate <= 1, "finetune.augment_rate", self.augment_rate, "in (0, 1]")
-        _need(self.lr > 0, "finetune.lr", self.lr, "> 0")
-        _need(0 <= self.warmup_ratio < 1, "finetune.warmup_ratio", self.warmup_ratio, "in [0, 1)")
+            need(0 <= getattr(self, key) <= 1, key, "between 0 and 1")
+        need(0 < self.augment_rate <= 1, "augment_rate", "in (0, 1]")
+        need(self.lr > 0, "lr", "> 0")
+        need(0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)")
         for key in ("easy_ratio", "focus_epochs", "weighted_epochs", "consolidation_epochs"):
-            _need(getattr(self, key) >= 0, f"finetune.{key}", getattr(self, key), ">= 0")
-        _need(self.hard_weight >= 1, "finetune.hard_weight", self.hard_weight, ">= 1")
-        _need(self.weight_cap >= 1, "finetune.weight_cap", self.weight_cap, ">= 1")
-        scale = self.consolidation_lr_scale
-        _need(0 < scale <= 1, "finetune.consolidation_lr_scale", scale, "in (0, 1]")
+            need(getattr(self, key) >= 0, key, ">= 0")
+        need(self.hard_weight >= 1, "hard_weight", ">= 1")
+        need(self.weight_cap >= 1, "weight_cap", ">= 1")
+        need(0 < self.consolidation_lr_scale <= 1, "consolidation_lr_scale", "in (0, 1]")
         total = self.focus_epochs + self.weighted_epochs + self.consolidation_epochs
-        _need(total > 0, "finetune.focus_epochs", self.focus_epochs, "such that the phases train (all three lengths are 0)")  # fmt: skip
+        need(total > 0, "focus_epochs", "such that the phases train (all three lengths are 0)")
 
 
 def load_finetune_config(path: str | Path = "params.yaml") -> FinetuneConfig:
     """``finetune.*``, checking ``finetune.model`` is a transformer under ``models``."""
-    raw = _raw_params(path)
+    raw = read_params(path)
     cfg = build(FinetuneConfig, raw.get("finetune"), "finetune")
     need = "the targeted fine-tune continues training a transformer"
     _require_transformer(raw, cfg.model, "finetune.model", need)
     return cfg
+
+
+# --- prune (owned by the prune stage) ------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig(OptimConfig):
+    """Knowledge distillation from a teacher's logits (finslm/train/distill.py): the shared
+    optimiser block plus the loss mix
+    ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(labels)`` (Hinton et al. 2015)."""
+
+    alpha: float = 0.5
+    temperature: float = 2.0
+    early_stopping_patience: int = 2
+    seed: int = 42
+    threads: int = 0
+
+    def check(self, need: Need) -> None:
+        super().check(need)
+        need(0 <= self.alpha <= 1, "alpha", "in [0, 1]")
+        need(self.temperature > 0, "temperature", "> 0")
+        need(self.threads >= 0, "threads", ">= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneConfig(DistillConfig):
+    """What to remove from which model, and how to recover (``prune.*``).
+
+    Recovery distils the pruned student from the unpruned model: the :class:`DistillConfig`
+    fields (epochs, lr, batch_size, warmup_ratio, weight_decay, early_stopping_patience, alpha,
+    temperature, seed, threads) are its settings.
+    """
+
+    # A transformer under ``models``; the output is models/<model>-pruned.
+    model: str = "minilm"
+    # Encoder layers kept. ``importance``: drop, one at a time, the layer whose removal raises
+    # the validation loss least (measured, not estimated); ``top``: drop the top layers
+    # (Sajjad et al. 2023, "On the effect of dropping layers of pre-trained transformer models").
+    layers_keep: int = 4
+    layer_choice: Literal["importance", "top"] = "importance"
+    # Share of each layer's FFN intermediate neurons kept, ranked by first-order Taylor
+    # importance |activation x gradient| summed over training sentences (Molchanov et al. 2017).
+    # The same count in every layer, so the config's single intermediate_size describes it.
+    ffn_keep: float = 0.5
+    importance_sentences: int = 1024  # training sentences scored (all if fewer)
+    # Recover this many students from the one pruned model (recovery seeds seed, seed + 1, …)
+    # and save their weight average, as train's soup_size does (finslm/train/soup.py). The cut
+    # is chosen once, so the students share the architecture and the starting weights.
+    # soup_size times the recovery time. 1 = one student.
+    soup_size: int = 1
+
+    SECTION: ClassVar[str] = "prune"
+
+    def check(self, need: Need) -> None:
+        super().check(need)
+        need(self.layers_keep >= 1, "layers_keep", ">= 1")
+        need(0 < self.ffn_keep <= 1, "ffn_keep", "in (0, 1]")
+        need(self.importance_sentences >= 1, "importance_sentences", ">= 1")
+        need(self.soup_size >= 1, "soup_size", ">= 1")
+
+    @property
+    def output(self) -> str:
+        return f"{self.model}-pruned"
+
+    def distill_settings(self) -> DistillConfig:
+        """The recovery's settings, as :func:`finslm.train.distill.distill` takes them."""
+        fields = {f.name for f in dataclasses.fields(DistillConfig)}
+        return DistillConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in fields})
+
+
+def load_prune_config(path: str | Path = "params.yaml") -> PruneConfig:
+    """``prune.*``, checking ``prune.model`` is a transformer under ``models``."""
+    raw = read_params(path)
+    cfg = build(PruneConfig, raw.get("prune"), "prune")
+    _require_transformer(raw, cfg.model, "prune.model", "pruning cuts a transformer's layers")
+    return cfg
+
+
+# --- the whole file ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """Every section of ``params.yaml``, typed and validated.
+
+    Stages that own one section may load just that one (``load_export_config`` …): the same
+    reader and the same checks, without failing on another stage's section.
+    """
+
+    data: DataConfig
+    models: dict[str, ModelConfig]
+    train: TrainConfig
+    export: ExportConfig
+    benchmark: BenchmarkConfig
+    explain: ExplainConfig
+    finetune: FinetuneConfig
+    prune: PruneConfig
+
+
+# Sections of params.yaml besides ``models`` and the class that reads each.
+SECTIONS: dict[str, type[Section]] = {
+    "data": DataConfig,
+    "train": TrainConfig,
+    "export": ExportConfig,
+    "benchmark": BenchmarkConfig,
+    "explain": ExplainConfig,
+    "finetune": FinetuneConfig,
+    "prune": PruneConfig,
+}
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate the whole params file: every section, and the model names the
+    export, explain, finetune and prune sections refer to (when the file has that section)."""
+    raw = read_params(path)
+    unknown = sorted(set(raw) - {"models", *SECTIONS})
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown section(s) {', '.join(map(str, unknown))}; known sections: "
+            f"{', '.join(['models', *SECTIONS])}"
+        )
+    models = raw.get("models") or {}
+    if not isinstance(models, dict) or not models:
+        raise ConfigError(f"{path}: 'models' must map at least one model name to its settings")
+    sections = {name: build(cls, raw.get(name), name) for name, cls in SECTIONS.items()}
+    checks = {
+        "export": lambda: load_export_config(path),
+        "explain": lambda: load_explain_config(path),
+        "finetune": lambda: load_finetune_config(path),
+        "prune": lambda: load_prune_config(path),
+    }
+    for name, check in checks.items():
+        if name in raw:
+            check()
+    return Params(models={n: model_config(n, c) for n, c in models.items()}, **sections)

@@ -13,13 +13,13 @@ from typing import Any
 import pandas as pd
 import torch
 
+from finslm.config import DistillConfig, PruneConfig
 from finslm.labels import LABEL2ID
 from finslm.models import ModelError, count_parameters, read_meta, write_meta
-from finslm.prune.config import PruneConfig
 from finslm.prune.importance import ffn_importance, layers_to_keep, mean_loss, top_neurons
 from finslm.prune.surgery import encoder, encoder_parameters, keep_layers, shrink_ffn
 from finslm.train.determinism import set_determinism
-from finslm.train.distill import DistillSettings, distill, teacher_logits
+from finslm.train.distill import distill, teacher_logits
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def prune_model(
 
     logits = teacher_logits(teacher, tokenizer, train_df.text.tolist(), max_length)
     del teacher
-    settings = DistillSettings(**{k: getattr(cfg, k) for k in DistillSettings.__dataclass_fields__})
+    settings = cfg.distill_settings()
     after = {"params": count_parameters(student), "encoder_params": encoder_parameters(student)}
     out_meta = {
         "kind": "transformer",
@@ -139,7 +139,7 @@ def _recover_soup(
     size: int,
     student,
     data: tuple,
-    settings: DistillSettings,
+    settings: DistillConfig,
     live,
     out_dir: Path,
     meta: dict[str, Any],

@@ -10,7 +10,6 @@ macro-F1 restores the best epoch, as in :func:`finslm.train.transformer.train_tr
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import time
 from typing import Any
@@ -20,26 +19,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from finslm.config import DistillConfig
 from finslm.labels import LABELS
 from finslm.train.arguments import training_arguments
 from finslm.train.callbacks import live_callback
 from finslm.train.dataset import EncodedSplit
 from finslm.train.determinism import set_determinism
 from finslm.train.metrics import restored_summary, trainer_metrics
-
-
-@dataclasses.dataclass
-class DistillSettings:
-    alpha: float = 0.5
-    temperature: float = 2.0
-    epochs: int = 6
-    lr: float = 1.0e-4
-    batch_size: int = 32
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    early_stopping_patience: int = 2
-    seed: int = 42
-    threads: int = 0
 
 
 class _WithTeacher(EncodedSplit):
@@ -107,7 +93,7 @@ def distill(
     val_df: pd.DataFrame,
     teacher_train_logits: np.ndarray,
     max_length: int,
-    settings: DistillSettings,
+    settings: DistillConfig,
     live=None,
 ) -> dict[str, Any]:
     """Train ``student`` in place (best epoch restored); return validation metrics and timings."""
