@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import html
 import io
 import json
 import math
@@ -37,6 +36,7 @@ from finslm.explain.attributions import METHOD_TITLES
 from finslm.explain.page import CSS as EXPLAIN_CSS
 from finslm.explain.page import LEGEND, sentence_block
 from finslm.labels import LABELS
+from finslm.pages import esc, fmt
 
 SAMPLES = 4  # explained sentences shown on the page (errors first); the rest are in explain/
 FAITHFULNESS = ("comprehensiveness", "sufficiency", "loo_spearman")
@@ -90,21 +90,8 @@ class Section:
     missing: list[str]
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        text = f"{value:.{digits}f}"
-        return text[1:] if text.startswith("-") and float(text) == 0 else text
-    return _e(value)
-
-
 def _missing_box(message: str) -> str:
-    return f'<div class="missing"><strong>Missing:</strong> {_e(message)}</div>'
+    return f'<div class="missing"><strong>Missing:</strong> {esc(message)}</div>'
 
 
 def _read_json(path: Path, stage: str) -> Any:
@@ -168,16 +155,16 @@ def data_section(path: Path) -> str:
         ("repaired", sum(repaired.values())),
     ]
     card_html = "".join(
-        f'<div class="card"><div class="v">{v:,}</div><div class="k">{_e(k)}</div></div>'
+        f'<div class="card"><div class="v">{v:,}</div><div class="k">{esc(k)}</div></div>'
         for k, v in cards
     )
     rejects = "".join(
-        f'<tr class="{"" if n else "ref"}"><td>{_e(reason.replace("_", " "))}</td>'
+        f'<tr class="{"" if n else "ref"}"><td>{esc(reason.replace("_", " "))}</td>'
         f'<td class="num">{n:,}</td></tr>'
         for reason, n in dropped.items()
     )
     repairs = "".join(
-        f'<tr class="{"" if n else "ref"}"><td>{_e(kind)}</td><td class="num">{n:,}</td></tr>'
+        f'<tr class="{"" if n else "ref"}"><td>{esc(kind)}</td><td class="num">{n:,}</td></tr>'
         for kind, n in repaired.items()
     )
     splits = d.get("splits", {})
@@ -185,7 +172,7 @@ def data_section(path: Path) -> str:
     labels = list(LABELS) + sorted(
         {lab for counts in balance.values() for lab in counts} - set(LABELS)
     )
-    head = "".join(f'<th class="num">{_e(lab)}</th>' for lab in labels)
+    head = "".join(f'<th class="num">{esc(lab)}</th>' for lab in labels)
     rows = []
     total = sum(splits.values()) or 1
     for split, n in splits.items():
@@ -198,11 +185,11 @@ def data_section(path: Path) -> str:
         )
         bar = "".join(
             f'<span style="width:{100 * counts.get(lab, 0) / size:.1f}%;'
-            f'background:{CLASS_COLOURS.get(lab, "#c7ccd6")}" title="{_e(lab)}"></span>'
+            f'background:{CLASS_COLOURS.get(lab, "#c7ccd6")}" title="{esc(lab)}"></span>'
             for lab in labels
         )
         rows.append(
-            f'<tr><td>{_e(split)}</td><td class="num">{n:,} '
+            f'<tr><td>{esc(split)}</td><td class="num">{n:,} '
             f'<span class="muted">({n / total:.0%})</span></td>{cells}'
             f'<td><div class="bar">{bar}</div></td></tr>'
         )
@@ -215,7 +202,7 @@ def data_section(path: Path) -> str:
         f"rows</th></tr></thead><tbody>{rejects}</tbody></table></div>"
         '<div><h3>Repaired</h3><table><thead><tr><th>repair</th><th class="num">rows</th>'
         f"</tr></thead><tbody>{repairs}</tbody></table></div></div>"
-        f'<p class="note">From <code>{_e(path)}</code>. Rejected rows, with their source line, '
+        f'<p class="note">From <code>{esc(path)}</code>. Rejected rows, with their source line, '
         "are in <code>data/prepared/rejects.csv</code>.</p>"
     )
 
@@ -226,7 +213,7 @@ def data_section(path: Path) -> str:
 def _inline_md(text: str) -> str:
     """Markdown inline code (`x`) to <code>; everything else escaped."""
     parts = text.split("`")
-    return "".join(_e(p) if i % 2 == 0 else f"<code>{_e(p)}</code>" for i, p in enumerate(parts))
+    return "".join(esc(p) if i % 2 == 0 else f"<code>{esc(p)}</code>" for i, p in enumerate(parts))
 
 
 def markdown_table_html(markdown: str) -> str:
@@ -352,22 +339,22 @@ def confusion_table(pairs: Sequence[tuple[str, str]]) -> str:
     for a, p in pairs:
         counts[a, p] += 1
     correct = sum(counts[lab, lab] for lab in labels)
-    head = "".join(f'<th class="num">{_e(lab)}</th>' for lab in labels)
+    head = "".join(f'<th class="num">{esc(lab)}</th>' for lab in labels)
     rows = []
     for a in labels:
         total = sum(counts[a, p] for p in labels) or 1
         cells = "".join(
             f'<td class="num" style="background:rgba({"52,84,209" if a == p else "214,69,107"},'
-            f'{0.75 * counts[a, p] / total:.2f})" title="{_e(a)} → {_e(p)}: '
-            f'{counts[a, p] / total:.0%} of {_e(a)}">{counts[a, p]}</td>'
+            f'{0.75 * counts[a, p] / total:.2f})" title="{esc(a)} → {esc(p)}: '
+            f'{counts[a, p] / total:.0%} of {esc(a)}">{counts[a, p]}</td>'
             for p in labels
         )
-        rows.append(f"<tr><th>{_e(a)}</th>{cells}</tr>")
+        rows.append(f"<tr><th>{esc(a)}</th>{cells}</tr>")
     acc = correct / len(pairs) if pairs else float("nan")
     return (
         '<table class="cm"><thead><tr><th class="corner">actual ↓ predicted →</th>'
         f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        f'<p class="note">{len(pairs):,} test sentences, accuracy {_fmt(acc)}. Shade: share of '
+        f'<p class="note">{len(pairs):,} test sentences, accuracy {fmt(acc)}. Shade: share of '
         "the actual class (blue: correct, red: confused).</p>"
     )
 
@@ -439,7 +426,7 @@ def model_block(model: str, kind: str, inputs: ReportInputs) -> tuple[str, list[
     if curves:
         train = (
             f'<img class="plot" src="{curves_svg(curves)}" '
-            f'alt="Training curves of {_e(model)} per epoch">'
+            f'alt="Training curves of {esc(model)} per epoch">'
             '<p class="note">Dotted line: the epoch with the best validation macro-F1 (the one '
             "kept).</p>"
         )
@@ -454,7 +441,7 @@ def model_block(model: str, kind: str, inputs: ReportInputs) -> tuple[str, list[
         missing.append(message)
         train = _missing_box(message)
     body = (
-        f'<div class="model"><h3>{_e(model)} <span class="muted">({_e(kind)})</span></h3>'
+        f'<div class="model"><h3>{esc(model)} <span class="muted">({esc(kind)})</span></h3>'
         '<div class="row"><div><div class="name muted">Confusion matrix (test)</div>'
         f'{cm}</div><div><div class="name muted">Training curves</div>{train}</div></div></div>'
     )
@@ -494,10 +481,10 @@ def faithfulness_table(metrics: Mapping[str, Any], best: str | None) -> str:
     for m in methods:
         f = metrics[m]
         cls = "best" if m == best else ("ref" if m == "random" else "")
-        cells = "".join(f'<td class="num">{_fmt(f.get(k))}</td>' for k in FAITHFULNESS)
+        cells = "".join(f'<td class="num">{fmt(f.get(k))}</td>' for k in FAITHFULNESS)
         rows.append(
-            f'<tr class="{cls}"><td>{_e(METHOD_TITLES.get(m, m))}</td>{cells}'
-            f'<td class="num">{_fmt(f.get("seconds_per_sentence"), 3)}</td></tr>'
+            f'<tr class="{cls}"><td>{esc(METHOD_TITLES.get(m, m))}</td>{cells}'
+            f'<td class="num">{fmt(f.get("seconds_per_sentence"), 3)}</td></tr>'
         )
     return (
         '<table><thead><tr><th>method</th><th class="num">comprehensiveness ↑</th>'
@@ -532,8 +519,8 @@ def explain_section(inputs: ReportInputs, out: Path) -> tuple[str, list[str]]:
     model = attributions.get("model", "") if attributions else ""
     n = metrics.get("n_sentences")
     verdict = (
-        f'<p class="verdict">Most faithful for <code>{_e(model)}</code>: <strong>'
-        f"{_e(METHOD_TITLES.get(best, best))}</strong> ({_e(n)} validation sentences).</p>"
+        f'<p class="verdict">Most faithful for <code>{esc(model)}</code>: <strong>'
+        f"{esc(METHOD_TITLES.get(best, best))}</strong> ({esc(n)} validation sentences).</p>"
         if best
         else ""
     )
@@ -542,7 +529,7 @@ def explain_section(inputs: ReportInputs, out: Path) -> tuple[str, list[str]]:
         href = Path(os.path.relpath(page, out.parent)).as_posix()
         link = (
             f"<p>The full report — error analysis, calibration, every explained sentence per "
-            f'method: <a href="{_e(href)}">{_e(page)}</a>.</p>'
+            f'method: <a href="{esc(href)}">{esc(page)}</a>.</p>'
         )
     else:
         missing.append(f"{page} does not exist (written by `dvc repro explain`)")
@@ -552,7 +539,7 @@ def explain_section(inputs: ReportInputs, out: Path) -> tuple[str, list[str]]:
         records = pick_samples(attributions.get("sentences", []))
         methods = [best] if best else list(attributions.get("methods", []))[:1]
         blocks = "".join(sentence_block(r, methods) for r in records)
-        title = _e(METHOD_TITLES.get(methods[0], methods[0])) if methods else ""
+        title = esc(METHOD_TITLES.get(methods[0], methods[0])) if methods else ""
         samples = (
             f"<h3>Samples ({len(records)} validation sentences, coloured by {title})</h3>"
             f"{LEGEND}{blocks}"
@@ -562,7 +549,7 @@ def explain_section(inputs: ReportInputs, out: Path) -> tuple[str, list[str]]:
         '<p class="note">Comprehensiveness: drop in p(explained class) when the top-ranked words '
         "are deleted; sufficiency: drop when only they are kept; LOO Spearman: rank correlation "
         "with deleting each word alone. Random: the floor every method should clear. From "
-        f"<code>{_e(inputs.explain)}</code>; {_fmt(metrics.get('seconds_total'), 1)} s in all.</p>"
+        f"<code>{esc(inputs.explain)}</code>; {fmt(metrics.get('seconds_total'), 1)} s in all.</p>"
         f"{link}{boxes}{samples}"
     )
     return body, missing
@@ -600,9 +587,9 @@ def render_page(
     """``(html, missing)``: the page, and one line per missing or unreadable input."""
     sections = build_sections(inputs, out)
     missing = [m for s in sections for m in s.missing]
-    nav = "".join(f'<a href="#{s.id}">{_e(s.title.split(" (")[0])}</a>' for s in sections)
+    nav = "".join(f'<a href="#{s.id}">{esc(s.title.split(" (")[0])}</a>' for s in sections)
     body = "".join(
-        f'<section id="{s.id}"><h2>{_e(s.title)}</h2>{s.body}</section>' for s in sections
+        f'<section id="{s.id}"><h2>{esc(s.title)}</h2>{s.body}</section>' for s in sections
     )
     status = (
         f"{len(missing)} input(s) missing: see the yellow boxes"
@@ -614,7 +601,7 @@ def render_page(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>finslm report</title><style>{CSS}</style></head><body>"
         '<header><h1>finslm report</h1><p class="meta">Data, benchmark, models and '
-        f"explanations from the last <code>dvc repro</code> · {_e(status)}</p>"
+        f"explanations from the last <code>dvc repro</code> · {esc(status)}</p>"
         f"<nav>{nav}</nav></header><main>{body}</main></body></html>\n"
     )
     return page, missing

@@ -13,15 +13,13 @@ its value). No JavaScript, no external resources: the file opens anywhere, offli
 
 from __future__ import annotations
 
-import base64
-import html
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from finslm.explain.attributions import METHOD_TITLES
 from finslm.explain.faithfulness import METRICS
+from finslm.pages import esc, fmt, png_data_uri
 
 CSS = """
 :root { --fg:#1d2330; --muted:#5b6474; --line:#e2e6ee; --bg:#f6f7fb; --card:#fff;
@@ -83,25 +81,8 @@ code { background:#eef0f5; padding:1px 5px; border-radius:4px; font-size:13px; }
 """
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        text = f"{value:.{digits}f}"
-        return text[1:] if text.startswith("-") and float(text) == 0 else text
-    return _e(value)
-
-
 def _label(label: str) -> str:
-    return f'<span class="label-{_e(label)}">{_e(label)}</span>'
-
-
-def png_data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return f'<span class="label-{esc(label)}">{esc(label)}</span>'
 
 
 def coloured_text(text: str, spans: Sequence[Sequence[int]], values: Sequence[float]) -> str:
@@ -113,15 +94,15 @@ def coloured_text(text: str, spans: Sequence[Sequence[int]], values: Sequence[fl
     scale = max((abs(v) for v in values), default=0.0) or 1.0
     out, pos = [], 0
     for (start, end), v in zip(spans, values, strict=True):
-        out.append(_e(text[pos:start]))
+        out.append(esc(text[pos:start]))
         alpha = 0.85 * abs(v) / scale
         rgb = "var(--pos)" if v >= 0 else "var(--neg)"
         out.append(
             f'<span class="w" style="background:rgba({rgb},{alpha:.2f})" '
-            f'title="{_e(text[start:end])}: {v:+.4f}">{_e(text[start:end])}</span>'
+            f'title="{esc(text[start:end])}: {v:+.4f}">{esc(text[start:end])}</span>'
         )
         pos = end
-    out.append(_e(text[pos:]))
+    out.append(esc(text[pos:]))
     return "".join(out)
 
 
@@ -155,7 +136,7 @@ def sentence_block(record: Mapping[str, Any], methods: Sequence[str]) -> str:
             continue
         body = coloured_text(record["text"], record["spans"], record["attributions"][m])
         cells.append(
-            f'<div class="method"><div class="name">{_e(METHOD_TITLES.get(m, m))}</div>'
+            f'<div class="method"><div class="name">{esc(METHOD_TITLES.get(m, m))}</div>'
             f'<div class="text">{body}</div></div>'
         )
     return (
@@ -165,12 +146,12 @@ def sentence_block(record: Mapping[str, Any], methods: Sequence[str]) -> str:
 
 
 def _page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: str) -> str:
-    links = "".join(f'<a href="{_e(href)}">{_e(t)}</a>' for href, t in nav)
+    links = "".join(f'<a href="{esc(href)}">{esc(t)}</a>' for href, t in nav)
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
-        f'<header><h1>{_e(title)}</h1><p class="meta">{subtitle}</p>'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f'<header><h1>{esc(title)}</h1><p class="meta">{subtitle}</p>'
         f"{'<nav>' + links + '</nav>' if links else ''}</header><main>{body}</main></body></html>\n"
     )
 
@@ -237,11 +218,11 @@ def _faithfulness_section(d: ReportData) -> str:
     for m in order:
         f = d.faithfulness[m]
         cls = "best" if m == d.most_faithful else ("ref" if m == "random" else "")
-        cells = "".join(f'<td class="num">{_fmt(f[k])}</td>' for k in METRICS)
+        cells = "".join(f'<td class="num">{fmt(f[k])}</td>' for k in METRICS)
         rows.append(
-            f'<tr class="{cls}"><td>{_e(METHOD_TITLES.get(m, m))}</td>{cells}'
-            f'<td class="num">{_fmt(f["seconds_per_sentence"], 3)}</td>'
-            f'<td class="num">{_fmt(d.ranks.get(m), 2) if m in d.ranks else "–"}</td></tr>'
+            f'<tr class="{cls}"><td>{esc(METHOD_TITLES.get(m, m))}</td>{cells}'
+            f'<td class="num">{fmt(f["seconds_per_sentence"], 3)}</td>'
+            f'<td class="num">{fmt(d.ranks.get(m), 2) if m in d.ranks else "–"}</td></tr>'
         )
     ks = ", ".join(f"{round(100 * k)}%" for k in d.fractions)
     img = d.images.get("faithfulness")
@@ -259,8 +240,8 @@ def _faithfulness_section(d: ReportData) -> str:
     )
     return (
         '<section id="faithfulness"><h2>Faithfulness</h2>'
-        f'<p class="verdict">Most faithful for <code>{_e(d.model)}</code>: '
-        f"<strong>{_e(METHOD_TITLES.get(d.most_faithful, d.most_faithful))}</strong> "
+        f'<p class="verdict">Most faithful for <code>{esc(d.model)}</code>: '
+        f"<strong>{esc(METHOD_TITLES.get(d.most_faithful, d.most_faithful))}</strong> "
         f"(best mean rank over the three measures, {n} validation sentences).</p>"
         "<div><table><thead><tr><th>method</th>"
         '<th class="num">comprehensiveness ↑</th><th class="num">sufficiency ↓</th>'
@@ -277,7 +258,7 @@ def _faithfulness_section(d: ReportData) -> str:
 
 
 def _pairs(pairs: Sequence[Mapping[str, Any]]) -> str:
-    return ", ".join(f"{_e(p['true'])}→{_e(p['predicted'])} ×{p['count']}" for p in pairs)
+    return ", ".join(f"{esc(p['true'])}→{esc(p['predicted'])} ×{p['count']}" for p in pairs)
 
 
 def _errors_section(d: ReportData) -> str:
@@ -285,23 +266,23 @@ def _errors_section(d: ReportData) -> str:
     m = rec["metrics"]
     thr = rec["confidence_threshold"]
     cards = [
-        ("accuracy", _fmt(m["accuracy"])),
-        ("macro-F1", _fmt(m["macro_f1"])),
-        ("ECE", _fmt(rec["calibration"]["ece"])),
+        ("accuracy", fmt(m["accuracy"])),
+        ("macro-F1", fmt(m["macro_f1"])),
+        ("ECE", fmt(rec["calibration"]["ece"])),
         (
             f"confidence threshold (≥ {thr['target_accuracy']:.0%} accurate above)",
             f"{thr['value']:.2f}",
         ),
     ]
     card_html = "".join(
-        f'<div class="card"><div class="v">{v}</div><div class="k">{_e(k)}</div></div>'
+        f'<div class="card"><div class="v">{v}</div><div class="k">{esc(k)}</div></div>'
         for k, v in cards
     )
     targets = {t["label"] for t in rec["target_classes"]}
     per_class = "".join(
         f"<tr><td>{_label(label)}{' ◀ target' if label in targets else ''}</td>"
-        f'<td class="num">{_fmt(c["precision"])}</td><td class="num">{_fmt(c["recall"])}</td>'
-        f'<td class="num">{_fmt(c["f1"])}</td><td class="num">{c["support"]}</td></tr>'
+        f'<td class="num">{fmt(c["precision"])}</td><td class="num">{fmt(c["recall"])}</td>'
+        f'<td class="num">{fmt(c["f1"])}</td><td class="num">{c["support"]}</td></tr>'
         for label, c in m["per_class"].items()
     )
     confusions = (
@@ -314,7 +295,7 @@ def _errors_section(d: ReportData) -> str:
     )
     tokens = (
         "".join(
-            f'<tr><td><code>{_e(t["token"])}</code></td><td class="num">{t["error_attribution"]:.2f}</td>'
+            f'<tr><td><code>{esc(t["token"])}</code></td><td class="num">{t["error_attribution"]:.2f}</td>'
             f'<td class="num">{t["errors"]}</td><td class="num">{t["correct"]}</td>'
             f"<td>{_pairs(t['pairs'])}</td>"
             f'<td class="num">{t["val_sentences"]}</td><td class="num">{t["val_error_rate"]:.0%}</td></tr>'
@@ -339,16 +320,16 @@ def _errors_section(d: ReportData) -> str:
         f"<tbody>{confusions}</tbody></table>"
         f'<p class="note">{thr["n_below"]} validation sentences '
         f"fall below the confidence threshold {thr['value']:.2f} (accuracy there: "
-        f"{_fmt(thr['accuracy_below'])}); coverage above it: {thr['coverage']:.0%}.</p></div>"
+        f"{fmt(thr['accuracy_below'])}); coverage above it: {thr['coverage']:.0%}.</p></div>"
         f"{reliability}</div>"
-        f"<h3>Words behind errors ({_e(METHOD_TITLES.get(rec['token_method'], rec['token_method']))})</h3>"
+        f"<h3>Words behind errors ({esc(METHOD_TITLES.get(rec['token_method'], rec['token_method']))})</h3>"
         '<table><thead><tr><th>word</th><th class="num">error attribution</th>'
         '<th class="num">errors</th><th class="num">correct</th><th>confusions pushed</th>'
         '<th class="num">val sentences</th><th class="num">val error rate</th></tr></thead>'
         f"<tbody>{tokens}</tbody></table>"
         '<p class="note">Error attribution: over the explained misclassified sentences, the sum '
         "of the word's share of the attribution towards the wrong prediction. The targeted "
-        f"fine-tune reads all of this from <code>analysis/{_e(d.model)}.json</code>.</p></section>"
+        f"fine-tune reads all of this from <code>analysis/{esc(d.model)}.json</code>.</p></section>"
     )
 
 
@@ -361,7 +342,7 @@ def _worst_section(d: ReportData) -> str:
         text = (
             coloured_text(r["text"], r["spans"], r["attributions"][method])
             if r and method in r["attributions"]
-            else _e(ex["text"])
+            else esc(ex["text"])
         )
         rows.append(
             f'<tr><td class="text">{text}</td><td>{_label(ex["label"])}</td>'
@@ -371,7 +352,7 @@ def _worst_section(d: ReportData) -> str:
     return (
         '<section id="worst"><h2>Worst errors</h2>'
         '<p class="note" style="margin:0 0 10px">Validation errors, most confident first; words '
-        f"coloured by {_e(METHOD_TITLES.get(method, method))} where the sentence was explained.</p>"
+        f"coloured by {esc(METHOD_TITLES.get(method, method))} where the sentence was explained.</p>"
         "<table><thead><tr><th>sentence</th><th>true</th><th>predicted</th>"
         f'<th class="num">confidence</th></tr></thead><tbody>{body}</tbody></table></section>'
     )
@@ -385,10 +366,10 @@ def render_report(d: ReportData) -> str:
         f'<section id="sentences"><h2>Explanations ({len(records)} sentences, errors first)</h2>'
         f"{LEGEND}{blocks}</section>"
     )
-    notes = "".join(f'<div class="warn">{_e(n)}</div>' for n in d.notes)
+    notes = "".join(f'<div class="warn">{esc(n)}</div>' for n in d.notes)
     subtitle = (
         f"validation split · {len(d.records)} of {d.recommendations['n']} sentences explained "
-        f"(stratified by class and correctness) · SHAP/LIME on <code>{_e(d.backend)}</code>, "
+        f"(stratified by class and correctness) · SHAP/LIME on <code>{esc(d.backend)}</code>, "
         f"gradients and attention on <code>torch-fp32</code> · {d.seconds:.0f} s"
     )
     nav = [
