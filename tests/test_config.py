@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -118,3 +120,46 @@ def test_list_union_and_shared_optimiser_fields_are_validated(tmp_path, section,
     params = {**base(), "models": {"minilm": {"kind": "transformer"}}, section: patch}
     with pytest.raises(ConfigError, match=message):
         load_params(write(tmp_path, params))
+
+
+def _quick_params(source: str, profile: str = "auto") -> dict:
+    return {
+        "data": {"source": source, "profile": profile},
+        "models": {"minilm": {"kind": "transformer", "epochs": 6, "soup_size": 3}},
+        "prune": {"epochs": 6},
+        "quick": {"models": {"minilm": {"epochs": 2, "soup_size": 2}}, "prune": {"epochs": 1}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("source", "profile", "epochs", "prune_epochs"),
+    [
+        ("data/sample/sentences.csv", "auto", 2, 1),  # the embedded sample: quick
+        ("./data/sample/sentences.csv", "auto", 2, 1),
+        ("../shared/data/Sentences_50Agree.txt", "auto", 6, 6),  # any other data: as written
+        ("data/sample/sentences.csv", "full", 6, 6),
+        ("my.csv", "quick", 2, 1),
+    ],
+)
+def test_quick_profile_follows_the_data(tmp_path, source, profile, epochs, prune_epochs):
+    params = load_params(write(tmp_path, _quick_params(source, profile)))
+    assert params.models["minilm"].epochs == epochs
+    assert params.models["minilm"].soup_size == (2 if epochs == 2 else 3)
+    assert params.models["minilm"].lr == pytest.approx(1e-4)  # untouched keys stay
+    assert params.prune.epochs == prune_epochs
+
+
+def test_quick_profile_naming_a_missing_model_is_an_error(tmp_path):
+    params = _quick_params("data/sample/sentences.csv")
+    params["quick"]["models"]["gone"] = {"epochs": 1}
+    with pytest.raises(ConfigError, match="quick.models.gone: no model 'gone' under models"):
+        load_params(write(tmp_path, params))
+
+
+def test_repo_sample_runs_the_quick_profile_and_the_real_recipe_is_unchanged():
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    quick = load_params("params.yaml")
+    assert quick.models["minilm"].soup_size == raw["quick"]["models"]["minilm"]["soup_size"]
+    assert quick.models["minilm"].soup_size >= 2  # still a soup: the same code path
+    assert quick.prune.soup_size >= 2 and len(quick.finetune.seeds) >= 2
+    assert raw["models"]["minilm"]["soup_size"] == 3 and raw["models"]["minilm"]["epochs"] == 6

@@ -93,7 +93,7 @@ class DataConfig(Section):
 
     # A PhraseBank ``.txt`` (``sentence@label``), a PhraseBank folder, a .csv/.tsv/.parquet
     # file, or ``hub:<dataset id>`` (needs a network). Relative paths are from the repo root.
-    source: str = "data/sample/sentences.csv"
+    source: str = "data/sample/sentences.csv"  # SAMPLE_SOURCE
     # How to read ``source``; ``auto`` decides by suffix (``.txt`` -> phrasebank) or ``hub:``.
     format: Literal["auto", "phrasebank", "csv", "tsv", "parquet", "hub"] = "auto"
     # Column names for table formats (csv/tsv/parquet/hub datasets).
@@ -112,6 +112,10 @@ class DataConfig(Section):
     test_size: float = 0.2
     val_size: float = 0.1
     seed: int = 42
+    # Which recipe runs: ``full`` is the params as written; ``quick`` overlays the ``quick``
+    # section (fewer seeds, epochs, folds: the same stages and code paths, minutes instead of
+    # an hour); ``auto`` is quick on the embedded sample and full on any other source.
+    profile: Literal["auto", "quick", "full"] = "auto"
 
     SECTION: ClassVar[str] = "data"
 
@@ -456,14 +460,70 @@ class BenchmarkConfig(Section):
 
 
 def read_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    """The one YAML reader: ``params.yaml`` as a mapping (``{}`` when empty)."""
+    """The one YAML reader: ``params.yaml`` as a mapping (``{}`` when empty), with the
+    ``quick`` profile applied when it is in force (:func:`apply_profile`)."""
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found; run from the repository root") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return apply_profile(raw) if isinstance(raw, dict) else raw
+
+
+SAMPLE_SOURCE = "data/sample/sentences.csv"  # the embedded sample (DataConfig.source's default)
+QUICK = "quick"  # the params section that the quick profile lays over the others
+
+
+def profile_in_force(raw: dict[str, Any]) -> str:
+    """``quick`` or ``full`` for raw params: ``data.profile``, where ``auto`` means quick on the
+    embedded sample and full on anything else."""
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    profile = data.get("profile", "auto")
+    if profile not in ("auto", "quick", "full"):
+        return "full"  # build() reports the bad value, naming data.profile
+    if profile == "auto":
+        source = Path(str(data.get("source", SAMPLE_SOURCE))).as_posix().removeprefix("./")
+        return "quick" if source == SAMPLE_SOURCE else "full"
+    return profile
+
+
+def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with the ``quick`` section merged over the other sections when the quick
+    profile is in force; the ``quick`` section itself is kept (DVC tracks it as a param)."""
+    overlay = raw.get(QUICK)
+    if profile_in_force(raw) != "quick" or not overlay:
+        return raw
+    if not isinstance(overlay, dict):
+        raise ConfigError(f"{QUICK}: expected a mapping of params sections, got {overlay!r}")
+
+    def merge(base: Any, over: dict[str, Any], key: str) -> dict[str, Any]:
+        if base is None:
+            base = {}
+        if not isinstance(base, dict):
+            raise ConfigError(f"{key}: the quick profile sets keys under it, but it is {base!r}")
+        out = dict(base)
+        for name, value in over.items():
+            where = f"{key}.{name}"
+            if isinstance(value, dict) and name != "label_map":  # a mapping param is replaced
+                if key == f"{QUICK}.models" and name not in (raw.get("models") or {}):
+                    raise ConfigError(
+                        f"{where}: no model {name!r} under models; remove it from the quick "
+                        "profile or add the model"
+                    )
+                out[name] = merge(base.get(name), value, where)
+            else:
+                out[name] = value
+        return out
+
+    merged = dict(raw)
+    for section, value in overlay.items():
+        where = f"{QUICK}.{section}"
+        if section == QUICK or not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a params section (a mapping), got {value!r}")
+        merged[section] = merge(raw.get(section), value, where)
+    return merged
 
 
 # Transformer folders other stages derive from a trained one: params section -> name suffix
@@ -845,11 +905,11 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the whole params file: every section, and the model names the
     export, explain, finetune and prune sections refer to (when the file has that section)."""
     raw = read_params(path)
-    unknown = sorted(set(raw) - {"models", *SECTIONS})
+    unknown = sorted(set(raw) - {"models", QUICK, *SECTIONS})
     if unknown:
         raise ConfigError(
             f"{path}: unknown section(s) {', '.join(map(str, unknown))}; known sections: "
-            f"{', '.join(['models', *SECTIONS])}"
+            f"{', '.join(['models', *SECTIONS, QUICK])}"
         )
     models = raw.get("models") or {}
     if not isinstance(models, dict) or not models:
