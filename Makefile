@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup repro test test-fast report-check lint format docs bench clean-venv
+.PHONY: setup repro repro-phrasebank test test-fast report-check lint format docs clean-venv
 .PHONY: exp-grid exp-wait exp-show diff-report prune-sweep prune-frontier
 
 $(BIN)/.installed: pyproject.toml
@@ -28,6 +28,14 @@ setup: $(BIN)/.installed  ## create .venv and install pinned dependencies
 repro: setup  ## run the whole DVC pipeline on the embedded sample data (offline)
 	@git rev-parse --verify -q HEAD >/dev/null || { echo "DVC and DVCLive need a git repo with a commit: clone the repo, or run git init && git add -A && git commit -m init"; exit 1; }
 	$(BIN)/dvc repro
+
+# The real PhraseBank (bring your own copy; CC BY-NC-SA): the full recipe of params.yaml, as an
+# experiment in the workspace (params.yaml's data.source is set to DATA). Hours on a 2-core CPU.
+repro-phrasebank: setup  ## the whole pipeline on the real data: DATA=path/to/Sentences_50Agree.txt
+	@test -n "$(DATA)" || { echo "usage: make repro-phrasebank DATA=path/to/Sentences_50Agree.txt"; exit 1; }
+	@test -e "$(DATA)" || { echo "DATA=$(DATA): no such file or folder"; exit 1; }
+	@git rev-parse --verify -q HEAD >/dev/null || { echo "dvc exp needs a git repo with a commit"; exit 1; }
+	$(BIN)/dvc exp run -S data.source=$(DATA)
 
 test: setup  ## the whole test suite, end-to-end pipeline test included
 	$(BIN)/pytest -q

@@ -332,27 +332,8 @@ def export_model(
     if not texts:
         raise ModelError("export: no validation texts to measure parity on")
     start = time.perf_counter()
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
-    # The export folder is self-contained: tokenizer, config, and a finslm.json naming its source.
-    for name in [*TOKENIZER_FILES, "config.json"]:
-        if (model_dir / name).is_file():
-            shutil.copy2(model_dir / name, out_dir / name)
-
     reference = TorchPredictor(model_dir, meta)
-    name = meta.get("name") or model_dir.name
-    export_meta = {
-        **{k: v for k, v in meta.items() if k not in {"kind", "labels"}},
-        "kind": "onnx",
-        "name": name,
-        "source": str(model_dir),
-        "max_length": int(meta.get("max_length", 128)),
-        "params": reference.num_parameters(),
-        "opset": cfg.opset,
-        "exporter": cfg.exporter,
-    }
-    write_meta(out_dir, {**export_meta, "labels": list(meta["labels"])})
+    _start_export_folder(model_dir, out_dir, meta, reference, cfg)
 
     fp32 = out_dir / ONNX_FILES["onnx-fp32"]
     opt = out_dir / ONNX_FILES["onnx-opt"]
@@ -366,45 +347,19 @@ def export_model(
         if not fused.get("Attention") and not fused.get("MultiHeadAttention"):
             log("warning: the optimizer fused no attention (exported without eager attention?)")
     source = opt if cfg.optimize and cfg.quantize_from == "opt" else fp32
-    keep = []
     n_layers = json.loads((model_dir / "config.json").read_text()).get("num_hidden_layers")
-    for entry in cfg.int8_keep_fp32:  # each entry must select something: typos fail loudly
-        selected = select_nodes(source, [entry])
-        if not selected and _beyond_depth(entry, n_layers):
-            # One list serves every exported model; a shallower one (a pruned model) has no
-            # such layer, which is not a typo.
-            log(f"int8_keep_fp32: {entry!r} is past this model's {n_layers} layers; skipped")
-            continue
-        if not selected:
-            raise ModelError(
-                f"export.int8_keep_fp32: {entry!r} selects no node of {source} (layers are "
-                "0-based; strings must occur in a node or tensor name); fix or remove it"
-            )
-        keep += [n for n in selected if n not in keep]
+    keep = _kept_fp32_nodes(source, cfg, n_layers, log)
     log(
         f"quantise {source.name} -> {int8} (per_channel={cfg.per_channel}, "
         f"fp32: {cfg.int8_keep_fp32 or 'nothing'})"
     )
     quantize_graph(source, int8, cfg.per_channel, cfg.reduce_range, exclude=keep)
 
-    final_meta = read_meta(out_dir)
-    metrics: dict[str, Any] = {}
-    for backend, path in ONNX_FILES.items():
-        graph = out_dir / path
-        if not graph.is_file():
-            continue
-        candidate = OnnxPredictor(out_dir, final_meta, graph=graph)
-        numbers = parity(reference, candidate, list(texts), cfg.batch_size)
-        numbers["size_mb"] = _size_mb(onnx_graph_files(graph))
-        metrics[backend] = numbers
-        if backend == "onnx-opt":
-            metrics[backend]["fused"] = fused
-        if backend == "onnx-int8":
-            metrics[backend]["fp32_nodes"] = len(keep)
-        log(
-            f"{backend}: max |Δlogit| {numbers['max_abs_logit_diff']:.2e}, "
-            f"agreement {numbers['agreement']:.4f}, {numbers['size_mb']:.1f} MB"
-        )
+    metrics = _measure_graphs(out_dir, reference, texts, cfg, log)
+    if "onnx-opt" in metrics:
+        metrics["onnx-opt"]["fused"] = fused
+    if "onnx-int8" in metrics:
+        metrics["onnx-int8"]["fp32_nodes"] = len(keep)
     metrics["torch-fp32"] = {"size_mb": _size_mb([p for p in reference.files() if p.is_file()])}
     metrics["quantized_from"] = source.name
     metrics["seconds"] = round(time.perf_counter() - start, 1)
@@ -420,5 +375,66 @@ def export_model(
             "the worst layers in fp32 (export.int8_keep_fp32) or try export.reduce_range: true; "
             "or relax the tolerance in params.yaml if the numbers are acceptable.",
             metrics,
+        )
+    return metrics
+
+
+def _start_export_folder(model_dir: Path, out_dir: Path, meta, reference, cfg) -> None:
+    """A fresh, self-contained ``out_dir``: tokenizer, config, and a finslm.json naming its
+    source model."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    for name in [*TOKENIZER_FILES, "config.json"]:
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, out_dir / name)
+    export_meta = {
+        **{k: v for k, v in meta.items() if k not in {"kind", "labels"}},
+        "kind": "onnx",
+        "name": meta.get("name") or model_dir.name,
+        "source": str(model_dir),
+        "max_length": int(meta.get("max_length", 128)),
+        "params": reference.num_parameters(),
+        "opset": cfg.opset,
+        "exporter": cfg.exporter,
+    }
+    write_meta(out_dir, {**export_meta, "labels": list(meta["labels"])})
+
+
+def _kept_fp32_nodes(source: Path, cfg: ExportConfig, n_layers, log) -> list[str]:
+    """The nodes ``export.int8_keep_fp32`` keeps in fp32; an entry selecting nothing fails
+    loudly (a typo), except a layer index past a shallower (pruned) model's depth."""
+    keep: list[str] = []
+    for entry in cfg.int8_keep_fp32:
+        selected = select_nodes(source, [entry])
+        if not selected and _beyond_depth(entry, n_layers):
+            # One list serves every exported model; a shallower one (a pruned model) has no
+            # such layer, which is not a typo.
+            log(f"int8_keep_fp32: {entry!r} is past this model's {n_layers} layers; skipped")
+            continue
+        if not selected:
+            raise ModelError(
+                f"export.int8_keep_fp32: {entry!r} selects no node of {source} (layers are "
+                "0-based; strings must occur in a node or tensor name); fix or remove it"
+            )
+        keep += [n for n in selected if n not in keep]
+    return keep
+
+
+def _measure_graphs(out_dir: Path, reference, texts, cfg: ExportConfig, log) -> dict[str, Any]:
+    """Parity with PyTorch and on-disk size of every graph in ``out_dir``."""
+    final_meta = read_meta(out_dir)
+    metrics: dict[str, Any] = {}
+    for backend, path in ONNX_FILES.items():
+        graph = out_dir / path
+        if not graph.is_file():
+            continue
+        candidate = OnnxPredictor(out_dir, final_meta, graph=graph)
+        numbers = parity(reference, candidate, list(texts), cfg.batch_size)
+        numbers["size_mb"] = _size_mb(onnx_graph_files(graph))
+        metrics[backend] = numbers
+        log(
+            f"{backend}: max |Δlogit| {numbers['max_abs_logit_diff']:.2e}, "
+            f"agreement {numbers['agreement']:.4f}, {numbers['size_mb']:.1f} MB"
         )
     return metrics
