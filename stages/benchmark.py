@@ -11,7 +11,6 @@ cores with the real PhraseBank test split (about 1,000 sentences).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,8 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from finslm.bench import Variant, markdown_table, plot_frontier, run_benchmark, write_csv
-from finslm.config import ConfigError, load_benchmark_config
+from finslm.config import load_benchmark_config
+from finslm.data.errors import DataError
 from finslm.models import ModelError
+from finslm.stage import run_stage, stage_parser
 
 
 def resolve_variants(names: list[str], models: Path, exports: Path) -> list[Variant]:
@@ -43,7 +44,7 @@ def resolve_variants(names: list[str], models: Path, exports: Path) -> list[Vari
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = stage_parser(__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--exports", type=Path, default=Path("exports"))
@@ -53,14 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=Path("reports/benchmark.md"))
     parser.add_argument("--plots", type=Path, default=Path("plots/benchmark"))
     args = parser.parse_args(argv)
+    return run_stage("benchmark", lambda: _benchmark(args))
 
-    try:
-        cfg = load_benchmark_config(args.params)
-        variants = resolve_variants(cfg.variants, args.models, args.exports)
-        test = pd.read_parquet(args.test, columns=["text", "label"])
-    except (ConfigError, ModelError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+def _benchmark(args) -> None:
+    cfg = load_benchmark_config(args.params)
+    variants = resolve_variants(cfg.variants, args.models, args.exports)
+    if not args.test.is_file():
+        raise DataError(f"{args.test}: not found. Fix: run `dvc repro prepare` first.")
+    test = pd.read_parquet(args.test, columns=["text", "label"])
     result = run_benchmark(
         variants,
         test["text"].astype(str).tolist(),
@@ -82,7 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     args.markdown.write_text("# Benchmark\n\n" + table, encoding="utf-8")
     plot_frontier(result, args.plots)
     print(table)
-    return 0
 
 
 if __name__ == "__main__":

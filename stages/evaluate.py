@@ -14,14 +14,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from finslm.config import ConfigError
-from finslm.data import DataError, read_split
+from finslm.data import read_split
 from finslm.evaluation import confusion_rows, evaluate_predictor, metrics_by_agreement
-from finslm.models import ModelError
 from finslm.predict import load_predictor
+from finslm.stage import run_stage, stage_parser
 
 
-def main(name: str, prepared: Path = Path("data/prepared")) -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser(__doc__)
+    parser.add_argument("name", help="a model under params.yaml models")
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    args = parser.parse_args(argv)
+    return run_stage(f"evaluate@{args.name}", lambda: evaluate(args.name, args.prepared))
+
+
+def evaluate(name: str, prepared: Path) -> None:
     predictor = load_predictor(Path("models") / name)
     plots_dir = Path("plots/confusion") / name
     plots_dir.mkdir(parents=True, exist_ok=True)
@@ -49,10 +56,4 @@ def main(name: str, prepared: Path = Path("data/prepared")) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/evaluate.py <model name from params.yaml models>")
-    try:
-        main(sys.argv[1])
-    except (ConfigError, DataError, ModelError) as exc:
-        sys.exit(f"evaluate@{sys.argv[1]}: {exc}")
+    sys.exit(main())

@@ -14,19 +14,16 @@ models print one message to stderr and exit 1, without a traceback.
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 from pathlib import Path
 
-from finslm.config import ConfigError, load_explain_config
-from finslm.data import DataError
+from finslm.config import load_explain_config
 from finslm.explain.runner import ExplainPaths, run_explain
-from finslm.models import ModelError
+from finslm.stage import run_stage, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = stage_parser(__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--exports", type=Path, default=Path("exports"))
@@ -36,23 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--analysis", type=Path, default=Path("analysis"))
     parser.add_argument("--plots", type=Path, default=Path("plots/explain"))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="explain: %(message)s")
-    try:
-        cfg = load_explain_config(args.params)
-        paths = ExplainPaths(
-            model_dir=args.models / cfg.model,
-            export_dir=args.exports / cfg.model,
-            val=args.val,
-            report_dir=args.reports,
-            metrics=args.metrics,
-            analysis=args.analysis / f"{cfg.model}.json",
-            plots_dir=args.plots,
-        )
-        run_explain(cfg, paths)
-    except (ConfigError, DataError, ModelError) as exc:
-        print(f"explain: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_stage("explain", lambda: _explain(args))
+
+
+def _explain(args) -> None:
+    cfg = load_explain_config(args.params)
+    paths = ExplainPaths(
+        model_dir=args.models / cfg.model,
+        export_dir=args.exports / cfg.model,
+        val=args.val,
+        report_dir=args.reports,
+        metrics=args.metrics,
+        analysis=args.analysis / f"{cfg.model}.json",
+        plots_dir=args.plots,
+    )
+    run_explain(cfg, paths)
 
 
 if __name__ == "__main__":

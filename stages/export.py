@@ -11,7 +11,6 @@ it because DVC outputs may not nest inside another stage's output.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,12 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 from finslm.config import ConfigError, load_export_config
+from finslm.data.errors import DataError
 from finslm.export import ParityError, export_model
-from finslm.models import ModelError
+from finslm.stage import run_stage, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = stage_parser(__doc__)
     parser.add_argument("name", help="a transformer model listed in export.models")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--models", type=Path, default=Path("models"))
@@ -32,28 +32,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val", type=Path, default=Path("data/prepared/val.parquet"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/export"))
     args = parser.parse_args(argv)
+    return run_stage(f"export@{args.name}", lambda: _export(args))
 
+
+def _export(args) -> None:
+    cfg = load_export_config(args.params)
+    if args.name not in cfg.models:
+        raise ConfigError(
+            f"export.models: {args.name!r} is not listed ({', '.join(cfg.models)}); add it there"
+        )
+    if not args.val.is_file():
+        raise DataError(f"{args.val}: not found. Fix: run `dvc repro prepare` first.")
+    texts = pd.read_parquet(args.val, columns=["text"])["text"].astype(str).tolist()
+    metrics_path = args.metrics / f"{args.name}.json"
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        cfg = load_export_config(args.params)
-        if args.name not in cfg.models:
-            raise ConfigError(
-                f"export.models: {args.name!r} is not listed ({', '.join(cfg.models)}); add it there"
-            )
-        texts = pd.read_parquet(args.val, columns=["text"])["text"].astype(str).tolist()
-        metrics_path = args.metrics / f"{args.name}.json"
-        metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            metrics = export_model(args.models / args.name, args.exports / args.name, texts, cfg)
-        except ParityError as exc:
-            metrics_path.write_text(json.dumps(exc.metrics, indent=2) + "\n", encoding="utf-8")
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    except (ConfigError, ModelError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        metrics = export_model(args.models / args.name, args.exports / args.name, texts, cfg)
+    except ParityError as exc:
+        # The numbers that broke the gate stay readable beside the failed graphs.
+        metrics_path.write_text(json.dumps(exc.metrics, indent=2) + "\n", encoding="utf-8")
+        raise
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.exports / args.name} and {metrics_path}")
-    return 0
 
 
 if __name__ == "__main__":

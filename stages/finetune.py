@@ -12,38 +12,33 @@ stage), the mining file, train and val (selection) and test (the report only), a
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 from pathlib import Path
 
-from finslm.config import ConfigError, load_finetune_config, load_params
-from finslm.data import DataError
+from finslm.config import load_finetune_config, load_params
 from finslm.finetune.workflow import FinetunePaths, run_finetune, run_mine
-from finslm.models import ModelError
+from finslm.stage import run_stage, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = stage_parser(__doc__)
     parser.add_argument("step", choices=["mine", "run"])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument(
         "--root", type=Path, default=Path("."), help="where the pipeline's folders are"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"{args.step}: %(message)s")
-    try:
-        cfg = load_finetune_config(args.params)
-        model_cfg = load_params(args.params).models[cfg.model]
-        paths = FinetunePaths.for_model(cfg.model, args.root)
-        if args.step == "mine":
-            run_mine(cfg, model_cfg, paths, root=args.root)
-        else:
-            run_finetune(cfg, model_cfg, paths)
-    except (ConfigError, DataError, ModelError) as exc:
-        print(f"{args.step}: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_stage("mine" if args.step == "mine" else "finetune", lambda: _step(args))
+
+
+def _step(args) -> None:
+    cfg = load_finetune_config(args.params)
+    model_cfg = load_params(args.params).models[cfg.model]
+    paths = FinetunePaths.for_model(cfg.model, args.root)
+    if args.step == "mine":
+        run_mine(cfg, model_cfg, paths, root=args.root)
+    else:
+        run_finetune(cfg, model_cfg, paths)
 
 
 if __name__ == "__main__":

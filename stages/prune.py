@@ -10,14 +10,23 @@ import logging
 import sys
 from pathlib import Path
 
-from finslm.config import ConfigError, load_prune_config
-from finslm.data import DataError, read_split
+from finslm.config import load_prune_config
+from finslm.data import read_split
 from finslm.models import ModelError
 from finslm.prune.run import prune_model
+from finslm.stage import run_stage, stage_parser
 
 
-def main(prepared: Path = Path("data/prepared")) -> None:
-    cfg = load_prune_config()
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    args = parser.parse_args(argv)
+    return run_stage("prune", lambda: prune(args.params, args.prepared))
+
+
+def prune(params: Path, prepared: Path) -> None:
+    cfg = load_prune_config(params)
     source, out_dir = Path("models") / cfg.model, Path("models") / cfg.output
     if not source.is_dir():
         raise ModelError(f"{source}: not found; run `dvc repro train@{cfg.model}` first")
@@ -48,8 +57,4 @@ def main(prepared: Path = Path("data/prepared")) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        main()
-    except (ConfigError, DataError, ModelError) as exc:
-        sys.exit(f"prune: {exc}")
+    sys.exit(main())

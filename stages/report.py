@@ -11,16 +11,16 @@ on the page saying what is missing, and a line on stderr; the stage still writes
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from finslm.report import ReportInputs, render_page
+from finslm.stage import run_stage, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
     d = ReportInputs()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = stage_parser(__doc__)
     parser.add_argument("--params", type=Path, default=d.params)
     parser.add_argument("--data", type=Path, default=d.data)
     parser.add_argument("--benchmark", type=Path, default=d.benchmark)
@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attributions", type=Path, default=d.attributions)
     parser.add_argument("--out", type=Path, default=Path("reports/index.html"))
     args = parser.parse_args(argv)
+    return run_stage("report", lambda: _report(args))
+
+
+def _report(args) -> None:
     inputs = ReportInputs(
         params=args.params,
         data=args.data,
@@ -45,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     for line in missing:
         print(f"report: missing: {line}", file=sys.stderr)
     print(f"report: wrote {args.out} ({len(page) / 1024:.0f} KiB, {len(missing)} missing)")
-    return 0
 
 
 if __name__ == "__main__":

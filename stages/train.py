@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from finslm.config import ConfigError, TfidfConfig, TransformerConfig, load_params
-from finslm.data import DataError, read_split
-from finslm.models import ModelError
+from finslm.data import read_split
+from finslm.stage import run_stage, stage_parser
 from finslm.train.distributed import (
     dist_env,
     finish_distributed,
@@ -45,7 +45,19 @@ def relaunch(name: str, nproc: int) -> int:
     return subprocess.run(cmd).returncode
 
 
-def main(name: str, prepared: Path = Path("data/prepared")) -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser(__doc__)
+    parser.add_argument("name", help="a model under params.yaml models")
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    args = parser.parse_args(argv)
+    # Ranks other than 0 (torchrun) log warnings and errors only: one copy of each info line.
+    level = logging.INFO if is_main_process() else logging.WARNING
+    code = run_stage(f"train@{args.name}", lambda: train(args.name, args.prepared), level)
+    finish_distributed()  # every rank waits for rank 0's writes, then leaves the group
+    return code
+
+
+def train(name: str, prepared: Path) -> int | None:
     params = load_params()
     if name not in params.models:
         raise ConfigError(
@@ -57,8 +69,8 @@ def main(name: str, prepared: Path = Path("data/prepared")) -> None:
         per_device_batch(cfg.batch_size, params.train.nproc, f"models.{name}.batch_size")
         code = relaunch(name, params.train.nproc)
         if code:
-            sys.exit(f"train@{name}: torchrun exited with status {code}")
-        return
+            logging.error("torchrun exited with status %d", code)
+        return code
     if isinstance(cfg, TfidfConfig) and not is_main_process():
         return  # the baseline is one process's work; rank 0 fits it
     train_df = read_split(prepared / "train.parquet")
@@ -112,13 +124,4 @@ def main(name: str, prepared: Path = Path("data/prepared")) -> None:
 
 
 if __name__ == "__main__":
-    # Ranks other than 0 (torchrun) log warnings and errors only: one copy of each info line.
-    level = logging.INFO if is_main_process() else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/train.py <model name from params.yaml models>")
-    try:
-        main(sys.argv[1])
-    except (ConfigError, DataError, ModelError) as exc:
-        sys.exit(f"train@{sys.argv[1]}: {exc}")
-    finish_distributed()  # every rank waits for rank 0's writes, then leaves the group
+    sys.exit(main())

@@ -164,7 +164,8 @@ def test_stage_writes_every_output(layout):
 def test_stage_names_the_missing_stage(layout):
     _write_params(layout, ["tiny/onnx-int8", "nope/onnx-int8"])
     code, err = _run_stage(layout)
-    assert code == 2
+    assert code == 1  # every stage: a user error is status 1 and one line (finslm.stage)
+    assert err.startswith("benchmark: error: ") and len(err.strip().splitlines()) == 1
     assert "'nope/onnx-int8' needs" in err and "dvc repro export@nope" in err
 
 

@@ -19,8 +19,10 @@ from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 
+from finslm.errors import FinslmError
 
-class ConfigError(ValueError):
+
+class ConfigError(FinslmError, ValueError):
     """A params.yaml value is missing, unknown or out of range; the message says which and why."""
 
 

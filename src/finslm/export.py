@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from finslm.config import ExportConfig
+from finslm.errors import FinslmError
 from finslm.models import ModelError, read_meta, write_meta
 from finslm.predict import (
     ONNX_FILES,
@@ -56,7 +57,7 @@ OPTIMIZER_TYPES = {
 }
 
 
-class ParityError(RuntimeError):
+class ParityError(FinslmError, RuntimeError):
     """An exported graph disagrees with PyTorch beyond the configured tolerance.
 
     ``metrics`` holds the full parity numbers (the stage still writes them, for diagnosis).

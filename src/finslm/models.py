@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from finslm.errors import FinslmError
 from finslm.labels import ID2LABEL, LABEL2ID, LABELS
 
 META_FILE = "finslm.json"
@@ -31,7 +32,7 @@ PACKAGED: dict[str, tuple[str, str]] = {
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 
-class ModelError(ValueError):
+class ModelError(FinslmError, ValueError):
     """A checkpoint spec or a model folder cannot be used; the message says why and the fix."""
 
 

@@ -7,6 +7,8 @@ print it without a traceback.
 
 from __future__ import annotations
 
+from finslm.errors import FinslmError
 
-class DataError(ValueError):
+
+class DataError(FinslmError, ValueError):
     """A data source cannot be read or used; the message names the file, line, problem and fix."""
