@@ -181,6 +181,7 @@ def run_training(
     probability of the gold label the model gave each example in that training forward pass.
     """
     import torch
+    from tqdm.auto import tqdm
 
     n_steps = sum(len(p.batches) for p in phases)
     if len(lrs) != n_steps:
@@ -195,6 +196,8 @@ def run_training(
     start = time.perf_counter()
     model.train()
     step = 0
+    # Steps with an ETA on a terminal; nothing in CI logs or `dvc queue` logs (disable=None).
+    bar = tqdm(total=n_steps, desc="continued training", unit="step", disable=None, leave=False)
     for phase in phases:
         result.phase_steps[phase.name] = 0
         for batch in phase.batches:
@@ -219,6 +222,7 @@ def run_training(
                     p = torch.softmax(logits.detach(), dim=-1)
                     record(batch, p[torch.arange(len(batch)), gold].numpy())
             step += 1
+            bar.update()
             result.steps = step
             result.examples += len(batch)
             result.phase_steps[phase.name] += 1
@@ -250,6 +254,7 @@ def run_training(
                     break
         if result.stopped_early:
             break
+    bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
