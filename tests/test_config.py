@@ -82,3 +82,73 @@ def test_invalid_yaml(tmp_path):
     path.write_text("models: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(path)
+
+
+# --- issue #26: numbers as DVC writes them, and params that used to pass unchecked -------------
+
+
+@pytest.mark.parametrize("written", ["5e-05", "2e-5", "3E-5", "1e+2", "+1.5e-3", "1.0e-4"])
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path, written):
+    # `dvc exp run -S models.minilm.lr=5e-5` writes `lr: 5e-05` (YAML 1.2); PyYAML's 1.1
+    # resolver read that as the string '5e-05' and every stage failed.
+    path = tmp_path / "params.yaml"
+    path.write_text(f"models:\n  m:\n    kind: transformer\n    lr: {written}\n")
+    assert load_params(path).models["m"].lr == pytest.approx(float(written))
+
+
+def test_yaml_load_keeps_ints_strings_and_versions():
+    from finslm.config import yaml_load
+
+    loaded = yaml_load("a: 10\nb: 1.5\nc: v1e5\nd: '5e-05'\ne: 1e5\nf: 0x10\n")
+    assert loaded == {"a": 10, "b": 1.5, "c": "v1e5", "d": "5e-05", "e": 1e5, "f": 16}
+
+
+def test_ablate_set_reads_exponent_as_number():
+    from finslm.ablation import parse_overrides
+
+    assert parse_overrides(["lr=5e-5"]) == {"lr": 5e-5}
+
+
+@pytest.mark.parametrize(
+    ("section", "patch", "message"),
+    [
+        (
+            "models",
+            {"b": {"kind": "tfidf", "max_iter": -1}},
+            "models.b.max_iter: got -1; must be >= 1",
+        ),  # fmt: skip
+        ("models", {"b": {"kind": "tfidf", "min_df": 0}}, "models.b.min_df: got 0; must be >= 1"),
+        ("models", {"b": {"kind": "tfidf", "min_df": -1}}, "models.b.min_df: got -1; must be >= 1"),
+        ("data", {"seed": -1}, "data.seed: got -1; must be between 0 and 2**32 - 1"),
+        ("data", {"seed": 2**32}, "data.seed: got 4294967296; must be between 0 and 2**32 - 1"),
+        ("train", {"threads": -1}, "train.threads: got -1; must be >= 0"),
+        ("train", {"seed": -5}, "train.seed: got -5; must be between 0 and 2**32 - 1"),
+    ],
+)
+def test_out_of_range_params_fail_in_one_line(tmp_path, section, patch, message):
+    params = base()
+    params.setdefault(section, {}).update(patch)
+    with pytest.raises(ConfigError) as info:
+        load_params(write(tmp_path, params))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_misspelled_section_is_an_error(tmp_path):
+    params = base() | {"datta": {"seed": 1}}
+    with pytest.raises(ConfigError, match="unknown section 'datta'; did you mean 'data'"):
+        load_params(write(tmp_path, params))
+
+
+@pytest.mark.parametrize("value", [None, 5, "sample"])
+def test_null_section_does_not_fall_back_to_defaults(tmp_path, value):
+    params = base() | {"data": value}
+    with pytest.raises(ConfigError, match="section 'data' is .*not a mapping"):
+        load_params(write(tmp_path, params))
+
+
+def test_every_loader_reads_the_same_numbers(tmp_path):
+    from finslm.config import load_export_config
+
+    path = tmp_path / "params.yaml"
+    path.write_text("models:\n  m:\n    kind: transformer\nexport:\n  models: [m]\n  atol: 1e-3\n")
+    assert load_export_config(path).atol == pytest.approx(1e-3)

@@ -11,6 +11,7 @@ names the key, what was given and what is allowed. Stages read only their own se
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -20,6 +21,32 @@ import yaml
 
 class ConfigError(ValueError):
     """A params.yaml value is missing, unknown or out of range; the message says which and why."""
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading floats as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, where a float needs a dot: ``5e-05`` (what ``dvc exp run -S
+    lr=5e-5`` writes back) would be the string "5e-05". This adds the 1.2 forms (``5e-05``,
+    ``1E+3``) so a number is a number whichever YAML dialect wrote the file.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML text as params.yaml is read everywhere (see :class:`_Loader`)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
+# Top-level sections of params.yaml: one per stage family. A key not listed (``datta:``) is an
+# error, not silently ignored; a new stage with its own section adds it here.
+SECTIONS = ("data", "models", "train", "export", "benchmark", "explain", "prune", "finetune")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,6 +247,7 @@ def _check_ranges(obj: Any, prefix: str) -> None:
         need(0 < obj.val_size < 1, "val_size", "between 0 and 1")
         need(obj.min_chars >= 1, "min_chars", ">= 1")
         need(obj.max_chars > obj.min_chars, "max_chars", "> min_chars")
+        need(0 <= obj.seed < 2**32, "seed", "between 0 and 2**32 - 1 (a numpy seed)")
     elif isinstance(obj, TransformerConfig):
         need(obj.epochs >= 1, "epochs", ">= 1")
         need(obj.batch_size >= 1, "batch_size", ">= 1")
@@ -252,8 +280,12 @@ def _check_ranges(obj: Any, prefix: str) -> None:
     elif isinstance(obj, TfidfConfig):
         need(obj.ngram_max >= 1, "ngram_max", ">= 1")
         need(obj.C > 0, "C", "> 0")
+        need(obj.min_df >= 1, "min_df", ">= 1 (documents a word must occur in)")
+        need(obj.max_iter >= 1, "max_iter", ">= 1")
     elif isinstance(obj, TrainConfig):
         need(obj.nproc >= 1, "nproc", ">= 1")
+        need(obj.threads >= 0, "threads", ">= 0 (0 = torch's default)")
+        need(0 <= obj.seed < 2**32, "seed", "between 0 and 2**32 - 1 (a numpy seed)")
 
 
 def model_config(name: str, raw: dict[str, Any]) -> ModelConfig:
@@ -268,12 +300,7 @@ def model_config(name: str, raw: dict[str, Any]) -> ModelConfig:
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the whole params file (sections other stages own are passed through)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: not found; run from the repository root") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = _raw_params(path)
     models = raw.get("models") or {}
     if not isinstance(models, dict) or not models:
         raise ConfigError(f"{path}: 'models' must map at least one model name to its settings")
@@ -426,13 +453,31 @@ class BenchmarkConfig:
 
 
 def _raw_params(path: str | Path) -> dict[str, Any]:
+    """The params file as a mapping: every stage reads it here (numbers, sections checked)."""
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found; run from the repository root") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections ({', '.join(SECTIONS)})")
+    for section, value in raw.items():
+        if section not in SECTIONS:
+            import difflib
+
+            close = difflib.get_close_matches(str(section), SECTIONS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"{path}: unknown section {section!r}; {hint}known sections: {', '.join(SECTIONS)}"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{path}: section {section!r} is {value!r}, not a mapping of keys; give its "
+                f"keys (see src/finslm/config.py) or delete the line to use the defaults"
+            )
+    return raw
 
 
 # Transformer folders other stages derive from a trained one: params section -> name suffix
