@@ -257,3 +257,16 @@ def test_documented_predict_commands_run(pipeline_layout, stdin, argv):
     text = "Sales rose.\nOrders fell.\n" if stdin or "-" in argv else None
     result = CliRunner().invoke(app, argv, input=text)
     assert result.exit_code == 0, f"finslm {' '.join(argv)}:\n{result.output}"
+
+
+def test_the_label_hint_in_errors_is_a_working_set_param(tmp_path):
+    # The unknown-label note that prepare prints suggests a -S form: it must apply too.
+    import pandas as pd
+
+    from finslm.data.clean import _notes
+
+    (note,) = _notes(pd.Series(["0", "1"]), pd.Series([None, None]))
+    values = set_params(words(note[note.index("-S ") :]))
+    assert values and values[0].startswith("++data.label_map=")
+    (path,) = apply_documented(values, tmp_path)
+    assert load_params(path).data.label_map == {"0": "negative", "1": "neutral", "2": "positive"}
