@@ -78,3 +78,22 @@ def test_evaluate_stage_reports_agreement_tiers_when_the_split_has_them(
     tiers = result["test"]["by_agreement"]
     assert set(tiers) == {"agree_50", "agree_100"}
     assert tiers["agree_50"]["n"] + tiers["agree_100"]["n"] == result["test"]["n"]
+
+
+def test_evaluate_stage_failure_leaves_no_stale_metrics(tmp_path, monkeypatch, tiny_tfidf):
+    # Issue #26 item 8, for evaluate: last run's metrics must not survive a failed run.
+    import shutil
+
+    import pytest
+
+    from finslm.data import DataError
+    from tests.test_export import load_stage
+
+    shutil.copytree(tiny_tfidf, tmp_path / "models" / "tfidf")
+    stale = tmp_path / "metrics" / "eval" / "tfidf.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError):  # no prepared splits
+        load_stage("evaluate").main("tfidf", tmp_path / "data" / "prepared")
+    assert not stale.exists()
