@@ -200,3 +200,17 @@ def test_cli_bulk_errors_are_one_line(tiny_tfidf, tmp_path, monkeypatch, extra, 
     )
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_failure_part_way_leaves_no_output(tmp_path):
+    class Failing(_Recorder):
+        def predict_proba(self, texts, batch_size=32):
+            if self.batches:
+                raise RuntimeError("boom")
+            return super().predict_proba(texts, batch_size)
+
+    source, target = tmp_path / "in.txt", tmp_path / "out.parquet"
+    _write_input(source, GOOD)
+    with pytest.raises(RuntimeError):
+        score_file(Failing(), source, target, chunk_rows=4, batch_size=100)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]  # no half file, no temp
