@@ -20,6 +20,7 @@ from finslm.data.tables import read_table
 SETTINGS = settings(
     max_examples=60,
     deadline=None,
+    database=None,  # no .hypothesis/ folder in the repo; failures print their example
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 # Any character a text file can hold (no surrogates; NUL makes a file binary, tested apart).
