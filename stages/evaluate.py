@@ -16,6 +16,7 @@ import pandas as pd
 
 from finslm.data import read_split
 from finslm.evaluation import confusion_rows, evaluate_predictor, metrics_by_agreement
+from finslm.outputs import atomic_path, remove_outputs
 from finslm.predict import load_predictor
 from finslm.stage import run_stage, stage_parser
 
@@ -29,8 +30,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate(name: str, prepared: Path) -> None:
-    predictor = load_predictor(Path("models") / name)
     plots_dir = Path("plots/confusion") / name
+    out = Path("metrics/eval") / f"{name}.json"
+    # A failure below must not leave last run's metrics beside this run's plots.
+    remove_outputs(out, *(plots_dir / f"{split}.csv" for split in ("val", "test")))
+    predictor = load_predictor(Path("models") / name)
     plots_dir.mkdir(parents=True, exist_ok=True)
     result = {}
     for split in ("val", "test"):
@@ -40,9 +44,8 @@ def evaluate(name: str, prepared: Path) -> None:
             # data.source is the PhraseBank folder: where do the errors sit, by annotator tier?
             metrics["by_agreement"] = metrics_by_agreement(df.label, pred, df["agreement"])
         result[split] = metrics
-        pd.DataFrame(confusion_rows(df.label.tolist(), pred)).to_csv(
-            plots_dir / f"{split}.csv", index=False
-        )
+        with atomic_path(plots_dir / f"{split}.csv") as tmp:
+            pd.DataFrame(confusion_rows(df.label.tolist(), pred)).to_csv(tmp, index=False)
         logging.info(
             "%s %s: accuracy %.4f, macro-F1 %.4f",
             name,
@@ -50,9 +53,8 @@ def evaluate(name: str, prepared: Path) -> None:
             metrics["accuracy"],
             metrics["macro_f1"],
         )
-    out = Path("metrics/eval") / f"{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

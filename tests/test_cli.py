@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from finslm.cli import app
@@ -30,8 +31,11 @@ def test_stdin_lines_as_json(tiny_classifier):
     )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [r["text"] for r in records] == ["Sales fell.", "The meeting is on 5 May."]
-    for r in records:
+    # One record per input line: the blank line 2 is reported as skipped (issue #26 item 7).
+    assert [r["text"] for r in records] == ["Sales fell.", "", "The meeting is on 5 May."]
+    assert [r["line"] for r in records] == [1, 2, 3]
+    assert records[1]["skipped"] == "empty line" and "label" not in records[1]
+    for r in (records[0], records[2]):
         assert r["label"] in LABELS and set(r["probabilities"]) == set(LABELS)
         assert abs(sum(r["probabilities"].values()) - 1) < 1e-4
 
@@ -70,3 +74,77 @@ def test_missing_model_folder_and_no_text(tmp_path):
     assert result.exit_code == 2 and "not a finslm model folder" in result.output
     result = runner.invoke(app, ["predict", "--model", str(tmp_path)])
     assert result.exit_code == 2 and "no text given" in result.output
+
+
+# --- issue #26: hostile input ------------------------------------------------------------------
+
+
+def _json(result) -> list[dict]:
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_output_row_i_is_input_line_i(tiny_tfidf):
+    # A form feed and U+0085 inside a line used to split it (str.splitlines); blank lines were
+    # dropped, so output rows no longer lined up with input lines (item 7).
+    text = "Sales\x0crose.\n\nOrders\u0085fell.\r\n   \nProfit rose.\rCosts fell.\n"
+    result = runner.invoke(app, ["predict", "-", "--model", str(tiny_tfidf), "--json"], input=text)
+    records = _json(result)
+    assert [r["line"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert [r["text"] for r in records] == [
+        "Sales\x0crose.", "", "Orders\u0085fell.", "   ", "Profit rose.", "Costs fell."
+    ]  # fmt: skip
+    assert [("skipped" in r) for r in records] == [False, True, False, True, False, False]
+
+
+def test_table_output_numbers_lines_and_shows_skipped(tiny_tfidf, tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("Sales rose.\n\nOrders fell.\n", encoding="utf-8")
+    result = runner.invoke(app, ["predict", "--file", str(path), "--model", str(tiny_tfidf)])
+    assert result.exit_code == 0, result.output
+    assert "line" in result.output and "skipped" in result.output
+
+
+@pytest.mark.parametrize("source", ["stdin", "file"])
+def test_non_utf8_input_is_one_line_naming_the_line(tiny_tfidf, tmp_path, source):
+    # Item 4: latin-1 bytes on stdin were a UnicodeDecodeError traceback.
+    raw = "Sales rose.\nUmsatz f\u00e4llt.\n".encode("latin-1")
+    args = ["predict", "--model", str(tiny_tfidf), "--json"]
+    if source == "stdin":
+        result = runner.invoke(app, [*args, "-"], input=raw)
+        name = "stdin"
+    else:
+        path = tmp_path / "t.txt"
+        path.write_bytes(raw)
+        result = runner.invoke(app, [*args, "--file", str(path)])
+        name = f"--file {path}"
+    assert result.exit_code == 2
+    assert f"error: {name}, line 2: not UTF-8 (byte 0xe4)" in result.output
+    assert "iconv" in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_non_utf8_argument_is_an_error(tiny_tfidf):
+    bad = b"Umsatz f\xe4llt".decode("utf-8", "surrogateescape")  # what Python makes of argv
+    result = runner.invoke(app, ["predict", bad, "--model", str(tiny_tfidf), "--json"])
+    assert result.exit_code == 2 and "argument 1: not UTF-8" in result.output
+
+
+def test_model_file_is_not_called_a_missing_folder(tiny_tfidf):
+    # Item 9: `--model models/x/model.joblib` said "no such folder".
+    result = runner.invoke(app, ["predict", "x", "--model", str(tiny_tfidf / "model.joblib")])
+    assert result.exit_code == 2
+    assert "is a file, not a model folder" in result.output and str(tiny_tfidf) in result.output
+
+
+def test_corrupt_model_is_one_line_not_a_traceback(tiny_tfidf, tmp_path):
+    # Item 6, through the CLI: the library's ModelError becomes one error line.
+    import shutil
+
+    folder = tmp_path / "tfidf"
+    shutil.copytree(tiny_tfidf, folder)
+    (folder / "model.joblib").write_bytes((folder / "model.joblib").read_bytes()[:50])
+    result = runner.invoke(app, ["predict", "x", "--model", str(folder)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "model.joblib" in lines[0] and "dvc repro train@tfidf" in lines[0]

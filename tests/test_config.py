@@ -86,12 +86,6 @@ def test_invalid_yaml(tmp_path):
         load_params(path)
 
 
-def test_misspelled_section_is_named(tmp_path):
-    params = {**base(), "datta": {"seed": 1}}
-    with pytest.raises(ConfigError, match=r"unknown section\(s\) datta; known sections: models"):
-        load_params(write(tmp_path, params))
-
-
 def test_one_params_object_holds_every_section():
     params = load_params("params.yaml")
     assert params.prune.output == "minilm-pruned"
@@ -100,6 +94,31 @@ def test_one_params_object_holds_every_section():
     # The optimiser block is shared: the same fields, validated the same way, everywhere.
     assert params.models["minilm"].early_stopping_patience >= 1
     assert params.prune.distill_settings().lr == params.prune.lr
+
+
+# --- issue #26: numbers as DVC writes them, and params that used to pass unchecked -------------
+
+
+@pytest.mark.parametrize("written", ["5e-05", "2e-5", "3E-5", "1e+2", "+1.5e-3", "1.0e-4"])
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path, written):
+    # `dvc exp run -S models.minilm.lr=5e-5` writes `lr: 5e-05` (YAML 1.2); PyYAML's 1.1
+    # resolver read that as the string '5e-05' and every stage failed.
+    path = tmp_path / "params.yaml"
+    path.write_text(f"models:\n  m:\n    kind: transformer\n    lr: {written}\n")
+    assert load_params(path).models["m"].lr == pytest.approx(float(written))
+
+
+def test_yaml_load_keeps_ints_strings_and_versions():
+    from finslm.config import yaml_load
+
+    loaded = yaml_load("a: 10\nb: 1.5\nc: v1e5\nd: '5e-05'\ne: 1e5\nf: 0x10\n")
+    assert loaded == {"a": 10, "b": 1.5, "c": "v1e5", "d": "5e-05", "e": 1e5, "f": 16}
+
+
+def test_ablate_set_reads_exponent_as_number():
+    from finslm.ablation import parse_overrides
+
+    assert parse_overrides(["lr=5e-5"]) == {"lr": 5e-5}
 
 
 @pytest.mark.parametrize(
@@ -163,3 +182,48 @@ def test_repo_sample_runs_the_quick_profile_and_the_real_recipe_is_unchanged():
     assert quick.models["minilm"].soup_size >= 2  # still a soup: the same code path
     assert quick.prune.soup_size >= 2 and len(quick.finetune.seeds) >= 2
     assert raw["models"]["minilm"]["soup_size"] == 3 and raw["models"]["minilm"]["epochs"] == 6
+
+
+@pytest.mark.parametrize(
+    ("section", "patch", "message"),
+    [
+        (
+            "models",
+            {"b": {"kind": "tfidf", "max_iter": -1}},
+            "models.b.max_iter: got -1; must be >= 1",
+        ),  # fmt: skip
+        ("models", {"b": {"kind": "tfidf", "min_df": 0}}, "models.b.min_df: got 0; must be >= 1"),
+        ("models", {"b": {"kind": "tfidf", "min_df": -1}}, "models.b.min_df: got -1; must be >= 1"),
+        ("data", {"seed": -1}, "data.seed: got -1; must be between 0 and 2**32 - 1"),
+        ("data", {"seed": 2**32}, "data.seed: got 4294967296; must be between 0 and 2**32 - 1"),
+        ("train", {"threads": -1}, "train.threads: got -1; must be >= 0"),
+        ("train", {"seed": -5}, "train.seed: got -5; must be between 0 and 2**32 - 1"),
+    ],
+)
+def test_out_of_range_params_fail_in_one_line(tmp_path, section, patch, message):
+    params = base()
+    params.setdefault(section, {}).update(patch)
+    with pytest.raises(ConfigError) as info:
+        load_params(write(tmp_path, params))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_misspelled_section_is_an_error(tmp_path):
+    params = base() | {"datta": {"seed": 1}}
+    with pytest.raises(ConfigError, match="unknown section 'datta'; did you mean 'data'"):
+        load_params(write(tmp_path, params))
+
+
+@pytest.mark.parametrize("value", [None, 5, "sample"])
+def test_null_section_does_not_fall_back_to_defaults(tmp_path, value):
+    params = base() | {"data": value}
+    with pytest.raises(ConfigError, match="section 'data' is .*not a mapping"):
+        load_params(write(tmp_path, params))
+
+
+def test_every_loader_reads_the_same_numbers(tmp_path):
+    from finslm.config import load_export_config
+
+    path = tmp_path / "params.yaml"
+    path.write_text("models:\n  m:\n    kind: transformer\nexport:\n  models: [m]\n  atol: 1e-3\n")
+    assert load_export_config(path).atol == pytest.approx(1e-3)

@@ -72,9 +72,26 @@ def test_evaluate_stage_reports_agreement_tiers_when_the_split_has_them(
     rows.assign(agreement=[1.0, 0.5] * (len(rows) // 2)).to_parquet(prepared / "test.parquet")
     shutil.copytree(tiny_tfidf, tmp_path / "models" / "tfidf")
     monkeypatch.chdir(tmp_path)
-    load_stage("evaluate").main("tfidf", prepared)
+    assert load_stage("evaluate").main(["tfidf", "--prepared", str(prepared)]) == 0
     result = json.loads((tmp_path / "metrics" / "eval" / "tfidf.json").read_text())
     assert "by_agreement" not in result["val"]
     tiers = result["test"]["by_agreement"]
     assert set(tiers) == {"agree_50", "agree_100"}
     assert tiers["agree_50"]["n"] + tiers["agree_100"]["n"] == result["test"]["n"]
+
+
+def test_evaluate_stage_failure_leaves_no_stale_metrics(tmp_path, monkeypatch, tiny_tfidf):
+    # Issue #26 item 8, for evaluate: last run's metrics must not survive a failed run.
+    import shutil
+
+    from tests.test_export import load_stage
+
+    shutil.copytree(tiny_tfidf, tmp_path / "models" / "tfidf")
+    stale = tmp_path / "metrics" / "eval" / "tfidf.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    stage = load_stage("evaluate")
+    # No prepared splits: one error line, status 1, and no stale metrics left behind.
+    assert stage.main(["tfidf", "--prepared", str(tmp_path / "data" / "prepared")]) == 1
+    assert not stale.exists()

@@ -158,3 +158,42 @@ def test_cuda_only_when_available(folders, monkeypatch):
     ]
     with pytest.raises(ModelError, match=r"CPU-only build.*pip install onnxruntime-gpu"):
         load_predictor(folders["onnx-int8"], "onnx-int8", device="cuda")
+
+
+# --- issue #26 item 6: a damaged model folder is one ModelError line, not a traceback ----------
+
+
+def _truncate(path, keep: int = 100) -> None:
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def _copy(src, dst):
+    shutil.copytree(src, dst, symlinks=False)
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("which", "filename", "backend", "fix"),
+    [
+        ("sklearn", "model.joblib", "sklearn", "train@"),
+        ("torch-fp32", "model.safetensors", "torch-fp32", "train@"),
+        ("onnx-int8", "model.int8.onnx", "onnx-int8", "export@"),
+        ("onnx-fp32", "model.onnx", "onnx-fp32", "export@"),
+    ],
+)
+def test_truncated_files_are_a_model_error(folders, tmp_path, which, filename, backend, fix):
+    folder = _copy(folders[which], tmp_path / "m")
+    _truncate(folder / filename)
+    with pytest.raises(ModelError) as info:
+        load_predictor(folder, backend)
+    message = str(info.value)
+    assert str(folder) in message and "damaged or incomplete" in message
+    assert f"`dvc repro {fix}" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("content", ['{"kind": "tfidf", ', "[1, 2]", "\xff\xfe garbage"])
+def test_broken_meta_is_a_model_error(folders, tmp_path, content):
+    folder = _copy(folders["sklearn"], tmp_path / "m")
+    (folder / "finslm.json").write_bytes(content.encode("latin-1"))
+    with pytest.raises(ModelError, match=r"finslm.json: .*dvc (repro|checkout)"):
+        load_predictor(folder)

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from finslm.config import ConfigError, TransformerConfig, model_config
+from finslm.config import ConfigError, TransformerConfig, model_config, read_params, yaml_load
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {pair!r}: expected key=value, e.g. --set rdrop_alpha=1.0")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        out[key.strip()] = yaml_load(value) if value.strip() else ""
     return out
 
 
@@ -245,7 +244,7 @@ def run_ablation(
     soup recipe (``soup_size`` > 1), ``ingredients_from`` names an ablation of the same recipe
     without the soup whose models (``keep_models``) are averaged instead of retrained.
     """
-    raw = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
+    raw = read_params(params_path)
     cfg = recipe(raw.get("models") or {}, model, overrides)
     for split in ("train", "val", "test"):
         if not (prepared / f"{split}.parquet").exists():

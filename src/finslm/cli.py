@@ -41,22 +41,102 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _read_texts(texts: list[str] | None, file: Path | None) -> list[str]:
-    lines: list[str] = []
-    for text in texts or []:
+    """Every input in order: each argument, and each line of stdin (``-``) and ``--file``.
+
+    Lines are split on ``\\n``, ``\\r\\n`` and ``\\r`` only (a form feed or U+0085 inside a
+    line does not split it), blank lines are kept (the caller reports them as skipped), so
+    input ``i`` is line ``i``. Bytes that are not UTF-8 are an error naming the line.
+    """
+    items: list[str] = []
+    for number, text in enumerate(texts or [], start=1):
         if text == "-":
-            lines += sys.stdin.read().splitlines()
+            stream = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
+            raw = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+            items += _decode_lines(raw, "stdin")
         else:
-            lines.append(text)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # argv bytes that are not UTF-8 (surrogate-escaped)
+                raise _fail(
+                    f"argument {number}: not UTF-8 text; pass UTF-8 (e.g. via iconv) or use --file"
+                ) from None
+            items.append(text)
     if file is not None:
+        if file.is_dir():
+            raise _fail(f"--file {file}: is a folder; pass a text file, one text per line")
         try:
-            lines += file.read_text(encoding="utf-8").splitlines()
+            raw = file.read_bytes()
         except OSError as exc:
             raise _fail(f"--file {file}: cannot read ({exc.strerror})") from None
-        except UnicodeDecodeError:
-            raise _fail(
-                f"--file {file}: not UTF-8 text; convert it (e.g. iconv -f latin1)"
-            ) from None
-    return [line.strip() for line in lines if line.strip()]
+        items += _decode_lines(raw, f"--file {file}")
+    return items
+
+
+def _decode_lines(raw: bytes, name: str) -> list[str]:
+    """UTF-8 bytes -> lines (a final line end adds no empty line), or an error naming the line."""
+    from finslm.data.encoding import split_lines
+
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = len(split_lines(raw[: exc.start].decode("latin-1")))
+        raise _fail(
+            f"{name}, line {line}: not UTF-8 (byte 0x{raw[exc.start]:02x}); convert it, e.g. "
+            "iconv -f latin1 -t utf-8"
+        ) from None
+    lines = split_lines(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _json_line(record: dict) -> str:
+    """One JSON line; the line separators str.splitlines() honours (U+0085, U+2028, U+2029)
+    are escaped too, so a reader splitting on any line end still gets one record per line."""
+    text = json.dumps(record, ensure_ascii=False)
+    return (
+        text.replace("\u0085", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    )
+
+
+def _check_model_folder(model: Path) -> None:
+    from finslm.models import META_FILE
+
+    if model.is_file():
+        raise _fail(
+            f"--model {model}: is a file, not a model folder; pass the folder that holds it "
+            f"(--model {model.parent})"
+        )
+    if not model.is_dir():
+        raise _fail(
+            f"--model {model}: no such folder. Train one (`dvc repro train@minilm`), export it "
+            "(`dvc repro export@minilm` -> exports/minilm), or point --model at a model folder"
+        )
+    if not (model / META_FILE).is_file():
+        raise _fail(
+            f"--model {model}: not a finslm model folder (no {META_FILE}); pass a folder written "
+            "by `dvc repro train@<name>` (models/<name>) or export@<name> (exports/<name>)"
+        )
+
+
+def _bulk(predictor_args: dict, input: Path, output: Path | None, **options) -> None:
+    """``predict --input/--output``: stream a file through the model (finslm.bulk)."""
+    from finslm.bulk import BulkError, check_paths, score_file
+    from finslm.models import ModelError
+    from finslm.predict import load_predictor
+
+    if output is None:
+        raise _fail("--input needs --output FILE (.csv, .parquet or .jsonl)")
+    try:
+        check_paths(input, output)
+        predictor = load_predictor(**predictor_args)
+        result = score_file(predictor, input, output, **options)
+    except (BulkError, ModelError) as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+    typer.echo(result.summary(), err=True)
 
 
 @app.command()
@@ -91,58 +171,112 @@ def predict(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per line instead of a table.")
     ] = False,
+    input: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Bulk scoring: a .csv, .parquet or .txt file of any size, streamed in chunks "
+            "(needs --output).",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Bulk scoring: .csv, .parquet or .jsonl (row, text, label, p_<label>); rows "
+            "that cannot be scored go to <output>.rejects.csv.",
+        ),
+    ] = None,
+    text_column: Annotated[
+        str, typer.Option(help="Bulk scoring: the text column of a .csv/.parquet input.")
+    ] = "text",
+    max_chars: Annotated[
+        int, typer.Option(min=1, help="Bulk scoring: longer texts are rejected (too_long).")
+    ] = 2000,
+    chunk_rows: Annotated[
+        int, typer.Option(min=1, help="Bulk scoring: rows read (and sorted by length) at a time.")
+    ] = 10_000,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress", help="Bulk scoring: progress bar on stderr (default: tty)."
+        ),
+    ] = None,
 ) -> None:
-    """Classify texts and print each one's label and probabilities."""
-    from finslm.models import META_FILE, ModelError
+    """Classify texts and print each one's label and probabilities.
+
+    Output row i is input i (each argument, then each line of stdin or --file); blank lines
+    are reported as skipped with their number. With --input/--output, score a whole file.
+    """
+    from finslm.models import ModelError
     from finslm.predict import BACKENDS, load_predictor
 
-    lines = _read_texts(texts, file)
-    if not lines:
-        raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
     if backend != "auto" and backend not in BACKENDS:
         raise _fail(f"--backend {backend!r}: unknown; choose auto, {', '.join(BACKENDS)}")
-    if not model.is_dir():
-        raise _fail(
-            f"--model {model}: no such folder. Train one (`dvc repro train@minilm`), export it "
-            "(`dvc repro export@minilm` -> exports/minilm), or point --model at a model folder"
-        )
-    if not (model / META_FILE).is_file():
-        raise _fail(
-            f"--model {model}: not a finslm model folder (no {META_FILE}); pass a folder written "
-            "by `dvc repro train@<name>` (models/<name>) or export@<name> (exports/<name>)"
-        )
+    if input is not None:
+        if texts or file is not None:
+            raise _fail("--input scores a whole file: give no texts, '-' or --file with it")
+        _check_model_folder(model)
+        options = dict(model_dir=model, backend=backend, threads=threads, device=device)
+        _bulk(
+            options, input, output, text_column=text_column, batch_size=batch_size,
+            chunk_rows=chunk_rows, max_chars=max_chars, progress=progress,
+        )  # fmt: skip
+        return
+    if output is not None:
+        raise _fail("--output goes with --input FILE (bulk scoring)")
+    lines = _read_texts(texts, file)
+    wanted = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
+    if not wanted:
+        raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
+    _check_model_folder(model)
     try:
         predictor = load_predictor(model, backend, threads=threads, device=device)
-        proba = predictor.predict_proba(lines, batch_size=batch_size)
+        proba = predictor.predict_proba([text for _, text in wanted], batch_size=batch_size)
     except ModelError as exc:
         raise _fail(str(exc)) from None
 
     labels = predictor.labels
+    scored = {n: row for (n, _), row in zip(wanted, proba, strict=True)}
     if as_json:
-        for text, row in zip(lines, proba, strict=True):
+        for n, line in enumerate(lines, start=1):
+            if n not in scored:
+                typer.echo(_json_line({"line": n, "text": line, "skipped": "empty line"}))
+                continue
+            row = scored[n]
             record = {
-                "text": text,
+                "line": n,
+                "text": line.strip(),
                 "label": labels[int(row.argmax())],
                 "probabilities": {
                     label: round(float(p), 6) for label, p in zip(labels, row, strict=True)
                 },
             }
-            typer.echo(json.dumps(record, ensure_ascii=False))
+            typer.echo(_json_line(record))
         return
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{predictor.name}  ({model})", title_justify="left")
+    table.add_column("line", justify="right", style="dim")
     table.add_column("text", overflow="fold", ratio=1)
     table.add_column("label", style="bold")
     for label in labels:
         table.add_column(f"p({label})", justify="right")
     style = {"negative": "red", "neutral": "yellow", "positive": "green"}
-    for text, row in zip(lines, proba, strict=True):
+    for n, line in enumerate(lines, start=1):
+        if n not in scored:
+            table.add_row(str(n), "[dim](empty line: skipped)[/]", "", *("" for _ in labels))
+            continue
+        row = scored[n]
         label = labels[int(row.argmax())]
         table.add_row(
-            text,
+            str(n),
+            escape(line.strip()),
             f"[{style.get(label, 'bold')}]{label}[/]",
             *(f"{p:.3f}" for p in row),
         )

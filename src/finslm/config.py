@@ -11,6 +11,7 @@ names the key, what was given and what is allowed. Stages read only their own se
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -38,6 +39,27 @@ def _checker(obj: Any, prefix: str) -> Need:
             raise ConfigError(f"{prefix}.{key}: got {got!r}; must be {what}")
 
     return need
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading floats as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, where a float needs a dot: ``5e-05`` (what ``dvc exp run -S
+    lr=5e-5`` writes back) would be the string "5e-05". This adds the 1.2 forms (``5e-05``,
+    ``1E+3``) so a number is a number whichever YAML dialect wrote the file.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML text as params.yaml is read everywhere (see :class:`_Loader`)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +148,7 @@ class DataConfig(Section):
         need(0 < self.val_size < 1, "val_size", "between 0 and 1")
         need(self.min_chars >= 1, "min_chars", ">= 1")
         need(self.max_chars > self.min_chars, "max_chars", "> min_chars")
+        need(0 <= self.seed < 2**32, "seed", "between 0 and 2**32 - 1 (a numpy seed)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,6 +259,8 @@ class TfidfConfig(Section):
     def check(self, need: Need) -> None:
         need(self.ngram_max >= 1, "ngram_max", ">= 1")
         need(self.C > 0, "C", "> 0")
+        need(self.min_df >= 1, "min_df", ">= 1 (documents a word must occur in)")
+        need(self.max_iter >= 1, "max_iter", ">= 1")
 
 
 ModelConfig = TransformerConfig | TfidfConfig
@@ -259,6 +284,8 @@ class TrainConfig(Section):
 
     def check(self, need: Need) -> None:
         need(self.nproc >= 1, "nproc", ">= 1")
+        need(self.threads >= 0, "threads", ">= 0 (0 = torch's default)")
+        need(0 <= self.seed < 2**32, "seed", "between 0 and 2**32 - 1 (a numpy seed)")
 
 
 def _check_type(value: Any, annotation: Any, key: str) -> Any:
@@ -466,11 +493,28 @@ def read_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     ``quick`` profile applied when it is in force (:func:`apply_profile`)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found; run from the repository root") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections ({', '.join(KNOWN_SECTIONS)})")
+    for section, value in raw.items():
+        if section not in KNOWN_SECTIONS:
+            import difflib
+
+            close = difflib.get_close_matches(str(section), KNOWN_SECTIONS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"{path}: unknown section {section!r}; {hint}known sections: "
+                f"{', '.join(KNOWN_SECTIONS)}"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{path}: section {section!r} is {value!r}, not a mapping of keys; give its "
+                f"keys (see src/finslm/config.py) or delete the line to use the defaults"
+            )
     return apply_profile(raw) if isinstance(raw, dict) else raw
 
 
@@ -901,18 +945,15 @@ SECTIONS: dict[str, type[Section]] = {
     "finetune": FinetuneConfig,
     "prune": PruneConfig,
 }
+# Every top-level key params.yaml may have: a section not listed (``datta:``) is an error, not
+# silently ignored. A new stage with its own section registers it in SECTIONS.
+KNOWN_SECTIONS = ("models", *SECTIONS, QUICK)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the whole params file: every section, and the model names the
     export, explain, finetune and prune sections refer to (when the file has that section)."""
     raw = read_params(path)
-    unknown = sorted(set(raw) - {"models", QUICK, *SECTIONS})
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown section(s) {', '.join(map(str, unknown))}; known sections: "
-            f"{', '.join(['models', *SECTIONS, QUICK])}"
-        )
     models = raw.get("models") or {}
     if not isinstance(models, dict) or not models:
         raise ConfigError(f"{path}: 'models' must map at least one model name to its settings")

@@ -131,7 +131,20 @@ def read_meta(model_dir: Path) -> dict[str, Any]:
         raise ModelError(
             f"{model_dir}: not a finslm model folder (no {META_FILE}); run `dvc repro train@<name>`"
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(
+            f"{path}: unreadable ({exc}); the model folder is damaged or incomplete. Rerun the "
+            f"stage that wrote it (`dvc repro train@<name>` or `export@<name>`, or "
+            f"`dvc checkout {model_dir}`)"
+        ) from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("labels", list(LABELS)), list):
+        raise ModelError(
+            f"{path}: not a finslm model description (expected a JSON object with a 'labels' "
+            f"list); rerun `dvc repro train@<name>` or `dvc checkout {model_dir}`"
+        )
+    return meta
 
 
 def build_tfidf(cfg):

@@ -474,4 +474,28 @@ def load_predictor(model_dir: str | Path, backend: str = "auto", **options: Any)
         raise ModelError(
             f"{model_dir}: a {kind!r} model cannot run on backend {backend!r}; use {', '.join(usable)}"
         )
-    return factory(model_dir, meta, **options)
+    try:
+        return factory(model_dir, meta, **options)
+    except ModelError:
+        raise
+    except Exception as exc:  # a truncated or corrupt file: every library raises its own type
+        raise ModelError(_damaged(model_dir, meta, backend, exc)) from None
+
+
+def _damaged(model_dir: Path, meta: dict[str, Any], backend: str, exc: Exception) -> str:
+    """One line for a model folder whose files cannot be loaded: the file, the error, the fix."""
+    name = meta.get("name") or model_dir.name
+    if backend == "sklearn":
+        what, stage = TFIDF_FILE, f"train@{name}"
+    elif backend in ONNX_FILES:
+        what, stage = ONNX_FILES[backend], f"export@{name}"
+    else:
+        what, stage = "config.json / model.safetensors / tokenizer.json", f"train@{name}"
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if len(reason) > 200:
+        reason = reason[:200] + "…"
+    return (
+        f"{model_dir}: cannot load {what} for backend {backend!r} ({type(exc).__name__}: "
+        f"{reason}); the file is damaged or incomplete. Fix: rerun `dvc repro {stage}` "
+        f"(or `dvc checkout {model_dir}`)"
+    )

@@ -83,3 +83,12 @@ def test_check_disjoint_catches_a_leak():
         DataError, match=r"leak: a text at source line 9 in 'test' also occurs in 'train'"
     ):
         check_disjoint({"train": train, "test": test})
+
+
+def test_split_errors_name_the_source_and_row_count():
+    rows = rows_with({"negative": 1, "neutral": 30, "positive": 30})
+    with pytest.raises(DataError, match=r"^data.source=x.csv: cannot stratify .* row\(s\) of 61 "):
+        split(rows, test_size=0.2, val_size=0.1, seed=42, source="data.source=x.csv")
+    rows = rows_with({"negative": 2, "neutral": 2, "positive": 2})
+    with pytest.raises(DataError, match=r"^data.source=x.csv: .* split of 6 rows"):
+        split(rows, test_size=0.2, val_size=0.1, seed=42, source="data.source=x.csv")

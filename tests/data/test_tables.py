@@ -118,3 +118,39 @@ def test_invalid_parquet_is_a_data_error(tmp_path):
     path = _write(tmp_path, "bad.parquet", "not parquet at all")
     with pytest.raises(DataError, match=r"bad\.parquet: not a readable parquet file"):
         read_table(path, "parquet", "text", "label")
+
+
+# --- issue #26 ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "sep"), [("long.csv", "csv", ","), ("long.tsv", "tsv", "\t")]
+)
+def test_a_field_over_the_csv_limit_is_a_counted_too_long_reject(tmp_path, cfg, name, fmt, sep):
+    # One 200,000-character cell used to abort the whole file (csv's 131,072 field limit).
+    from finslm.data.clean import clean
+
+    long_text = "Quillmoor " * 20_000
+    text = f"text{sep}label\n{invented(1)}{sep}neutral\n{long_text}{sep}positive\n"
+    loaded = read_table(_write(tmp_path, name, text), fmt, "text", "label")
+    assert loaded.rows["line"].tolist() == [2, 3]
+    kept, rejects, report = clean(loaded.rows, cfg(), loaded.rejects)
+    assert report["dropped"]["too_long"] == 1 and len(kept) == 1
+    assert rejects.loc[0, "line"] == 3 and rejects.loc[0, "reason"] == "too_long"
+    import csv
+
+    assert csv.field_size_limit() == 131072  # the limit is restored for other csv users
+
+
+def test_tsv_read_as_csv_suggests_the_format(tmp_path):
+    path = _write(tmp_path, "s.csv", f"text\tlabel\n{invented(1)}\tneutral\n")
+    with pytest.raises(
+        DataError, match=r"s.csv: read as CSV, .*TSV-separated. Fix: -S data.format=tsv"
+    ):
+        read_table(path, "csv", "text", "label")
+
+
+def test_csv_read_as_tsv_suggests_the_format(tmp_path):
+    path = _write(tmp_path, "s.tsv", f"text,label\n{invented(1)},neutral\n")
+    with pytest.raises(DataError, match=r"Fix: -S data.format=csv"):
+        read_table(path, "tsv", "text", "label")

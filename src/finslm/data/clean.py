@@ -207,7 +207,8 @@ def _notes(raw_labels: pd.Series, labels: pd.Series) -> list[str]:
     return [
         f"{sum(unknown.values())} row(s) have a label outside {', '.join(LABELS)}: {listed}. "
         f"Labels seen in the source: {seen}. Fix: map them with data.label_map in params.yaml, "
-        "e.g. label_map: {0: negative, 1: neutral, 2: positive}"
+        "e.g. label_map: {0: negative, 1: neutral, 2: positive}, or for one experiment "
+        "-S '++data.label_map={0: negative, 1: neutral, 2: positive}' (++: new keys)"
     ]
 
 

@@ -31,6 +31,7 @@ from finslm.data.errors import DataError
 from finslm.data.loaders import load
 from finslm.data.split import SPLITS, split
 from finslm.labels import LABELS
+from finslm.outputs import atomic_path, remove_outputs
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,15 @@ def prepare(
     rejects_path: Path,
     root: Path = Path("."),
 ) -> dict:
-    """Run the stage; returns the metrics dict it wrote. ``root`` anchors a relative data.source."""
+    """Run the stage; returns the metrics dict it wrote. ``root`` anchors a relative data.source.
+
+    The previous run's splits, rejects and metrics are removed first and each file is written
+    atomically, so a run that fails leaves no stale split for training to pick up: at most the
+    new rejects file, as evidence.
+    """
+    out_dir = Path(out_dir)
+    split_paths = {name: out_dir / f"{name}.parquet" for name in SPLITS}
+    remove_outputs(*split_paths.values(), Path(metrics_path), Path(rejects_path))
     loaded = load(cfg, root)
     kept, rejects, report = clean(loaded.rows, cfg, loaded.rejects)
     log_report(report)
@@ -56,12 +65,12 @@ def prepare(
             f"data.source={cfg.source!r}: no rows left after cleaning (dropped: "
             f"{_nonzero(report['dropped'])}); see {rejects_path}. {notes}".rstrip()
         )
-    parts = split(kept, cfg.test_size, cfg.val_size, cfg.seed)
-    out_dir = Path(out_dir)
+    parts = split(kept, cfg.test_size, cfg.val_size, cfg.seed, source=f"data.source={cfg.source}")
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, part in parts.items():
         columns = [*SPLIT_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in part.columns)]
-        part[columns].to_parquet(out_dir / f"{name}.parquet", index=False)
+        with atomic_path(split_paths[name]) as tmp:
+            part[columns].to_parquet(tmp, index=False)
     metrics = build_metrics(report, parts)
     _write_json(metrics, Path(metrics_path))
     log.info("splits: %s", ", ".join(f"{k} {v}" for k, v in metrics["splits"].items()))
@@ -112,10 +121,10 @@ def _nonzero(counts: dict[str, int]) -> str:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def _write_json(data: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

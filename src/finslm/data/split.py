@@ -20,13 +20,18 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
 def split(
-    frame: pd.DataFrame, test_size: float, val_size: float, seed: int
+    frame: pd.DataFrame, test_size: float, val_size: float, seed: int, source: str = "data"
 ) -> dict[str, pd.DataFrame]:
-    """``{"train", "val", "test"}`` frames; raises DataError if a class is too small to stratify."""
+    """``{"train", "val", "test"}`` frames; raises DataError if a class is too small to stratify.
+
+    ``source`` names the input in errors (``data.source``).
+    """
     if frame.empty:
-        raise DataError("no rows left to split after cleaning. Fix: see the rejects file.")
-    rest, test = _stratified(frame, test_size, seed, "test")
-    train, val = _stratified(rest, val_size, seed, "validation")
+        raise DataError(
+            f"{source}: no rows left to split after cleaning. Fix: see the rejects file."
+        )
+    rest, test = _stratified(frame, test_size, seed, "test", source)
+    train, val = _stratified(rest, val_size, seed, "validation", source)
     parts = {"train": train, "val": val, "test": test}
     parts = {name: _ordered(part) for name, part in parts.items()}
     check_disjoint(parts)
@@ -34,7 +39,7 @@ def split(
 
 
 def _stratified(
-    frame: pd.DataFrame, share: float, seed: int, what: str
+    frame: pd.DataFrame, share: float, seed: int, what: str, source: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out ``share`` of ``frame`` stratified by label; a clear error when it cannot."""
     counts = frame["label"].value_counts()
@@ -42,8 +47,8 @@ def _stratified(
     fix = "Fix: add rows of that class, or merge it into another with data.label_map."
     if n < 2:
         raise DataError(
-            f"cannot stratify the {what} split: class {smallest!r} has only {n} row(s) "
-            f"(need at least 2; class counts: {counts.to_dict()}). {fix}"
+            f"{source}: cannot stratify the {what} split: class {smallest!r} has only {n} row(s) "
+            f"of {len(frame)} (need at least 2; class counts: {counts.to_dict()}). {fix}"
         )
     # Imported here: scikit-learn takes ~1.5 s to import and only the split needs it, while
     # every stage imports finslm.data (read_split).
@@ -55,7 +60,7 @@ def _stratified(
         )
     except ValueError as exc:  # e.g. fewer held-out rows than classes
         raise DataError(
-            f"cannot stratify the {what} split of {len(frame)} rows with share {share}: {exc} "
+            f"{source}: cannot stratify the {what} split of {len(frame)} rows with share {share}: {exc} "
             f"(class counts: {counts.to_dict()}; smallest: {smallest!r} with {n}). {fix}"
         ) from None
     return kept, held_out

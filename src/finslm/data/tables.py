@@ -12,9 +12,11 @@ newlines inside still points at the right line; for parquet, which has no lines,
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +29,19 @@ DELIMITERS: dict[str, str] = {"csv": ",", "tsv": "\t"}
 # Likely names, used only to suggest a fix when the configured column is missing.
 _TEXT_NAMES = ("text", "sentence", "content", "headline", "title", "body", "tweet")
 _LABEL_NAMES = ("label", "labels", "sentiment", "class", "target")
+# The csv module refuses fields over 131,072 characters by default, which aborted a whole file
+# for one over-long cell; such a row is a counted ``too_long`` reject in cleaning instead (as in
+# a PhraseBank .txt). The whole file is in memory already, so lifting the limit costs nothing.
+_FIELD_LIMIT = 2**31 - 1  # the C long the limit is stored in, on every platform
+
+
+@contextlib.contextmanager
+def _no_field_limit() -> Iterator[None]:
+    old = csv.field_size_limit(_FIELD_LIMIT)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
 
 
 def read_table(path: Path, fmt: str, text_column: str, label_column: str) -> Loaded:
@@ -46,22 +61,24 @@ def read_delimited(path: Path, delimiter: str, text_column: str, label_column: s
     rejects: list[dict] = []
     last_line = 0  # physical lines consumed so far; the next record starts at last_line + 1
     try:
-        for record in reader:
-            start, last_line = last_line + 1, reader.line_num
-            if not record:
-                continue  # blank line
-            if header is None:
-                header = [name.strip() for name in record]
-                text_at, label_at = _column_positions(header, path, text_column, label_column)
-                continue
-            if len(record) != len(header):
-                joined = delimiter.join(record)
-                rejects.append(_malformed(start, path.name, joined))
-                continue
-            rows.append(
-                {"text": record[text_at], "label": record[label_at]}
-                | {"line": start, "source": path.name}
-            )
+        with _no_field_limit():
+            for record in reader:
+                start, last_line = last_line + 1, reader.line_num
+                if not record:
+                    continue  # blank line
+                if header is None:
+                    header = [name.strip() for name in record]
+                    _check_delimiter(header, path, delimiter, text_column)
+                    text_at, label_at = _column_positions(header, path, text_column, label_column)
+                    continue
+                if len(record) != len(header):
+                    joined = delimiter.join(record)
+                    rejects.append(_malformed(start, path.name, joined))
+                    continue
+                rows.append(
+                    {"text": record[text_at], "label": record[label_at]}
+                    | {"line": start, "source": path.name}
+                )
     except csv.Error as exc:
         raise DataError(
             f"{path}, line {last_line + 1}: cannot parse {_kind(delimiter)}: {exc}. Fix: quote "
@@ -131,6 +148,18 @@ def _missing_column(
 
 def _malformed(line: int, source: str, text: str) -> dict:
     return {"line": line, "source": source, "reason": "malformed_line", "text": text, "label": ""}
+
+
+def _check_delimiter(header: list[str], path: Path, delimiter: str, text_column: str) -> None:
+    """A one-column header holding the other delimiter: the file is TSV read as CSV (or back)."""
+    if len(header) != 1 or text_column in header:
+        return
+    for fmt, other in DELIMITERS.items():
+        if other != delimiter and other in header[0]:
+            raise DataError(
+                f"{path}: read as {_kind(delimiter)}, but its header {header[0]!r} is "
+                f"{_kind(other)}-separated. Fix: -S data.format={fmt}"
+            )
 
 
 def _kind(delimiter: str) -> str:

@@ -1,0 +1,349 @@
+"""Bulk scoring: a table or text file of any size -> one prediction per row, streamed.
+
+    finslm predict --input news.parquet --text-column headline --output scored.parquet
+    >>> result = score_file(predictor, Path("news.csv"), Path("scored.jsonl"))
+    >>> result.rows == result.kept + sum(result.rejected.values())   # always
+
+Input (by suffix): ``.csv`` (a header row; ``text_column`` is read, other columns are not),
+``.parquet`` (the one column is read, row group by row group) or ``.txt`` (one text per line,
+split on ``\\n`` only). It is read ``chunk_rows`` rows at a time, never whole. ``row`` is the
+1-based data row (CSV: the record after the header; TXT: the line), so output and rejects join
+back to the input.
+
+Within a chunk the texts are sorted by length before batching (little padding, so several
+times faster than input order on mixed lengths) and the predictions are put back in input
+order. Output (by suffix): ``.csv``, ``.parquet`` or ``.jsonl``, columns ``row``, ``text``,
+``label`` and ``p_<label>`` per class, kept rows in input order. Rows that cannot be scored are
+counted, not fatal, and written to ``<output>.rejects.csv`` (``row, reason, text``), reasons:
+
+- ``empty``: missing, blank or whitespace-only;
+- ``malformed``: a CSV record with the wrong number of fields;
+- ``not_text``: a non-string cell (a number, a list) in a parquet column;
+- ``not_utf8``: bytes that are not UTF-8 (CSV/TXT);
+- ``too_long``: more than ``max_chars`` characters (``data.max_chars``'s default, 2000).
+
+Both files are written under temporary names and renamed at the end, so an interrupted run
+leaves no half-written output.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finslm.outputs import atomic_path
+
+INPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".txt": "txt"}
+OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
+REASONS = ("empty", "malformed", "not_text", "not_utf8", "too_long")
+REJECT_TEXT_CHARS = 200  # rejects keep the start of a text: enough to find it, not a copy
+
+
+class BulkError(ValueError):
+    """The input or output cannot be used at all; the message names the file and the fix."""
+
+
+@dataclass
+class BulkResult:
+    rows: int = 0
+    kept: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    output: Path | None = None
+    rejects: Path | None = None
+
+    @property
+    def per_second(self) -> float:
+        """Sentences scored per second of wall time (reading and writing included)."""
+        return self.kept / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{r} {n}" for r, n in self.rejected.items() if n) or "none"
+        return (
+            f"scored {self.kept} of {self.rows} rows in {self.seconds:.1f} s "
+            f"({self.per_second:.1f} sentences/s) -> {self.output}; rejected "
+            f"{sum(self.rejected.values())} ({reasons})"
+            + (f" -> {self.rejects}" if sum(self.rejected.values()) else "")
+        )
+
+
+def rejects_path(output: Path) -> Path:
+    return output.with_name(output.name + ".rejects.csv")
+
+
+def check_paths(input: Path, output: Path) -> tuple[str, str]:
+    """``(input format, output format)`` from the suffixes, or a BulkError."""
+    fmt_in = INPUT_FORMATS.get(input.suffix.lower())
+    if fmt_in is None:
+        raise BulkError(
+            f"--input {input}: unsupported type {input.suffix or '(no suffix)'!r}; use "
+            f"{', '.join(INPUT_FORMATS)}"
+        )
+    if not input.is_file():
+        raise BulkError(f"--input {input}: no such file")
+    fmt_out = OUTPUT_FORMATS.get(output.suffix.lower())
+    if fmt_out is None:
+        raise BulkError(
+            f"--output {output}: unsupported type {output.suffix or '(no suffix)'!r}; use "
+            f"{', '.join(OUTPUT_FORMATS)}"
+        )
+    if output.resolve() == input.resolve():
+        raise BulkError(f"--output {output}: is the input file; choose another name")
+    return fmt_in, fmt_out
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+class _NotUtf8(str):
+    """A TXT line whose bytes are not UTF-8 (kept, latin-1-decoded, for the rejects file)."""
+
+
+class _Malformed(str):
+    """A CSV record with the wrong number of fields (kept, joined, for the rejects file)."""
+
+
+def _csv_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[Any]]:
+    # The csv module, not pandas: it streams too, keeps bytes that are not UTF-8 (surrogate-
+    # escaped, then rejected as not_utf8) and lets a bad record be a reject, not the end.
+    from finslm.data.tables import _no_field_limit
+
+    chunk: list[Any] = []
+    with (
+        open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh,
+        _no_field_limit(),
+    ):
+        reader = csv.reader(fh, strict=True)
+        try:
+            header = [name.strip() for name in next(reader, [])]
+            if not header:
+                raise BulkError(f"--input {path}: empty file, no header row")
+            if column not in header:
+                raise BulkError(
+                    f"--input {path}: no column {column!r}; it has "
+                    f"{', '.join(map(repr, header))}. Fix: --text-column NAME"
+                )
+            at = header.index(column)
+            for record in reader:
+                if not record:
+                    chunk.append(None)  # a blank line: a row, rejected as empty
+                elif len(record) != len(header):
+                    chunk.append(_Malformed(",".join(record)))
+                else:
+                    chunk.append(record[at])
+                if len(chunk) >= chunk_rows:
+                    yield chunk
+                    chunk = []
+        except csv.Error as exc:
+            raise BulkError(
+                f"--input {path}, line {reader.line_num}: cannot parse CSV ({exc}). Fix: quote "
+                "fields that contain commas, quotes or line breaks"
+            ) from None
+    if chunk:
+        yield chunk
+
+
+def _parquet_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, … for a bad file
+        raise BulkError(f"--input {path}: not a readable parquet file ({exc})") from None
+    names = file.schema_arrow.names
+    if column not in names:
+        raise BulkError(
+            f"--input {path}: no column {column!r}; it has {', '.join(map(repr, names))}. "
+            f"Fix: --text-column NAME"
+        )
+    for batch in file.iter_batches(batch_size=chunk_rows, columns=[column]):
+        yield batch.column(0).to_pylist()
+
+
+def _txt_chunks(path: Path, chunk_rows: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):  # splits on b"\n" only
+            raw = raw.rstrip(b"\n").rstrip(b"\r")
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            try:
+                chunk.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                chunk.append(_NotUtf8(raw.decode("latin-1")))
+            if len(chunk) >= chunk_rows:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def read_chunks(path: Path, fmt: str, column: str, chunk_rows: int) -> Iterator[list[Any]]:
+    """Lists of raw cell values, ``chunk_rows`` at a time, in file order."""
+    if fmt == "csv":
+        return _csv_chunks(path, column, chunk_rows)
+    if fmt == "parquet":
+        return _parquet_chunks(path, column, chunk_rows)
+    return _txt_chunks(path, chunk_rows)
+
+
+def classify(value: Any, max_chars: int) -> tuple[str, str | None]:
+    """``(text, None)`` for a scorable value, else ``(printable value, reason)``."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "", "empty"
+    if isinstance(value, _NotUtf8):
+        return str(value), "not_utf8"
+    if isinstance(value, _Malformed):
+        return _printable(str(value)), "malformed"
+    if not isinstance(value, str):
+        return repr(value), "not_text"
+    if _printable(value) != value:  # surrogate-escaped bytes from the CSV reader
+        return _printable(value), "not_utf8"
+    text = value.strip()
+    if not text:
+        return "", "empty"
+    if len(text) > max_chars:
+        return text, "too_long"
+    return text, None
+
+
+def _printable(text: str) -> str:
+    """``text`` with surrogate-escaped bytes read as latin-1 (so the rejects file can hold it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("latin-1")
+    return text
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+class _Writer:
+    def __init__(self, path: Path, fmt: str, labels: tuple[str, ...]):
+        self.path, self.fmt, self.labels = path, fmt, labels
+        self.columns = ["row", "text", "label", *(f"p_{label}" for label in labels)]
+        self._fh = None
+        self._parquet = None
+        if fmt != "parquet":
+            self._fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 (closed in close())
+            if fmt == "csv":
+                self._csv = csv.writer(self._fh)
+                self._csv.writerow(self.columns)
+
+    def write(self, rows: list[int], texts: list[str], proba: np.ndarray) -> None:
+        labels = [self.labels[i] for i in proba.argmax(axis=1)] if len(rows) else []
+        if self.fmt == "csv":
+            for row, text, label, p in zip(rows, texts, labels, proba, strict=True):
+                self._csv.writerow([row, text, label, *(f"{x:.6f}" for x in p)])
+        elif self.fmt == "jsonl":
+            for row, text, label, p in zip(rows, texts, labels, proba, strict=True):
+                record = {"row": row, "text": text, "label": label}
+                record |= {f"p_{lb}": round(float(x), 6) for lb, x in zip(self.labels, p, strict=True)}  # fmt: skip
+                self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            data = {"row": pa.array(rows, pa.int64()), "text": pa.array(texts, pa.string())}
+            data["label"] = pa.array(labels, pa.string())
+            for i, label in enumerate(self.labels):
+                data[f"p_{label}"] = pa.array(proba[:, i].astype(np.float32), pa.float32())
+            table = pa.table(data)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, table.schema)
+            self._parquet.write_table(table)
+
+    def close(self) -> None:
+        if self.fmt == "parquet":
+            if self._parquet is None:  # no row kept: still a valid, empty file
+                self.write([], [], np.zeros((0, len(self.labels)), dtype=np.float32))
+            self._parquet.close()
+        else:
+            self._fh.close()
+
+
+# --- the loop ---------------------------------------------------------------------------------
+
+
+def score_file(
+    predictor,
+    input: Path,
+    output: Path,
+    text_column: str = "text",
+    batch_size: int = 32,
+    chunk_rows: int = 10_000,
+    max_chars: int = 2000,
+    progress: bool | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> BulkResult:
+    """Score every row of ``input`` into ``output`` (see the module docstring).
+
+    ``progress``: a tqdm bar on stderr (None: only when stderr is a terminal).
+    """
+    from tqdm import tqdm
+
+    input, output = Path(input), Path(output)
+    fmt_in, fmt_out = check_paths(input, output)
+    result = BulkResult(output=output, rejects=rejects_path(output))
+    result.rejected = Counter(dict.fromkeys(REASONS, 0))
+    total = None
+    if fmt_in == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            total = pq.ParquetFile(input).metadata.num_rows
+        except Exception:  # reported properly by the reader below
+            total = None
+    start = clock()
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=total, unit=" rows", file=sys.stderr, disable=not show, mininterval=0.5)
+    with atomic_path(output) as tmp_out, atomic_path(result.rejects) as tmp_rej:
+        writer = _Writer(tmp_out, fmt_out, tuple(predictor.labels))
+        with open(tmp_rej, "w", encoding="utf-8", newline="") as rej_fh:
+            rejects = csv.writer(rej_fh)
+            rejects.writerow(["row", "reason", "text"])
+            try:
+                for values in read_chunks(input, fmt_in, text_column, chunk_rows):
+                    first = result.rows + 1
+                    keep_rows, keep_texts = [], []
+                    for offset, value in enumerate(values):
+                        text, reason = classify(value, max_chars)
+                        if reason is None:
+                            keep_rows.append(first + offset)
+                            keep_texts.append(text)
+                        else:
+                            result.rejected[reason] += 1
+                            rejects.writerow([first + offset, reason, text[:REJECT_TEXT_CHARS]])
+                    writer.write(keep_rows, keep_texts, _scored(predictor, keep_texts, batch_size))
+                    result.rows += len(values)
+                    result.kept += len(keep_rows)
+                    bar.update(len(values))
+            finally:
+                writer.close()
+                bar.close()
+    if not sum(result.rejected.values()):
+        result.rejects.unlink()  # nothing rejected: no rejects file (and no stale one)
+    result.seconds = clock() - start
+    assert result.rows == result.kept + sum(result.rejected.values())
+    return result
+
+
+def _scored(predictor, texts: list[str], batch_size: int) -> np.ndarray:
+    """Probabilities in ``texts`` order, computed in length-sorted batches (less padding)."""
+    if not texts:
+        return np.zeros((0, len(predictor.labels)), dtype=np.float32)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    proba = predictor.predict_proba([texts[i] for i in order], batch_size=batch_size)
+    out = np.empty_like(proba)
+    out[order] = proba
+    return out

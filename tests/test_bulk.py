@@ -1,0 +1,216 @@
+"""Bulk scoring (`finslm predict --input/--output`, finslm.bulk): every format, order kept,
+bad rows counted and written aside, chunked reading, length-sorted batches."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from finslm.bulk import read_chunks, rejects_path, score_file
+from finslm.cli import app
+from finslm.labels import LABELS
+from finslm.predict import load_predictor
+
+from .conftest import invented_sentences
+
+GOOD = [t for t, _ in invented_sentences(2)]  # 12 invented sentences
+LONG = "Zentavia reported widget orders. " * 100  # 3,300 characters: too_long at 2,000
+
+
+def _inputs() -> tuple[list, dict[int, str]]:
+    """Cells in input order and the expected reason per 1-based row for the bad ones."""
+    cells = [GOOD[0], "", GOOD[1], "   ", GOOD[2], LONG, *GOOD[3:8]]
+    return cells, {2: "empty", 4: "empty", 6: "too_long"}
+
+
+def _write_input(path, cells) -> None:
+    if path.suffix == ".csv":
+        pd.DataFrame({"id": range(len(cells)), "headline": cells}).to_csv(path, index=False)
+    elif path.suffix == ".parquet":
+        pd.DataFrame({"headline": cells}).to_parquet(path)
+    else:
+        path.write_text("\n".join(cells) + "\n", encoding="utf-8")
+
+
+def _read_output(path) -> pd.DataFrame:
+    if path.suffix == ".csv":
+        return pd.read_csv(path, keep_default_na=False)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.DataFrame([json.loads(line) for line in path.read_text("utf-8").splitlines()])
+
+
+@pytest.fixture(scope="module")
+def tfidf(tiny_tfidf):
+    return load_predictor(tiny_tfidf)
+
+
+@pytest.mark.parametrize("fmt_in", [".csv", ".parquet", ".txt"])
+@pytest.mark.parametrize("fmt_out", [".csv", ".parquet", ".jsonl"])
+def test_every_format_keeps_order_and_counts_rejects(tfidf, tmp_path, fmt_in, fmt_out):
+    cells, bad = _inputs()
+    source, target = tmp_path / f"in{fmt_in}", tmp_path / f"out{fmt_out}"
+    _write_input(source, cells)
+    result = score_file(tfidf, source, target, text_column="headline", chunk_rows=4)
+    assert result.rows == len(cells) and result.kept == len(cells) - len(bad)
+    assert result.rows == result.kept + sum(result.rejected.values())
+    assert result.rejected["empty"] == 2 and result.rejected["too_long"] == 1
+
+    out = _read_output(target)
+    assert list(out.columns) == ["row", "text", "label", *(f"p_{lb}" for lb in LABELS)]
+    kept_rows = [i for i in range(1, len(cells) + 1) if i not in bad]
+    assert out["row"].tolist() == kept_rows  # input order, numbered as in the input
+    assert out["text"].tolist() == [cells[i - 1] for i in kept_rows]
+    expected = tfidf.predict_proba(out["text"].tolist())
+    got = out[[f"p_{lb}" for lb in LABELS]].to_numpy(dtype=float)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert out["label"].tolist() == [LABELS[i] for i in expected.argmax(axis=1)]
+
+    with open(rejects_path(target), newline="", encoding="utf-8") as fh:
+        rejects = list(csv.DictReader(fh))
+    assert {int(r["row"]): r["reason"] for r in rejects} == bad
+    assert all(len(r["text"]) <= 200 for r in rejects)
+
+
+def test_chunks_are_bounded_and_results_do_not_depend_on_them(tfidf, tmp_path):
+    cells = GOOD * 3  # 36 rows
+    source = tmp_path / "in.csv"
+    _write_input(source, cells)
+    sizes = [len(c) for c in read_chunks(source, "csv", "headline", 5)]
+    assert max(sizes) <= 5 and sum(sizes) == 36  # streamed, never read whole
+    a = score_file(tfidf, source, tmp_path / "a.jsonl", text_column="headline", chunk_rows=5)
+    b = score_file(tfidf, source, tmp_path / "b.jsonl", text_column="headline", chunk_rows=1000)
+    assert a.kept == b.kept == 36
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+    assert not rejects_path(tmp_path / "a.jsonl").exists()  # nothing rejected: no rejects file
+
+
+class _Recorder:
+    """A predictor that records its batches; p = (len, 0, 0) normalised, so order is checkable."""
+
+    labels = LABELS
+
+    def __init__(self):
+        self.batches: list[list[str]] = []
+
+    def predict_proba(self, texts, batch_size=32):
+        out = []
+        for i in range(0, len(texts), batch_size):
+            batch = list(texts[i : i + batch_size])
+            self.batches.append(batch)
+            out += [[len(t), 1.0, 1.0] for t in batch]
+        proba = np.asarray(out, dtype=np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+
+def test_batches_are_length_sorted_and_results_come_back_in_input_order(tmp_path):
+    texts = [f"{'x' * n} y" for n in (50, 3, 20, 1, 40, 9, 30)]
+    source = tmp_path / "in.txt"
+    _write_input(source, texts)
+    recorder = _Recorder()
+    score_file(recorder, source, tmp_path / "out.csv", batch_size=3)
+    flat = [t for batch in recorder.batches for t in batch]
+    assert [len(t) for t in flat] == sorted(len(t) for t in texts)
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out["text"].tolist() == texts
+    share = np.array([len(t) / (len(t) + 2) for t in texts])
+    np.testing.assert_allclose(out["p_negative"], share, atol=1e-6)
+
+
+def test_non_text_and_non_utf8_cells_are_rejects(tfidf, tmp_path):
+    source = tmp_path / "in.parquet"
+    # A parquet column has one type: a list column stands for any non-text cells.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": pa.array([[1], None, [2, 3]])}), source)
+    result = score_file(tfidf, source, tmp_path / "o.csv")
+    assert result.rows == 3 and result.kept == 0
+    assert result.rejected["not_text"] == 2 and result.rejected["empty"] == 1
+
+    raw = b"text\n" + GOOD[0].encode() + b"\nUmsatz f\xe4llt\n" + GOOD[1].encode() + b"\n"
+    source = tmp_path / "in.csv"
+    source.write_bytes(raw)
+    result = score_file(tfidf, source, tmp_path / "o2.csv")
+    assert (result.rows, result.kept, result.rejected["not_utf8"]) == (3, 2, 1)
+    rejects = pd.read_csv(rejects_path(tmp_path / "o2.csv"))
+    assert rejects.to_dict("records") == [{"row": 2, "reason": "not_utf8", "text": "Umsatz fällt"}]
+
+    source = tmp_path / "in2.csv"
+    source.write_text(f"id,text\n1,{GOOD[0]}\n2,a,b,c\n\n3,{GOOD[1]}\n", encoding="utf-8")
+    result = score_file(tfidf, source, tmp_path / "o4.csv")
+    assert (result.rows, result.kept) == (4, 2)
+    assert (result.rejected["malformed"], result.rejected["empty"]) == (1, 1)
+
+    source = tmp_path / "in.txt"
+    source.write_bytes(raw[5:])
+    result = score_file(tfidf, source, tmp_path / "o3.csv")
+    assert (result.rows, result.kept, result.rejected["not_utf8"]) == (3, 2, 1)
+
+
+def test_transformer_bulk_matches_plain_prediction(tiny_export, tmp_path):
+    predictor = load_predictor(tiny_export[0], "onnx-fp32", threads=1)
+    texts = [t for t, _ in invented_sentences(1)] + ["Short.", "A longer sentence " * 10]
+    source = tmp_path / "in.txt"
+    _write_input(source, texts)
+    score_file(predictor, source, tmp_path / "out.parquet", batch_size=2)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    expected = predictor.predict_proba(texts, batch_size=1)
+    got = out[[f"p_{lb}" for lb in LABELS]].to_numpy(dtype=float)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+runner = CliRunner()
+
+
+def test_cli_bulk_reports_throughput_and_rejects(tiny_tfidf, tmp_path):
+    cells, bad = _inputs()
+    source, target = tmp_path / "news.csv", tmp_path / "scored.jsonl"
+    _write_input(source, cells)
+    args = ["predict", "--input", str(source), "--output", str(target), "--text-column"]
+    result = runner.invoke(app, [*args, "headline", "--model", str(tiny_tfidf), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert f"scored {len(cells) - len(bad)} of {len(cells)} rows" in result.stderr
+    assert "sentences/s" in result.stderr and "too_long 1" in result.stderr
+    assert len(target.read_text().splitlines()) == len(cells) - len(bad)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--output", "o.jsonl", "--text-column", "body"],
+            "no column 'body'; it has 'id', 'headline'. Fix: --text-column NAME",
+        ),  # fmt: skip
+        (["--output", "o.xlsx"], "--output o.xlsx: unsupported type '.xlsx'"),
+        ([], "--input needs --output FILE"),
+        (["--output", "o.csv", "some text"], "give no texts"),
+    ],
+)
+def test_cli_bulk_errors_are_one_line(tiny_tfidf, tmp_path, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    _write_input(tmp_path / "news.csv", GOOD[:2])
+    result = runner.invoke(
+        app, ["predict", "--input", "news.csv", "--model", str(tiny_tfidf), *extra]
+    )
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_failure_part_way_leaves_no_output(tmp_path):
+    class Failing(_Recorder):
+        def predict_proba(self, texts, batch_size=32):
+            if self.batches:
+                raise RuntimeError("boom")
+            return super().predict_proba(texts, batch_size)
+
+    source, target = tmp_path / "in.txt", tmp_path / "out.parquet"
+    _write_input(source, GOOD)
+    with pytest.raises(RuntimeError):
+        score_file(Failing(), source, target, chunk_rows=4, batch_size=100)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]  # no half file, no temp
