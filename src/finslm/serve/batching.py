@@ -1,15 +1,18 @@
 """Micro-batching: concurrent requests share model calls, one call at a time.
 
 The engine runs best on one batch at a time with all cores (onnxruntime's intra-op threads), so
-one worker thread runs the model and an asyncio task feeds it. The feeder takes the first
-waiting request, waits at most ``max_wait_s`` for more, also takes everything already waiting
-(up to ``max_batch`` texts), then sorts those texts by length and cuts them into calls of at
-most ``max_batch`` texts: sorting keeps a short headline out of a batch padded to a long
-paragraph (length-aware batching), which is what padding costs on CPU.
+one model thread runs every call. It takes the first waiting request, waits at most
+``max_wait_s`` for more, also takes everything already waiting (up to ``max_batch`` texts),
+then sorts those texts by length and cuts them into calls of at most ``max_batch`` texts:
+sorting keeps a short headline out of a batch padded to a long paragraph (length-aware
+batching), which is what padding costs on CPU.
 
 While a call runs, new requests queue; the next round takes them together. So at low load a
 request runs alone at once (no wait), and under load batches grow by themselves: ``max_wait_s``
-only matters when a bigger batch is worth a deliberate delay (a GPU, long texts).
+only matters when a bigger batch is worth a deliberate delay (a GPU, long texts). The thread
+pulls from a plain ``queue.Queue`` and answers through ``call_soon_threadsafe``: two thread
+hand-offs per request and no extra event-loop task in between, which is most of the overhead
+left at batch 1.
 
 A request whose caller gave up (timeout, disconnect) before its turn is skipped, and the number
 of texts waiting is bounded (``max_queue``): past it :class:`QueueFull` tells the caller to come
@@ -19,9 +22,10 @@ back later instead of growing an unbounded backlog.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import dataclasses
+import queue
+import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -41,13 +45,31 @@ class Closed(RuntimeError):
 class _Item:
     texts: list[str]
     future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
     out: np.ndarray | None = None
+
+    def answer(self, result=None, error: BaseException | None = None) -> None:
+        """Resolve the caller's future from the model thread (unless the caller gave up)."""
+
+        def resolve() -> None:
+            if self.future.done():
+                return
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(result)
+
+        self.loop.call_soon_threadsafe(resolve)
+
+
+_STOP = object()
 
 
 class Batcher:
     """Runs ``predict(texts) -> (n, n_labels)`` for many concurrent callers in shared calls.
 
-    ``on_batch(n_texts, seconds)`` is called after every model call (metrics).
+    ``on_batch(n_texts, seconds)`` is called after every model call (metrics), on the model
+    thread.
     """
 
     def __init__(
@@ -63,34 +85,36 @@ class Batcher:
         self.max_wait_s = float(max_wait_s)
         self.max_queue = int(max_queue)
         self.on_batch = on_batch
-        self.pending = 0  # texts submitted and not answered yet
-        self._queue: asyncio.Queue[_Item] | None = None
-        self._task: asyncio.Task | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.pending = 0  # texts submitted and not answered yet (event-loop side)
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
         self._closing = False
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="finslm-model")
         self._closing = False
-        self._task = asyncio.create_task(self._loop(), name="finslm-batcher")
+        self._thread = threading.Thread(target=self._loop, name="finslm-model", daemon=True)
+        self._thread.start()
 
     async def run_in_model_thread(self, fn: Callable, *args):
-        """Run ``fn`` on the model thread (warm-up runs where requests will)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        """Run ``fn`` where requests run, between batches (warm-up)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((fn, args, future, loop))
+        return await future
 
     async def submit(self, texts: list[str]) -> np.ndarray:
         """Probabilities for ``texts``, shape (len(texts), n_labels), once their turn came."""
-        if self._closing or self._queue is None:
+        if self._closing or self._thread is None:
             raise Closed("the server is shutting down")
         if self.pending + len(texts) > self.max_queue:
             raise QueueFull(
                 f"{self.pending} texts are waiting for the model; the limit is {self.max_queue} "
                 "(max_queue)"
             )
-        item = _Item(list(texts), asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        item = _Item(list(texts), loop.create_future(), loop)
         self.pending += len(item.texts)
-        self._queue.put_nowait(item)
+        self._queue.put(item)
         try:
             return await item.future
         finally:
@@ -103,66 +127,75 @@ class Batcher:
         deadline = loop.time() + timeout_s
         while self.pending > 0 and loop.time() < deadline:
             await asyncio.sleep(0.01)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._queue is not None:
-            while not self._queue.empty():
-                item = self._queue.get_nowait()
-                if not item.future.done():
-                    item.future.set_exception(Closed("the server is shutting down"))
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        self._queue.put(_STOP)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, max(0.0, deadline - loop.time()) + 1)
 
-    async def _collect(self) -> list[_Item]:
-        queue = self._queue
-        items = [await queue.get()]
-        n = len(items[0].texts)
-        if self.max_wait_s > 0:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self.max_wait_s
-            while n < self.max_batch and (left := deadline - loop.time()) > 0:
+    # --- the model thread ---
+
+    def _get(self, timeout: float | None = None):
+        """The next queued entry; warm-up jobs run at once, in queue order."""
+        while True:
+            entry = self._queue.get(timeout=timeout) if timeout is not None else self._queue.get()
+            if isinstance(entry, tuple):  # (fn, args, future, loop) from run_in_model_thread
+                fn, args, future, loop = entry
                 try:
-                    item = await asyncio.wait_for(queue.get(), left)
-                except TimeoutError:
-                    break
-                items.append(item)
-                n += len(item.texts)
-        while n < self.max_batch and not queue.empty():
-            item = queue.get_nowait()
+                    result, error = fn(*args), None
+                except Exception as exc:
+                    result, error = None, exc
+                _Item([], future, loop).answer(result, error)
+                continue
+            return entry
+
+    def _collect(self) -> tuple[list[_Item], bool]:
+        """(items for the next round, stop?)."""
+        first = self._get()
+        if first is _STOP:
+            return [], True
+        items, n, stop = [first], len(first.texts), False
+        deadline = time.monotonic() + self.max_wait_s
+        while n < self.max_batch:
+            left = deadline - time.monotonic()
+            try:
+                item = self._get(timeout=max(0.0, left))  # 0: only what is already queued
+            except queue.Empty:
+                break
+            if item is _STOP:
+                stop = True
+                break
             items.append(item)
             n += len(item.texts)
-        return [item for item in items if not item.future.done()]  # callers that gave up
+        return [item for item in items if not item.future.done()], stop
 
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _loop(self) -> None:
         while True:
-            items = await self._collect()
-            if not items:
-                continue
-            # (length, item, position) for every text; sorted so each call pads little.
-            order = sorted(
-                ((len(t), i, j) for i, item in enumerate(items) for j, t in enumerate(item.texts)),
-            )
-            try:
-                for start in range(0, len(order), self.max_batch):
-                    chunk = order[start : start + self.max_batch]
-                    texts = [items[i].texts[j] for _, i, j in chunk]
-                    t0 = loop.time()
-                    proba = await loop.run_in_executor(self._executor, self.predict, texts)
-                    if self.on_batch is not None:
-                        self.on_batch(len(texts), loop.time() - t0)
-                    for row, (_, i, j) in zip(proba, chunk, strict=True):
-                        item = items[i]
-                        if item.out is None:
-                            item.out = np.empty((len(item.texts), proba.shape[1]), proba.dtype)
-                        item.out[j] = row
-            except Exception as exc:  # the model failed: every caller in this round hears why
-                for item in items:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
+            items, stop = self._collect()
+            if items:
+                self._run(items)
+            if stop:
+                return
+
+    def _run(self, items: list[_Item]) -> None:
+        # (length, item, position) for every text; sorted so each call pads little.
+        order = sorted(
+            (len(t), i, j) for i, item in enumerate(items) for j, t in enumerate(item.texts)
+        )
+        try:
+            for start in range(0, len(order), self.max_batch):
+                chunk = order[start : start + self.max_batch]
+                texts = [items[i].texts[j] for _, i, j in chunk]
+                t0 = time.perf_counter()
+                proba = self.predict(texts)
+                if self.on_batch is not None:
+                    self.on_batch(len(texts), time.perf_counter() - t0)
+                for row, (_, i, j) in zip(proba, chunk, strict=True):
+                    item = items[i]
+                    if item.out is None:
+                        item.out = np.empty((len(item.texts), proba.shape[1]), proba.dtype)
+                    item.out[j] = row
+        except Exception as exc:  # the model failed: every caller in this round hears why
             for item in items:
-                if not item.future.done():
-                    item.future.set_result(item.out)
+                item.answer(error=exc)
+            return
+        for item in items:
+            item.answer(item.out)
