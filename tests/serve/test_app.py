@@ -263,3 +263,52 @@ def test_explain_validation(client):
     assert r.status_code == 422 and r.json()["error"]["type"] in ("missing", "extra_forbidden")
     r = client.post("/v1/explain", json={"text": "   "})
     assert r.status_code == 422 and r.json()["error"]["field"] == "text"
+
+
+def test_shutdown_drains_in_flight_requests(gated):
+    """uvicorn's SIGTERM path (should_exit) with a request held in the model: it is answered."""
+    import time
+    import urllib.request
+
+    import uvicorn
+
+    from finslm.serve.loadtest import free_port
+
+    port = free_port()
+    app = create_app(gated, ServeSettings(warmup=False, shutdown_timeout_s=5))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        gated.gate.clear()
+        answer: dict = {}
+
+        def ask() -> None:
+            req = urllib.request.Request(
+                f"{url}/v1/classify", b'{"texts": ["abc"]}', {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(req, timeout=10) as r:
+                answer.update(status=r.status, body=json.loads(r.read()))
+
+        client = threading.Thread(target=ask)
+        client.start()
+        assert gated.entered.wait(5)  # the request is in the model
+        server.should_exit = True  # what SIGTERM does
+        time.sleep(0.3)
+        assert thread.is_alive()  # still draining: the request is not answered yet
+        gated.gate.set()
+        client.join(10)
+        thread.join(10)
+    finally:
+        gated.gate.set()
+        server.should_exit = True
+        thread.join(10)
+    assert answer["status"] == 200 and answer["body"]["results"][0]["label"] == LABELS[0]
+    assert not thread.is_alive()
