@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -52,3 +53,32 @@ class GatedPredictor(Predictor):
 @pytest.fixture
 def gated(tmp_path) -> GatedPredictor:
     return GatedPredictor(tmp_path)
+
+
+@contextlib.contextmanager
+def running_server(app):
+    """``app`` on a real uvicorn server in a thread, on a free 127.0.0.1 port; yields it."""
+    import time
+
+    import uvicorn
+
+    from finslm.serve.loadtest import free_port
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    server.url = f"http://127.0.0.1:{port}"
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        assert server.started, "uvicorn did not start"
+        server.thread = thread
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(15)

@@ -18,6 +18,7 @@ from finslm.labels import LABELS
 from finslm.serve import ServeSettings, create_app
 
 from ..conftest import invented_sentences
+from .conftest import running_server
 
 TEXTS = [t for t, _ in invented_sentences(1)] + ["Short.", "Umsatz stieg um 5 % – café, 株式."]
 SMALL = ServeSettings(max_texts=4, max_chars=80, max_body_bytes=2000, explain_max_chars=60)
@@ -270,45 +271,30 @@ def test_shutdown_drains_in_flight_requests(gated):
     import time
     import urllib.request
 
-    import uvicorn
-
-    from finslm.serve.loadtest import free_port
-
-    port = free_port()
     app = create_app(gated, ServeSettings(warmup=False, shutdown_timeout_s=5))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
-        gated.gate.clear()
-        answer: dict = {}
+    answer: dict = {}
+    with running_server(app) as server:
 
         def ask() -> None:
             req = urllib.request.Request(
-                f"{url}/v1/classify", b'{"texts": ["abc"]}', {"Content-Type": "application/json"}
+                f"{server.url}/v1/classify",
+                b'{"texts": ["abc"]}',
+                {"Content-Type": "application/json"},
             )
             with urllib.request.urlopen(req, timeout=10) as r:
                 answer.update(status=r.status, body=json.loads(r.read()))
 
+        gated.gate.clear()
         client = threading.Thread(target=ask)
         client.start()
-        assert gated.entered.wait(5)  # the request is in the model
-        server.should_exit = True  # what SIGTERM does
-        time.sleep(0.3)
-        assert thread.is_alive()  # still draining: the request is not answered yet
-        gated.gate.set()
+        try:
+            assert gated.entered.wait(5)  # the request is in the model
+            server.should_exit = True  # what SIGTERM does
+            time.sleep(0.3)
+            assert server.thread.is_alive()  # still draining: the answer is not out yet
+        finally:
+            gated.gate.set()
         client.join(10)
-        thread.join(10)
-    finally:
-        gated.gate.set()
-        server.should_exit = True
-        thread.join(10)
+        server.thread.join(10)
+        assert not server.thread.is_alive()
     assert answer["status"] == 200 and answer["body"]["results"][0]["label"] == LABELS[0]
-    assert not thread.is_alive()

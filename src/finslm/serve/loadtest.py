@@ -183,6 +183,20 @@ async def drive(
     }
 
 
+def batch_stats(url: str) -> tuple[float, float]:
+    """(texts, model calls) so far, from the server's Prometheus batch-size histogram."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+        text = r.read().decode("utf-8")
+    values = {}
+    for line in text.splitlines():
+        if line.startswith(("finslm_batch_size_sum ", "finslm_batch_size_count ")):
+            name, value = line.split()
+            values[name] = float(value)
+    return values.get("finslm_batch_size_sum", 0.0), values.get("finslm_batch_size_count", 0.0)
+
+
 def offline(model: Path, backend: str, texts, labels, threads: int) -> dict[str, Any]:
     """The offline benchmark of the same variant (finslm.bench), RSS probe off."""
     from finslm.bench import Variant, run_benchmark
@@ -254,9 +268,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             off = offline(args.model, backend, texts, labels, args.threads)  # server idle
             levels = {}
             for c in args.levels:
+                before = batch_stats(server.url)
                 levels[str(c)] = asyncio.run(
                     drive(server.url, texts, c, args.duration, args.max_requests)
                 )
+                after = batch_stats(server.url)
+                calls = after[1] - before[1]
+                levels[str(c)]["mean_batch"] = round((after[0] - before[0]) / max(calls, 1), 2)
                 print(f"policy {max_batch}:{max_wait_ms:g} c={c}: {levels[str(c)]}", flush=True)
         finally:
             code = server.stop()
@@ -311,13 +329,15 @@ def markdown(result: dict[str, Any]) -> str:
             f"{off['best_sentences_per_s']:.0f}). Labels equal to `finslm predict`: "
             f"{p['label_agreement_with_predict']:.2%}.",
             "",
-            "| concurrency | requests/s | sentences/s | p50 ms | p95 ms | p99 ms | errors |",
-            "|---|---|---|---|---|---|---|",
+            "| concurrency | requests/s | sentences/s | p50 ms | p95 ms | p99 ms | errors "
+            "| texts per model call |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for c, v in p["levels"].items():
             lines.append(
                 f"| {c} | {v['requests_per_s']:.0f} | {v['sentences_per_s']:.0f} | "
-                f"{v['p50_ms']:.2f} | {v['p95_ms']:.2f} | {v['p99_ms']:.2f} | {v['errors']} |"
+                f"{v['p50_ms']:.2f} | {v['p95_ms']:.2f} | {v['p99_ms']:.2f} | {v['errors']} | "
+                f"{v['mean_batch']:.1f} |"
             )
         lines += [
             "",
