@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "duration_s": args.duration,
         "levels": list(args.levels),
         "policies": [],
-        "env": {**machine_info(), "threads": args.threads},
+        "env": {**machine_info(), "threads": args.threads, "loadavg_before": os.getloadavg()},
     }
     for max_batch, max_wait_ms in policies:
         port = free_port()
@@ -303,6 +303,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
         )
     result["variant"] = result["policies"][0]["offline"]["variant"]
+    # Other work on the machine shares the cores with client and server: say how much.
+    result["env"]["loadavg_after"] = os.getloadavg()
     return result
 
 
@@ -315,7 +317,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['texts']['n']} sentences from `{result['texts']['source']}`, one per request, "
         f"{result['duration_s']:g} s per concurrency level, closed loop, client and server on "
         f"127.0.0.1 sharing the machine ({env['cpu']}, {env['cpu_count']} CPUs, "
-        f"threads={env['threads']}).",
+        f"threads={env['threads']}). Load average (1, 5, 15 min) before the run "
+        f"{_load(env.get('loadavg_before'))}, after {_load(env.get('loadavg_after'))}: above "
+        f"{env['cpu_count']}, other work was competing for the cores.",
         "",
     ]
     for p in result["policies"]:
@@ -349,6 +353,10 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _load(values) -> str:
+    return "/".join(f"{v:.1f}" for v in values) if values else "?"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("exports/minilm"))
@@ -374,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.duration <= 0 or args.duration > 120 or not 1 <= max(args.levels) <= 256:
         print("error: --duration must be in (0, 120] s and levels in [1, 256]", file=sys.stderr)
         return 2
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the server child is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run(args)
     for path in (args.metrics, args.report):
         path.parent.mkdir(parents=True, exist_ok=True)
