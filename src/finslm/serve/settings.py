@@ -45,24 +45,24 @@ class ServeSettings:
     eval_metrics: Path | None = None  # metrics/eval/<model>.json, shown by GET /v1/model
 
     def __post_init__(self) -> None:
+        # setting -> (ok?, what it must be)
         checks = {
-            "max_batch": self.max_batch >= 1,
-            "max_wait_ms": self.max_wait_ms >= 0,
-            "max_queue": self.max_queue >= 1,
-            "max_texts": self.max_texts >= 1,
-            "max_chars": self.max_chars >= 1,
-            "max_body_bytes": self.max_body_bytes >= 64,
-            "request_timeout_s": self.request_timeout_s > 0,
-            "explain_max_chars": self.explain_max_chars >= 1,
-            "explain_timeout_s": self.explain_timeout_s > 0,
-            "explain_queue": self.explain_queue >= 0,
-            "explain_samples": self.explain_samples >= 10,
-            "port": 0 <= self.port <= 65535,
+            "max_batch": (self.max_batch >= 1, "at least 1"),
+            "max_wait_ms": (self.max_wait_ms >= 0, "0 or more"),
+            "max_queue": (self.max_queue >= 1, "at least 1"),
+            "max_texts": (self.max_texts >= 1, "at least 1"),
+            "max_chars": (self.max_chars >= 1, "at least 1"),
+            "max_body_bytes": (self.max_body_bytes >= 64, "at least 64"),
+            "request_timeout_s": (self.request_timeout_s > 0, "more than 0 s"),
+            "explain_max_chars": (self.explain_max_chars >= 1, "at least 1"),
+            "explain_timeout_s": (self.explain_timeout_s > 0, "more than 0 s"),
+            "explain_queue": (self.explain_queue >= 0, "0 or more"),
+            "explain_samples": (self.explain_samples >= 10, "at least 10"),
+            "port": (0 <= self.port <= 65535, "0 to 65535"),
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            name = bad[0]
-            raise ValueError(f"serve setting {name}={getattr(self, name)!r} is out of range")
+        for name, (ok, must) in checks.items():
+            if not ok:
+                raise ValueError(f"serve setting {name}={getattr(self, name)!r}: must be {must}")
 
     @classmethod
     def with_env_key(cls, env: str = API_KEY_ENV, **kwargs) -> ServeSettings:
