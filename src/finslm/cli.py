@@ -437,7 +437,12 @@ def serve(
         str, typer.Option(help="uvicorn (one process) or ray (Ray Serve replicas).")
     ] = "uvicorn",
     replicas: Annotated[int, typer.Option(min=1, help="Ray Serve replicas (--engine ray).")] = 1,
-    max_batch: Annotated[int, typer.Option(min=1, help="Texts per model call, at most.")] = 1,
+    max_batch: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Texts per model call, at most (1: answers never depend on other requests)."
+        ),
+    ] = 32,
     max_wait_ms: Annotated[
         float, typer.Option(min=0, help="How long a batch waits for more texts.")
     ] = 0.0,

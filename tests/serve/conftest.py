@@ -19,6 +19,13 @@ def served_predictor(tiny_export):
     return load_predictor(folder, "onnx-int8", threads=1)
 
 
+@pytest.fixture(scope="session")
+def served_fp32(tiny_export):
+    """The fp32 optimised graph: batch-invariant answers (INT8's depend on batch-mates)."""
+    folder, _ = tiny_export
+    return load_predictor(folder, "onnx-opt", threads=1)
+
+
 class GatedPredictor(Predictor):
     """A Predictor whose calls wait for ``gate`` (to hold requests in flight) and are recorded.
 

@@ -21,7 +21,10 @@ from ..conftest import invented_sentences
 from .conftest import running_server
 
 TEXTS = [t for t, _ in invented_sentences(1)] + ["Short.", "Umsatz stieg um 5 % – café, 株式."]
-SMALL = ServeSettings(max_texts=4, max_chars=80, max_body_bytes=2000, explain_max_chars=60)
+# max_batch=1: INT8 answers equal the Predictor at batch 1 exactly.
+SMALL = ServeSettings(
+    max_batch=1, max_texts=4, max_chars=80, max_body_bytes=2000, explain_max_chars=60
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +51,9 @@ def test_classify_matches_the_predictor(client, served_predictor):
     assert list(body["results"][0]["scores"]) == list(LABELS)  # classes in the model's order
 
 
-def test_concurrent_requests_are_batched_and_answered_in_order(served_predictor):
+def test_concurrent_requests_are_batched_and_answered_in_order(served_fp32):
     settings = ServeSettings(max_batch=8, max_wait_ms=50)
-    app = create_app(served_predictor, settings)
+    app = create_app(served_fp32, settings)  # fp32: batching must not change any answer
     answers: dict[int, list[str]] = {}
     with TestClient(app) as c:
         before = c.get("/metrics").text
@@ -65,7 +68,7 @@ def test_concurrent_requests_are_batched_and_answered_in_order(served_predictor)
         for t in threads:
             t.join(30)
         after = c.get("/metrics").text
-    assert [answers[i][0] for i in range(len(TEXTS))] == served_predictor.predict(TEXTS, 1)
+    assert [answers[i][0] for i in range(len(TEXTS))] == served_fp32.predict(TEXTS, 1)
     # 8 concurrent single-text requests and a 50 ms window: some model call took more than one.
     assert _bucket(after, "finslm_batch_size_bucket", "1.0") < _count(after, "finslm_batch_size")
     assert "finslm_batch_size_count" in before
@@ -92,7 +95,7 @@ def test_model_info(served_predictor, tiny_export, tmp_path):
     assert body["checksum"].startswith("sha256:") and len(body["checksum"]) == 7 + 64
     assert "model.int8.onnx" in body["files"]
     assert body["test_metrics"] == {"accuracy": 0.5, "n": 3}
-    assert body["settings"]["max_batch"] == 1 and "api_key" not in body["settings"]
+    assert body["settings"]["max_batch"] == 32 and "api_key" not in body["settings"]
 
 
 def test_health_ready_metrics_docs(served_predictor):

@@ -11,7 +11,7 @@ from .conftest import running_server
 
 
 def test_drive_stops_at_max_requests_and_counts_errors(gated):
-    app = create_app(gated, ServeSettings(warmup=False, max_chars=5))
+    app = create_app(gated, ServeSettings(warmup=False, max_chars=5, max_batch=1))
     with running_server(app) as server:
         ok = asyncio.run(drive(server.url, ["ab", "abc"], 4, 30.0, max_requests=25))
         texts, calls = batch_stats(server.url)

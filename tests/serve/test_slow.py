@@ -71,17 +71,17 @@ def _start(python: str, model: Path, port: int, *extra: str, env=None) -> subpro
     )
 
 
-def test_server_process_answers_like_the_predictor_and_stops_on_sigterm(
-    tiny_export, served_predictor
-):
+def test_server_process_answers_like_the_predictor_and_stops_on_sigterm(tiny_export, served_fp32):
     folder, _ = tiny_export
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = _start(sys.executable, folder, port, "--max-batch", "8", "--threads", "1")
+    # fp32 (onnx-opt): batch-invariant, so concurrent (batched) answers equal one-by-one ones.
+    args = ["--backend", "onnx-opt", "--max-batch", "8", "--threads", "1"]
+    proc = _start(sys.executable, folder, port, *args)
     try:
         _wait_ready(url, proc)
         one_by_one = [_labels(url, [t])[0] for t in TEXTS]
-        assert one_by_one == served_predictor.predict(TEXTS, batch_size=1)
+        assert one_by_one == served_fp32.predict(TEXTS, batch_size=1)
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda t: _labels(url, [t])[0], TEXTS))
         assert answers == one_by_one
@@ -107,7 +107,7 @@ def test_slim_install_serves_without_torch(tmp_path, tiny_export, served_predict
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = _start(python, folder, port, env={**env, "FINSLM_API_KEY": "k"})
+    proc = _start(python, folder, port, "--max-batch", "1", env={**env, "FINSLM_API_KEY": "k"})
     try:
         _wait_ready(url, proc)
         assert _post(f"{url}/v1/classify", {"texts": ["x"]})[0] == 401
@@ -119,7 +119,7 @@ def test_slim_install_serves_without_torch(tmp_path, tiny_export, served_predict
         with urllib.request.urlopen(req, timeout=30) as r:
             labels = [x["label"] for x in json.loads(r.read())["results"]]
         # The whole list is one request: compare with the same predictor at the same batching
-        # (max_batch=1, the default: one text per model call).
+        # (--max-batch 1: one text per model call).
         assert labels == served_predictor.predict(TEXTS, batch_size=1)
         status, body = _post(f"{url}/v1/explain", {"text": "Sales fell."})
         assert status in (401, 501)  # 401: no key; with a key it would be 501 (no lime here)
@@ -128,7 +128,7 @@ def test_slim_install_serves_without_torch(tmp_path, tiny_export, served_predict
         proc.wait(30)
 
 
-def test_ray_serve_two_replicas_match_the_plain_server(tiny_export, served_predictor):
+def test_ray_serve_two_replicas_match_the_plain_server(tiny_export, served_fp32):
     ray = pytest.importorskip("ray", reason="pip install 'finslm[ray]'")
     from fastapi.testclient import TestClient
     from ray import serve
@@ -138,7 +138,7 @@ def test_ray_serve_two_replicas_match_the_plain_server(tiny_export, served_predi
 
     folder, _ = tiny_export
     settings = ServeSettings(max_batch=4, max_wait_ms=5)
-    with TestClient(create_app(served_predictor, settings)) as plain:
+    with TestClient(create_app(served_fp32, settings)) as plain:
         expected = [
             plain.post("/v1/classify", json={"texts": [t]}).json()["results"][0]["label"]
             for t in TEXTS
@@ -147,7 +147,8 @@ def test_ray_serve_two_replicas_match_the_plain_server(tiny_export, served_predi
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        app = build_app(folder, "onnx-int8", settings, replicas=2, threads=1, num_cpus=0.5)
+        # fp32 (onnx-opt): Ray batches concurrent requests, which must not change answers.
+        app = build_app(folder, "onnx-opt", settings, replicas=2, threads=1, num_cpus=0.5)
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
         url = f"http://127.0.0.1:{port}"
         _wait_ready(url)
@@ -234,7 +235,7 @@ def test_container_builds_runs_and_reports_healthy(tmp_path, tiny_export, served
     try:
         if run.returncode == 0:
             _wait_ready(url)
-            labels = _labels(url, TEXTS)
+            labels = [_labels(url, [t])[0] for t in TEXTS]  # one at a time: batch 1 each
             uid = subprocess.run([engine, "exec", name, "id", "-u"], capture_output=True, text=True)
             no_torch = subprocess.run([engine, "exec", name, "python3", "-c", "import torch"])
             healthy = subprocess.run([engine, "healthcheck", "run", name]).returncode == 0
@@ -266,7 +267,7 @@ def _run_under_chroot(tag: str, config: dict, health: dict, port: int):
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_ready(url, proc)
-        labels = _labels(url, TEXTS)
+        labels = [_labels(url, [t])[0] for t in TEXTS]  # one at a time: batch 1 each
         in_image = ["chroot", f"--userspec={user}", root, *env]
         uid = subprocess.run([*in_image, "id", "-u"], capture_output=True, text=True)
         no_torch = subprocess.run([*in_image, "python3", "-c", "import torch"])

@@ -4,7 +4,7 @@
 
 Ray imports an application by name, with no command line of ours in between, so the options
 come from the environment: ``FINSLM_MODEL`` (default ``exports/minilm``), ``FINSLM_BACKEND``
-(``auto``), ``FINSLM_REPLICAS`` (1), ``FINSLM_THREADS`` (0), ``FINSLM_MAX_BATCH`` (1),
+(``auto``), ``FINSLM_REPLICAS`` (1), ``FINSLM_THREADS`` (0), ``FINSLM_MAX_BATCH`` (32),
 ``FINSLM_MAX_WAIT_MS`` (0), and ``FINSLM_API_KEY`` as for ``finslm serve``.
 """
 
@@ -21,7 +21,7 @@ from finslm.serve.settings import API_KEY_ENV, ServeSettings
 def app_from_env(env: Mapping[str, str] = os.environ):
     settings = ServeSettings(
         api_key=env.get(API_KEY_ENV) or None,
-        max_batch=int(env.get("FINSLM_MAX_BATCH", "1")),
+        max_batch=int(env.get("FINSLM_MAX_BATCH", "32")),
         max_wait_ms=float(env.get("FINSLM_MAX_WAIT_MS", "0")),
     )
     return build_app(
