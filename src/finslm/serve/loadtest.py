@@ -239,6 +239,7 @@ def parse_policy(text: str) -> tuple[int, float]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from finslm.bench import machine_info
     from finslm.predict import load_predictor
+    from finslm.serve.settings import ServeSettings
 
     texts, labels, source = load_texts(args.test, args.sample)
     predictor = load_predictor(args.model, args.backend, threads=args.threads)
@@ -246,7 +247,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     expected = predictor.predict(texts, batch_size=32)
     backend = predictor.backend
     del predictor
-    policies = [parse_policy(p) for p in args.policy] or [(1, 0.0)]
+    default = ServeSettings()  # no --policy: the server's own default
+    policies = [parse_policy(p) for p in args.policy] or [(default.max_batch, default.max_wait_ms)]
     result: dict[str, Any] = {
         "texts": {"source": source, "n": len(texts)},
         "duration_s": args.duration,
