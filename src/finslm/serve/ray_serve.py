@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import signal
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -115,8 +117,12 @@ def run_ray(
             "--engine ray needs Ray Serve, which is not installed; pip install 'finslm[ray]'"
         ) from None
     ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False)
-    serve.start(http_options={"host": settings.host, "port": settings.port})
+    # Ray's blocking loop ignores SIGINT/SIGTERM here; turn both into SystemExit so the
+    # application is torn down (replicas drain) and a local Ray instance stops with us.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: sys.exit(0))
     try:
+        serve.start(http_options={"host": settings.host, "port": settings.port})
         serve.run(
             build_app(model, backend, settings, replicas, threads),
             name=APP_NAME,
@@ -125,3 +131,4 @@ def run_ray(
         )
     finally:
         serve.shutdown()
+        ray.shutdown()
