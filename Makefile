@@ -10,6 +10,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: setup repro repro-phrasebank test test-fast report-check lint format docs clean-venv
+.PHONY: serve loadtest
 .PHONY: exp-grid exp-wait exp-show diff-report prune-sweep prune-frontier
 
 $(BIN)/.installed: pyproject.toml
@@ -91,6 +92,17 @@ prune-sweep: setup  ## queue a dvc exp sweep over pruning amounts (PRUNE_GRID); 
 
 prune-frontier: setup  ## size / accuracy / latency of every pruning experiment -> plots/, reports/
 	$(BIN)/python -m finslm.prune.frontier
+
+# Serving (docs/serving.md). SERVE_MODEL: any model folder; exports/<name> serves ONNX INT8.
+SERVE_MODEL ?= exports/minilm
+SERVE_ARGS  ?=
+LOADTEST_ARGS ?=
+
+serve: setup  ## serve SERVE_MODEL on 127.0.0.1:8000 (FastAPI; SERVE_ARGS: more finslm serve flags)
+	$(BIN)/finslm serve --model $(SERVE_MODEL) $(SERVE_ARGS)
+
+loadtest: setup  ## bounded localhost load test of SERVE_MODEL -> metrics/serve.json, reports/serve.md
+	$(BIN)/python -m finslm.serve.loadtest --model $(SERVE_MODEL) $(LOADTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src stages tests tools

@@ -544,5 +544,89 @@ def diff_report(
     typer.echo(f"wrote {path}")
 
 
+# --- finslm serve (the logic lives in finslm.serve; this block only parses options) ---
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model", "-m", help="A finslm model folder; exports/<name> serves ONNX INT8."
+        ),
+    ] = Path("exports/minilm"),
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            "-b",
+            help="auto (the folder's default), torch-fp32, onnx-fp32, onnx-opt, onnx-int8, sklearn.",
+        ),
+    ] = "auto",
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    threads: Annotated[int, typer.Option(help="CPU threads (0: the library default).")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda, or auto (CUDA when present).")] = "cpu",
+    engine: Annotated[
+        str, typer.Option(help="uvicorn (one process) or ray (Ray Serve replicas).")
+    ] = "uvicorn",
+    replicas: Annotated[int, typer.Option(min=1, help="Ray Serve replicas (--engine ray).")] = 1,
+    max_batch: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Texts per model call, at most (1: answers never depend on other requests)."
+        ),
+    ] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option(min=0, help="How long a batch waits for more texts.")
+    ] = 0.0,
+    max_queue: Annotated[int, typer.Option(min=1, help="Texts waiting; more: 503.")] = 512,
+    max_texts: Annotated[int, typer.Option(min=1, help="Texts per request.")] = 64,
+    max_chars: Annotated[int, typer.Option(min=1, help="Characters per text.")] = 2000,
+    timeout: Annotated[float, typer.Option(help="Seconds before a request gets 504.")] = 10.0,
+    eval_metrics: Annotated[
+        Path | None,
+        typer.Option(help="Test metrics JSON for GET /v1/model (default: metrics/eval/<name>)."),
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="Environment variable holding the API key (unset: no auth).")
+    ] = "FINSLM_API_KEY",
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve a model over HTTP: POST /v1/classify, /v1/explain; GET /v1/model, /metrics, /docs."""
+    from finslm.models import ModelError
+    from finslm.serve.settings import ServeSettings
+
+    if engine not in ("uvicorn", "ray"):
+        raise _fail(f"--engine {engine!r}: unknown; choose uvicorn or ray")
+    try:
+        settings = ServeSettings.with_env_key(
+            api_key_env,
+            host=host,
+            port=port,
+            max_batch=max_batch,
+            max_wait_ms=max_wait_ms,
+            max_queue=max_queue,
+            max_texts=max_texts,
+            max_chars=max_chars,
+            request_timeout_s=timeout,
+            eval_metrics=eval_metrics,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        if engine == "ray":
+            from finslm.serve.ray_serve import run_ray
+
+            run_ray(model, backend, settings, replicas=replicas, threads=threads)
+            return
+        from finslm.serve.server import load, run_uvicorn
+
+        predictor = load(model, backend, threads=threads, device=device)
+    except (ModelError, ImportError) as exc:
+        raise _fail(str(exc)) from None
+    run_uvicorn(predictor, settings, log_level)
+
+
 if __name__ == "__main__":
     app()

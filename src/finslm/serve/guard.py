@@ -1,0 +1,162 @@
+"""Checks that run before a request body reaches FastAPI: API key, size, content type, UTF-8.
+
+A pure ASGI middleware (not Starlette's ``BaseHTTPMiddleware``, which costs a task per request)
+so that:
+
+- an unauthenticated caller gets 401 before the server reads or parses its body;
+- a body over ``max_body_bytes`` gets 413 as soon as ``Content-Length`` (or, when streamed, the
+  bytes read so far) passes the cap, without buffering the rest;
+- a body that is not ``application/json`` gets 415, and bytes that are not UTF-8 get 400 naming
+  the offset, instead of FastAPI's generic "error parsing the body".
+
+Everything else (malformed JSON, wrong types, unknown fields, limits on texts) is FastAPI's
+validation, translated by :mod:`finslm.serve.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from email.message import Message
+from typing import Any
+
+from finslm.serve.errors import error_body
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+PROTECTED_PREFIX = "/v1/"  # health, readiness, metrics and docs stay open (probes, scrapers)
+
+
+async def _reply(send: Send, status: int, body: dict, headers: dict[str, str] | None = None):
+    payload = json.dumps(body).encode("utf-8")
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _json_content_type(value: str | None) -> str | None:
+    """None when ``value`` is JSON in UTF-8; else the reason it is not."""
+    if not value:
+        return "no Content-Type header"
+    msg = Message()
+    msg["content-type"] = value
+    if msg.get_content_maintype() != "application" or not (
+        msg.get_content_subtype() == "json" or msg.get_content_subtype().endswith("+json")
+    ):
+        return f"Content-Type {msg.get_content_type()!r}"
+    charset = (msg.get_param("charset") or "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        return f"charset {charset!r}"
+    return None
+
+
+class RequestGuard:
+    """ASGI middleware: see the module docstring. ``api_key=None`` turns authentication off."""
+
+    def __init__(self, app, api_key: str | None, max_body_bytes: int):
+        self.app = app
+        self.api_key = api_key
+        self.max_body_bytes = int(max_body_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self.api_key is not None and not self._authorised(headers.get("authorization", "")):
+            await _reply(
+                send,
+                401,
+                error_body(
+                    "unauthorized",
+                    "Authorization: missing or wrong API key; send 'Authorization: Bearer <key>' "
+                    "with the key the server was started with",
+                    "Authorization",
+                ),
+                {"WWW-Authenticate": "Bearer"},
+            )
+            return
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            await self._too_large(send, int(length))
+            return
+        why = _json_content_type(headers.get("content-type"))
+        if why is not None:
+            await _reply(
+                send,
+                415,
+                error_body(
+                    "unsupported_media_type",
+                    f"{why}: send a JSON body with 'Content-Type: application/json' (UTF-8)",
+                    "Content-Type",
+                ),
+            )
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left; nobody to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._too_large(send, size)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            await _reply(
+                send,
+                400,
+                error_body(
+                    "invalid_utf8",
+                    f"body: byte {exc.start} is not valid UTF-8 ({body[exc.start : exc.start + 1]!r});"
+                    " encode the JSON as UTF-8",
+                    "body",
+                ),
+            )
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _authorised(self, header: str) -> bool:
+        scheme, _, token = header.partition(" ")
+        return scheme.lower() == "bearer" and secrets.compare_digest(
+            token.strip().encode(), self.api_key.encode()
+        )
+
+    async def _too_large(self, send: Send, size: int) -> None:
+        await _reply(
+            send,
+            413,
+            error_body(
+                "body_too_large",
+                f"body: {size} bytes or more; the limit is {self.max_body_bytes} bytes "
+                "(max_body_bytes); send fewer or shorter texts per request",
+                "body",
+            ),
+        )
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the buffered body over once, then waits on the real one."""
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

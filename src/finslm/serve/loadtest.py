@@ -1,0 +1,399 @@
+"""Bounded localhost load test: the served model against the same model measured offline.
+
+    python -m finslm.serve.loadtest --model exports/minilm           # what `make loadtest` runs
+    python -m finslm.serve.loadtest --policy 1:0 --policy 8:0 --policy 32:2   # compare batching
+
+For each batching policy (``max_batch:max_wait_ms``) it starts ``finslm serve`` on 127.0.0.1 (a
+free port), waits for ``/readyz``, checks that every test sentence gets the label
+``finslm predict`` gives, then drives ``POST /v1/classify`` at each concurrency (1, 8, 32, 64)
+for a fixed time with real test sentences, one per request: requests/s, sentences/s,
+p50/p95/p99 and errors. In the same run, with the server idle, the offline benchmark
+(:func:`finslm.bench.run_benchmark`, the harness behind ``metrics/benchmark.json``) measures the
+same variant's batch-1 p50 and batched throughput, so served and offline figures share the
+machine's state.
+
+Bounds: the target is always 127.0.0.1 (never configurable), each level stops after
+``duration`` seconds or ``max_requests`` requests, whichever comes first, and the server is
+stopped (SIGTERM) at the end. Writes ``metrics/serve.json`` and ``reports/serve.md``.
+
+The client is asyncio + aiohttp in this process: lighter per request than a Locust worker, which
+matters on a 2-core machine where client and server share the CPU (the client's cost is part of
+what the figures measure; the report says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TARGET_HOST = "127.0.0.1"  # the only host this tool ever sends to
+LEVELS = (1, 8, 32, 64)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((TARGET_HOST, 0))
+        return s.getsockname()[1]
+
+
+def load_texts(test: Path, sample: Path) -> tuple[list[str], list[str], str]:
+    """(texts, labels, source): the prepared test split when present, else the sample CSV."""
+    import pandas as pd
+
+    if test.is_file():
+        frame = pd.read_parquet(test, columns=["text", "label"])
+        source = str(test)
+    else:
+        frame = pd.read_csv(sample)
+        source = str(sample)
+    return frame["text"].astype(str).tolist(), frame["label"].astype(str).tolist(), source
+
+
+class ServerProcess:
+    """``finslm serve`` in a child process on 127.0.0.1; stopped with SIGTERM (graceful)."""
+
+    def __init__(self, args: list[str], port: int, log: Path):
+        self.port = port
+        self.url = f"http://{TARGET_HOST}:{port}"
+        self.log = log
+        cmd = [sys.executable, "-m", "finslm.cli", "serve", *args]
+        cmd += ["--host", TARGET_HOST, "--port", str(port), "--log-level", "warning"]
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+        env.pop("FINSLM_API_KEY", None)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}); see {self.log}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server not ready after {timeout_s:g} s; see {self.log}")
+
+    def stop(self, timeout_s: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+async def _classify(session, url: str, texts: list[str]) -> tuple[int, list[str]]:
+    async with session.post(f"{url}/v1/classify", json={"texts": texts}) as r:
+        body = await r.json(content_type=None)
+        labels = [res["label"] for res in body["results"]] if r.status == 200 else []
+        return r.status, labels
+
+
+async def served_labels(url: str, texts: list[str], per_request: int = 1) -> list[str]:
+    """Every text's served label, ``per_request`` texts per request, 8 requests at a time."""
+    import aiohttp
+
+    chunks = [texts[i : i + per_request] for i in range(0, len(texts), per_request)]
+    out: list[list[str]] = [[] for _ in chunks]
+    sem = asyncio.Semaphore(8)
+    async with aiohttp.ClientSession() as session:
+
+        async def one(i: int) -> None:
+            async with sem:
+                status, labels = await _classify(session, url, chunks[i])
+                if status != 200:
+                    raise RuntimeError(f"parity request {i} answered {status}")
+                out[i] = labels
+
+        await asyncio.gather(*(one(i) for i in range(len(chunks))))
+    return [label for labels in out for label in labels]
+
+
+async def drive(
+    url: str, texts: list[str], concurrency: int, duration_s: float, max_requests: int
+) -> dict[str, Any]:
+    """``concurrency`` clients in a closed loop for ``duration_s`` (or ``max_requests``)."""
+    import aiohttp
+
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    sent = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        # Warm the connections (and the server) up, untimed.
+        await asyncio.gather(
+            *(_classify(session, url, [texts[i % len(texts)]]) for i in range(concurrency))
+        )
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        stop_at = start + duration_s
+
+        async def client(k: int) -> None:
+            nonlocal sent
+            i = k
+            while loop.time() < stop_at and sent < max_requests:
+                sent += 1
+                t0 = time.perf_counter()
+                try:
+                    status, _ = await _classify(session, url, [texts[i % len(texts)]])
+                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                    status = type(exc).__name__
+                if status == 200:
+                    latencies.append(time.perf_counter() - t0)
+                else:
+                    errors[str(status)] = errors.get(str(status), 0) + 1
+                i += concurrency
+
+        await asyncio.gather(*(client(k) for k in range(concurrency)))
+        elapsed = loop.time() - start
+    ms = np.asarray(latencies) * 1e3 if latencies else np.asarray([np.nan])
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 2),
+        "requests": sent,
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "sentences_per_s": round(len(latencies) / elapsed, 1),  # one sentence per request
+        "p50_ms": round(float(p50), 3),
+        "p95_ms": round(float(p95), 3),
+        "p99_ms": round(float(p99), 3),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+    }
+
+
+def batch_stats(url: str) -> tuple[float, float]:
+    """(texts, model calls) so far, from the server's Prometheus batch-size histogram."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+        text = r.read().decode("utf-8")
+    values = {}
+    for line in text.splitlines():
+        if line.startswith(("finslm_batch_size_sum ", "finslm_batch_size_count ")):
+            name, value = line.split()
+            values[name] = float(value)
+    return values.get("finslm_batch_size_sum", 0.0), values.get("finslm_batch_size_count", 0.0)
+
+
+def offline(model: Path, backend: str, texts, labels, threads: int) -> dict[str, Any]:
+    """The offline benchmark of the same variant (finslm.bench), RSS probe off."""
+    from finslm.bench import Variant, run_benchmark
+    from finslm.predict import load_predictor
+
+    name = load_predictor(model, backend, threads=threads).name
+    result = run_benchmark(
+        [Variant(name, model, backend)],
+        texts,
+        labels,
+        reference=name,
+        threads=threads,
+        warmup=20,
+        latency_sentences=min(300, len(texts)),
+        repeats=2,
+        batch_size=32,
+        rss=False,
+        progress=False,
+        log=lambda _: None,
+    )
+    row = result["variants"][name]
+    batch1 = 1000.0 / row["mean_ms"]  # sentences/s at batch 1, back to back
+    return {
+        "variant": name,
+        "p50_ms": row["p50_ms"],
+        "p95_ms": row["p95_ms"],
+        "p99_ms": row["p99_ms"],
+        "sentences_per_s_bs1": round(batch1, 1),
+        "sentences_per_s_bs32": row["throughput_bs32"],
+        "best_sentences_per_s": round(max(batch1, row["throughput_bs32"]), 1),
+        "threads": result["env"]["threads"],
+    }
+
+
+def parse_policy(text: str) -> tuple[int, float]:
+    batch, _, wait = text.partition(":")
+    return int(batch), float(wait or 0)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from finslm.bench import machine_info
+    from finslm.predict import load_predictor
+    from finslm.serve.settings import ServeSettings
+
+    texts, labels, source = load_texts(args.test, args.sample)
+    predictor = load_predictor(args.model, args.backend, threads=args.threads)
+    # What `finslm predict` prints: predict_proba at its default batch size (32), argmax.
+    expected = predictor.predict(texts, batch_size=32)
+    backend = predictor.backend
+    del predictor
+    default = ServeSettings()  # no --policy: the server's own default
+    policies = [parse_policy(p) for p in args.policy] or [(default.max_batch, default.max_wait_ms)]
+    result: dict[str, Any] = {
+        "texts": {"source": source, "n": len(texts)},
+        "duration_s": args.duration,
+        "levels": list(args.levels),
+        "policies": [],
+        "env": {**machine_info(), "threads": args.threads, "loadavg_before": os.getloadavg()},
+    }
+    for max_batch, max_wait_ms in policies:
+        port = free_port()
+        serve_args = ["--model", str(args.model), "--backend", backend]
+        serve_args += ["--threads", str(args.threads), "--max-batch", str(max_batch)]
+        serve_args += ["--max-wait-ms", str(max_wait_ms), "--max-queue", "4096"]
+        server = ServerProcess(serve_args, port, args.log)
+        try:
+            server.wait_ready()
+            got = asyncio.run(served_labels(server.url, texts))
+            agree = float(np.mean(np.array(got) == np.array(expected)))
+            mismatches = [i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b]
+            off = offline(args.model, backend, texts, labels, args.threads)  # server idle
+            levels = {}
+            for c in args.levels:
+                before = batch_stats(server.url)
+                levels[str(c)] = asyncio.run(
+                    drive(server.url, texts, c, args.duration, args.max_requests)
+                )
+                after = batch_stats(server.url)
+                calls = after[1] - before[1]
+                levels[str(c)]["mean_batch"] = round((after[0] - before[0]) / max(calls, 1), 2)
+                print(f"policy {max_batch}:{max_wait_ms:g} c={c}: {levels[str(c)]}", flush=True)
+        finally:
+            code = server.stop()
+        c32 = levels.get("32")
+        c1 = levels.get("1")
+        result["policies"].append(
+            {
+                "max_batch": max_batch,
+                "max_wait_ms": max_wait_ms,
+                "label_agreement_with_predict": agree,
+                "label_mismatches": mismatches,
+                "offline": off,
+                "levels": levels,
+                "bars": {
+                    "zero_errors": all(v["errors"] == 0 for v in levels.values()),
+                    "c32_over_offline_best": round(
+                        c32["sentences_per_s"] / off["best_sentences_per_s"], 3
+                    )
+                    if c32
+                    else None,
+                    "c1_p50_minus_offline_p50_ms": round(c1["p50_ms"] - off["p50_ms"], 3)
+                    if c1
+                    else None,
+                },
+                "server_exit_code": code,
+            }
+        )
+    result["variant"] = result["policies"][0]["offline"]["variant"]
+    # Other work on the machine shares the cores with client and server: say how much.
+    result["env"]["loadavg_after"] = os.getloadavg()
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """reports/serve.md: one table per policy, with the offline figures and the bars."""
+    env = result["env"]
+    lines = [
+        f"# Serving load test: `{result['variant']}`",
+        "",
+        f"{result['texts']['n']} sentences from `{result['texts']['source']}`, one per request, "
+        f"{result['duration_s']:g} s per concurrency level, closed loop, client and server on "
+        f"127.0.0.1 sharing the machine ({env['cpu']}, {env['cpu_count']} CPUs, "
+        f"threads={env['threads']}). Load average (1, 5, 15 min) before the run "
+        f"{_load(env.get('loadavg_before'))}, after {_load(env.get('loadavg_after'))}: above "
+        f"{env['cpu_count']}, other work was competing for the cores.",
+        "",
+    ]
+    for p in result["policies"]:
+        off, bars = p["offline"], p["bars"]
+        lines += [
+            f"## Batching: max_batch {p['max_batch']}, max_wait {p['max_wait_ms']:g} ms",
+            "",
+            f"Offline (finslm.bench, same run): p50 {off['p50_ms']:.2f} ms at batch 1; "
+            f"{off['sentences_per_s_bs1']:.0f} sentences/s at batch 1, "
+            f"{off['sentences_per_s_bs32']:.0f} at batch 32 (best "
+            f"{off['best_sentences_per_s']:.0f}). Labels equal to `finslm predict`: "
+            f"{p['label_agreement_with_predict']:.2%}.",
+            "",
+            "| concurrency | requests/s | sentences/s | p50 ms | p95 ms | p99 ms | errors "
+            "| texts per model call |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for c, v in p["levels"].items():
+            lines.append(
+                f"| {c} | {v['requests_per_s']:.0f} | {v['sentences_per_s']:.0f} | "
+                f"{v['p50_ms']:.2f} | {v['p95_ms']:.2f} | {v['p99_ms']:.2f} | {v['errors']} | "
+                f"{v['mean_batch']:.1f} |"
+            )
+        lines += [
+            "",
+            f"Served sentences/s at concurrency 32 / offline best: "
+            f"{bars['c32_over_offline_best']}; p50 at concurrency 1 minus offline batch-1 p50: "
+            f"{bars['c1_p50_minus_offline_p50_ms']} ms; zero errors: {bars['zero_errors']}.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _load(values) -> str:
+    return "/".join(f"{v:.1f}" for v in values) if values else "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=Path("exports/minilm"))
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--test", type=Path, default=Path("data/prepared/test.parquet"))
+    parser.add_argument("--sample", type=Path, default=Path("data/sample/sentences.csv"))
+    parser.add_argument("--policy", action="append", default=[], help="max_batch:max_wait_ms")
+    parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per level")
+    parser.add_argument("--max-requests", type=int, default=50_000, help="per level")
+    parser.add_argument("--metrics", type=Path, default=Path("metrics/serve.json"))
+    parser.add_argument("--report", type=Path, default=Path("reports/serve.md"))
+    parser.add_argument("--log", type=Path, default=Path(".tmp/loadtest-server.log"))
+    args = parser.parse_args(argv)
+    if not (args.model / "finslm.json").is_file():
+        print(
+            f"error: --model {args.model}: not a finslm model folder; run `dvc repro export@minilm`"
+            " (or pass --model)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.duration <= 0 or args.duration > 120 or not 1 <= max(args.levels) <= 256:
+        print("error: --duration must be in (0, 120] s and levels in [1, 256]", file=sys.stderr)
+        return 2
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the server child is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    result = run(args)
+    for path in (args.metrics, args.report):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    args.metrics.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    args.report.write_text(markdown(result), encoding="utf-8")
+    print(f"wrote {args.metrics} and {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Request and response bodies. Request models are built per app from its settings, so the
+limits (``max_texts``, ``max_chars``) are enforced by validation and shown in the OpenAPI schema.
+
+Requests are strict: unknown fields are rejected (a typo such as ``"text"`` for ``"texts"`` must
+not be silently ignored) and texts must be JSON strings (no number-to-string coercion).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
+
+from finslm.serve.settings import EXPLAIN_METHODS, ServeSettings
+
+
+class Classification(BaseModel):
+    label: str
+    scores: dict[str, float] = Field(description="Probability per class, in the model's order.")
+
+
+class ClassifyResponse(BaseModel):
+    model: str
+    labels: list[str]
+    results: list[Classification]
+
+
+class ExplainResponse(BaseModel):
+    model: str
+    method: str
+    text: str
+    predicted: str
+    target: str
+    probabilities: dict[str, float]
+    words: list[str]
+    spans: list[list[int]]
+    attributions: list[float] = Field(description="One value per word; > 0 supports target.")
+    seconds: float
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def classify_request(settings: ServeSettings) -> type[BaseModel]:
+    text = Annotated[StrictStr, Field(min_length=1, max_length=settings.max_chars)]
+    return create_model(
+        "ClassifyRequest",
+        __base__=Strict,
+        texts=(
+            Annotated[
+                list[text],
+                Field(
+                    min_length=1,
+                    max_length=settings.max_texts,
+                    description=f"1 to {settings.max_texts} texts of at most "
+                    f"{settings.max_chars} characters each.",
+                    examples=[["Operating profit rose 12% to EUR 4.1 mn."]],
+                ),
+            ],
+            ...,
+        ),
+    )
+
+
+def explain_request(settings: ServeSettings, labels: tuple[str, ...]) -> type[BaseModel]:
+    return create_model(
+        "ExplainRequest",
+        __base__=Strict,
+        text=(
+            Annotated[
+                StrictStr,
+                Field(
+                    min_length=1,
+                    max_length=settings.explain_max_chars,
+                    examples=["Net sales fell 8% in the quarter."],
+                ),
+            ],
+            ...,
+        ),
+        method=(Literal[EXPLAIN_METHODS], "lime"),
+        target=(Literal[labels] | None, None),
+    )

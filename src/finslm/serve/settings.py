@@ -1,0 +1,84 @@
+"""The server's knobs in one frozen dataclass, so the CLI, tests and Ray Serve share defaults.
+
+Limits exist because one request must not be able to stall the model for everyone else: the
+model runs one batch at a time, so a 10,000-text request or a 1 MB sentence would hold every
+other caller behind it. The explain limits are tighter because one explanation costs hundreds of
+model calls (about a second), against a few milliseconds for a classification.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+API_KEY_ENV = "FINSLM_API_KEY"
+EXPLAIN_METHODS = ("lime", "shap")  # perturbation methods: they run on the served predictor
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeSettings:
+    """Every limit and batching choice of one server (see docs/serving.md for the defaults)."""
+
+    host: str = "127.0.0.1"  # loopback unless told otherwise: exposing a port is a decision
+    port: int = 8000
+    # Batching: what is waiting when the model is free, up to max_batch texts, with no wait.
+    # Measured fastest here (docs/serving.md): alone at low load (batch 1), batches under load.
+    # Dynamic INT8 scales activations per batch, so a borderline text's label can depend on its
+    # batch-mates; max_batch=1 makes every answer independent of other traffic.
+    max_batch: int = 32
+    max_wait_ms: float = 0.0  # how long the first text of a batch waits for company
+    max_queue: int = 512  # texts waiting for the model; more -> 503 + Retry-After
+    # Per-request limits.
+    max_texts: int = 64
+    max_chars: int = 2000
+    max_body_bytes: int = 1_048_576
+    request_timeout_s: float = 10.0
+    # /v1/explain: one at a time, short texts, small sampling budgets.
+    explain_max_chars: int = 500
+    explain_timeout_s: float = 30.0
+    explain_queue: int = 2  # explanations allowed to wait behind the running one
+    explain_samples: int = 80  # LIME samples and SHAP evaluations per explanation
+    # Operations.
+    api_key: str | None = None  # None: no authentication (the server binds to loopback)
+    warmup: bool = True
+    shutdown_timeout_s: float = 10.0
+    retry_after_s: int = 1
+    eval_metrics: Path | None = None  # metrics/eval/<model>.json, shown by GET /v1/model
+
+    def __post_init__(self) -> None:
+        # setting -> (ok?, what it must be)
+        checks = {
+            "max_batch": (self.max_batch >= 1, "at least 1"),
+            "max_wait_ms": (self.max_wait_ms >= 0, "0 or more"),
+            "max_queue": (self.max_queue >= 1, "at least 1"),
+            "max_texts": (self.max_texts >= 1, "at least 1"),
+            "max_chars": (self.max_chars >= 1, "at least 1"),
+            "max_body_bytes": (self.max_body_bytes >= 64, "at least 64"),
+            "request_timeout_s": (self.request_timeout_s > 0, "more than 0 s"),
+            "explain_max_chars": (self.explain_max_chars >= 1, "at least 1"),
+            "explain_timeout_s": (self.explain_timeout_s > 0, "more than 0 s"),
+            "explain_queue": (self.explain_queue >= 0, "0 or more"),
+            "explain_samples": (self.explain_samples >= 10, "at least 10"),
+            "port": (0 <= self.port <= 65535, "0 to 65535"),
+        }
+        for name, (ok, must) in checks.items():
+            if not ok:
+                raise ValueError(f"serve setting {name}={getattr(self, name)!r}: must be {must}")
+
+    @classmethod
+    def with_env_key(cls, env: str = API_KEY_ENV, **kwargs) -> ServeSettings:
+        """Settings whose API key comes from the environment variable ``env`` (unset: none).
+
+        The key is read from the environment, never from a flag, so it stays out of ``ps`` and
+        shell history.
+        """
+        return cls(api_key=os.environ.get(env) or None, **kwargs)
+
+    def public(self) -> dict:
+        """The settings a client may see (``GET /v1/model``): everything but the key."""
+        out = dataclasses.asdict(self)
+        out.pop("api_key")
+        out["eval_metrics"] = str(self.eval_metrics) if self.eval_metrics else None
+        out["auth"] = self.api_key is not None
+        return out

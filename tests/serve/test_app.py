@@ -1,0 +1,303 @@
+"""The HTTP contract of ``create_app`` on the tiny INT8 export (FastAPI TestClient, no server).
+
+Every answer is compared with the Predictor it serves; every bad input must get its 4xx with a
+JSON error naming the field (and index), never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from finslm.explain.words import split_words
+from finslm.labels import LABELS
+from finslm.serve import ServeSettings, create_app
+
+from ..conftest import invented_sentences
+from .conftest import running_server
+
+TEXTS = [t for t, _ in invented_sentences(1)] + ["Short.", "Umsatz stieg um 5 % – café, 株式."]
+# max_batch=1: INT8 answers equal the Predictor at batch 1 exactly.
+SMALL = ServeSettings(
+    max_batch=1, max_texts=4, max_chars=80, max_body_bytes=2000, explain_max_chars=60
+)
+
+
+@pytest.fixture(scope="module")
+def client(served_predictor):
+    with TestClient(create_app(served_predictor, SMALL)) as c:
+        yield c
+
+
+def post(client, path, body, **kwargs):
+    return client.post(path, content=body, headers={"content-type": "application/json"}, **kwargs)
+
+
+def test_classify_matches_the_predictor(client, served_predictor):
+    texts = TEXTS[:4]
+    r = client.post("/v1/classify", json={"texts": texts})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == served_predictor.name and body["labels"] == list(LABELS)
+    expected = served_predictor.predict_proba(texts, batch_size=1)
+    got = np.array([[res["scores"][label] for label in LABELS] for res in body["results"]])
+    # Dynamic INT8 scales activations per batch: batch-1 and batched answers differ slightly.
+    np.testing.assert_allclose(got, expected, atol=2e-2)
+    assert [res["label"] for res in body["results"]] == served_predictor.predict(texts, 1)
+    assert list(body["results"][0]["scores"]) == list(LABELS)  # classes in the model's order
+
+
+def test_concurrent_requests_are_batched_and_answered_in_order(served_fp32):
+    settings = ServeSettings(max_batch=8, max_wait_ms=50)
+    app = create_app(served_fp32, settings)  # fp32: batching must not change any answer
+    answers: dict[int, list[str]] = {}
+    with TestClient(app) as c:
+        before = c.get("/metrics").text
+
+        def ask(i: int) -> None:
+            r = c.post("/v1/classify", json={"texts": [TEXTS[i]]})
+            answers[i] = [res["label"] for res in r.json()["results"]]
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(TEXTS))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        after = c.get("/metrics").text
+    assert [answers[i][0] for i in range(len(TEXTS))] == served_fp32.predict(TEXTS, 1)
+    # 8 concurrent single-text requests and a 50 ms window: some model call took more than one.
+    assert _bucket(after, "finslm_batch_size_bucket", "1.0") < _count(after, "finslm_batch_size")
+    assert "finslm_batch_size_count" in before
+
+
+def _count(text: str, name: str) -> float:
+    return float(next(ln.split()[-1] for ln in text.splitlines() if ln.startswith(f"{name}_count")))
+
+
+def _bucket(text: str, name: str, le: str) -> float:
+    line = next(ln for ln in text.splitlines() if ln.startswith(f'{name}{{le="{le}"}}'))
+    return float(line.split()[-1])
+
+
+def test_model_info(served_predictor, tiny_export, tmp_path):
+    metrics = tmp_path / "tiny.json"
+    metrics.write_text(json.dumps({"test": {"accuracy": 0.5, "n": 3}}), encoding="utf-8")
+    settings = ServeSettings(eval_metrics=metrics)
+    with TestClient(create_app(served_predictor, settings)) as c:
+        body = c.get("/v1/model").json()
+    assert body["name"] == served_predictor.name and body["backend"] == "onnx-int8"
+    assert body["labels"] == list(LABELS)
+    assert body["parameters"] == served_predictor.num_parameters() > 0
+    assert body["checksum"].startswith("sha256:") and len(body["checksum"]) == 7 + 64
+    assert "model.int8.onnx" in body["files"]
+    assert body["test_metrics"] == {"accuracy": 0.5, "n": 3}
+    assert body["settings"]["max_batch"] == 32 and "api_key" not in body["settings"]
+
+
+def test_health_ready_metrics_docs(served_predictor):
+    app = create_app(served_predictor, SMALL)
+    bare = TestClient(app)  # no lifespan: loaded but not warmed, so not ready
+    assert bare.get("/healthz").json() == {"status": "ok"}
+    assert bare.get("/readyz").status_code == 503
+    with TestClient(app) as c:
+        assert c.get("/readyz").status_code == 200
+        c.post("/v1/classify", json={"texts": ["Sales fell."]})
+        c.post("/v1/classify", json={"texts": []})
+        text = c.get("/metrics").text
+        assert c.get("/openapi.json").json()["paths"]["/v1/classify"]["post"]
+        assert c.get("/docs").status_code == 200
+    assert 'finslm_requests_total{route="/v1/classify",status="200"} 1.0' in text
+    assert 'finslm_errors_total{route="/v1/classify",status="422"} 1.0' in text
+    assert 'finslm_request_seconds_bucket{le="0.005",route="/v1/classify"}' in text
+    assert "finslm_batch_size_count" in text and "finslm_ready 1.0" in text
+    assert 'finslm_model_info{backend="onnx-int8",checksum="sha256:' in text
+
+
+LONG = "x" * 81
+BAD_INPUTS = [
+    # (id, body bytes, content type, status, error type, field, index)
+    ("too-many-texts", json.dumps({"texts": ["a"] * 5}), None, 422, "too_long", "texts", None),
+    ("text-too-long", json.dumps({"texts": ["ok", LONG]}), None, 422, "string_too_long", "texts", 1),
+    ("empty-list", '{"texts": []}', None, 422, "too_short", "texts", None),
+    ("empty-text", '{"texts": ["fine", ""]}', None, 422, "string_too_short", "texts", 1),
+    ("non-string", '{"texts": ["fine", 3]}', None, 422, "string_type", "texts", 1),
+    ("null-text", '{"texts": [null]}', None, 422, "string_type", "texts", 0),
+    ("texts-not-list", '{"texts": "one"}', None, 422, "list_type", "texts", None),
+    ("unknown-field", '{"texts": ["a"], "text": "b"}', None, 422, "extra_forbidden", "text", None),
+    ("missing-field", '{"text": "a"}', None, 422, "missing", "texts", None),
+    ("not-an-object", '["a"]', None, 422, "model_attributes_type", "body", None),
+    ("malformed-json", '{"texts": ["a",', None, 422, "json_invalid", "body", None),
+    ("empty-body", "", None, 422, "missing", "body", None),
+    ("invalid-utf8", b'{"texts": ["caf\xe9"]}', None, 400, "invalid_utf8", "body", None),
+    ("wrong-type", '{"texts": ["a"]}', "text/plain", 415, "unsupported_media_type", "Content-Type", None),
+    ("form", "texts=a", "application/x-www-form-urlencoded", 415, "unsupported_media_type", "Content-Type", None),
+    ("latin1", '{"texts": ["a"]}', "application/json; charset=latin-1", 415, "unsupported_media_type", "Content-Type", None),
+    ("too-large", json.dumps({"texts": ["y" * 3000]}), None, 413, "body_too_large", "body", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "body, content_type, status, kind, field, index",
+    [case[1:] for case in BAD_INPUTS],
+    ids=[case[0] for case in BAD_INPUTS],
+)
+def test_bad_input_gets_a_4xx_naming_the_field(
+    client, body, content_type, status, kind, field, index
+):
+    r = client.post(
+        "/v1/classify", content=body, headers={"content-type": content_type or "application/json"}
+    )
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    error = r.json()["error"]
+    assert (error["type"], error["field"], error["index"]) == (kind, field, index)
+    assert field in error["message"] or field == "body"
+    if index is not None:
+        assert f"{field}[{index}]" in error["message"]
+
+
+def test_limit_errors_name_the_setting(client):
+    too_many = client.post("/v1/classify", json={"texts": ["a"] * 5}).json()["error"]["message"]
+    assert "the limit is 4 per request (max_texts)" in too_many
+    too_long = client.post("/v1/classify", json={"texts": [LONG]}).json()["error"]["message"]
+    assert "texts[0]: 81 characters; the limit is 80 (max_chars)" in too_long
+
+
+def test_missing_content_type_is_415(client):
+    r = client.post("/v1/classify", content=b'{"texts": ["a"]}')
+    assert r.status_code == 415 and r.json()["error"]["field"] == "Content-Type"
+
+
+def test_streamed_body_over_the_cap_is_413(client):
+    def chunks():
+        yield b'{"texts": ["'
+        for _ in range(10):
+            yield b"z" * 500
+        yield b'"]}'
+
+    r = client.post("/v1/classify", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["type"] == "body_too_large"
+
+
+def test_unknown_route_and_method_are_json(client):
+    r = client.get("/v2/classify")
+    assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
+    r = client.get("/v1/classify")
+    assert r.status_code == 405 and r.json()["error"]["type"] == "method_not_allowed"
+
+
+def test_api_key(served_predictor, monkeypatch):
+    monkeypatch.setenv("FINSLM_TEST_KEY", "s3cret")
+    settings = ServeSettings.with_env_key("FINSLM_TEST_KEY")
+    with TestClient(create_app(served_predictor, settings)) as c:
+        body = {"texts": ["Sales fell."]}
+        r = c.post("/v1/classify", json=body)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert r.json()["error"]["field"] == "Authorization"
+        bad = {"Authorization": "Bearer nope"}
+        assert c.post("/v1/classify", json=body, headers=bad).status_code == 401
+        # 401 comes before the body is looked at: an oversized body is still just unauthorised.
+        assert post(c, "/v1/classify", b"x" * 5_000_000).status_code == 401
+        good = {"Authorization": "Bearer s3cret"}
+        assert c.post("/v1/classify", json=body, headers=good).status_code == 200
+        assert c.get("/v1/model", headers=good).status_code == 200
+        assert c.get("/v1/model").status_code == 401
+        assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
+        assert c.get("/metrics").status_code == 200
+
+
+def test_no_key_in_the_environment_means_no_auth(served_predictor, monkeypatch):
+    monkeypatch.delenv("FINSLM_TEST_KEY", raising=False)
+    assert ServeSettings.with_env_key("FINSLM_TEST_KEY").api_key is None
+
+
+def test_full_queue_is_503_with_retry_after(gated):
+    settings = ServeSettings(max_queue=2, warmup=False)
+    with TestClient(create_app(gated, settings)) as c:
+        gated.gate.clear()
+        first = threading.Thread(
+            target=lambda: c.post("/v1/classify", json={"texts": ["ab", "cd"]})
+        )
+        first.start()
+        assert gated.entered.wait(5)
+        r = c.post("/v1/classify", json={"texts": ["ef"]})
+        gated.gate.set()
+        first.join(10)
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "1" and r.json()["error"]["type"] == "overloaded"
+    assert "(max_queue)" in r.json()["error"]["message"]
+
+
+def test_request_timeout_is_504(gated):
+    settings = ServeSettings(request_timeout_s=0.2, warmup=False)
+    with TestClient(create_app(gated, settings)) as c:
+        gated.gate.clear()
+        r = c.post("/v1/classify", json={"texts": ["slow"]})
+        gated.gate.set()
+        assert r.status_code == 504 and "(request_timeout_s)" in r.json()["error"]["message"]
+        # The server is fine afterwards.
+        ok = c.post("/v1/classify", json={"texts": ["abc", "abcd"]}).json()
+    assert [res["label"] for res in ok["results"]] == [LABELS[0], LABELS[1]]
+
+
+def test_explain_lime(client, served_predictor):
+    text = "Net profit rose 12 percent."
+    r = client.post("/v1/explain", json={"text": text, "method": "lime"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["words"] == [w.text for w in split_words(text)]
+    assert len(body["attributions"]) == len(body["words"]) == len(body["spans"])
+    assert body["predicted"] == served_predictor.predict([text])[0] == body["target"]
+    assert body["method"] == "lime" and body["model"] == served_predictor.name
+
+
+def test_explain_validation(client):
+    r = client.post("/v1/explain", json={"text": "y" * 61})
+    assert r.status_code == 422
+    assert "(explain_max_chars)" in r.json()["error"]["message"]
+    r = client.post("/v1/explain", json={"text": "Sales fell.", "method": "ig"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "method"
+    r = client.post("/v1/explain", json={"text": "Sales fell.", "target": "bullish"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "target"
+    r = client.post("/v1/explain", json={"texts": ["Sales fell."]})
+    assert r.status_code == 422 and r.json()["error"]["type"] in ("missing", "extra_forbidden")
+    r = client.post("/v1/explain", json={"text": "   "})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "text"
+
+
+def test_shutdown_drains_in_flight_requests(gated):
+    """uvicorn's SIGTERM path (should_exit) with a request held in the model: it is answered."""
+    import time
+    import urllib.request
+
+    app = create_app(gated, ServeSettings(warmup=False, shutdown_timeout_s=5))
+    answer: dict = {}
+    with running_server(app) as server:
+
+        def ask() -> None:
+            req = urllib.request.Request(
+                f"{server.url}/v1/classify",
+                b'{"texts": ["abc"]}',
+                {"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(req, timeout=10) as r:
+                answer.update(status=r.status, body=json.loads(r.read()))
+
+        gated.gate.clear()
+        client = threading.Thread(target=ask)
+        client.start()
+        try:
+            assert gated.entered.wait(5)  # the request is in the model
+            server.should_exit = True  # what SIGTERM does
+            time.sleep(0.3)
+            assert server.thread.is_alive()  # still draining: the answer is not out yet
+        finally:
+            gated.gate.set()
+        client.join(10)
+        server.thread.join(10)
+        assert not server.thread.is_alive()
+    assert answer["status"] == 200 and answer["body"]["results"][0]["label"] == LABELS[0]

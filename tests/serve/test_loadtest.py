@@ -1,0 +1,60 @@
+"""The load-test client is bounded (requests and time) and counts errors; the report renders."""
+
+from __future__ import annotations
+
+import asyncio
+
+from finslm.serve import ServeSettings, create_app
+from finslm.serve.loadtest import TARGET_HOST, batch_stats, drive, markdown, parse_policy
+
+from .conftest import running_server
+
+
+def test_drive_stops_at_max_requests_and_counts_errors(gated):
+    app = create_app(gated, ServeSettings(warmup=False, max_chars=5, max_batch=1))
+    with running_server(app) as server:
+        ok = asyncio.run(drive(server.url, ["ab", "abc"], 4, 30.0, max_requests=25))
+        texts, calls = batch_stats(server.url)
+        # Every text is over max_chars: each request is a 422, counted as an error.
+        bad = asyncio.run(drive(server.url, ["too long"], 2, 0.3, max_requests=1000))
+    assert ok["requests"] == 25 and ok["errors"] == 0 and ok["seconds"] < 30
+    assert ok["p50_ms"] > 0 and ok["requests_per_s"] > 0
+    assert calls >= 25 and texts == calls  # max_batch=1: one text per model call
+    assert bad["errors"] == bad["requests"] > 0 and bad["error_kinds"] == {"422": bad["requests"]}
+    assert TARGET_HOST == "127.0.0.1"
+
+
+def test_policy_parsing_and_report():
+    assert parse_policy("32:2.5") == (32, 2.5) and parse_policy("8") == (8, 0.0)
+    level = {
+        "requests_per_s": 10.0, "sentences_per_s": 10.0, "p50_ms": 1.0, "p95_ms": 2.0,
+        "p99_ms": 3.0, "errors": 0, "mean_batch": 1.0,
+    }  # fmt: skip
+    result = {
+        "variant": "m/onnx-int8",
+        "texts": {"source": "data/sample/sentences.csv", "n": 3},
+        "duration_s": 1.0,
+        "env": {"cpu": "cpu", "cpu_count": 2, "threads": 0},
+        "policies": [
+            {
+                "max_batch": 1,
+                "max_wait_ms": 0.0,
+                "label_agreement_with_predict": 1.0,
+                "offline": {
+                    "p50_ms": 1.0,
+                    "sentences_per_s_bs1": 900.0,
+                    "sentences_per_s_bs32": 1000.0,
+                    "best_sentences_per_s": 1000.0,
+                },  # fmt: skip
+                "levels": {"1": level},
+                "bars": {
+                    "zero_errors": True,
+                    "c32_over_offline_best": None,
+                    "c1_p50_minus_offline_p50_ms": 0.0,
+                },
+            }
+        ],
+    }
+    md = markdown(result)
+    assert "# Serving load test: `m/onnx-int8`" in md
+    assert "| 1 | 10 | 10 | 1.00 | 2.00 | 3.00 | 0 | 1.0 |" in md
