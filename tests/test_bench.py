@@ -186,7 +186,7 @@ def test_benchmark_config_validation(tmp_path):
 
 
 def test_unknown_backend_is_a_model_error(layout):
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError, match="backend 'onnx-int4': unknown; choose one of"):
         run_benchmark(
             [Variant("tiny/onnx-int4", layout / "exports/tiny", "onnx-int4")],
             TEXTS,
