@@ -89,6 +89,19 @@ def test_explanations_are_reproducible(keyword_predictor):
         np.testing.assert_allclose(ea.attributions[m], eb.attributions[m])
 
 
+def test_shap_neither_reads_nor_moves_the_global_numpy_rng(keyword_predictor):
+    """The same attributions whatever the caller's global NumPy state, which is left as it was."""
+    explainer = Explainer(keyword_predictor, keyword_predictor, SETTINGS, ["shap"])
+    text = KEYWORD_SENTENCES[2]
+    results = []
+    for seed in (1, 2):
+        np.random.seed(seed)
+        expected_next = np.random.RandomState(seed).random_sample()
+        results.append(explainer.explain(text).attributions["shap"])
+        assert np.random.random_sample() == expected_next
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 def test_explaining_another_class_and_one_word_texts(keyword_predictor):
     explainer = Explainer(keyword_predictor, keyword_predictor, SETTINGS)
     e = explainer.explain(KEYWORD_SENTENCES[0], target="neutral")
