@@ -35,36 +35,40 @@ def _refuse_hub(*args, **kwargs):
     raise HubCallError(f"the test suite is offline: a hub call was made ({args!r}, {kwargs!r})")
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _offline():
-    """Every hub download function raises for the whole session (tests may patch in fakes)."""
-    import huggingface_hub
-    import huggingface_hub.file_download
-    import transformers.utils.hub
+def _block_hub() -> None:
+    """Every hub download function raises, for the whole run (a test may patch in a fake).
 
-    targets = [
-        (huggingface_hub, "hf_hub_download"),
-        (huggingface_hub, "snapshot_download"),
-        (huggingface_hub.file_download, "hf_hub_download"),
-        (transformers.utils.hub, "hf_hub_download"),
-        (transformers.utils.hub, "snapshot_download"),
-    ]
-    with pytest.MonkeyPatch.context() as mp:
-        for module, name in targets:
-            mp.setattr(module, name, _refuse_hub)
-        yield
+    Done when this conftest is imported, before any test module is collected: transformers
+    binds ``hf_hub_download`` and ``snapshot_download`` from huggingface_hub when it is first
+    imported, so it gets these. (Were it imported already, its names are replaced too.)
+    """
+    import sys
+
+    import huggingface_hub
+    import huggingface_hub._snapshot_download
+    import huggingface_hub.file_download
+
+    huggingface_hub.hf_hub_download = _refuse_hub
+    huggingface_hub.snapshot_download = _refuse_hub
+    huggingface_hub.file_download.hf_hub_download = _refuse_hub
+    huggingface_hub._snapshot_download.snapshot_download = _refuse_hub
+    loaded = sys.modules.get("transformers.utils.hub")
+    if loaded is not None:
+        loaded.hf_hub_download = loaded.snapshot_download = _refuse_hub
+
+
+_block_hub()
 
 
 @pytest.fixture(autouse=True)
 def _seeded_rngs():
-    """Every test starts from the same global RNG state (Python, NumPy, torch when loaded), so a
-    test's random draws do not depend on which tests ran before it or on ``-k``."""
-    import sys
+    """Every test starts from the same global RNG state (Python, NumPy, torch), so a test's
+    random draws do not depend on which tests ran before it or on ``-k``."""
+    import torch
 
     random.seed(0)
     np.random.seed(0)
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(0)
+    torch.manual_seed(0)
 
 
 # Browser checks of the HTML reports need Debian's chromium. A developer machine without it skips

@@ -71,7 +71,7 @@ def test_stage_as_a_process_prints_no_traceback(tmp_path):
     params = _params(tmp_path, "missing.csv")
     result = subprocess.run(
         [sys.executable, str(STAGE), "--params", str(params), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+        capture_output=True, text=True, env=env, timeout=1800, check=False,
     )  # fmt: skip
     assert result.returncode == 1
     assert "file not found" in result.stderr and "Traceback" not in result.stderr

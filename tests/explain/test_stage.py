@@ -142,7 +142,7 @@ def test_stage_as_a_process_prints_no_traceback(tmp_path, tiny_classifier):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     result = subprocess.run(
         [sys.executable, str(STAGE), *_args(work)],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True, text=True, env=env, timeout=1800, check=False,
     )  # fmt: skip
     assert result.returncode == 1
     assert "val.parquet: not found" in result.stderr and "Traceback" not in result.stderr

@@ -32,7 +32,7 @@ def _torchrun(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedPro
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", **env)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     proc = subprocess.run(
-        [*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180
+        [*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=3600
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
     return proc
