@@ -109,6 +109,7 @@ def test_distill_loss_terms():
     assert distill_loss(logits, -logits, labels, 1.0, 2.0) > 0.1
 
 
+@pytest.mark.slow  # trains a transformer
 def test_prune_model_end_to_end_then_onnx_parity(tiny_classifier, frames, tmp_path):
     train_df, val_df = frames
     cfg = PruneConfig(layers_keep=1, ffn_keep=0.25, epochs=1, batch_size=8, threads=1)
@@ -200,6 +201,7 @@ def test_prune_the_default_mean_pooling_model_and_reload_it_as_a_user_would(trai
         assert load_predictor(tmp_path / "export", backend, threads=1).predict(texts) == labels
 
 
+@pytest.mark.slow  # trains a transformer
 def test_pruned_soup_is_the_mean_of_students_recovered_with_different_seeds(
     tiny_classifier, frames, tmp_path, monkeypatch
 ):

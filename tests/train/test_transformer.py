@@ -73,6 +73,7 @@ def _tiny_cfg(checkpoint) -> TransformerConfig:
     )
 
 
+@pytest.mark.slow  # trains a transformer
 def test_transformer_training_is_deterministic_and_loadable(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = _tiny_cfg(tiny_checkpoint)
@@ -106,6 +107,7 @@ def test_trained_tiny_model_learns_the_templates(trained_tiny):
     assert np.mean(np.array(predictor.predict(list(texts))) == np.array(gold)) >= 0.9
 
 
+@pytest.mark.slow  # trains a transformer
 def test_early_stopping_stops_and_restores_the_best_epoch(tmp_path, tiny_checkpoint, monkeypatch):
     """Validation macro-F1 scripted to 0.5, 0.9, 0.4, ... with patience 1 and 5 epochs: training
     stops after epoch 3 (one epoch without improvement) and saves epoch 2's weights."""
@@ -141,6 +143,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(tmp_path, tiny_checkpo
     assert torch.equal(at_eval[3], at_eval[1])
 
 
+@pytest.mark.slow  # trains a transformer
 def test_class_weighted_loss_trains(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = dataclasses.replace(
@@ -194,6 +197,7 @@ def test_soft_target_loss_is_cross_entropy_for_one_hot_targets():
     )
 
 
+@pytest.mark.slow  # trains a transformer
 @pytest.mark.parametrize("mode", ["soft", "weight"])
 def test_agreement_labels_train(tmp_path, splits, tiny_checkpoint, mode):
     train, val = splits
@@ -204,6 +208,7 @@ def test_agreement_labels_train(tmp_path, splits, tiny_checkpoint, mode):
         train_transformer(cfg, train, val, tmp_path / "none", seed=1, threads=1)
 
 
+@pytest.mark.slow  # trains a transformer
 def test_layer_lr_decay_keeps_lower_layers_near_the_checkpoint(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1, weight_decay=0.0)
@@ -227,6 +232,7 @@ def test_layer_lr_decay_keeps_lower_layers_near_the_checkpoint(tmp_path, splits,
     assert head_decayed > 0  # the head still trains at the full rate
 
 
+@pytest.mark.slow  # trains a transformer
 def test_rdrop_trains_differently_and_deterministically(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1)
@@ -247,6 +253,7 @@ def _classifier_key(weights):
     return next(k for k in weights if k.startswith("classifier") and k.endswith("weight"))
 
 
+@pytest.mark.slow  # trains a transformer
 @pytest.mark.parametrize(
     "lever",
     [{"fgm_epsilon": 1.0}, {"supcon_weight": 0.5}, {"supcon_weight": 0.5, "rdrop_alpha": 1.0}],
@@ -269,6 +276,7 @@ def test_loss_levers_change_training_and_stay_deterministic(
     assert np.array_equal(runs["lever"][key], runs["again"][key])
 
 
+@pytest.mark.slow  # trains a transformer
 def test_freeze_embeddings_keeps_the_word_embeddings(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1, freeze_embeddings=True)
@@ -281,6 +289,7 @@ def test_freeze_embeddings_keeps_the_word_embeddings(tmp_path, splits, tiny_chec
     assert not np.array_equal(layer(after), layer(start))  # the encoder itself trained
 
 
+@pytest.mark.slow  # trains a transformer
 def test_contrastive_stage_runs_before_fine_tuning_and_lowers_its_loss(
     tmp_path, splits, tiny_checkpoint
 ):
@@ -310,6 +319,7 @@ def test_fgm_with_frozen_embeddings_is_refused():
         model_config("m", {"kind": "transformer", "fgm_epsilon": 1.0, "freeze_embeddings": True})
 
 
+@pytest.mark.slow  # trains a transformer
 def test_swa_saves_the_mean_of_the_epoch_end_weights(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=3, early_stopping_patience=5)
