@@ -32,7 +32,7 @@ repro: setup  ## run the whole DVC pipeline on the embedded sample data (offline
 test: setup  ## the whole test suite, end-to-end pipeline test included
 	$(BIN)/pytest -q
 
-test-fast: setup  ## unit tests only
+test-fast: setup  ## the tests that train no transformer and run no dvc (pytest -m "not slow")
 	$(BIN)/pytest -q -m "not slow"
 
 # Needs Chromium (Debian: apt-get install chromium; or FINSLM_CHROMIUM=/path/to/chrome).

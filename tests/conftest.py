@@ -23,7 +23,7 @@ from tools.browser import find_chromium  # noqa: E402
 
 # Real-data tests (tests/data/test_real_phrasebank.py) read the Financial PhraseBank from this
 # folder. Set, they must pass (a missing folder fails); unset, they look beside the clone and skip
-# when it is not there. CI sets it: FINSLM_REAL_DATA=../shared/data/FinancialPhraseBank-v1.0.
+# when it is not there. On CI: FINSLM_REAL_DATA=../shared/data/FinancialPhraseBank-v1.0.
 REAL_DATA_ENV = "FINSLM_REAL_DATA"
 
 

@@ -109,8 +109,11 @@ def test_repro_writes_metrics_within_bounds(repo: Path):
     assert mined["n_train"] == data["splits"]["train"] and mined["folds"] == 2
     finetune = json.loads((repo / "metrics/finetune.json").read_text())
     assert finetune["seeds"] == [42] and set(finetune["per_seed"]) == {"42"}
-    for arm in ("base", "control", "targeted"):
-        assert 0.0 <= finetune["summary"]["test"][arm]["macro_f1"]["mean"] <= 1.0
+    assert finetune["base"]["test"]["accuracy"] >= 0.9  # the trained minilm, continued from
+    for arm in ("control", "targeted"):  # one seed: the summary is that seed's score
+        assert finetune["summary"]["test"][arm]["macro_f1"]["mean"] == pytest.approx(
+            finetune["per_seed"]["42"][arm]["test"]["macro_f1"]
+        )
     targeted = json.loads((repo / "metrics/eval/minilm-targeted.json").read_text())
     assert targeted["test"]["n"] == data["splits"]["test"]
     exported = json.loads((repo / "metrics/export/minilm-targeted.json").read_text())

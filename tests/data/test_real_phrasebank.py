@@ -1,7 +1,7 @@
 """Row counts of the real Financial PhraseBank, read at run time from the shared copy.
 
 ``FINSLM_REAL_DATA=<folder>`` names the copy; then these tests must pass, and a missing folder
-fails them (CI sets it: ``FINSLM_REAL_DATA=../shared/data/FinancialPhraseBank-v1.0``). Unset,
+fails them (CI: ``FINSLM_REAL_DATA=../shared/data/FinancialPhraseBank-v1.0``). Unset,
 they look for ``../shared/data/FinancialPhraseBank-v1.0`` beside the clone and skip when it is
 absent (a developer machine without the data). No sentence of it is stored in the repository
 (it is CC BY-NC-SA data): these tests only count.
