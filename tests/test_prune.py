@@ -123,7 +123,7 @@ def test_prune_model_end_to_end_then_onnx_parity(tiny_classifier, frames, tmp_pa
     assert probs.shape == (3, len(LABELS)) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     # The reported validation accuracy is the saved model's.
     predicted = np.array(predictor.predict(val_df.text.tolist()))
-    assert summary["val"]["accuracy"] == pytest.approx(np.mean(predicted == val_df.label), abs=1e-6)
+    assert summary["val"]["accuracy"] == pytest.approx(np.mean(predicted == val_df.label), abs=1e-4)
 
     metrics = export_model(
         tmp_path / "pruned", tmp_path / "export", TEXTS, ExportConfig(), log=lambda _: None
