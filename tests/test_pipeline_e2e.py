@@ -112,7 +112,7 @@ def test_repro_writes_metrics_within_bounds(repo: Path):
     assert finetune["base"]["test"]["accuracy"] >= 0.9  # the trained minilm, continued from
     for arm in ("control", "targeted"):  # one seed: the summary is that seed's score
         assert finetune["summary"]["test"][arm]["macro_f1"]["mean"] == pytest.approx(
-            finetune["per_seed"]["42"][arm]["test"]["macro_f1"]
+            finetune["per_seed"]["42"][arm]["test"]["macro_f1"], abs=1e-4
         )
     targeted = json.loads((repo / "metrics/eval/minilm-targeted.json").read_text())
     assert targeted["test"]["n"] == data["splits"]["test"]
