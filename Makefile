@@ -41,7 +41,7 @@ repro-phrasebank: setup  ## the whole pipeline on the real data: DATA=path/to/Se
 test: setup  ## the whole test suite, end-to-end pipeline test included
 	$(BIN)/pytest -q
 
-test-fast: setup  ## unit tests only
+test-fast: setup  ## the tests that train no transformer and run no dvc (pytest -m "not slow")
 	$(BIN)/pytest -q -m "not slow"
 
 # Needs Chromium (Debian: apt-get install chromium; or FINSLM_CHROMIUM=/path/to/chrome).

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random BERT (fast, offline) and small invented sentence sets.
+"""Shared fixtures: a tiny random BERT (fast, offline), the same BERT trained on invented
+templates, small invented sentence sets; and the suite's guards (offline, seeded RNGs).
 
 No test reads the licensed Financial PhraseBank's text into the repo; sentences here are invented.
 """
@@ -6,14 +7,69 @@ No test reads the licensed Financial PhraseBank's text into the repo; sentences 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
-import pytest
+# Forced, not defaulted, before anything imports huggingface_hub (it reads these at import): a
+# shell's HF_HUB_OFFLINE=0 must not let a test reach the hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
-from tools.browser import find_chromium
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from tools.browser import find_chromium  # noqa: E402
+
+# Real-data tests (tests/data/test_real_phrasebank.py) read the Financial PhraseBank from this
+# folder. Set, they must pass (a missing folder fails); unset, they look beside the clone and skip
+# when it is not there. On CI: FINSLM_REAL_DATA=../shared/data/FinancialPhraseBank-v1.0.
+REAL_DATA_ENV = "FINSLM_REAL_DATA"
+
+
+class HubCallError(RuntimeError):
+    """Raised by every hub download function during the test suite."""
+
+
+def _refuse_hub(*args, **kwargs):
+    raise HubCallError(f"the test suite is offline: a hub call was made ({args!r}, {kwargs!r})")
+
+
+def _block_hub() -> None:
+    """Every hub download function raises, for the whole run (a test may patch in a fake).
+
+    Done when this conftest is imported, before any test module is collected: transformers
+    binds ``hf_hub_download`` and ``snapshot_download`` from huggingface_hub when it is first
+    imported, so it gets these. (Were it imported already, its names are replaced too.)
+    """
+    import sys
+
+    import huggingface_hub
+    import huggingface_hub._snapshot_download
+    import huggingface_hub.file_download
+
+    huggingface_hub.hf_hub_download = _refuse_hub
+    huggingface_hub.snapshot_download = _refuse_hub
+    huggingface_hub.file_download.hf_hub_download = _refuse_hub
+    huggingface_hub._snapshot_download.snapshot_download = _refuse_hub
+    loaded = sys.modules.get("transformers.utils.hub")
+    if loaded is not None:
+        loaded.hf_hub_download = loaded.snapshot_download = _refuse_hub
+
+
+_block_hub()
+
+
+@pytest.fixture(autouse=True)
+def _seeded_rngs():
+    """Every test starts from the same global RNG state (Python, NumPy, torch), so a test's
+    random draws do not depend on which tests ran before it or on ``-k``."""
+    import torch
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
 
 # Browser checks of the HTML reports need Debian's chromium. A developer machine without it skips
 # them; CI (CI=true; .ci/run installs chromium) runs them, so a missing browser fails there.
@@ -54,9 +110,12 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_classifier(tmp_path_factory, tiny_checkpoint) -> Path:
     """An untrained tiny classifier saved as a finslm model folder (for predictor/export tests)."""
+    import torch
+
     from finslm.models import load_for_finetuning, write_meta
 
     out = tmp_path_factory.mktemp("models") / "tiny"
+    torch.manual_seed(1)  # the new head's weights: the same whichever test asks first
     tokenizer, model = load_for_finetuning(str(tiny_checkpoint))
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -78,14 +137,81 @@ NEU = [
 ]
 
 
-def invented_sentences(n_per_template: int = 10) -> list[tuple[str, str]]:
-    """(text, label) pairs from invented templates: learnable, distinct, licence-free."""
+def invented_sentences(n_per_template: int = 10, start: int = 0) -> list[tuple[str, str]]:
+    """(text, label) pairs from invented templates: learnable, distinct, licence-free.
+
+    The i-th sentence of a template carries the number ``i * 3 + 2`` (i from ``start``): sets
+    with different ``start`` share no sentence.
+    """
     rows = []
     for label, templates in (("positive", POS), ("negative", NEG), ("neutral", NEU)):
         for template in templates:
-            for i in range(n_per_template):
+            for i in range(start, start + n_per_template):
                 rows.append((template.format(i * 3 + 2), label))
     return rows
+
+
+# The trained tiny model: the tiny BERT with the default (mean-pooling) head, fine-tuned on the
+# invented templates. Seeded and single-threaded, so the same weights every run; ~5 s on one core.
+# Any test that uses it trains a transformer (once per session) and is marked slow.
+TRAINED_TRAIN = invented_sentences(6)  # 36 sentences, numbers 2..17
+TRAINED_VAL = invented_sentences(3, start=6)  # 18 sentences, numbers 20..26
+HELD_OUT = invented_sentences(4, start=20)  # 24 sentences, numbers 62..71: for parity checks
+
+
+def train_tiny(checkpoint: Path, out: Path, **overrides):
+    """Train the tiny BERT on TRAINED_TRAIN (validated on TRAINED_VAL); return the summary."""
+    import dataclasses
+
+    import pandas as pd
+
+    from finslm.config import TransformerConfig
+    from finslm.train.transformer import train_transformer
+
+    settings = dict(
+        checkpoint=str(checkpoint),
+        pooling="mean",
+        epochs=4,
+        batch_size=8,
+        lr=1e-2,
+        warmup_ratio=0.0,
+        max_length=32,
+        early_stopping_patience=4,
+    )
+    cfg = dataclasses.replace(TransformerConfig(), **{**settings, **overrides})
+    frame = lambda rows: pd.DataFrame(rows, columns=["text", "label"])  # noqa: E731
+    return train_transformer(cfg, frame(TRAINED_TRAIN), frame(TRAINED_VAL), out, seed=0, threads=1)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tmp_path_factory, tiny_checkpoint) -> tuple[Path, dict]:
+    """(folder, training summary): the tiny BERT trained to >= 0.9 validation accuracy."""
+    out = tmp_path_factory.mktemp("models") / "trained"
+    summary = train_tiny(tiny_checkpoint, out)
+    return out, summary
+
+
+@pytest.fixture(scope="session")
+def trained_export(tmp_path_factory, trained_tiny):
+    """(folder, metrics): ``trained_tiny`` exported to fp32, optimised and INT8 ONNX graphs."""
+    from finslm.config import ExportConfig
+    from finslm.export import export_model
+
+    out = tmp_path_factory.mktemp("exports") / "trained"
+    texts = [text for text, _ in TRAINED_VAL]
+    metrics = export_model(trained_tiny[0], out, texts, ExportConfig(), log=lambda _: None)
+    return out, metrics
+
+
+_SLOW_FIXTURES = {"trained_tiny", "trained_export"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
+def pytest_collection_modifyitems(items):
+    """A test that needs the trained tiny model trains a transformer: it is slow."""
+    for item in items:
+        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -39,9 +39,12 @@ def env() -> dict[str, str]:
 
 
 def run(
-    args: list[str], cwd: Path, timeout: int = 600, log: Path | None = None
+    args: list[str], cwd: Path, timeout: int = 3600, log: Path | None = None
 ) -> subprocess.CompletedProcess:
     """Run a command; fail the test with its output tail if it exits non-zero.
+
+    ``timeout`` is only a guard against a hung process, not a speed check: a whole ``dvc repro``
+    on a busy 2-core machine takes minutes.
 
     With `log`, output goes to that file instead of a pipe: for a command that leaves a daemon
     behind (`dvc queue start`), which would hold the pipe open, and this call, until it exits.

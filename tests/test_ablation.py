@@ -77,6 +77,7 @@ def test_bad_override_fails_before_training_naming_the_key(workspace):
     assert not (workspace / "out" / "bad.json").exists()
 
 
+@pytest.mark.slow  # trains a transformer
 def test_seeds_train_evaluate_resume_and_compare(workspace):
     base = _run(workspace, "base", {}, [1, 2])
     assert set(base["per_seed"]) == {"1", "2"}
@@ -184,6 +185,7 @@ def test_paired_soup_is_compared_with_the_mean_of_its_ingredient_seeds():
         paired({"3": row(0.9)}, base, soup_size=3)
 
 
+@pytest.mark.slow  # trains a transformer
 def test_soup_ablation_averages_kept_models_instead_of_retraining(workspace):
     from finslm.train.soup import average
 

@@ -93,7 +93,8 @@ def test_env_records_machine_threads_and_versions(result):
     assert {"torch", "onnxruntime", "transformers"} <= set(env["versions"])
     assert env["latency_sentences"] == 12 and env["repeats"] == 2 and env["n_test"] == len(TEXTS)
     for probe in (env["probe_before"], env["probe_after"]):
-        assert 0 < probe["python_loop_ms"] < 5000 and 0 < probe["matmul_ms"] < 5000
+        # Positive and finite; no speed bound: a busy machine is slow, not wrong.
+        assert 0 < probe["python_loop_ms"] < float("inf") and 0 < probe["matmul_ms"] < float("inf")
 
 
 def test_host_probe_is_in_the_table_and_an_old_env_without_it_still_renders(result):
@@ -187,7 +188,7 @@ def test_benchmark_config_validation(tmp_path):
 
 
 def test_unknown_backend_is_a_model_error(layout):
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError, match="backend 'onnx-int4': unknown; choose one of"):
         run_benchmark(
             [Variant("tiny/onnx-int4", layout / "exports/tiny", "onnx-int4")],
             TEXTS,

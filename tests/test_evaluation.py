@@ -35,7 +35,7 @@ def test_confusion_rows_pair_actual_and_predicted():
         {"actual": "a", "predicted": "b"},
         {"actual": "b", "predicted": "b"},
     ]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="argument 2 is longer than argument 1"):
         confusion_rows(["a"], ["a", "b"])
 
 

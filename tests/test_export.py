@@ -15,7 +15,7 @@ from finslm.export import export_model, parity_failures, quantize_graph, select_
 from finslm.models import ModelError, read_meta
 from finslm.predict import ONNX_FILES, OnnxPredictor, load_predictor, onnx_graph_files
 
-from .conftest import TINY_BERT, invented_sentences
+from .conftest import HELD_OUT, TINY_BERT, TRAINED_VAL, invented_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = [t for t, _ in invented_sentences(4)]
@@ -79,27 +79,31 @@ def test_dynamic_batch_and_sequence_axes(tiny_export, tiny_classifier):
             np.testing.assert_allclose(logits, want, atol=atol)
 
 
-def test_parity_metrics_within_tolerance(tiny_export):
-    _, metrics = tiny_export
+def test_parity_metrics_within_tolerance(tiny_export, trained_export):
     cfg = ExportConfig()
-    for backend in ("onnx-fp32", "onnx-opt"):
-        assert metrics[backend]["max_abs_logit_diff"] <= cfg.atol
-        assert metrics[backend]["agreement"] == 1.0
-    int8 = metrics["onnx-int8"]
-    assert int8["max_abs_logit_diff"] <= 0.05  # the tiny model's logits are close to zero
-    assert int8["agreement"] >= cfg.int8_min_agreement
-    assert int8["n"] == len(TEXTS)
-    assert parity_failures(metrics, cfg) == []
+    for _, metrics in (tiny_export, trained_export):
+        for backend in ("onnx-fp32", "onnx-opt"):
+            assert metrics[backend]["max_abs_logit_diff"] <= cfg.atol
+            assert metrics[backend]["agreement"] == 1.0
+        assert parity_failures(metrics, cfg) == []
+    assert tiny_export[1]["onnx-int8"]["n"] == len(TEXTS)
+    # The trained model's INT8 graph: measured on the validation texts the export was given.
+    int8 = trained_export[1]["onnx-int8"]
+    assert int8["n"] == len(TRAINED_VAL)
+    assert int8["agreement"] >= 0.95
+    assert int8["max_abs_prob_diff"] < 0.1
 
 
-def test_int8_agrees_with_fp32(tiny_export):
-    folder, _ = tiny_export
-    fp32 = load_predictor(folder, "onnx-fp32").predict_proba(TEXTS)
-    int8 = load_predictor(folder, "onnx-int8").predict_proba(TEXTS)
-    assert np.abs(fp32 - int8).max() < 5e-3
-    # Ties aside (an untrained head's probabilities are all near 1/3), labels agree.
-    confident = np.sort(fp32, axis=1)[:, -1] - np.sort(fp32, axis=1)[:, -2] > 1e-3
-    assert (fp32.argmax(1) == int8.argmax(1))[confident].all()
+def test_int8_agrees_with_fp32(trained_export):
+    """A trained model (confident, not ~1/3 everywhere): INT8 labels match fp32 on >= 95% of
+    held-out sentences, and its probabilities stay close."""
+    folder, _ = trained_export
+    texts = [t for t, _ in HELD_OUT]
+    fp32 = load_predictor(folder, "onnx-fp32", threads=1).predict_proba(texts)
+    int8 = load_predictor(folder, "onnx-int8", threads=1).predict_proba(texts)
+    assert (fp32.max(axis=1) > 0.5).all()  # no near-ties: every label is a clear choice
+    assert np.mean(fp32.argmax(axis=1) == int8.argmax(axis=1)) >= 0.95
+    assert np.abs(fp32 - int8).mean() < 0.02
 
 
 def test_mixed_precision_keeps_chosen_layers_fp32(tiny_export, tmp_path):

@@ -1,12 +1,17 @@
 """End-to-end: the real `dvc repro` in a temporary copy of the repo, tiny random BERT, tiny data.
 
-Checks what a user relies on: every stage runs and writes metrics within bounds, a second repro
-is a no-op, and changing one model's knob reruns only that model's stages.
+Checks what a user relies on: every stage runs, the tiny model learns the invented templates, a
+second repro is a no-op, and a model knob, a data knob and a code edit each invalidate exactly the
+stages that depend on them. Each rerun-set test restores the copy (params, lock, outputs) after.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,7 +28,9 @@ pytestmark = pytest.mark.slow
 
 def _tiny_params(params: dict, checkpoint: Path) -> dict:
     minilm = params["models"]["minilm"]
-    minilm.update(checkpoint=str(checkpoint), epochs=2, batch_size=16, max_length=32, lr=1e-3)
+    # lr 1e-2, batches of 8: the tiny BERT learns the templates in two epochs (>= 0.9).
+    minilm.update(checkpoint=str(checkpoint), epochs=2, batch_size=8, max_length=32, lr=1e-2)
+    minilm.update(warmup_ratio=0.0)
     params["train"]["threads"] = 1
     # Later stages keep their own small-run knobs here so the test stays under a minute.
     for section, knobs in {
@@ -52,10 +59,11 @@ def test_repro_writes_metrics_within_bounds(repo: Path):
     assert sum(data["splits"].values()) == 72
     for model in ("minilm", "tfidf"):
         train = json.loads((repo / f"metrics/train/{model}.json").read_text())
-        assert 0.0 <= train["val"]["accuracy"] <= 1.0
+        assert train["val"]["accuracy"] >= 0.9, model  # the templates are learnable
         assert train["epochs"] >= 1 and train["params"] > 0
         evaluation = json.loads((repo / f"metrics/eval/{model}.json").read_text())
         assert evaluation["test"]["n"] == data["splits"]["test"]
+        assert evaluation["test"]["accuracy"] >= 0.9, model
     # The default recipe is a soup (params.yaml soup_size): one model averaged from that many
     # seeds, each trained and early-stopped on its own.
     soup = json.loads((repo / "metrics/train/minilm.json").read_text())["soup"]
@@ -78,8 +86,11 @@ def test_repro_writes_metrics_within_bounds(repo: Path):
     assert bench["minilm/onnx-int8"]["size_mb"] < bench["minilm/onnx-fp32"]["size_mb"]
     explain = json.loads((repo / "metrics/explain.json").read_text())
     for method in ("shap", "lime", "ig", "attention"):
-        assert -1.0 <= explain[method]["comprehensiveness"] <= 1.0
         assert explain[method]["seconds_per_sentence"] > 0
+    # On a model that learned, deleting the words SHAP and LIME rank highest moves p(predicted)
+    # more than deleting as many random words.
+    for method in ("shap", "lime"):
+        assert explain[method]["comprehensiveness"] > explain["random"]["comprehensiveness"]
     curve = repo / "plots/train/minilm/plots/metrics/val/macro_f1.tsv"
     assert len(curve.read_text().strip().splitlines()) == 1 + 2  # header + one row per epoch
     # The pruned model: one of the tiny BERT's two layers, exported and benchmarked like minilm.
@@ -98,8 +109,11 @@ def test_repro_writes_metrics_within_bounds(repo: Path):
     assert mined["n_train"] == data["splits"]["train"] and mined["folds"] == 2
     finetune = json.loads((repo / "metrics/finetune.json").read_text())
     assert finetune["seeds"] == [42] and set(finetune["per_seed"]) == {"42"}
-    for arm in ("base", "control", "targeted"):
-        assert 0.0 <= finetune["summary"]["test"][arm]["macro_f1"]["mean"] <= 1.0
+    assert finetune["base"]["test"]["accuracy"] >= 0.9  # the trained minilm, continued from
+    for arm in ("control", "targeted"):  # one seed: the summary is that seed's score
+        assert finetune["summary"]["test"][arm]["macro_f1"]["mean"] == pytest.approx(
+            finetune["per_seed"]["42"][arm]["test"]["macro_f1"], abs=1e-4
+        )
     targeted = json.loads((repo / "metrics/eval/minilm-targeted.json").read_text())
     assert targeted["test"]["n"] == data["splits"]["test"]
     exported = json.loads((repo / "metrics/export/minilm-targeted.json").read_text())
@@ -129,26 +143,85 @@ def test_report_page_renders_in_chromium(repo: Path, tmp_path: Path):
 def test_second_repro_is_noop(repo: Path):
     out = _dvc("repro", cwd=repo).stdout
     assert "Running stage" not in out, out
-    status = _dvc("status", cwd=repo).stdout
-    assert "up to date" in status
+    assert _stale(repo) == set()
 
 
-def test_model_knob_reruns_only_that_model(repo: Path):
+def _stale(repo: Path) -> set[str]:
+    """Stages `dvc status` reports as changed (their own deps, params or outs)."""
+    return set(json.loads(_dvc("status", "--json", cwd=repo).stdout or "{}"))
+
+
+@contextmanager
+def _restored(repo: Path) -> Iterator[None]:
+    """Put params.yaml, dvc.lock, src/ and the outputs back as they were (tests are independent)."""
+    saved = Path(tempfile.mkdtemp(prefix="e2e-saved-"))
+    shutil.copy2(repo / "params.yaml", saved / "params.yaml")
+    shutil.copy2(repo / "dvc.lock", saved / "dvc.lock")
+    shutil.copytree(repo / "src", saved / "src")
+    try:
+        yield
+    finally:
+        shutil.copy2(saved / "params.yaml", repo / "params.yaml")
+        shutil.copy2(saved / "dvc.lock", repo / "dvc.lock")
+        shutil.rmtree(repo / "src")
+        shutil.copytree(saved / "src", repo / "src")
+        shutil.rmtree(saved)
+        _dvc("checkout", "--force", cwd=repo)
+        assert _stale(repo) == set()
+
+
+def _set(repo: Path, dotted: str, change) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["models"]["tfidf"]["C"] = 3.0
+    *parents, leaf = dotted.split(".")
+    node = params
+    for key in parents:
+        node = node[key]
+    node[leaf] = change(node[leaf])
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    status = _dvc("status", cwd=repo).stdout
-    assert "train@tfidf" in status
-    assert "train@minilm" not in status and "prepare" not in status
 
 
-def test_data_knob_reruns_everything_downstream(repo: Path):
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["data"]["seed"] = params["data"]["seed"] + 1
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    assert "prepare" in _dvc("status", cwd=repo).stdout
-    # A new seed gives a new split, so every stage that reads a split is now stale.
-    _dvc("repro", "prepare", cwd=repo)
-    status = _dvc("status", cwd=repo).stdout
-    for stage in ("train@minilm", "train@tfidf", "evaluate@minilm", "evaluate@tfidf"):
-        assert f"{stage}:" in status, status
+def test_model_knob_invalidates_exactly_its_stages(repo: Path):
+    # models.tfidf is a param of train@tfidf (models.${key}) and of report (all of `models`);
+    # mine and finetune read models.minilm only.
+    with _restored(repo):
+        _set(repo, "models.tfidf.C", lambda c: c * 3)
+        assert _stale(repo) == {"train@tfidf", "report"}
+
+
+def test_minilm_knob_invalidates_its_training_mining_and_finetune(repo: Path):
+    # models.minilm is also finetune.model's: mine and finetune retrain it.
+    with _restored(repo):
+        _set(repo, "models.minilm.lr", lambda lr: lr / 2)
+        assert _stale(repo) == {"train@minilm", "mine", "finetune", "report"}
+
+
+def test_data_knob_invalidates_prepare_then_every_stage_that_reads_a_split(repo: Path):
+    with _restored(repo):
+        _set(repo, "data.seed", lambda seed: seed + 1)
+        assert _stale(repo) == {"prepare"}
+        # A new seed gives a new split, so every stage that reads a split is now stale; the
+        # stages that read only models, metrics or exports wait for those to change (report).
+        # evaluate runs over `models` only: prune and finetune score their own models.
+        _dvc("repro", "prepare", cwd=repo)
+        assert _stale(repo) == {
+            "train@minilm",
+            "train@tfidf",
+            "evaluate@minilm",
+            "evaluate@tfidf",
+            "export@minilm",
+            "export@minilm-pruned",
+            "export@minilm-targeted",
+            "benchmark",
+            "explain",
+            "mine",
+            "finetune",
+            "prune",
+        }
+
+
+def test_code_edit_invalidates_exactly_the_stages_that_import_it(repo: Path):
+    # src/finslm/train/tfidf.py is a code dep of the train foreach (one deps list for both models).
+    with _restored(repo):
+        path = repo / "src/finslm/train/tfidf.py"
+        path.write_text(path.read_text() + "\n# an edit\n")
+        assert _stale(repo) == {"train@minilm", "train@tfidf"}

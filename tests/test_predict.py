@@ -11,7 +11,7 @@ from finslm.labels import LABELS
 from finslm.models import ModelError
 from finslm.predict import BACKENDS, Encoder, load_predictor
 
-from .conftest import invented_sentences
+from .conftest import HELD_OUT, invented_sentences
 
 TEXTS = [t for t, _ in invented_sentences(2)] + [
     "Short.",
@@ -72,6 +72,24 @@ def test_onnx_backends_match_torch(predictors):
     torch_proba = predictors["torch-fp32"].predict_proba(TEXTS)
     for backend, atol in (("onnx-fp32", 1e-5), ("onnx-opt", 1e-5), ("onnx-int8", 1e-2)):
         np.testing.assert_allclose(predictors[backend].predict_proba(TEXTS), torch_proba, atol=atol)
+
+
+def test_every_backend_gives_the_trained_models_labels(trained_tiny, trained_export):
+    """On held-out sentences the trained tiny model is right (>= 0.9); the fp32 graphs give its
+    labels and probabilities; INT8 gives the same label for >= 95% of them."""
+    texts = [t for t, _ in HELD_OUT]
+    gold = np.array([y for _, y in HELD_OUT])
+    reference = load_predictor(trained_tiny[0], "torch-fp32", threads=1)
+    want = reference.predict_proba(texts)
+    labels = np.array(reference.predict(texts))
+    assert np.mean(labels == gold) >= 0.9
+    for backend in ("onnx-fp32", "onnx-opt"):
+        p = load_predictor(trained_export[0], backend, threads=1)
+        assert p.predict(texts) == labels.tolist(), backend
+        np.testing.assert_allclose(p.predict_proba(texts), want, atol=1e-4)
+    int8 = load_predictor(trained_export[0], "onnx-int8", threads=1)
+    assert np.mean(np.array(int8.predict(texts)) == labels) >= 0.95
+    assert np.mean(np.array(int8.predict(texts)) == gold) >= 0.9
 
 
 def test_export_folder_names_its_source_model(predictors, tiny_classifier):

@@ -16,7 +16,7 @@ from finslm.prune.importance import ffn_importance, layers_to_keep, mean_loss, t
 from finslm.prune.run import _batches, load_transformer, prune_model
 from finslm.prune.surgery import encoder, encoder_parameters, keep_layers, shrink_ffn
 from finslm.train.distill import distill_loss
-from tests.conftest import invented_sentences
+from tests.conftest import HELD_OUT, TRAINED_TRAIN, TRAINED_VAL, invented_sentences
 
 TEXTS = ["Profit rose sharply.", "The plant was closed and 40 jobs cut.", "The meeting is today."]
 
@@ -109,6 +109,7 @@ def test_distill_loss_terms():
     assert distill_loss(logits, -logits, labels, 1.0, 2.0) > 0.1
 
 
+@pytest.mark.slow  # trains a transformer
 def test_prune_model_end_to_end_then_onnx_parity(tiny_classifier, frames, tmp_path):
     train_df, val_df = frames
     cfg = PruneConfig(layers_keep=1, ffn_keep=0.25, epochs=1, batch_size=8, threads=1)
@@ -116,11 +117,13 @@ def test_prune_model_end_to_end_then_onnx_parity(tiny_classifier, frames, tmp_pa
     assert summary["layers"] == {"before": 2, "after": 1}
     assert summary["intermediate_size"] == 16
     assert summary["encoder_params_removed"] > 0.6  # one of two layers, 3/4 of its FFN
-    assert 0 <= summary["val"]["accuracy"] <= 1
 
     predictor = load_predictor(tmp_path / "pruned", backend="torch-fp32")
     probs = predictor.predict_proba(TEXTS)
     assert probs.shape == (3, len(LABELS)) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    # The reported validation accuracy is the saved model's.
+    predicted = np.array(predictor.predict(val_df.text.tolist()))
+    assert summary["val"]["accuracy"] == pytest.approx(np.mean(predicted == val_df.label), abs=1e-4)
 
     metrics = export_model(
         tmp_path / "pruned", tmp_path / "export", TEXTS, ExportConfig(), log=lambda _: None
@@ -129,6 +132,78 @@ def test_prune_model_end_to_end_then_onnx_parity(tiny_classifier, frames, tmp_pa
     assert metrics["onnx-opt"]["agreement"] == 1.0
 
 
+# A user's script: load the pruned folder with transformers alone (after registering finslm's
+# mean-pooling head, as docs/methods/pruning.md says) and print its logits for argv[2:].
+USER_LOAD = """
+import json, sys
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from finslm.train import heads
+
+heads.register()
+model = AutoModelForSequenceClassification.from_pretrained(sys.argv[1]).eval()
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
+enc = tokenizer(sys.argv[2:], padding=True, return_tensors="pt")
+with torch.no_grad():
+    logits = model(**enc).logits
+print(json.dumps({"class": type(model).__name__, "logits": logits.tolist()}))
+"""
+
+
+def test_prune_the_default_mean_pooling_model_and_reload_it_as_a_user_would(trained_tiny, tmp_path):
+    """The default head (pooling: mean) survives pruning: the pruned folder is a
+    finslm-meanpool-bert that reloads with from_pretrained, exports to ONNX with the same labels,
+    and still classifies held-out sentences (>= 0.9) after distillation from the trained model."""
+    import json
+    import subprocess
+    import sys
+
+    from finslm.train.heads import MeanPoolBertForSequenceClassification, mean_pool
+
+    frame = lambda rows: pd.DataFrame(rows, columns=["text", "label"])  # noqa: E731
+    cfg = PruneConfig(layers_keep=1, ffn_keep=0.5, epochs=3, batch_size=8, lr=5e-3, threads=1)
+    out = tmp_path / "pruned"
+    summary = prune_model(cfg, trained_tiny[0], frame(TRAINED_TRAIN), frame(TRAINED_VAL), out)
+    assert summary["layers"] == {"before": 2, "after": 1}
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "finslm-meanpool-bert"
+    assert config["architectures"] == ["MeanPoolBertForSequenceClassification"]
+    assert (config["num_hidden_layers"], config["intermediate_size"]) == (1, 32)
+    predictor = load_predictor(out, "torch-fp32", threads=1)
+    assert predictor.meta["pooling"] == "mean"
+
+    texts = [t for t, _ in HELD_OUT]
+    gold = [y for _, y in HELD_OUT]
+    labels = predictor.predict(texts)
+    assert np.mean(np.array(labels) == np.array(gold)) >= 0.9
+
+    # As a user would: a fresh process, transformers' Auto class, the folder's own tokenizer.
+    user = subprocess.run(
+        [sys.executable, "-c", USER_LOAD, str(out), *texts[:4]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = json.loads(user.stdout.strip().splitlines()[-1])
+    assert loaded["class"] == "MeanPoolBertForSequenceClassification"
+    logits = torch.tensor(loaded["logits"])
+    # Its logits are mean pooling's: the classifier applied to the masked mean of token states.
+    model = MeanPoolBertForSequenceClassification.from_pretrained(out).eval()
+    enc = predictor.tokenizer(texts[:4], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model.bert(**enc).last_hidden_state
+        by_hand = model.classifier(mean_pool(hidden, enc["attention_mask"]))
+    assert torch.allclose(logits, by_hand, atol=1e-5)
+    assert [LABELS[i] for i in logits.argmax(dim=1)] == labels[:4]
+
+    metrics = export_model(out, tmp_path / "export", texts, ExportConfig(), log=lambda _: None)
+    assert metrics["onnx-fp32"]["max_abs_logit_diff"] < 1e-4
+    for backend in ("onnx-fp32", "onnx-opt"):
+        assert load_predictor(tmp_path / "export", backend, threads=1).predict(texts) == labels
+
+
+@pytest.mark.slow  # trains a transformer
 def test_pruned_soup_is_the_mean_of_students_recovered_with_different_seeds(
     tiny_classifier, frames, tmp_path, monkeypatch
 ):

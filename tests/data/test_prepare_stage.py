@@ -74,7 +74,7 @@ def test_stage_as_a_process_prints_no_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, str(STAGE), "--params", str(params), "--out", str(tmp_path / "o"),
          "--metrics", str(tmp_path / "m.json"), "--rejects", str(tmp_path / "r.csv")],
-        capture_output=True, text=True, env=env, timeout=60, check=False, cwd=tmp_path,
+        capture_output=True, text=True, env=env, timeout=1800, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 1
     assert "file not found" in result.stderr and "Traceback" not in result.stderr

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 from typer.testing import CliRunner
 
 from finslm.cli import app
+
+from .test_page import Page
 
 runner = CliRunner()
 TEXT = "Operating profit rose to EUR 13 mn from EUR 8 mn."
@@ -25,8 +25,9 @@ def test_explain_prints_each_method(tiny_classifier, tmp_path):
     assert "SHAP/LIME on torch-fp32" in result.output  # no export next to this model
     assert TEXT in result.output
     page = out.read_text(encoding="utf-8")
-    HTMLParser().feed(page)
-    assert "Integrated Gradients" in page and "Operating" in page
+    parsed = Page(page)
+    assert parsed.errors == [] and parsed.stack == []  # every tag closed, in order
+    assert "Integrated Gradients" in page and "Operating" in parsed.all_text
 
 
 def test_explain_uses_the_onnx_export_when_given(tiny_classifier, tiny_export):

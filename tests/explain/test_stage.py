@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +17,7 @@ import yaml
 from finslm.explain.analysis import validate_recommendations
 from finslm.explain.attributions import METHOD_TITLES, METHODS
 from tests.conftest import invented_sentences
+from tests.explain.test_page import Page
 
 REPO = Path(__file__).resolve().parents[2]
 STAGE = REPO / "stages" / "explain.py"
@@ -92,7 +92,8 @@ def test_stage_on_the_tiny_onnx_export(stage, tmp_path, tiny_classifier, tiny_ex
             assert len(values) == len(s["words"]) == len(s["spans"])
 
     html = (work / "reports/explain/index.html").read_text()
-    HTMLParser().feed(html)
+    page = Page(html)
+    assert page.errors == [] and page.stack == []  # every tag closed, in order
     for method in METHODS:
         assert METHOD_TITLES[method] in html
         page = (work / "reports/explain" / f"{method}.html").read_text()
@@ -141,7 +142,7 @@ def test_stage_as_a_process_prints_no_traceback(tmp_path, tiny_classifier):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     result = subprocess.run(
         [sys.executable, str(STAGE), *_args(work)],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True, text=True, env=env, timeout=1800, check=False,
     )  # fmt: skip
     assert result.returncode == 1
     assert "val.parquet: not found" in result.stderr and "Traceback" not in result.stderr

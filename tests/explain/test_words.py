@@ -36,7 +36,7 @@ def test_keep_all_is_identity_and_deletion_takes_the_gap():
         keep_words("  Sales fell.  ", split_words("  Sales fell.  "), [False, True, True])
         == "fell."
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"mask has 1 entries for {len(words)} words"):
         keep_words(TEXT, words, [True])
 
 

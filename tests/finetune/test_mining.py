@@ -95,6 +95,7 @@ def test_single_observation_means_nothing_is_ambiguous(mined):
     assert not add_flags(flat, 0.6, 0.15, 0.05)["ambiguous"].any()
 
 
+@pytest.mark.slow  # trains a transformer
 def test_transformer_fold_fitter_contract(tiny_checkpoint):
     frame, _ = keyword_dataset(n_clean=30, n_flipped=3, n_ambiguous=3)
     cfg = dataclasses.replace(

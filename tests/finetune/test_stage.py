@@ -1,4 +1,4 @@
-"""The mine and finetune stages end to end on a tiny random BERT (stages/finetune.py)."""
+"""The mine and finetune stages end to end on a tiny BERT trained on templates (stages/finetune.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ from finslm.predict import load_predictor
 from stages.finetune import main
 from tests.conftest import invented_sentences
 
-TINY = {"seeds": [3, 4], "folds": 2, "mine_epochs": 1, "batch_size": 8, "lr": 5e-4, "threads": 1}
+pytestmark = pytest.mark.slow  # every test here trains transformers
+
+# patience 0: no early stopping, so both arms spend exactly the planned budget.
+TINY = {"seeds": [3, 4], "folds": 2, "mine_epochs": 1, "batch_size": 8, "lr": 5e-4, "threads": 1,
+        "patience": 0}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,9 @@ def workdir(tmp_path_factory, tiny_checkpoint) -> Path:
     (root / "data/prepared").mkdir(parents=True)
     for name, idx in parts.items():
         df.iloc[idx].reset_index(drop=True).to_parquet(root / f"data/prepared/{name}.parquet")
-    model = dict(checkpoint=str(tiny_checkpoint), epochs=1, batch_size=8, max_length=32, lr=1e-3)
+    # The trained tiny model's recipe (tests/conftest.py): the base model learns the templates.
+    model = dict(checkpoint=str(tiny_checkpoint), epochs=3, batch_size=8, max_length=32, lr=1e-2,
+                 pooling="mean", warmup_ratio=0.0)  # fmt: skip
     cfg = dataclasses.replace(TransformerConfig(), **model)
     train, val = (df.iloc[parts[n]] for n in ("train", "val"))
     train_transformer(cfg, train, val, root / "models/minilm", seed=1, threads=1)
@@ -71,9 +77,12 @@ def test_targeted_model_loads_like_every_model(workdir: Path):
     # The evaluate stage's format, from the saved folder.
     ev = json.loads((workdir / "metrics/eval/minilm-targeted.json").read_text())
     test = pd.read_parquet(workdir / "data/prepared/test.parquet")
-    assert ev["test"]["n"] == len(test) and 0 <= ev["val"]["macro_f1"] <= 1
+    assert ev["test"]["n"] == len(test)
     first = json.loads((workdir / "metrics/finetune.json").read_text())["per_seed"]["3"]
-    assert ev["val"]["accuracy"] == pytest.approx(first["targeted"]["val"]["accuracy"], abs=0.12)
+    # The saved model is seed 3's targeted arm: the evaluate stage scores what the ablation did.
+    for split in ("val", "test"):
+        assert ev[split]["accuracy"] == pytest.approx(first["targeted"][split]["accuracy"])
+    assert ev["test"]["accuracy"] >= 0.9  # continued from a base that learned the templates
 
 
 def test_ablation_metrics(workdir: Path):
@@ -83,7 +92,8 @@ def test_ablation_metrics(workdir: Path):
     for split in ("val", "test"):
         block = m["summary"][split]
         for arm in ("base", "control", "targeted"):
-            assert block[arm]["macro_f1"]["n"] == 2 and 0 <= block[arm]["macro_f1"]["mean"] <= 1
+            assert block[arm]["macro_f1"]["n"] == 2
+            assert block[arm]["accuracy"]["mean"] >= 0.9, (split, arm)
         assert block["base"]["accuracy"]["std"] == 0.0  # one base model for every seed
         delta = [
             m["per_seed"][s]["targeted"][split]["macro_f1"]
@@ -96,9 +106,10 @@ def test_ablation_metrics(workdir: Path):
     for seed in ("3", "4"):
         row = m["per_seed"][seed]
         t, c = row["targeted"]["training"], row["control"]["training"]
-        assert t["optimizer_steps"] <= row["plan"]["optimizer_steps"]
-        if not (t["stopped_early"] or c["stopped_early"]):
-            assert t["examples_seen"] == c["examples_seen"] == row["plan"]["examples"]
+        # The same budget for both arms, spent in full (no early stopping with patience 0).
+        assert not t["stopped_early"] and not c["stopped_early"]
+        assert t["optimizer_steps"] == c["optimizer_steps"] == row["plan"]["optimizer_steps"]
+        assert t["examples_seen"] == c["examples_seen"] == row["plan"]["examples"]
     base = m["summary"]["test"]["base"]["accuracy"]["mean"]
     assert m["base"]["test"]["accuracy"] == pytest.approx(base)
 

@@ -32,7 +32,7 @@ def _torchrun(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedPro
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", **env)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     proc = subprocess.run(
-        [*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180
+        [*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=3600
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
     return proc
@@ -61,7 +61,9 @@ def test_torchrun_two_processes_train_once_and_write_once(tmp_path, tiny_checkpo
     (tmp_path / "data/prepared").mkdir(parents=True)
     rows.drop(val.index).to_parquet(tmp_path / "data/prepared/train.parquet")
     val.to_parquet(tmp_path / "data/prepared/val.parquet")
-    minilm = dict(kind="transformer", checkpoint=str(tiny_checkpoint), max_length=32, lr=1e-3)
+    # The trained tiny model's recipe (tests/conftest.py): it learns the templates.
+    minilm = dict(kind="transformer", checkpoint=str(tiny_checkpoint), max_length=32, lr=1e-2)
+    minilm.update(pooling="mean", warmup_ratio=0.0)
     # Global batch 8 = 4 per process. Class weights, label smoothing and early stopping ride
     # along: each must work under DDP too.
     minilm.update(epochs=3, batch_size=8, class_weights=True, label_smoothing=0.1)
@@ -80,8 +82,7 @@ def test_torchrun_two_processes_train_once_and_write_once(tmp_path, tiny_checkpo
     summary = json.loads((tmp_path / "metrics/train/minilm.json").read_text())
     assert summary["world_size"] == 2
     assert 1 <= summary["best_epoch"] <= summary["epochs"] <= 3
-    assert 0.0 <= summary["val"]["accuracy"] <= 1.0
-    assert 0.0 <= summary["val"]["macro_f1"] <= 1.0
+    assert summary["val"]["accuracy"] >= 0.9  # two processes train as well as one
     assert summary["val"]["n"] == len(val)  # every val sentence once, none padded in twice
     assert summary["params"] > 0
     curve = tmp_path / "plots/train/minilm/plots/metrics/val/macro_f1.tsv"

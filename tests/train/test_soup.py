@@ -16,6 +16,8 @@ from finslm.train.soup import average, make_soup
 from finslm.train.transformer import train_transformer
 from tests.conftest import TINY_BERT, invented_sentences
 
+pytestmark = pytest.mark.slow  # every test here trains transformers
+
 
 def _cfg(checkpoint, **changes) -> TransformerConfig:
     tiny = dict(checkpoint=str(checkpoint), pooling="mean", batch_size=8, lr=5e-4, max_length=32)

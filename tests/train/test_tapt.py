@@ -33,6 +33,7 @@ def _layer0_query(weights):
     return weights[next(k for k in weights if "layer.0.attention.self.query.weight" in k)]
 
 
+@pytest.mark.slow  # trains a transformer
 def test_mlm_stage_learns_the_training_texts_and_leaves_the_head_alone(splits, tiny_checkpoint):
     from finslm.train.determinism import set_determinism
 
@@ -56,6 +57,7 @@ def test_mlm_stage_learns_the_training_texts_and_leaves_the_head_alone(splits, t
     )
 
 
+@pytest.mark.slow  # trains a transformer
 def test_adapted_encoder_is_a_plain_bert_checkpoint_for_either_head(
     tmp_path, splits, tiny_checkpoint
 ):
@@ -78,6 +80,7 @@ def test_adapted_encoder_is_a_plain_bert_checkpoint_for_either_head(
         assert np.array_equal(query, _layer0_query(adapted))
 
 
+@pytest.mark.slow  # trains a transformer
 def test_fit_adapts_once_and_every_soup_ingredient_starts_from_it(
     tmp_path, splits, tiny_checkpoint, monkeypatch
 ):
@@ -112,6 +115,7 @@ def test_fit_adapts_once_and_every_soup_ingredient_starts_from_it(
     assert meta["checkpoint"] == str(tiny_checkpoint)  # the origin, not the temporary folder
 
 
+@pytest.mark.slow  # trains a transformer
 def test_fit_without_tapt_is_the_plain_recipe(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1)

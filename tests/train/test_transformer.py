@@ -18,7 +18,7 @@ from finslm.train.dataset import agreement_targets, class_weights
 from finslm.train.losses import soft_target_loss
 from finslm.train.tfidf import train_tfidf
 from finslm.train.transformer import train_transformer
-from tests.conftest import invented_sentences
+from tests.conftest import HELD_OUT, TRAINED_VAL, invented_sentences, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,7 @@ def _tiny_cfg(checkpoint) -> TransformerConfig:
     )
 
 
+@pytest.mark.slow  # trains a transformer
 def test_transformer_training_is_deterministic_and_loadable(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = _tiny_cfg(tiny_checkpoint)
@@ -93,6 +94,56 @@ def test_transformer_training_is_deterministic_and_loadable(tmp_path, splits, ti
     assert acc == pytest.approx(a["val"]["accuracy"], abs=1e-4)
 
 
+def test_trained_tiny_model_learns_the_templates(trained_tiny):
+    """The tiny BERT (mean-pooling head) learns the invented templates: >= 0.9 on validation
+    and on held-out numbers it never saw; the saved model is the one the summary scores."""
+    folder, summary = trained_tiny
+    assert summary["val"]["accuracy"] >= 0.9
+    predictor = load_predictor(folder)
+    texts, gold = zip(*TRAINED_VAL, strict=True)
+    val_acc = np.mean(np.array(predictor.predict(list(texts))) == np.array(gold))
+    assert val_acc == pytest.approx(summary["val"]["accuracy"], abs=1e-6)
+    texts, gold = zip(*HELD_OUT, strict=True)
+    assert np.mean(np.array(predictor.predict(list(texts))) == np.array(gold)) >= 0.9
+
+
+@pytest.mark.slow  # trains a transformer
+def test_early_stopping_stops_and_restores_the_best_epoch(tmp_path, tiny_checkpoint, monkeypatch):
+    """Validation macro-F1 scripted to 0.5, 0.9, 0.4, ... with patience 1 and 5 epochs: training
+    stops after epoch 3 (one epoch without improvement) and saves epoch 2's weights."""
+    import torch
+
+    import finslm.train.transformer as transformer
+
+    models = []
+    load, metrics_of = transformer.load_for_finetuning, transformer.trainer_metrics
+
+    def keep_model(*args, **kwargs):
+        tokenizer, model = load(*args, **kwargs)
+        models.append(model)
+        return tokenizer, model
+
+    script = iter([0.5, 0.9, 0.4, 0.4, 0.4])
+    at_eval = []  # the classifier weights at each epoch-end evaluation
+
+    def scripted(eval_pred):
+        metrics = metrics_of(eval_pred)
+        at_eval.append(models[0].classifier.weight.detach().clone())
+        return {**metrics, "macro_f1": next(script, 0.0)}
+
+    monkeypatch.setattr(transformer, "load_for_finetuning", keep_model)
+    monkeypatch.setattr(transformer, "trainer_metrics", scripted)
+    summary = train_tiny(tiny_checkpoint, tmp_path / "m", epochs=5, early_stopping_patience=1)
+    assert (summary["epochs"], summary["best_epoch"]) == (3, 2)
+    # Four evaluations: the three epochs, then the restored model's (which is epoch 2's).
+    assert len(at_eval) == 4
+    saved = torch.from_numpy(load_file(tmp_path / "m/model.safetensors")["classifier.weight"])
+    assert torch.equal(saved, at_eval[1])
+    assert not torch.allclose(saved, at_eval[2])  # epoch 3 trained on: restoring mattered
+    assert torch.equal(at_eval[3], at_eval[1])
+
+
+@pytest.mark.slow  # trains a transformer
 def test_class_weighted_loss_trains(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = dataclasses.replace(
@@ -146,6 +197,7 @@ def test_soft_target_loss_is_cross_entropy_for_one_hot_targets():
     )
 
 
+@pytest.mark.slow  # trains a transformer
 @pytest.mark.parametrize("mode", ["soft", "weight"])
 def test_agreement_labels_train(tmp_path, splits, tiny_checkpoint, mode):
     train, val = splits
@@ -156,6 +208,7 @@ def test_agreement_labels_train(tmp_path, splits, tiny_checkpoint, mode):
         train_transformer(cfg, train, val, tmp_path / "none", seed=1, threads=1)
 
 
+@pytest.mark.slow  # trains a transformer
 def test_layer_lr_decay_keeps_lower_layers_near_the_checkpoint(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1, weight_decay=0.0)
@@ -179,6 +232,7 @@ def test_layer_lr_decay_keeps_lower_layers_near_the_checkpoint(tmp_path, splits,
     assert head_decayed > 0  # the head still trains at the full rate
 
 
+@pytest.mark.slow  # trains a transformer
 def test_rdrop_trains_differently_and_deterministically(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1)
@@ -199,6 +253,7 @@ def _classifier_key(weights):
     return next(k for k in weights if k.startswith("classifier") and k.endswith("weight"))
 
 
+@pytest.mark.slow  # trains a transformer
 @pytest.mark.parametrize(
     "lever",
     [{"fgm_epsilon": 1.0}, {"supcon_weight": 0.5}, {"supcon_weight": 0.5, "rdrop_alpha": 1.0}],
@@ -221,6 +276,7 @@ def test_loss_levers_change_training_and_stay_deterministic(
     assert np.array_equal(runs["lever"][key], runs["again"][key])
 
 
+@pytest.mark.slow  # trains a transformer
 def test_freeze_embeddings_keeps_the_word_embeddings(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=1, freeze_embeddings=True)
@@ -233,6 +289,7 @@ def test_freeze_embeddings_keeps_the_word_embeddings(tmp_path, splits, tiny_chec
     assert not np.array_equal(layer(after), layer(start))  # the encoder itself trained
 
 
+@pytest.mark.slow  # trains a transformer
 def test_contrastive_stage_runs_before_fine_tuning_and_lowers_its_loss(
     tmp_path, splits, tiny_checkpoint
 ):
@@ -262,6 +319,7 @@ def test_fgm_with_frozen_embeddings_is_refused():
         model_config("m", {"kind": "transformer", "fgm_epsilon": 1.0, "freeze_embeddings": True})
 
 
+@pytest.mark.slow  # trains a transformer
 def test_swa_saves_the_mean_of_the_epoch_end_weights(tmp_path, splits, tiny_checkpoint):
     train, val = splits
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), epochs=3, early_stopping_patience=5)

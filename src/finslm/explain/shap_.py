@@ -71,8 +71,10 @@ def shap_attributions(
     explainer = shap.explainers.Partition(model, masker)
     # The Partition explainer breaks ties with the global numpy RNG: seed it per sentence so an
     # explanation does not depend on what was explained before it, then restore the state.
+    # (The state is set from a private RandomState: the same stream as seeding, and nothing of
+    # the caller's global RNG changes.)
     state = np.random.get_state()
-    np.random.seed(seed % 2**32)
+    np.random.set_state(np.random.RandomState(seed % 2**32).get_state())
     try:
         explanation = explainer(
             [text], max_evals=max(int(max_evals), 4), batch_size=batch_size, silent=True
