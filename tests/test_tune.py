@@ -296,6 +296,7 @@ def test_study_killed_mid_trial_resumes_and_finishes(workspace):
     worker.wait(timeout=60)
     killed = _study(url, "minilm").trials[running.number]
     assert killed.state == TrialState.RUNNING  # the dead worker left it so
+    assert set(killed.params) == set(MINILM_SPACE)  # drawn before it died
     time.sleep(3)  # > 2 x heartbeat: stale
 
     resumed = _worker(workspace, *args)
@@ -307,7 +308,7 @@ def test_study_killed_mid_trial_resumes_and_finishes(workspace):
     assert len(done) == 3
     assert trials[running.number].state == TrialState.FAIL
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == running.number]
-    assert len(retries) == 1 and retries[0].params == running.params
+    assert len(retries) == 1 and retries[0].params == killed.params  # the same draw again
     assert [t.number for t in trials] == list(range(len(trials)))
     saved = json.loads((workspace / "tune" / "minilm.json").read_text())
     assert saved["counts"]["fail"] == 1 and "dvc_exp_run" in saved
