@@ -3,6 +3,7 @@
     finslm ablate mean --seeds 42 43 44                       # the recipe in params.yaml
     finslm ablate rdrop --set rdrop_alpha=1.0 --baseline mean  # one lever on top of it
     finslm ablate-table mean rdrop                            # the README's markdown table
+    finslm ablate rdrop-cv5 --set rdrop_alpha=1.0 --cv 5 --baseline mean-cv5   # on 5 CV folds
 
 Each seed fine-tunes ``models.<model>`` from params.yaml, with the ``--set key=value``
 overrides (validated exactly like params.yaml), on ``<prepared>/train.parquet``; the epoch is
@@ -14,6 +15,12 @@ against ``<out>/NAME.json``, seed by seed (a soup against the mean of its ingred
 
 A lever is adopted only on *validation*; test is reported so the README table can show what
 the choice did, never to choose. Run it on the split ``prepare`` wrote.
+
+With ``cv=K`` (``--cv K``; ``finslm cv``) the units are K stratified folds of train +
+validation instead of seeds (finslm/cv.py): ``per_seed`` holds one row per fold ("0" … "K−1",
+each with ``val`` = its held-out fold, no ``test``: the test split is not read), the file
+gains ``cv: {folds, seed, train_seed}`` and each summary metric a 95% t-interval (``ci95``);
+``--baseline`` then pairs fold by fold and needs a baseline cut into the same folds.
 """
 
 from __future__ import annotations
@@ -29,7 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from finslm.config import ConfigError, TransformerConfig, model_config, read_params, yaml_load
+from finslm.config import (
+    ConfigError,
+    TfidfConfig,
+    TransformerConfig,
+    model_config,
+    read_params,
+    yaml_load,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +64,17 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def recipe(raw_models: dict[str, Any], model: str, overrides: dict[str, Any]) -> TransformerConfig:
-    """The validated config of ``models.<model>`` with ``overrides`` applied."""
+def recipe(
+    raw_models: dict[str, Any], model: str, overrides: dict[str, Any], any_kind: bool = False
+) -> TransformerConfig:
+    """The validated config of ``models.<model>`` with ``overrides`` applied (a transformer's
+    unless ``any_kind``: cross-validation also takes TF-IDF, whose seeds change nothing)."""
     if model not in raw_models:
         raise ConfigError(
             f"models.{model}: no such model in params.yaml; have {', '.join(raw_models)}"
         )
     cfg = model_config(model, {**raw_models[model], **overrides})
-    if not isinstance(cfg, TransformerConfig):
+    if not any_kind and not isinstance(cfg, TransformerConfig):
         raise ConfigError(f"models.{model}: ablation needs a transformer, not kind {cfg.kind!r}")
     return cfg
 
@@ -68,15 +85,24 @@ def mean_std(values: Sequence[float]) -> dict[str, float]:
     return {"mean": round(statistics.fmean(values), 4), "std": round(std, 4), "n": len(values)}
 
 
-def summarise(per_seed: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``{split: {metric: {mean, std, n}}}`` over the seeds' headline metrics."""
-    return {
-        split: {
-            metric: mean_std([run[split][metric] for run in per_seed.values()])
-            for metric in HEADLINE
-        }
-        for split in ("val", "test")
-    }
+def _splits(*runs: dict[str, Any]) -> list[str]:
+    """The evaluated splits every run has (CV folds have ``val`` only: test is never read)."""
+    return [s for s in ("val", "test") if all(s in run for run in runs)]
+
+
+def summarise(per_seed: dict[str, dict[str, Any]], interval: bool = False) -> dict[str, Any]:
+    """``{split: {metric: {mean, std, n[, ci95]}}}`` over the seeds' (folds') headline metrics."""
+    from finslm.cv import t_interval
+
+    out: dict[str, Any] = {}
+    for split in _splits(*per_seed.values()):
+        out[split] = {}
+        for metric in HEADLINE:
+            values = [run[split][metric] for run in per_seed.values()]
+            out[split][metric] = mean_std(values)
+            if interval:
+                out[split][metric]["ci95"] = t_interval(values)
+    return out
 
 
 def _ingredient_seeds(seed: str, soup_size: int) -> list[str]:
@@ -113,7 +139,7 @@ def paired(
             )
         )
     out: dict[str, Any] = {"seeds": [int(s) for s in seeds], "soup_size": soup_size}
-    for split in ("val", "test"):
+    for split in _splits(*(per_seed[s] for s in seeds), *(baseline[s] for s in seeds)):
         out[split] = {}
         for metric in HEADLINE:
             diffs = [
@@ -131,13 +157,14 @@ def paired(
     return out
 
 
-def _evaluate(
+def evaluate_model(
     model_dir: Path, splits: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Metrics and class probabilities of a saved model (its kind's PyTorch / sklearn backend)."""
     from finslm.evaluation import evaluate_predictor
     from finslm.predict import load_predictor
 
-    predictor = load_predictor(model_dir, backend="torch-fp32")
+    predictor = load_predictor(model_dir, backend="auto")
     metrics, probs = {}, {}
     for split, df in splits.items():
         metrics[split], _, probs[split] = evaluate_predictor(
@@ -182,7 +209,7 @@ def run_seed(
             summary = fit_transformer(
                 cfg, splits["train"], splits["val"], out_dir, seed=seed, threads=threads
             )
-        metrics, probs = _evaluate(out_dir, {"val": splits["val"], "test": splits["test"]})
+        metrics, probs = evaluate_model(out_dir, {"val": splits["val"], "test": splits["test"]})
     row = {"val": metrics["val"], "test": metrics["test"], **{k: summary[k] for k in keys}}
     return row, probs
 
@@ -190,7 +217,9 @@ def run_seed(
 def _saved_recipe(previous: dict[str, Any]) -> dict[str, Any]:
     """A saved ablation's recipe, keys added since it ran read as their defaults (a new lever
     is off by default, so those runs had it off)."""
-    return {**dataclasses.asdict(TransformerConfig()), **previous.get("recipe", {})}
+    saved = previous.get("recipe", {})
+    cls = TfidfConfig if saved.get("kind") == "tfidf" else TransformerConfig  # CV takes TF-IDF
+    return {**dataclasses.asdict(cls()), **saved}
 
 
 def _ingredients(
@@ -236,8 +265,13 @@ def run_ablation(
     baseline: str | None = None,
     keep_models: Path | None = None,
     ingredients_from: str | None = None,
+    cv: int = 0,
+    cv_seed: int = 42,
 ) -> dict[str, Any]:
     """Train ``seeds`` with the recipe + ``overrides``; write and return ``<out>/<name>.json``.
+
+    ``cv`` = K > 1: train the K folds of train + validation (shuffled with ``cv_seed``) instead,
+    every fold with training seed ``seeds[0]``; the test split is then neither needed nor read.
 
     Seeds already in ``<out>/<name>.json`` with the same recipe are kept, not retrained, so an
     interrupted ablation resumes. A different recipe under the same name is an error. With a
@@ -245,8 +279,13 @@ def run_ablation(
     without the soup whose models (``keep_models``) are averaged instead of retrained.
     """
     raw = read_params(params_path)
-    cfg = recipe(raw.get("models") or {}, model, overrides)
-    for split in ("train", "val", "test"):
+    cfg = recipe(raw.get("models") or {}, model, overrides, any_kind=bool(cv))
+    if cv and (len(seeds) != 1 or keep_models or ingredients_from):
+        raise ConfigError(
+            f"--cv {cv}: the folds are the repetitions; give one training seed (--seeds 42), "
+            "without --keep-models or --ingredients-from"
+        )
+    for split in ("train", "val") if cv else ("train", "val", "test"):
         if not (prepared / f"{split}.parquet").exists():
             raise ConfigError(
                 f"{prepared / f'{split}.parquet'}: missing; run `dvc repro prepare` first"
@@ -255,6 +294,14 @@ def run_ablation(
         raise ConfigError(
             f"--baseline {baseline}: {out / f'{baseline}.json'} not found; run that ablation first"
         )
+    folding = {"folds": cv, "seed": cv_seed, "train_seed": seeds[0]} if cv else None
+    if baseline:
+        theirs = json.loads((out / f"{baseline}.json").read_text(encoding="utf-8")).get("cv")
+        if theirs != folding:
+            raise ConfigError(
+                f"--baseline {baseline}: measured on {_units(theirs)}, this on {_units(folding)}; "
+                "paired differences need the same seeds or the same folds"
+            )
     result_path = out / f"{name}.json"
     result: dict[str, Any] = {
         "name": name,
@@ -262,20 +309,25 @@ def run_ablation(
         "overrides": overrides,
         "recipe": dataclasses.asdict(cfg),
         "threads": threads,
+        **({"cv": folding} if folding else {}),
         "per_seed": {},
     }
     if result_path.exists():
         previous = json.loads(result_path.read_text(encoding="utf-8"))
         # A knob added since that file was written has a default that reproduces the old
         # behaviour (the rule for new levers), so a missing key reads as its default.
-        if _saved_recipe(previous) != result["recipe"] or previous.get("threads") != threads:
+        same = _saved_recipe(previous) == result["recipe"] and previous.get("cv") == folding
+        if not same or previous.get("threads") != threads:
             raise ConfigError(
-                f"{result_path}: holds another recipe or thread count under the name {name!r}; "
+                f"{result_path}: holds another recipe, thread count or folding under the name "
+                f"{name!r}; "
                 "choose another name or delete the file"
             )
         result["per_seed"] = previous.get("per_seed", {})
     probs_dir = out / name
     probs_dir.mkdir(parents=True, exist_ok=True)
+    if cv:
+        return _run_folds(cfg, result, result_path, out, baseline, prepared, threads)
     for seed in seeds:
         if str(seed) in result["per_seed"]:
             log.info("%s seed %d: already measured, kept", name, seed)
@@ -302,8 +354,50 @@ def run_ablation(
     return _write(result, result_path, out, baseline)
 
 
+def _units(folding: dict[str, Any] | None) -> str:
+    if not folding:
+        return "seeds (no --cv)"
+    return (
+        f"{folding['folds']} folds (cv seed {folding['seed']}, train seed {folding['train_seed']})"
+    )
+
+
+def _run_folds(cfg, result, result_path, out, baseline, prepared, threads) -> dict[str, Any]:
+    """The K folds of ``result["cv"]``, each trained and scored on its held-out fold; resumable."""
+    from finslm.cv import folds, run_fold
+    from finslm.data import read_split
+
+    folding = result["cv"]
+    parts = folds(
+        read_split(prepared / "train.parquet"),
+        read_split(prepared / "val.parquet"),
+        folding["folds"],
+        folding["seed"],
+    )
+    for k, (train_df, held_df) in enumerate(parts):
+        if str(k) in result["per_seed"]:
+            log.info("%s fold %d: already measured, kept", result["name"], k)
+            continue
+        row, probs = run_fold(cfg, train_df, held_df, folding["train_seed"], threads)
+        result["per_seed"][str(k)] = row
+        np.savez_compressed(out / result["name"] / f"fold{k}.npz", **probs)
+        log.info(
+            "%s fold %d/%d: acc %.4f F1 %.4f on %d held-out sentences | %d epochs, %.0f s/epoch",
+            result["name"],
+            k + 1,
+            len(parts),
+            row["val"]["accuracy"],
+            row["val"]["macro_f1"],
+            row["val"]["n"],
+            row["epochs"],
+            row["seconds_per_epoch"],
+        )
+        _write(result, result_path, out, baseline)
+    return _write(result, result_path, out, baseline)
+
+
 def _write(result: dict[str, Any], path: Path, out: Path, baseline: str | None) -> dict[str, Any]:
-    result["summary"] = summarise(result["per_seed"])
+    result["summary"] = summarise(result["per_seed"], interval="cv" in result)
     if baseline:
         base = json.loads((out / f"{baseline}.json").read_text(encoding="utf-8"))
         result["baseline"] = baseline
@@ -355,6 +449,9 @@ def table(out: Path = Path("metrics/ablation"), names: Sequence[str] | None = No
         levers = ", ".join(f"`{k}: {_yaml(v)}`" for k, v in r["overrides"].items())
         levers = levers or "params.yaml"
         summary, seeds = r["summary"], ", ".join(r["per_seed"])
+        if "cv" in r:  # folds are the repetitions; no test split was read
+            seeds = f"{len(r['per_seed'])} of {r['cv']['folds']} CV folds"
+        test = summary.get("test")
         delta = "—"
         if "vs_baseline" in r:
             d = r["vs_baseline"]["val"]["macro_f1"]
@@ -364,8 +461,8 @@ def table(out: Path = Path("metrics/ablation"), names: Sequence[str] | None = No
         per_epoch = statistics.median(run["seconds_per_epoch"] for run in r["per_seed"].values())
         lines.append(
             f"| {r['name']}: {levers} | {seeds} | {_pm(summary['val']['accuracy'])} "
-            f"| {_pm(summary['val']['macro_f1'])} | {_pm(summary['test']['accuracy'])} "
-            f"| {_pm(summary['test']['macro_f1'])} | {delta} | {per_epoch:.0f} |"
+            f"| {_pm(summary['val']['macro_f1'])} | {_pm(test['accuracy']) if test else '—'} "
+            f"| {_pm(test['macro_f1']) if test else '—'} | {delta} | {per_epoch:.0f} |"
         )
     return "\n".join(lines) + "\n"
 

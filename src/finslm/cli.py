@@ -9,6 +9,8 @@
     finslm fetch --out data/raw/phrasebank.csv   # hub:<id> data.source -> a local table
     finslm ablate rdrop --set rdrop_alpha=1.0 --baseline mean   # a recipe lever over 3 seeds
     finslm soup models/minilm-soup models/a models/b models/c   # weight-average fine-tuned models
+    finslm cv minilm --folds 5          # stratified 5-fold CV over train + val -> metrics/cv/
+    finslm tune minilm --trials 20      # Optuna search over tune.space.minilm (resumable)
 
 Prints each text's label and class probabilities as a table.
 """
@@ -416,7 +418,10 @@ def ablate(
         list[str] | None,
         typer.Option("--set", help="key=value on top of models.<model> (repeatable)."),
     ] = None,
-    seeds: Annotated[str, typer.Option(help="Comma-separated training seeds.")] = "42,43,44",
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated training seeds (default 42,43,44; with --cv: 42)."),
+    ] = None,
     model: Annotated[str, typer.Option(help="Transformer entry of params.yaml models.")] = "minilm",
     threads: Annotated[int, typer.Option(help="torch CPU threads (same count, same weights).")] = 1,
     baseline: Annotated[
@@ -434,6 +439,10 @@ def ablate(
         str | None,
         typer.Option(help="Soup recipes: average this ablation's kept models, do not retrain."),
     ] = None,
+    cv: Annotated[
+        int,
+        typer.Option(help="K > 1: K stratified folds of train + val instead of seeds (no test)."),
+    ] = 0,
 ) -> None:
     """Train one recipe over several seeds (selection on val); report val and test, mean ± std."""
     import logging
@@ -444,6 +453,7 @@ def ablate(
     from finslm.models import ModelError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    seeds = seeds or ("42" if cv else "42,43,44")
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
@@ -463,9 +473,13 @@ def ablate(
             baseline=baseline,
             keep_models=keep_models,
             ingredients_from=ingredients_from,
+            cv=cv,
         )
     except (ConfigError, DataError, ModelError) as exc:  # a bad checkpoint, or TAPT on non-BERT
         raise _fail(str(exc)) from None
+    if cv:
+        _echo_cv(result, out / f"{name}.json")
+        return
     val, test = result["summary"]["val"], result["summary"]["test"]
     typer.echo(
         f"{name}: val acc {val['accuracy']['mean']:.4f} F1 {val['macro_f1']['mean']:.4f} | "
@@ -521,6 +535,165 @@ def soup(
         f"wrote {out}: {len(result['kept'])} of {len(ingredients)} ingredients, "
         f"val accuracy {result['val']['accuracy']:.4f}, macro-F1 {result['val']['macro_f1']:.4f}"
     )
+
+
+# --- cv and tune (issue #25; finslm/cv.py, finslm/tune.py) -------------------------------------
+
+
+def _echo_cv(result: dict, path: Path) -> None:
+    """Per-fold figures, then mean ± std and the 95% interval of accuracy and macro-F1."""
+    for fold, row in result["per_seed"].items():
+        typer.echo(
+            f"fold {fold}: accuracy {row['val']['accuracy']:.4f}  macro-F1 "
+            f"{row['val']['macro_f1']:.4f}  ({row['val']['n']} held out, {row['epochs']} epochs)"
+        )
+    for metric in ("accuracy", "macro_f1"):
+        s = result["summary"]["val"][metric]
+        ci = s.get("ci95")
+        interval = f"  95% CI [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+        typer.echo(f"{metric}: {s['mean']:.4f} ± {s['std']:.4f} over {s['n']} folds{interval}")
+    if "vs_baseline" in result:
+        d = result["vs_baseline"]["val"]["macro_f1"]
+        typer.echo(
+            f"vs {result['baseline']}: macro-F1 {d['mean']:+.4f} ± {d['std']:.4f}, higher in "
+            f"{d['higher_in']}/{d['n']} folds"
+        )
+    typer.echo(f"-> {path}")
+
+
+@app.command("cv")
+def cross_validate(
+    model: Annotated[str, typer.Argument(help="Entry of params.yaml models (any kind).")],
+    folds: Annotated[int, typer.Option("--folds", "-k", min=2, help="Number of folds K.")] = 5,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value on top of models.<model> (repeatable)."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Result name: <out>/<name>.json (default <model>-cv<K>).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Training seed of every fold.")] = 42,
+    cv_seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 42,
+    baseline: Annotated[
+        str | None, typer.Option(help="Another CV result on the same folds: paired differences.")
+    ] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 1,
+    prepared: Annotated[Path, typer.Option(help="Folder of the prepared splits.")] = Path(
+        "data/prepared"
+    ),
+    out: Annotated[Path, typer.Option(help="Where results go.")] = Path("metrics/cv"),
+    params: Annotated[Path, typer.Option(help="Params file.")] = Path("params.yaml"),
+) -> None:
+    """Stratified K-fold CV over train + val (never test): per-fold and mean ± std, 95% CI."""
+    import logging
+
+    from finslm.ablation import parse_overrides, run_ablation
+    from finslm.config import ConfigError
+    from finslm.data.errors import DataError
+    from finslm.models import ModelError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    name = name or f"{model}-cv{folds}"
+    try:
+        result = run_ablation(
+            name,
+            parse_overrides(overrides or []),
+            [seed],
+            model=model,
+            params_path=params,
+            prepared=prepared,
+            out=out,
+            threads=threads,
+            baseline=baseline,
+            cv=folds,
+            cv_seed=cv_seed,
+        )
+    except (ConfigError, DataError, ModelError) as exc:
+        raise _fail(str(exc)) from None
+    _echo_cv(result, out / f"{name}.json")
+
+
+@app.command()
+def tune(
+    model: Annotated[str, typer.Argument(help="Entry of params.yaml models with a tune.space.")],
+    trials: Annotated[
+        int | None,
+        typer.Option(help="Finished trials the study should hold (default tune.trials)."),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds this worker searches (default tune.timeout).")
+    ] = None,
+    cv: Annotated[
+        int | None, typer.Option(help="K > 1: objective = mean val macro-F1 over K CV folds.")
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option(help="Study name (default <model>, or <model>-cv<K>).")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="Optuna storage (default tune.storage, else sqlite:///<out>/<study>.db): "
+            "sqlite:///f.db, postgresql://…, mysql+pymysql://…, journal:<file>."
+        ),
+    ] = None,
+    worker: Annotated[
+        int, typer.Option(min=0, help="This worker's number (distinct per worker: sampler seed).")
+    ] = 0,
+    write_params: Annotated[
+        bool, typer.Option(help="Write the best values into params.yaml models.<model>.")
+    ] = False,
+    threads: Annotated[int, typer.Option(help="torch CPU threads per trial.")] = 1,
+    prepared: Annotated[Path, typer.Option(help="Folder of the prepared splits.")] = Path(
+        "data/prepared"
+    ),
+    out: Annotated[Path, typer.Option(help="Study results, plots, default storage.")] = Path(
+        "tune"
+    ),
+    params: Annotated[Path, typer.Option(help="Params file.")] = Path("params.yaml"),
+    progress: Annotated[bool, typer.Option(help="Show Optuna's progress bar.")] = True,
+) -> None:
+    """Search tune.space.<model> with Optuna (TPE, pruning); resumable; prints the dvc line."""
+    import logging
+
+    from finslm.config import ConfigError
+    from finslm.data.errors import DataError
+    from finslm.models import ModelError
+    from finslm.tune import run_tune, write_back
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        result = run_tune(
+            model,
+            params_path=params,
+            prepared=prepared,
+            out=out,
+            study_name=study,
+            trials=trials,
+            timeout=timeout,
+            cv=cv,
+            storage=storage,
+            worker=worker,
+            threads=threads,
+            progress=progress,
+        )
+    except (ConfigError, DataError, ModelError) as exc:
+        raise _fail(str(exc)) from None
+    s = result.summary
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(s["counts"].items()))
+    typer.echo(f"study {s['study']}: {counts}; this run {s['wall_seconds']:.0f} s -> {result.path}")
+    if "best" not in s:
+        raise _fail("no trial completed: nothing to report", code=1)
+    best = s["best"]
+    typer.echo(f"best trial {best['number']}: {s['objective']} {best['value']:.4f}")
+    for key, value in sorted(best["params"].items()):
+        typer.echo(f"  {key}: {value}")
+    fixed = ", ".join(f"{k}={v}" for k, v in s["fixed"].items())
+    if fixed:
+        typer.echo(f"# searched with {fixed} held fixed (tune.fixed.{model})")
+    typer.echo(s["dvc_exp_run"])
+    if write_params:
+        changed = write_back(params, model, best["params"])
+        typer.echo(f"wrote models.{model}.{{{', '.join(changed)}}} to {params}")
 
 
 @app.command("diff-report")
