@@ -410,5 +410,15 @@ def diff_report(
     typer.echo(f"wrote {path}")
 
 
+# Token classification (financial NER): finslm ner predict "…", finslm ner fetch (docs/ner.md).
+def _ner_app() -> typer.Typer:
+    from finslm.ner.cli import app as ner_app
+
+    return ner_app
+
+
+app.add_typer(_ner_app(), name="ner")
+
+
 if __name__ == "__main__":
     app()
