@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{m}/{b}": ((args.models if b == "torch-fp32" else args.exports) / m, b)
             for b in cfg.bench_backends
         }
-        reference = f"{m}/torch-fp32" if "torch-fp32" in cfg.bench_backends else next(iter(variants))
+        reference = (
+            f"{m}/torch-fp32" if "torch-fp32" in cfg.bench_backends else next(iter(variants))
+        )
         result = run_ner_benchmark(
             variants,
             [list(t) for t in test.tokens],

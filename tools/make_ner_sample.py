@@ -17,20 +17,103 @@ import argparse
 import random
 from pathlib import Path
 
-SYLLABLES = ["Ar", "bel", "Cor", "dan", "Vel", "ton", "Mar", "quis", "Lun", "dor", "Bra", "vik",
-             "Ost", "ren", "Kal", "mere", "Sel", "wyn", "Tam", "ber", "Hol", "ridge", "Fen", "cast"]
-ORG_SUFFIX = [["Corp."], ["Inc."], ["Holdings"], ["Bank"], ["Capital", "LLC"], ["Trust", "Company"],
-              ["Partners", "L.P."], ["Financial", "Group"], ["Industries"], ["Bancorp"]]
-FIRST = ["Marla", "Torin", "Elspeth", "Dagny", "Oswin", "Perrin", "Calla", "Idris", "Junia",
-         "Rowan", "Thea", "Lazlo", "Brisa", "Emeric", "Nola", "Caspar", "Wren", "Anselm"]
-LAST = ["Quenby", "Hathwell", "Ostrander", "Velloso", "Brackley", "Fennimore", "Tolliver",
-        "Ashgrove", "Marchetti", "Dunleavy", "Okonkwo-Reyes", "Strand", "Pelham", "Vashti"]
-PLACES = [["Port", "Halden"], ["Eastmere"], ["Calder", "Falls"], ["New", "Ostria"], ["Brindle",
-          "County"], ["Varnholt"], ["Lake", "Severin"], ["Delaware"], ["Nevada"], ["Ontario"],
-          ["Kessington"], ["South", "Marrow"]]
+SYLLABLES = [
+    "Ar",
+    "bel",
+    "Cor",
+    "dan",
+    "Vel",
+    "ton",
+    "Mar",
+    "quis",
+    "Lun",
+    "dor",
+    "Bra",
+    "vik",
+    "Ost",
+    "ren",
+    "Kal",
+    "mere",
+    "Sel",
+    "wyn",
+    "Tam",
+    "ber",
+    "Hol",
+    "ridge",
+    "Fen",
+    "cast",
+]
+ORG_SUFFIX = [
+    ["Corp."],
+    ["Inc."],
+    ["Holdings"],
+    ["Bank"],
+    ["Capital", "LLC"],
+    ["Trust", "Company"],
+    ["Partners", "L.P."],
+    ["Financial", "Group"],
+    ["Industries"],
+    ["Bancorp"],
+]
+FIRST = [
+    "Marla",
+    "Torin",
+    "Elspeth",
+    "Dagny",
+    "Oswin",
+    "Perrin",
+    "Calla",
+    "Idris",
+    "Junia",
+    "Rowan",
+    "Thea",
+    "Lazlo",
+    "Brisa",
+    "Emeric",
+    "Nola",
+    "Caspar",
+    "Wren",
+    "Anselm",
+]
+LAST = [
+    "Quenby",
+    "Hathwell",
+    "Ostrander",
+    "Velloso",
+    "Brackley",
+    "Fennimore",
+    "Tolliver",
+    "Ashgrove",
+    "Marchetti",
+    "Dunleavy",
+    "Okonkwo-Reyes",
+    "Strand",
+    "Pelham",
+    "Vashti",
+]
+PLACES = [
+    ["Port", "Halden"],
+    ["Eastmere"],
+    ["Calder", "Falls"],
+    ["New", "Ostria"],
+    ["Brindle", "County"],
+    ["Varnholt"],
+    ["Lake", "Severin"],
+    ["Delaware"],
+    ["Nevada"],
+    ["Ontario"],
+    ["Kessington"],
+    ["South", "Marrow"],
+]
 AMOUNTS = ["$1,250,000", "$4.2 million", "$310,000", "$18.75 million", "$2,000,000", "$96,400"]
-DATES = ["January 12, 2021", "March 3, 2019", "June 30, 2022", "September 1, 2020",
-         "the Closing Date", "December 31, 2023"]
+DATES = [
+    "January 12, 2021",
+    "March 3, 2019",
+    "June 30, 2022",
+    "September 1, 2020",
+    "the Closing Date",
+    "December 31, 2023",
+]
 
 # {ORG} {PER} {LOC} are entities; {AMT} {DATE} plain words.
 TEMPLATES = [

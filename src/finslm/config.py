@@ -895,7 +895,11 @@ class NerConfig(Section):
         need(0 < self.test_size < 1, "test_size", "between 0 and 1")
         need(0 < self.val_size < 1, "val_size", "between 0 and 1")
         need(self.threads >= 0, "threads", ">= 0")
-        need(isinstance(self.models, dict) and bool(self.models), "models", "a mapping name -> settings")
+        need(
+            isinstance(self.models, dict) and bool(self.models),
+            "models",
+            "a mapping name -> settings",
+        )
         need(len(set(self.entity_types)) == len(self.entity_types), "entity_types", "unique")
         for name in ("min_token_agreement", "int8_min_token_agreement"):
             need(0 <= getattr(self, name) <= 1, name, "in [0, 1]")

@@ -42,7 +42,12 @@ def measure_rss(model_dir: Path, backend: str, words: list[list[str]], threads: 
         job = Path(tmp) / "job.json"
         job.write_text(
             json.dumps(
-                {"model_dir": str(model_dir), "backend": backend, "words": words, "threads": threads}
+                {
+                    "model_dir": str(model_dir),
+                    "backend": backend,
+                    "words": words,
+                    "threads": threads,
+                }
             ),
             encoding="utf-8",
         )
@@ -85,7 +90,9 @@ def run_ner_benchmark(
         longest = sorted(words, key=len, reverse=True)[:batch_size]
         for n, (folder, backend) in variants.items():
             rows[n]["rss_mb"] = measure_rss(folder, backend, longest, threads)
-    taggers = {n: Tagger(folder, backend, threads=threads) for n, (folder, backend) in variants.items()}
+    taggers = {
+        n: Tagger(folder, backend, threads=threads) for n, (folder, backend) in variants.items()
+    }
     for n, t in taggers.items():
         rows[n]["size_mb"] = _size_mb(t.files())
         rows[n]["params"] = t.num_parameters()

@@ -1,8 +1,8 @@
 """``finslm ner``: token classification from the command line.
 
-    finslm ner predict "Acme Corp. hired Jane Doe in Boston."          # entity spans as JSON
-    finslm ner predict --model exports/ner-minilm --backend onnx-int8 "..."
-    finslm ner fetch --out data/raw/finer-train.parquet                 # hub:nlpaueb/finer-139
+finslm ner predict "Acme Corp. hired Jane Doe in Boston."          # entity spans as JSON
+finslm ner predict --model exports/ner-minilm --backend onnx-int8 "..."
+finslm ner fetch --out data/raw/finer-train.parquet                 # hub:nlpaueb/finer-139
 """
 
 from __future__ import annotations

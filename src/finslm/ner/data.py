@@ -284,7 +284,9 @@ def clean(
             counts["repaired"] += 1
         tags = to_iob2(tags)
         new = select_types(tags, keep_types, rename)
-        counts["retyped_tokens"] += sum(a != "O" and b == "O" for a, b in zip(tags, new, strict=True))
+        counts["retyped_tokens"] += sum(
+            a != "O" and b == "O" for a, b in zip(tags, new, strict=True)
+        )
         key = tuple(s["tokens"])
         if key in seen:
             same = seen[key] == tuple(new)
@@ -341,6 +343,12 @@ def stratified_split(
     """(rest, held-out share ``size``), stratified by whether a sentence has an entity."""
     from sklearn.model_selection import train_test_split
 
+    n_held = int(np.ceil(size * len(rows)))
+    if len(rows) < 2 or n_held < 1 or n_held >= len(rows):
+        raise DataError(
+            f"too few sentences ({len(rows)}) to hold out a share of {size:g}. Fix: more data, "
+            "or a larger ner.val_size / ner.test_size."
+        )
     strata = has_entity(rows)
     stratify = strata if min(Counter(strata).values()) >= 2 and len(set(strata)) > 1 else None
     rest, held = train_test_split(rows, test_size=size, random_state=seed, stratify=stratify)

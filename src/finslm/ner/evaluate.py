@@ -55,7 +55,9 @@ def entity_metrics(
         "entity_micro_recall": float(micro.get("recall", 0.0)),
         # Macro over the types with gold entities in this split.
         "entity_macro_f1": float(np.mean([per_type[t]["f1"] for t in scored])) if scored else 0.0,
-        "token_accuracy": float(np.mean([a == b for a, b in zip(flat_true, flat_pred, strict=True)]))
+        "token_accuracy": float(
+            np.mean([a == b for a, b in zip(flat_true, flat_pred, strict=True)])
+        )
         if flat_true
         else 0.0,
         "entities": int(micro.get("support", 0)),

@@ -69,9 +69,7 @@ class WordEncoder:
 class Tagger:
     """A token classifier on one backend; ``labels[i]`` is column ``i`` of every score row."""
 
-    def __init__(
-        self, model_dir: str | Path, backend: str = "auto", threads: int = 0, graph=None
-    ):
+    def __init__(self, model_dir: str | Path, backend: str = "auto", threads: int = 0, graph=None):
         self.model_dir = Path(model_dir)
         self.meta = read_meta(self.model_dir)
         kind = self.meta.get("kind")
