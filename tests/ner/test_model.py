@@ -97,3 +97,15 @@ def test_export_parity_on_the_tiny_model(trained, tmp_path):
 def test_a_sentiment_folder_is_not_a_tagger(tiny_classifier):
     with pytest.raises(ModelError, match="not a token classifier"):
         Tagger(tiny_classifier)
+
+
+@pytest.mark.slow
+def test_integrated_gradients_for_one_entity(trained):
+    from finslm.ner.explain import explain_entity
+
+    out, _ = trained
+    result = explain_entity(Tagger(out), "Tamber Bank hired Marla today.", index=1, steps=8)
+    assert result["entity"] == {"text": "Marla", "type": "PER", "start": 18, "end": 23}
+    words = [w["word"] for w in result["words"]]
+    assert words == ["Tamber", "Bank", "hired", "Marla", "today", "."]
+    assert sum(abs(w["attribution"]) for w in result["words"]) == pytest.approx(1, abs=1e-3)

@@ -75,3 +75,22 @@ def fetch(
     else:
         frame.to_parquet(out, index=False)
     typer.echo(f"wrote {len(frame)} sentences from {source} ({split}) to {out}")
+
+
+@app.command()
+def explain(
+    text: Annotated[str, typer.Argument(help="One text.")],
+    model: Annotated[Path, typer.Option(help="models/<m> (PyTorch).")] = Path("models/ner-minilm"),
+    entity: Annotated[int, typer.Option(help="Which predicted entity (0 = first).")] = 0,
+    steps: Annotated[int, typer.Option(help="Integrated-gradients steps.")] = 16,
+) -> None:
+    """Which words drove one predicted entity (integrated gradients), as JSON."""
+    from finslm.models import ModelError
+    from finslm.ner.explain import explain_entity
+    from finslm.ner.predict import Tagger
+
+    try:
+        result = explain_entity(Tagger(model, "torch-fp32"), text, entity, steps)
+    except ModelError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(json.dumps(result, ensure_ascii=False))
