@@ -801,5 +801,15 @@ def serve(
     run_uvicorn(predictor, settings, log_level)
 
 
+# Token classification (financial NER): finslm ner predict "…", finslm ner fetch (docs/ner.md).
+def _ner_app() -> typer.Typer:
+    from finslm.ner.cli import app as ner_app
+
+    return ner_app
+
+
+app.add_typer(_ner_app(), name="ner")
+
+
 if __name__ == "__main__":
     app()

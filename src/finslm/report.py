@@ -578,7 +578,14 @@ def build_sections(inputs: ReportInputs, out: Path) -> list[Section]:
         _section("benchmark", "Benchmark (test split)", lambda: benchmark_section(inputs.benchmark, models)),
         _section("models", "Models", lambda: models_section(inputs, models)),
         _section("explanations", "Explanations (validation split)", lambda: explain_section(inputs, out)),
+        _section("ner", "Token classification (NER)", lambda: ner_section(inputs.params)),
     ]  # fmt: skip
+
+
+def ner_section(params: Path) -> tuple[str, list[str]]:
+    from finslm.ner.report import section
+
+    return section(params, params.parent)
 
 
 def render_page(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def live_callback(live):
-    """A Trainer callback logging per-epoch validation metrics and train loss to DVCLive."""
+def live_callback(live, keys=("loss", "accuracy", "macro_f1")):
+    """A Trainer callback logging per-epoch validation metrics (``keys``) and train loss to DVCLive."""
     from transformers import TrainerCallback
 
     class LiveCallback(TrainerCallback):
@@ -21,7 +21,7 @@ def live_callback(live):
             if self.losses:
                 live.log_metric("train/loss", float(np.mean(self.losses)))
                 self.losses = []
-            for key in ("loss", "accuracy", "macro_f1"):
+            for key in keys:
                 if metrics and f"eval_{key}" in metrics:
                     live.log_metric(f"val/{key}", float(metrics[f"eval_{key}"]))
             live.next_step()

@@ -1,0 +1,82 @@
+"""Words <-> sub-tokens: the first sub-token of a word carries its label, the rest are ignored.
+
+Training labels (:func:`align_labels`) put the word's label id on its first sub-token and
+``IGNORE`` (-100, skipped by the loss) on the other sub-tokens and on special tokens.
+Prediction reads a word's scores off its first sub-token (:func:`word_scores`); a word cut off
+by ``max_length`` (windows make that rare) is predicted ``O``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+IGNORE = -100
+# Words of raw text for prediction, close to how CoNLL files are tokenised: alphanumeric runs
+# joined by . , & ' - / (U.S., AT&T, 1,250.5, Smith-Jones), every other non-space character
+# alone, and an abbreviation's period kept on it (Inc., Corp., Mr., U.S.).
+_WORD = re.compile(r"[^\W_]+(?:[.,&'’\-/][^\W_]+)*|\S")
+_ABBREVIATION = re.compile(
+    r"^(?:Inc|Corp|Co|Ltd|Plc|Bros|Mr|Mrs|Ms|Dr|Jr|Sr|St|Ave|No|Nos|Dept|Sec|Ch|(?:[A-Za-z]\.)+[A-Za-z])$"
+)
+
+
+def split_words(text: str) -> list[tuple[str, int, int]]:
+    """``(word, start, end)`` character spans of ``text`` (end exclusive)."""
+    out: list[tuple[str, int, int]] = []
+    for m in _WORD.finditer(text):
+        word, start, end = m.group(), m.start(), m.end()
+        if word == "." and out and out[-1][2] == start and _ABBREVIATION.match(out[-1][0]):
+            prev = out.pop()
+            out.append((prev[0] + ".", prev[1], end))
+            continue
+        out.append((word, start, end))
+    return out
+
+
+def align_labels(
+    word_ids: Sequence[int | None], tags: Sequence[str], label2id: dict[str, int]
+) -> list[int]:
+    """Label ids per sub-token: the word's label on its first sub-token, IGNORE elsewhere."""
+    out, prev = [], None
+    for w in word_ids:
+        out.append(IGNORE if w is None or w == prev else label2id[tags[w]])
+        prev = w
+    return out
+
+
+def first_subtokens(word_ids: Sequence[int | None], n_words: int) -> np.ndarray:
+    """Index of each word's first sub-token (-1: the word was truncated away)."""
+    first = np.full(n_words, -1, dtype=np.int64)
+    for i, w in enumerate(word_ids):
+        if w is not None and w < n_words and first[w] < 0:
+            first[w] = i
+    return first
+
+
+def word_scores(
+    sub_scores: np.ndarray, word_ids: Sequence[int | None], n_words: int, o_index: int = 0
+) -> np.ndarray:
+    """(n_words, n_labels) scores from one sentence's (seq, n_labels) sub-token scores.
+
+    A truncated word gets a one-hot ``O`` row (probability 1 on O) — it is not silently dropped.
+    """
+    first = first_subtokens(word_ids, n_words)
+    out = np.zeros((n_words, sub_scores.shape[-1]), dtype=np.float32)
+    out[:, o_index] = 1.0
+    seen = first >= 0
+    out[seen] = sub_scores[first[seen]]
+    return out
+
+
+def encode_dataset(tokenizer, tokens: list[list[str]], tags: list[list[str]], label2id, max_length):
+    """Training/validation features: input ids, attention mask (token type ids), aligned labels."""
+    enc = tokenizer(tokens, is_split_into_words=True, truncation=True, max_length=max_length)
+    features = []
+    for i, word_tags in enumerate(tags):
+        row = {k: enc[k][i] for k in enc}
+        row["labels"] = align_labels(enc.word_ids(i), word_tags, label2id)
+        features.append(row)
+    return features

@@ -1,0 +1,96 @@
+"""``finslm ner``: token classification from the command line.
+
+finslm ner predict "Acme Corp. hired Jane Doe in Boston."          # entity spans as JSON
+finslm ner predict --model exports/ner-minilm --backend onnx-int8 "..."
+finslm ner fetch --out data/raw/finer-train.parquet                 # hub:nlpaueb/finer-139
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Financial named-entity recognition (token classification).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def predict(
+    texts: Annotated[list[str], typer.Argument(help="Texts to tag.")],
+    model: Annotated[Path, typer.Option(help="models/<m> or exports/<m>.")] = Path(
+        "models/ner-minilm"
+    ),
+    backend: Annotated[
+        str, typer.Option(help="auto, torch-fp32, onnx-fp32, onnx-opt or onnx-int8.")
+    ] = "auto",
+    threads: Annotated[int, typer.Option(help="Intra-op threads (0: all cores).")] = 0,
+) -> None:
+    """Entity spans per text: type, character offsets (end exclusive), text and score."""
+    from finslm.models import ModelError
+    from finslm.ner.predict import Tagger
+
+    try:
+        tagger = Tagger(model, backend, threads=threads)
+        found = tagger.entities(texts)
+    except ModelError as exc:
+        raise _fail(str(exc)) from None
+    for text, entities in zip(texts, found, strict=True):
+        typer.echo(json.dumps({"text": text, "entities": entities}, ensure_ascii=False))
+
+
+@app.command()
+def fetch(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Parquet or JSONL table to write.")],
+    source: Annotated[str, typer.Option(help="hub:<dataset id>.")] = "hub:nlpaueb/finer-139",
+    split: Annotated[str, typer.Option(help="Split to download.")] = "train",
+    config: Annotated[str, typer.Option(help="Dataset config folder, if several.")] = "",
+) -> None:
+    """Download a hub token-classification dataset to a {tokens, tags} table (label names
+    read from the dataset's ClassLabel feature), for ner.source."""
+    import pandas as pd
+
+    from finslm.data.errors import DataError
+    from finslm.ner.data import read_hub
+
+    try:
+        records = read_hub(source, split, config)
+    except DataError as exc:
+        raise _fail(str(exc)) from None
+    frame = pd.DataFrame.from_records(records, columns=["tokens", "tags"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".jsonl":
+        frame.to_json(out, orient="records", lines=True, force_ascii=False)
+    else:
+        frame.to_parquet(out, index=False)
+    typer.echo(f"wrote {len(frame)} sentences from {source} ({split}) to {out}")
+
+
+@app.command()
+def explain(
+    text: Annotated[str, typer.Argument(help="One text.")],
+    model: Annotated[Path, typer.Option(help="models/<m> (PyTorch).")] = Path("models/ner-minilm"),
+    entity: Annotated[int, typer.Option(help="Which predicted entity (0 = first).")] = 0,
+    steps: Annotated[int, typer.Option(help="Integrated-gradients steps.")] = 16,
+) -> None:
+    """Which words drove one predicted entity (integrated gradients), as JSON."""
+    from finslm.models import ModelError
+    from finslm.ner.explain import explain_entity
+    from finslm.ner.predict import Tagger
+
+    try:
+        result = explain_entity(Tagger(model, "torch-fp32"), text, entity, steps)
+    except ModelError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(json.dumps(result, ensure_ascii=False))

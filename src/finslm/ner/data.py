@@ -1,0 +1,378 @@
+"""NER data: read, normalise to IOB2, clean (rejects counted by reason), select labels, split,
+cut long sentences into windows.
+
+Sources (``ner.source`` / ``ner.test_source``, ``ner.format``):
+
+- CoNLL text (``.conll``, ``.txt``): one token a line, any number of whitespace-separated
+  columns, the token first and the tag last; a blank line ends a sentence; ``-DOCSTART-`` lines
+  are skipped;
+- JSONL (``.jsonl``) or Parquet (``.parquet``) tables with a list column ``tokens`` and a list
+  column ``tags`` (tag strings), or ``ner_tags`` (integers, named by the file's Hugging Face
+  ``ClassLabel`` metadata);
+- ``hub:nlpaueb/finer-139`` (any hub dataset in that layout): the dataset's Parquet files,
+  label names read from its ``ClassLabel`` feature, never assumed (:func:`read_hub`).
+
+A sentence is a record ``{tokens, tags, source, line}`` (``line``: 1-based line of its first
+token; row number for tables). Cleaning (:func:`clean`) rejects, counting each reason:
+``length_mismatch`` (tokens and tags differ in number: a CoNLL line with no tag column),
+``unknown_tag`` (not ``O`` / ``B-T`` / ``I-T``, or an integer outside the label names),
+``orphan_i`` (an ``I-T`` starting an entity in data declared IOB2, with ``ner.orphan_i:
+reject``; ``repair`` makes it ``B-T`` and counts it under ``repaired``), ``empty``
+(no tokens, or a blank token), ``duplicate`` (same tokens and tags as an earlier sentence) and
+``conflicting_duplicate`` (same tokens, other tags: the first is kept). Over-long sentences are
+not truncated: :func:`windows` cuts them into pieces of at most ``ner.max_words`` words, never
+inside an entity when it can help it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from finslm.data.errors import DataError
+from finslm.ner.tags import detect_scheme, is_valid, orphan_positions, select_types, to_iob2
+
+COLUMNS = ("tokens", "tags", "source", "line")
+REJECT_REASONS = (
+    "length_mismatch",
+    "unknown_tag",
+    "orphan_i",
+    "empty",
+    "duplicate",
+    "conflicting_duplicate",
+    "overlap_with_test",
+)
+DOCSTART = "-DOCSTART-"
+HUB_PREFIX = "hub:"
+CONLL_SUFFIXES = {".conll", ".txt", ".iob", ".bio", ".tsv"}
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise DataError(
+            f"{path}: no such file. Fix: point ner.source / ner.test_source (params.yaml) at a "
+            "CoNLL, JSONL or Parquet file, or hub:<dataset id>."
+        )
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}, line {line}: not UTF-8 (byte {raw[exc.start]:#x}). Fix: re-encode the file "
+            "as UTF-8 (iconv -f latin1 -t utf-8)."
+        ) from None
+
+
+def read_conll(path: Path) -> list[dict[str, Any]]:
+    """Sentences of a CoNLL file: token first column, tag last column, blank-line separated.
+
+    A line with a single column (a token with no tag) keeps its token and no tag, so the
+    sentence is rejected as ``length_mismatch`` by :func:`clean` (counted, not fatal).
+    """
+    path = Path(path)
+    sentences: list[dict[str, Any]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = 0
+
+    def flush() -> None:
+        nonlocal tokens, tags
+        if tokens or tags:
+            sentences.append({"tokens": tokens, "tags": tags, "source": path.name, "line": start})
+        tokens, tags = [], []
+
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            flush()
+            continue
+        if fields[0] == DOCSTART:
+            flush()
+            continue
+        if not tokens and not tags:
+            start = number
+        tokens.append(fields[0])
+        if len(fields) >= 2:
+            tags.append(fields[-1])
+    flush()
+    return sentences
+
+
+def _classlabel_names(schema_metadata: dict[bytes, bytes] | None, column: str) -> list[str] | None:
+    """Label names of a Sequence(ClassLabel) column from a Hugging Face Parquet file's metadata."""
+    if not schema_metadata or b"huggingface" not in schema_metadata:
+        return None
+    info = json.loads(schema_metadata[b"huggingface"])
+    features = info.get("info", {}).get("features", {}) or info.get("features", {})
+    feature = features.get(column) or {}
+    inner = feature.get("feature", feature)
+    if isinstance(inner, list):  # the older list-of-feature form
+        inner = inner[0] if inner else {}
+    names = inner.get("names")
+    return list(names) if names else None
+
+
+def read_table(path: Path, label_names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Sentences of a JSONL or Parquet ``{tokens, tags}`` (or ``{tokens, ner_tags}``) table."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        if not path.is_file():
+            _read_text(path)  # raises the missing-file error
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        frame = table.to_pandas()
+        label_names = label_names or _classlabel_names(table.schema.metadata, "ner_tags")
+        records = frame.to_dict("records")
+        lines = list(range(1, len(records) + 1))  # row numbers
+    else:
+        records, lines = [], []
+        for number, line in enumerate(_read_text(path).splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{path}, line {number}: not valid JSON ({exc.msg}). Fix: one JSON object "
+                    'a line, e.g. {"tokens": ["Acme", "Corp"], "tags": ["B-ORG", "I-ORG"]}.'
+                ) from None
+            lines.append(number)
+    out = []
+    for record, number in zip(records, lines, strict=True):
+        if "tokens" not in record or not ({"tags", "ner_tags"} & set(record)):
+            raise DataError(
+                f"{path}, line {number}: needs a 'tokens' list and a 'tags' (strings) or "
+                f"'ner_tags' (integers) list; has {', '.join(map(str, record)) or 'nothing'}."
+            )
+        tokens = [str(t) for t in list(record["tokens"])]
+        if "tags" in record:
+            tags = [str(t) for t in list(record["tags"])]
+        else:
+            ids = [int(t) for t in list(record["ner_tags"])]
+            if label_names is None:
+                raise DataError(
+                    f"{path}: 'ner_tags' are integers but the file names no labels (no Hugging "
+                    "Face ClassLabel metadata). Fix: write tag strings in a 'tags' column."
+                )
+            # An id outside the names becomes an invalid tag: rejected as unknown_tag.
+            tags = [label_names[i] if 0 <= i < len(label_names) else f"?{i}" for i in ids]
+        out.append({"tokens": tokens, "tags": tags, "source": path.name, "line": number})
+    return out
+
+
+def read_hub(source: str, split: str, config: str) -> list[dict[str, Any]]:
+    """A hub token-classification dataset (``hub:nlpaueb/finer-139``): its Parquet files for
+    ``split``, ``tokens`` + integer ``ner_tags`` named by the dataset's ClassLabel feature.
+
+    Reads the hub's Parquet conversion (``refs/convert/parquet``), so the ``datasets`` package
+    and the dataset's loading script are not needed. Needs a network (or the HF cache).
+    """
+    import huggingface_hub
+
+    from finslm.data.hub import _download_error, split_files
+
+    repo_id = source.removeprefix(HUB_PREFIX).strip()
+    try:
+        root = Path(
+            huggingface_hub.snapshot_download(
+                repo_id,
+                repo_type="dataset",
+                revision="refs/convert/parquet",
+                allow_patterns=["*.parquet"],
+            )
+        )
+    except Exception as exc:
+        raise _download_error(repo_id, exc) from exc
+    out = []
+    for path in split_files(root, split, config, repo_id):
+        records = read_table(path)
+        name = str(path.relative_to(root).as_posix())
+        out += [{**r, "source": name} for r in records]
+    return out
+
+
+def read_sentences(source: str, fmt: str = "auto", hub_split="train", hub_config="") -> list[dict]:
+    """Read ``source`` in ``fmt`` (``auto``: by suffix, or ``hub:`` prefix)."""
+    if fmt == "hub" or (fmt == "auto" and source.startswith(HUB_PREFIX)):
+        return read_hub(source, hub_split, hub_config)
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if fmt == "auto":
+        if suffix in CONLL_SUFFIXES:
+            fmt = "conll"
+        elif suffix in {".jsonl", ".json", ".parquet"}:
+            fmt = "table"
+        else:
+            raise DataError(
+                f"{path}: cannot tell the format from the suffix {suffix!r}. Fix: set "
+                "ner.format to conll, jsonl or parquet."
+            )
+    if fmt == "conll":
+        return read_conll(path)
+    return read_table(path)
+
+
+# --- cleaning ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cleaned:
+    """Kept sentences (IOB2), rejected ones (with ``reason``), and what was counted."""
+
+    rows: pd.DataFrame
+    rejects: pd.DataFrame
+    scheme: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _frame(records: list[dict], extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    return pd.DataFrame.from_records(records, columns=[*COLUMNS, *extra])
+
+
+def clean(
+    sentences: list[dict[str, Any]],
+    *,
+    scheme: str = "auto",
+    orphan_i: str = "repair",
+    entity_types: list[str] | tuple[str, ...] = (),
+    label_map: dict[str, str] | None = None,
+) -> Cleaned:
+    """Validate, normalise to IOB2 and deduplicate ``sentences``; every reject has a reason.
+
+    ``len(rows) + len(rejects) == len(sentences)`` always. ``counts`` also holds ``repaired``
+    (orphan ``I-`` tags made ``B-``, sentences kept) and ``retyped_tokens`` (entity tokens
+    mapped to ``O`` because their type is not in ``entity_types``).
+    """
+    kept: list[dict] = []
+    rejects: list[dict] = []
+    counts: Counter[str] = Counter()
+
+    def reject(s: dict, reason: str, detail: str) -> None:
+        rejects.append({**s, "reason": reason, "detail": detail})
+
+    valid: list[dict] = []
+    for s in sentences:
+        tokens, tags = list(s["tokens"]), list(s["tags"])
+        if not tokens or any(not t.strip() for t in tokens):
+            reject(s, "empty", "no tokens" if not tokens else "a blank token")
+        elif len(tokens) != len(tags):
+            reject(s, "length_mismatch", f"{len(tokens)} tokens, {len(tags)} tags")
+        elif bad := [t for t in tags if not is_valid(t)]:
+            reject(s, "unknown_tag", f"tag {bad[0]!r}")
+        else:
+            valid.append(s)
+    if scheme == "auto":
+        scheme = detect_scheme([s["tags"] for s in valid])
+    keep_types = list(entity_types)
+    rename = dict(label_map or {})
+    seen: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for s in valid:
+        tags = list(s["tags"])
+        if scheme == "iob2" and (orphans := orphan_positions(tags)):
+            if orphan_i == "reject":
+                reject(s, "orphan_i", f"I- with no entity before it at token {orphans[0] + 1}")
+                continue
+            counts["repaired"] += 1
+        tags = to_iob2(tags)
+        new = select_types(tags, keep_types, rename)
+        counts["retyped_tokens"] += sum(
+            a != "O" and b == "O" for a, b in zip(tags, new, strict=True)
+        )
+        key = tuple(s["tokens"])
+        if key in seen:
+            same = seen[key] == tuple(new)
+            reject(s, "duplicate" if same else "conflicting_duplicate", "seen earlier")
+            continue
+        seen[key] = tuple(new)
+        kept.append({**s, "tokens": list(s["tokens"]), "tags": new})
+    reject_frame = _frame(rejects, ("reason", "detail"))
+    for reason in reject_frame["reason"]:
+        counts[reason] += 1
+    return Cleaned(_frame(kept), reject_frame, scheme, dict(counts))
+
+
+# --- windows and splits --------------------------------------------------------------------------
+
+
+def _cut(tags: list[str], start: int, limit: int) -> int:
+    """End of the window from ``start``: at most ``limit`` words, not inside an entity if a
+    boundary exists in the second half of the window."""
+    end = start + limit
+    if end >= len(tags):
+        return len(tags)
+    for cut in range(end, start + limit // 2, -1):
+        if not tags[cut].startswith("I-"):
+            return cut
+    return end
+
+
+def windows(rows: pd.DataFrame, max_words: int) -> tuple[pd.DataFrame, int]:
+    """Cut sentences longer than ``max_words`` into consecutive windows (no word dropped);
+    a window starting inside an entity begins with ``B-``. Returns (rows, sentences cut)."""
+    out, cut_count = [], 0
+    for r in rows.to_dict("records"):
+        tokens, tags = list(r["tokens"]), list(r["tags"])
+        if len(tokens) <= max_words:
+            out.append({**r, "tokens": tokens, "tags": tags})
+            continue
+        cut_count += 1
+        start = 0
+        while start < len(tokens):
+            end = _cut(tags, start, max_words)
+            out.append({**r, "tokens": tokens[start:end], "tags": to_iob2(tags[start:end])})
+            start = end
+    return _frame(out, tuple(c for c in rows.columns if c not in COLUMNS)), cut_count
+
+
+def has_entity(rows: pd.DataFrame) -> np.ndarray:
+    return np.array([any(t != "O" for t in tags) for tags in rows["tags"]])
+
+
+def stratified_split(
+    rows: pd.DataFrame, size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rest, held-out share ``size``), stratified by whether a sentence has an entity."""
+    from sklearn.model_selection import train_test_split
+
+    n_held = int(np.ceil(size * len(rows)))
+    if len(rows) < 2 or n_held < 1 or n_held >= len(rows):
+        raise DataError(
+            f"too few sentences ({len(rows)}) to hold out a share of {size:g}. Fix: more data, "
+            "or a larger ner.val_size / ner.test_size."
+        )
+    strata = has_entity(rows)
+    stratify = strata if min(Counter(strata).values()) >= 2 and len(set(strata)) > 1 else None
+    rest, held = train_test_split(rows, test_size=size, random_state=seed, stratify=stratify)
+    return rest.reset_index(drop=True), held.reset_index(drop=True)
+
+
+def drop_overlap(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Remove from ``train`` the sentences whose tokens occur in ``test``; returns (train, dropped)."""
+    test_keys = {tuple(t) for t in test["tokens"]}
+    mask = np.array([tuple(t) in test_keys for t in train["tokens"]], dtype=bool)
+    dropped = train[mask].assign(reason="overlap_with_test", detail="also in the test file")
+    return train[~mask].reset_index(drop=True), dropped.reset_index(drop=True)
+
+
+def assert_no_overlap(splits: dict[str, pd.DataFrame]) -> None:
+    """No token sequence in two splits (windows of one sentence always share a split)."""
+    names = list(splits)
+    for i, a in enumerate(names):
+        keys = {tuple(t) for t in splits[a]["tokens"]}
+        for b in names[i + 1 :]:
+            common = keys & {tuple(t) for t in splits[b]["tokens"]}
+            if common:
+                example = " ".join(next(iter(common)))[:80]
+                raise DataError(
+                    f"splits {a} and {b} share {len(common)} sentence(s), e.g. {example!r}. "
+                    "Fix: deduplicate the sources (a test file must not repeat training sentences)."
+                )

@@ -1,0 +1,201 @@
+"""Run a token classifier: words -> tags, and raw text -> entity spans with character offsets.
+
+A :class:`Tagger` opens a trained folder (``models/<m>``, kind ``ner-transformer``: PyTorch) or
+an export folder (``exports/<m>``, kind ``ner-onnx``: onnxruntime, ``onnx-fp32`` / ``onnx-opt`` /
+``onnx-int8``). Raw text is split into words (:func:`finslm.ner.align.split_words`), the words
+into sub-tokens; each word is scored on its first sub-token, and consecutive word tags decode
+into entities (IOB2; a stray ``I-T`` starts an entity), so sub-words are always merged.
+
+    >>> tagger = Tagger("exports/ner-minilm", "onnx-int8")
+    >>> tagger.entities(["Acme Corp. hired Jane Doe in Boston."])[0]
+    [{'text': 'Acme Corp.', 'type': 'ORG', 'start': 0, 'end': 10, 'score': 0.99}, ...]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finslm.models import ModelError, read_meta
+from finslm.ner.align import split_words, word_scores
+from finslm.ner.tags import spans
+from finslm.predict import ONNX_FILES, TOKENIZER_FILES
+
+TORCH_KIND, ONNX_KIND = "ner-transformer", "ner-onnx"
+BACKENDS = ("torch-fp32", *ONNX_FILES)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class WordEncoder:
+    """Lists of words -> padded int64 ``input_ids`` / ``attention_mask`` / ``token_type_ids`` and
+    each row's word ids, with the ``tokenizers`` pipeline of ``tokenizer.json`` (no torch)."""
+
+    def __init__(self, model_dir: Path, max_length: int):
+        from tokenizers import Tokenizer
+
+        path = Path(model_dir) / "tokenizer.json"
+        if not path.is_file():
+            raise ModelError(f"{model_dir}: no tokenizer.json (token classification needs one)")
+        config_path = Path(model_dir) / "tokenizer_config.json"
+        config = json.loads(config_path.read_text("utf-8")) if config_path.is_file() else {}
+        pad = config.get("pad_token") or "[PAD]"
+        pad = pad.get("content", "[PAD]") if isinstance(pad, dict) else pad
+        tok = Tokenizer.from_file(str(path))
+        tok.enable_truncation(max_length=int(max_length))
+        tok.enable_padding(pad_id=tok.token_to_id(pad) or 0, pad_token=pad)
+        self._tok = tok
+
+    def __call__(self, words: list[list[str]]) -> tuple[dict[str, np.ndarray], list[list]]:
+        if len(words) == 1:
+            encs = [self._tok.encode(words[0], is_pretokenized=True)]
+        else:
+            encs = self._tok.encode_batch(words, is_pretokenized=True)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
+        }
+        return feeds, [e.word_ids for e in encs]
+
+
+class Tagger:
+    """A token classifier on one backend; ``labels[i]`` is column ``i`` of every score row."""
+
+    def __init__(self, model_dir: str | Path, backend: str = "auto", threads: int = 0, graph=None):
+        self.model_dir = Path(model_dir)
+        self.meta = read_meta(self.model_dir)
+        kind = self.meta.get("kind")
+        if kind not in (TORCH_KIND, ONNX_KIND):
+            raise ModelError(
+                f"{self.model_dir}: kind {kind!r} is not a token classifier (want {TORCH_KIND} "
+                "from `dvc repro train_ner@<m>` or ner-onnx from export_ner@<m>)"
+            )
+        if backend == "auto":
+            backend = "torch-fp32" if kind == TORCH_KIND else "onnx-int8"
+        if backend not in BACKENDS or (kind == ONNX_KIND and backend == "torch-fp32"):
+            usable = BACKENDS[1:] if kind == ONNX_KIND else BACKENDS
+            raise ModelError(f"backend {backend!r}: choose one of {', '.join(usable)}")
+        self.backend = backend
+        self.labels: list[str] = list(self.meta["labels"])
+        self.max_length = int(self.meta.get("max_length", 128))
+        self.encoder = WordEncoder(self.model_dir, self.max_length)
+        if backend == "torch-fp32":
+            import torch
+            from transformers import AutoModelForTokenClassification
+
+            from finslm.predict import no_hf_progress
+
+            if threads > 0:
+                torch.set_num_threads(threads)
+            self._torch = torch
+            with no_hf_progress():
+                self.model = AutoModelForTokenClassification.from_pretrained(
+                    self.model_dir, attn_implementation="eager"
+                ).eval()
+            import inspect
+
+            self._inputs = set(inspect.signature(self.model.forward).parameters)
+            self.graph_path = None
+        else:
+            from finslm.predict import OnnxPredictor
+
+            folder = self.model_dir
+            if kind == TORCH_KIND:  # models/<m> -> exports/<m>, as the sentiment predictor does
+                folder = self.model_dir.parent.parent / "exports" / self.model_dir.name
+            path = Path(graph) if graph else folder / ONNX_FILES[backend]
+            if not path.is_file():
+                raise ModelError(
+                    f"{path}: missing; run `dvc repro export_ner@{self.meta.get('name')}`"
+                )
+            # The session (threads, providers) exactly as the sentiment ONNX backends open it.
+            onnx = OnnxPredictor(folder, {**self.meta, "labels": self.labels}, threads, graph=path)
+            self.session, self._inputs = onnx.session, set(onnx.input_names)
+            self.graph_path = path
+
+    @property
+    def name(self) -> str:
+        return f"{self.meta.get('name') or self.model_dir.name}/{self.backend}"
+
+    def files(self) -> list[Path]:
+        base = [self.model_dir / "finslm.json"] + [
+            self.model_dir / f for f in TOKENIZER_FILES if (self.model_dir / f).is_file()
+        ]
+        if self.graph_path is not None:
+            from finslm.predict import onnx_graph_files
+
+            return base + onnx_graph_files(self.graph_path)
+        weights = [p for p in self.model_dir.glob("*") if p.suffix in {".safetensors", ".bin"}]
+        return base + [self.model_dir / "config.json", *weights]
+
+    def sub_logits(self, words: list[list[str]]) -> tuple[np.ndarray, list[list]]:
+        """(batch, seq, n_labels) float32 logits and each row's word ids."""
+        feeds, word_ids = self.encoder(words)
+        if self.graph_path is None:
+            torch = self._torch
+            tensors = {k: torch.from_numpy(v) for k, v in feeds.items() if k in self._inputs}
+            with torch.inference_mode():
+                logits = self.model(**tensors).logits.float().numpy()
+        else:
+            feeds = {k: v for k, v in feeds.items() if k in self._inputs}
+            logits = self.session.run(None, feeds)[0]
+        return logits, word_ids
+
+    def word_logits(self, words: Sequence[Sequence[str]], batch_size: int = 32) -> list[np.ndarray]:
+        """Per sentence, (n_words, n_labels) logits read off each word's first sub-token."""
+        words = [list(w) for w in words]
+        out: list[np.ndarray] = []
+        big = np.zeros(len(self.labels), dtype=np.float32)
+        big[0] = 30.0  # a truncated word: certain O
+        for i in range(0, len(words), batch_size):
+            chunk = words[i : i + batch_size]
+            logits, ids = self.sub_logits([w or ["."] for w in chunk])
+            for row, wid, w in zip(logits, ids, chunk, strict=True):
+                scores = word_scores(row, wid, len(w), o_index=0)
+                missing = ~np.isin(np.arange(len(w)), [x for x in wid if x is not None])
+                scores[missing] = big
+                out.append(scores)
+        return out
+
+    def tag_words(
+        self, words: Sequence[Sequence[str]], batch_size: int = 32
+    ) -> list[tuple[list[str], np.ndarray]]:
+        """Per sentence: (tags, probability of each word's tag)."""
+        results = []
+        for logits in self.word_logits(words, batch_size):
+            probs = _softmax(logits.astype(np.float64))
+            ids = probs.argmax(-1) if len(probs) else np.zeros(0, dtype=int)
+            results.append(([self.labels[i] for i in ids], probs.max(-1) if len(probs) else probs))
+        return results
+
+    def entities(self, texts: Sequence[str], batch_size: int = 32) -> list[list[dict[str, Any]]]:
+        """Entity spans per text: ``{text, type, start, end, score}``, character offsets into the
+        text (``end`` exclusive), ``score`` the mean probability of the entity's word tags."""
+        split = [split_words(str(t)) for t in texts]
+        tagged = self.tag_words([[w for w, _, _ in s] for s in split], batch_size)
+        out = []
+        for text, words, (tags, probs) in zip(texts, split, tagged, strict=True):
+            found = []
+            for kind, a, b in spans(tags):
+                start, end = words[a][1], words[b - 1][2]
+                found.append(
+                    {
+                        "text": str(text)[start:end],
+                        "type": kind,
+                        "start": start,
+                        "end": end,
+                        "score": round(float(np.mean(probs[a:b])), 4),
+                    }
+                )
+            out.append(found)
+        return out
+
+    def num_parameters(self) -> int:
+        return int(self.meta.get("params", 0))

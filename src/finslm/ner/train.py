@@ -1,0 +1,201 @@
+"""Fine-tune a token classifier (``ner.models.<m>``) with transformers' ``Trainer``.
+
+The recipe machinery is the sentiment models': :func:`finslm.train.arguments.training_arguments`
+(epoch-wise evaluation, the best epoch restored, warm-up, seeded order),
+:func:`finslm.train.determinism.set_determinism`, early stopping, DVCLive curves through
+:func:`finslm.train.callbacks.live_callback`. What differs: the head (one label per sub-token),
+sub-word alignment (:mod:`finslm.ner.align`), the metric the best epoch is chosen by (validation
+entity micro-F1) and a class-weighted loss, since most tokens are ``O``.
+
+    python stages/train_ner.py ner-minilm    # models/ner-minilm, metrics/train/ner-minilm.json
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from finslm.config import NerModelConfig
+from finslm.models import ModelError, count_parameters, resolve_checkpoint, write_meta
+from finslm.ner.align import IGNORE, encode_dataset
+from finslm.ner.evaluate import BEST_METRIC, entity_metrics, tags_from_logits
+from finslm.ner.tags import label_list
+from finslm.train.arguments import training_arguments
+from finslm.train.callbacks import live_callback
+from finslm.train.determinism import set_determinism
+
+KIND = "ner-transformer"  # finslm.json kind of a trained token classifier
+LIVE_KEYS = ("loss", BEST_METRIC, "entity_macro_f1", "token_accuracy")
+
+
+def load_token_classifier(spec: str, labels: list[str], trust_remote_code: bool = False):
+    """(tokenizer, model) with a fresh token-classification head of ``labels`` on ``spec``."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    location = resolve_checkpoint(spec)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "newly initialized head" is expected here
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+        model = AutoModelForTokenClassification.from_pretrained(
+            location,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            ignore_mismatched_sizes=True,
+            trust_remote_code=trust_remote_code,
+            attn_implementation="eager",  # exports to ONNX in a form onnxruntime fuses
+        )
+    except OSError as exc:
+        raise ModelError(
+            f"checkpoint {spec!r}: could not load ({exc}). Offline? Use packaged:all-MiniLM-L6-v2 "
+            "or a local folder."
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError(
+            f"checkpoint {spec!r}: token classification needs a fast tokenizer (word ids for "
+            "sub-word alignment); this one is slow-only"
+        )
+    return tokenizer, model
+
+
+def class_weights(features: list[dict], n_labels: int, power: float) -> np.ndarray | None:
+    """Loss weight per label: (n / (k * n_c)) ** power over labelled sub-tokens, mean 1."""
+    if power == 0:
+        return None
+    counts = Counter(i for f in features for i in f["labels"] if i != IGNORE)
+    n = sum(counts.values())
+    freq = np.array([max(counts.get(i, 0), 1) for i in range(n_labels)], dtype=np.float64)
+    w = (n / (n_labels * freq)) ** power
+    return (w / w.mean()).astype(np.float32)
+
+
+def trainer_metrics(labels: list[str]):
+    """Trainer ``compute_metrics``: entity micro/macro-F1 and token accuracy on validation."""
+
+    def compute(eval_pred) -> dict[str, float]:
+        gold, pred = tags_from_logits(eval_pred.predictions, eval_pred.label_ids, labels)
+        m = entity_metrics(gold, pred)
+        return {k: m[k] for k in (BEST_METRIC, "entity_macro_f1", "token_accuracy")}
+
+    return compute
+
+
+def train_ner(
+    cfg: NerModelConfig,
+    types: list[str],
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame,
+    out_dir: Path,
+    *,
+    name: str,
+    live=None,
+    seed: int = 42,
+    threads: int = 0,
+) -> dict[str, Any]:
+    """Fine-tune ``cfg.checkpoint`` on (tokens, tags) rows; restore the best epoch by validation
+    entity micro-F1; save to ``out_dir`` with ``finslm.json`` (kind ``ner-transformer``).
+
+    Returns validation metrics of the restored model, epochs run, best epoch and timing.
+    """
+    import tempfile
+
+    import torch
+    from transformers import DataCollatorForTokenClassification, EarlyStoppingCallback, Trainer
+
+    set_determinism(seed, threads)
+    labels = label_list(types)
+    label2id = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({t for tags in train_df.tags for t in tags} - set(labels))
+    if unknown:
+        raise ModelError(
+            f"training tags {unknown} are not in the label set {labels}; the prepared data and "
+            "ner.entity_types disagree: rerun `dvc repro prepare_ner`"
+        )
+    tokenizer, model = load_token_classifier(cfg.checkpoint, labels, cfg.trust_remote_code)
+
+    def encode(df: pd.DataFrame) -> list[dict]:
+        return encode_dataset(
+            tokenizer,
+            [list(t) for t in df.tokens],
+            [list(t) for t in df.tags],
+            label2id,
+            cfg.max_length,
+        )
+
+    train_feats, val_feats = encode(train_df), encode(val_df)
+    weights = class_weights(train_feats, len(labels), cfg.class_weight_power)
+    loss_weight = torch.tensor(weights) if weights is not None else None
+
+    def compute_loss(outputs, target, num_items_in_batch=None):
+        logits = outputs.logits
+        return torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(),
+            target.reshape(-1),
+            weight=None if loss_weight is None else loss_weight.to(logits.device),
+            ignore_index=IGNORE,
+        )
+
+    callbacks = [EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)]
+    if live is not None:
+        callbacks.append(live_callback(live, keys=LIVE_KEYS))
+    with tempfile.TemporaryDirectory(prefix="finslm-ner-ckpt-") as ckpt:
+        args = training_arguments(
+            ckpt,
+            cfg,
+            n_train=len(train_feats),
+            seed=seed,
+            schedule=cfg.lr_schedule,
+            metric_for_best_model=BEST_METRIC,
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=train_feats,
+            eval_dataset=val_feats,
+            data_collator=DataCollatorForTokenClassification(tokenizer),
+            compute_metrics=trainer_metrics(labels),
+            compute_loss_func=compute_loss,
+            callbacks=callbacks,
+        )
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        trainer.model.save_pretrained(out_dir, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
+        write_meta(
+            out_dir,
+            {
+                "kind": KIND,
+                "task": "token-classification",
+                "name": name,
+                "labels": labels,
+                "entity_types": list(types),
+                "checkpoint": cfg.checkpoint,
+                "max_length": cfg.max_length,
+                "params": count_parameters(trainer.model),
+                "seed": seed,
+            },
+        )
+        history = [h for h in trainer.state.log_history if f"eval_{BEST_METRIC}" in h]
+        best = max(history, key=lambda h: h[f"eval_{BEST_METRIC}"])
+    return {
+        "val": {k.removeprefix("eval_"): v for k, v in best.items() if k.startswith("eval_")},
+        "epochs": len(history),
+        "best_epoch": int(round(best["epoch"])),
+        "seconds": round(seconds, 1),
+        "seconds_per_epoch": round(seconds / max(len(history), 1), 1),
+        "params": count_parameters(trainer.model),
+        "class_weights": None if weights is None else [round(float(w), 4) for w in weights],
+        "seed": seed,
+    }

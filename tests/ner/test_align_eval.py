@@ -1,0 +1,69 @@
+"""Sub-word alignment, raw-text word offsets, and entity-level metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from finslm.ner.align import IGNORE, align_labels, split_words, word_scores
+from finslm.ner.evaluate import entity_metrics, tags_from_logits
+
+
+def test_first_subtoken_labelled_rest_ignored():
+    # [CLS] Vel ##mont Trust [SEP]: word 0 has two sub-tokens.
+    word_ids = [None, 0, 0, 1, None]
+    ids = {"O": 0, "B-ORG": 1, "I-ORG": 2}
+    assert align_labels(word_ids, ["B-ORG", "I-ORG"], ids) == [IGNORE, 1, IGNORE, 2, IGNORE]
+
+
+def test_alignment_with_the_real_tokenizer():
+    from transformers import AutoTokenizer
+
+    from finslm.models import resolve_checkpoint
+
+    tok = AutoTokenizer.from_pretrained(resolve_checkpoint("packaged:all-MiniLM-L6-v2"))
+    words = ["Kessingtonwald", "Bancorp", "paid", "$1,250"]
+    enc = tok([words], is_split_into_words=True)
+    labels = align_labels(
+        enc.word_ids(0), ["B-ORG", "I-ORG", "O", "O"], {"O": 0, "B-ORG": 1, "I-ORG": 2}
+    )
+    assert [x for x in labels if x != IGNORE] == [1, 2, 0, 0]  # one label per word
+    assert len(enc.input_ids[0]) > len(words) + 2  # words were split into sub-tokens
+
+
+def test_word_scores_use_first_subtoken_and_truncated_words_are_o():
+    sub = np.arange(12, dtype=np.float32).reshape(4, 3)  # [CLS] w0 w0' w1
+    out = word_scores(sub, [None, 0, 0, 1], n_words=3)
+    assert out[0].tolist() == [3, 4, 5] and out[1].tolist() == [9, 10, 11]
+    assert out[2].tolist() == [1, 0, 0]  # word 2 was truncated away: O
+
+
+def test_split_words_offsets_point_into_the_text():
+    text = "Velmont Corp. paid $4.2 million to Dagny Strand (U.S.) on 3/1."
+    words = split_words(text)
+    assert all(text[a:b] == w for w, a, b in words)
+    assert [w for w, _, _ in words][:6] == ["Velmont", "Corp.", "paid", "$", "4.2", "million"]
+    assert "U.S." in [w for w, _, _ in words]
+
+
+def test_entity_metrics_strict_iob2():
+    gold = [["B-ORG", "I-ORG", "O", "B-PER"], ["B-LOC", "O"]]
+    pred = [["B-ORG", "O", "O", "B-PER"], ["B-LOC", "O"]]  # ORG boundary wrong
+    m = entity_metrics(gold, pred, ["PER", "ORG", "LOC"])
+    assert m["entity_micro_f1"] == pytest.approx(2 / 3)
+    assert m["per_type"]["ORG"]["f1"] == 0 and m["per_type"]["PER"]["f1"] == 1
+    assert m["entity_macro_f1"] == pytest.approx(2 / 3)
+    assert m["token_accuracy"] == pytest.approx(5 / 6)
+    conf = m["type_confusion"]
+    assert conf["labels"] == ["O", "PER", "ORG", "LOC"]
+    assert conf["matrix"][2][0] == 1  # one ORG token predicted O
+    # A stray I- is read as the start of an entity, as finslm ner returns it.
+    assert entity_metrics([["B-PER", "I-PER"]], [["I-PER", "I-PER"]])["entity_micro_f1"] == 1.0
+
+
+def test_tags_from_trainer_logits_skip_ignored_positions():
+    logits = np.zeros((1, 4, 3))
+    logits[0, 1, 1] = logits[0, 3, 2] = 5
+    labels = np.array([[IGNORE, 1, IGNORE, 2]])
+    gold, pred = tags_from_logits(logits, labels, ["O", "B-ORG", "I-ORG"])
+    assert gold == pred == [["B-ORG", "I-ORG"]]

@@ -1,0 +1,286 @@
+"""NER loaders and cleaning on invented CoNLL / JSONL / Parquet snippets written here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pandas as pd
+import pytest
+
+from finslm.config import NerConfig
+from finslm.data.errors import DataError
+from finslm.ner.data import (
+    assert_no_overlap,
+    clean,
+    drop_overlap,
+    read_conll,
+    read_hub,
+    read_sentences,
+    read_table,
+    stratified_split,
+    windows,
+)
+from finslm.ner.prepare import prepare
+from finslm.ner.tags import detect_scheme, spans, to_iob2
+
+CONLL = """-DOCSTART- -X- -X- O
+
+Velmont NNP B-NP I-ORG
+Trust NNP I-NP I-ORG
+hired VBD B-VP O
+Oswin NNP B-NP I-PER
+Pelham NNP I-NP I-PER
+. . O O
+
+-DOCSTART- -X- -X- O
+
+
+Kessington NNP B-NP I-LOC
+grew VBD B-VP O
+. . O O
+"""
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_conll_any_columns_docstart_and_blank_lines(tmp_path):
+    four = read_conll(write(tmp_path, "a.conll", CONLL))
+    two = read_conll(
+        write(
+            tmp_path,
+            "b.conll",
+            "\n".join(" ".join((ln.split() or [""])[::3]) for ln in CONLL.splitlines()),
+        )
+    )
+    assert [s["tokens"] for s in four] == [
+        ["Velmont", "Trust", "hired", "Oswin", "Pelham", "."],
+        ["Kessington", "grew", "."],
+    ]
+    assert four[0]["tags"] == ["I-ORG", "I-ORG", "O", "I-PER", "I-PER", "O"]
+    assert [s["line"] for s in four] == [3, 13]  # the first token's line
+    assert [s["tokens"] for s in two] == [s["tokens"] for s in four]
+    assert [s["tags"] for s in two] == [s["tags"] for s in four]
+
+
+@pytest.mark.parametrize(
+    ("tags", "scheme", "iob2"),
+    [
+        (["I-ORG", "I-ORG", "O", "I-PER"], "io", ["B-ORG", "I-ORG", "O", "B-PER"]),
+        # IOB1: B- only between two adjacent entities of one type.
+        (["I-PER", "I-PER", "B-PER", "O"], "iob1", ["B-PER", "I-PER", "B-PER", "O"]),
+        (["B-LOC", "I-LOC", "B-LOC", "O"], "iob2", ["B-LOC", "I-LOC", "B-LOC", "O"]),
+        (["O", "I-ORG", "I-PER", "I-PER"], "io", ["O", "B-ORG", "B-PER", "I-PER"]),
+    ],
+)
+def test_schemes_normalise_to_iob2(tags, scheme, iob2):
+    assert detect_scheme([tags]) == scheme
+    assert to_iob2(tags) == iob2
+    assert (
+        clean([{"tokens": list("abcd"), "tags": tags, "source": "x", "line": 1}]).rows.tags[0]
+        == iob2
+    )
+
+
+def test_spans_decode_iob2_and_stray_i():
+    assert spans(["B-ORG", "I-ORG", "O", "I-PER", "I-PER", "B-PER"]) == [
+        ("ORG", 0, 2),
+        ("PER", 3, 5),
+        ("PER", 5, 6),
+    ]
+
+
+def sent(tokens, tags, line=1):
+    return {"tokens": tokens.split(), "tags": tags.split(), "source": "s.conll", "line": line}
+
+
+BAD = [
+    sent("Acme rose .", "B-ORG O O", 1),
+    sent("Acme rose .", "B-ORG O O", 5),  # duplicate
+    sent("Acme rose .", "O O O", 9),  # conflicting duplicate
+    sent("Dagny Strand left", "B-PER I-PER", 13),  # length mismatch
+    sent("Brindle fell", "B- O", 17),  # unknown tag (no type)
+    sent("Brindle fell", "PER O", 19),  # unknown tag (no prefix)
+    {"tokens": [], "tags": [], "source": "s.conll", "line": 21},  # empty
+    sent("Varnholt Bank paid", "B-ORG I-ORG O", 23),
+    sent("paid Corvik Inc. in", "O I-ORG I-ORG O", 27),  # orphan I- in IOB2 data
+]
+
+
+@pytest.mark.parametrize("policy", ["repair", "reject"])
+def test_rejects_counted_by_reason_and_nothing_lost(policy):
+    out = clean(BAD, scheme="iob2", orphan_i=policy)
+    assert len(out.rows) + len(out.rejects) == len(BAD)
+    expected = {
+        "duplicate": 1,
+        "conflicting_duplicate": 1,
+        "length_mismatch": 1,
+        "unknown_tag": 2,
+        "empty": 1,
+    }
+    if policy == "reject":
+        expected["orphan_i"] = 1
+        assert len(out.rows) == 2
+    else:
+        assert out.counts["repaired"] == 1
+        assert out.rows.tags.iloc[-1] == ["O", "B-ORG", "I-ORG", "O"]
+    assert out.rejects.reason.value_counts().to_dict() == expected
+    mismatch = out.rejects[out.rejects.reason == "length_mismatch"].iloc[0]
+    assert (mismatch.line, mismatch.detail) == (13, "3 tokens, 2 tags")
+
+
+def test_conll_line_without_tag_is_a_counted_length_mismatch(tmp_path):
+    path = write(tmp_path, "m.conll", "Acme B-ORG\nrose\n. O\n\nfell O\n")
+    out = clean(read_conll(path))
+    assert out.rejects.reason.tolist() == ["length_mismatch"]
+    assert out.rejects.line.tolist() == [1]
+    assert out.rows.tokens.tolist() == [["fell"]]
+
+
+def test_label_selection_maps_other_types_to_o():
+    rows = [sent("Dagny works at Calder Bank in Eastmere", "B-PER O O B-ORG I-ORG O B-MISC")]
+    out = clean(rows, entity_types=["PER", "ORG"], label_map={"MISC": "LOC"})
+    assert out.rows.tags[0] == ["B-PER", "O", "O", "B-ORG", "I-ORG", "O", "O"]
+    assert out.counts["retyped_tokens"] == 1
+    kept = clean(rows, entity_types=["PER", "LOC"], label_map={"MISC": "LOC"})
+    assert kept.rows.tags[0][-1] == "B-LOC"
+
+
+def test_windows_keep_every_word_and_avoid_cutting_entities():
+    tokens = [f"w{i}" for i in range(10)]
+    tags = ["O", "O", "O", "B-ORG", "I-ORG", "I-ORG", "O", "O", "O", "O"]
+    frame = pd.DataFrame([{"tokens": tokens, "tags": tags, "source": "x", "line": 1}])
+    out, cut = windows(frame, 5)
+    assert cut == 1
+    assert [t for w in out.tokens for t in w] == tokens  # nothing truncated
+    assert out.tokens.tolist()[0] == ["w0", "w1", "w2"]  # cut before the entity, not inside
+    assert all(len(w) <= 5 for w in out.tokens)
+    # A window that must start inside an entity begins with B-.
+    frame = pd.DataFrame(
+        [{"tokens": tokens[:6], "tags": ["B-ORG"] + ["I-ORG"] * 5, "source": "x", "line": 1}]
+    )
+    out, _ = windows(frame, 4)
+    assert out.tags.tolist()[1][0] == "B-ORG"
+
+
+def test_jsonl_and_errors_name_file_and_line(tmp_path):
+    good = [{"tokens": ["Acme", "rose"], "tags": ["B-ORG", "O"]}, {"tokens": ["a"], "tags": []}]
+    path = write(tmp_path, "d.jsonl", "\n".join(json.dumps(r) for r in good))
+    out = clean(read_sentences(str(path)))
+    assert (len(out.rows), out.rejects.reason.tolist()) == (1, ["length_mismatch"])
+    bad = write(tmp_path, "bad.jsonl", json.dumps(good[0]) + "\n{oops\n")
+    with pytest.raises(DataError, match=r"bad.jsonl, line 2: not valid JSON"):
+        read_sentences(str(bad))
+    missing = write(tmp_path, "cols.jsonl", json.dumps({"words": ["a"]}))
+    with pytest.raises(DataError, match=r"cols.jsonl, line 1: needs a 'tokens' list"):
+        read_sentences(str(missing))
+    latin = tmp_path / "latin.conll"
+    latin.write_bytes(b"Acme B-ORG\n\nCaf\xe9 O\n")
+    with pytest.raises(DataError, match=r"latin.conll, line 3: not UTF-8"):
+        read_sentences(str(latin))
+    with pytest.raises(DataError, match="no such file"):
+        read_sentences(str(tmp_path / "nope.conll"))
+    with pytest.raises(DataError, match="cannot tell the format"):
+        read_sentences(str(write(tmp_path, "x.xlsx", "")))
+
+
+def hf_parquet(path, names, rows):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    features = {
+        "tokens": {"feature": {"dtype": "string", "_type": "Value"}, "_type": "Sequence"},
+        "ner_tags": {"feature": {"names": names, "_type": "ClassLabel"}, "_type": "Sequence"},
+    }
+    table = pa.table({"tokens": [r[0] for r in rows], "ner_tags": [r[1] for r in rows]})
+    meta = {b"huggingface": json.dumps({"info": {"features": features}}).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def test_parquet_label_names_come_from_the_dataset(tmp_path):
+    # Names in an order no code could assume; id 9 is outside them -> unknown_tag.
+    names = ["O", "B-Revenue", "I-Revenue", "B-Debt", "I-Debt"]
+    path = tmp_path / "t.parquet"
+    hf_parquet(path, names, [(["Revenue", "was", "5.2"], [0, 0, 1]), (["x"], [9])])
+    records = read_table(path)
+    assert records[0]["tags"] == ["O", "O", "B-Revenue"]
+    out = clean(records, entity_types=["Revenue"])
+    assert out.rejects.reason.tolist() == ["unknown_tag"]
+
+
+def test_finer_hub_layout_with_a_local_fake(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    root = tmp_path / "snapshot"
+    (root / "finer-139" / "train").mkdir(parents=True)
+    (root / "finer-139" / "test").mkdir(parents=True)
+    names = ["O", "B-DebtInstrumentFaceAmount", "I-DebtInstrumentFaceAmount", "B-Revenues"]
+    train_rows = [([f"Notes{i}", "of", "$", "40"], [0, 0, 0, 1]) for i in range(4)]
+    hf_parquet(root / "finer-139/train/0000.parquet", names, train_rows)
+    hf_parquet(root / "finer-139/test/0000.parquet", names, [(["Sales", "of", "9"], [0, 0, 3])])
+    calls = []
+
+    def fake(repo_id, **kwargs):
+        calls.append((repo_id, kwargs["revision"]))
+        return str(root)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
+    records = read_hub("hub:nlpaueb/finer-139", "train", "")
+    assert records[0]["tags"][-1] == "B-DebtInstrumentFaceAmount"
+    assert records[0]["source"] == "finer-139/train/0000.parquet"
+    assert calls == [("nlpaueb/finer-139", "refs/convert/parquet")]
+    cfg = NerConfig(
+        source="hub:nlpaueb/finer-139",
+        test_source="",
+        entity_types=["DebtInstrumentFaceAmount"],
+        val_size=0.5,
+    )
+    # A hub source takes its test split from the hub (hub_test_split); Revenues -> O.
+    splits, _, report = prepare(cfg)
+    assert splits["test"].tokens.tolist() == [["Sales", "of", "9"]]
+    assert splits["test"].tags.tolist() == [["O", "O", "O"]]
+    assert (len(splits["train"]), len(splits["val"])) == (2, 2)
+    assert report["sources"]["test_source"]["retyped_tokens"] == 1
+    with pytest.raises(DataError, match="too few sentences"):
+        prepare(dataclasses.replace(cfg, val_size=0.99))
+
+
+def test_splits_stratified_and_disjoint(tmp_path):
+    rows = pd.DataFrame(
+        [
+            {
+                "tokens": [f"t{i}", "x"],
+                "tags": ["B-ORG" if i % 2 else "O", "O"],
+                "source": "s",
+                "line": i,
+            }
+            for i in range(40)
+        ]
+    )
+    rest, held = stratified_split(rows, 0.25, 0)
+    assert len(held) == 10 and sum(t[0] != "O" for t in held.tags) == 5
+    assert_no_overlap({"train": rest, "test": held})
+    with pytest.raises(DataError, match="share 1 sentence"):
+        assert_no_overlap({"train": rest, "test": pd.concat([held, rest.iloc[:1]])})
+    train, dropped = drop_overlap(rows, rows.iloc[:3])
+    assert len(train) == 37 and dropped.reason.tolist() == ["overlap_with_test"] * 3
+
+
+def test_prepare_accounts_for_every_sentence(tmp_path):
+    lines = []
+    for i in range(30):
+        lines += [f"Firm{i} I-ORG", "rose O", f"in{i % 7} O", ""]
+    lines += ["Firm0 I-ORG", "rose O", "in0 O", ""]  # a duplicate
+    train = write(tmp_path, "train.txt", "\n".join(lines))
+    test = write(tmp_path, "test.txt", "Firm1 I-ORG\nrose O\nin1 O\n\nNew I-LOC\nthing O\n")
+    cfg = NerConfig(source=str(train), test_source=str(test), val_size=0.2, max_words=4)
+    splits, rejects, report = prepare(cfg)
+    acc = report["accounting"]
+    assert acc["read"] == acc["kept"] + acc["rejected"] == 33
+    assert report["rejects"] == {"duplicate": 1, "overlap_with_test": 1}
+    assert report["sources"]["source"]["scheme"] == "io"
+    assert len(splits["test"]) == 2 and splits["test"].tags[0][0] == "B-ORG"

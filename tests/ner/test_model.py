@@ -1,0 +1,111 @@
+"""A tiny random BERT learns invented templates; export parity; spans with character offsets."""
+
+from __future__ import annotations
+
+import random
+
+import pandas as pd
+import pytest
+
+from finslm.config import ExportConfig, NerConfig, NerModelConfig
+from finslm.models import ModelError
+from finslm.ner.predict import Tagger
+
+FIRMS = ["Velmont", "Corvik", "Ostren", "Tamber", "Selwyn", "Brakal"]
+PEOPLE = ["Dagny", "Oswin", "Marla", "Torin", "Elspeth", "Caspar"]
+
+
+def invented(n: int, seed: int) -> pd.DataFrame:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        firm, person = rng.choice(FIRMS), rng.choice(PEOPLE)
+        if i % 2:
+            tokens = [person, "joined", firm, "Bank", "."]
+            tags = ["B-PER", "O", "B-ORG", "I-ORG", "O"]
+        else:
+            tokens = [firm, "Bank", "hired", person, "today", "."]
+            tags = ["B-ORG", "I-ORG", "O", "B-PER", "O", "O"]
+        rows.append({"tokens": tokens, "tags": tags, "source": "t", "line": i})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_checkpoint):
+    from finslm.ner.train import train_ner
+
+    out = tmp_path_factory.mktemp("models") / "ner-tiny"
+    cfg = NerModelConfig(
+        checkpoint=str(tiny_checkpoint), epochs=8, batch_size=8, lr=5e-3, max_length=32,
+        early_stopping_patience=8,
+    )  # fmt: skip
+    summary = train_ner(
+        cfg, ["PER", "ORG"], invented(64, 0), invented(16, 1), out, name="ner-tiny", threads=1
+    )
+    return out, summary
+
+
+@pytest.mark.slow
+def test_tiny_bert_learns_invented_templates(trained):
+    out, summary = trained
+    assert summary["val"]["entity_micro_f1"] > 0.9
+    assert summary["class_weights"][0] < 1  # O, the most frequent label, weighs least
+    tagger = Tagger(out)
+    ((tags, probs),) = tagger.tag_words([["Tamber", "Bank", "hired", "Marla", "today", "."]])
+    assert tags == ["B-ORG", "I-ORG", "O", "B-PER", "O", "O"]
+    text = "Tamber Bank hired Marla today."
+    (ents,) = tagger.entities([text])
+    assert [(e["type"], e["start"], e["end"]) for e in ents] == [("ORG", 0, 11), ("PER", 18, 23)]
+    assert [e["text"] for e in ents] == ["Tamber Bank", "Marla"]
+    assert all(0 < e["score"] <= 1 for e in ents)
+
+
+@pytest.mark.slow
+def test_export_parity_on_the_tiny_model(trained, tmp_path):
+    from finslm.export import ParityError
+    from finslm.ner.export import export_ner
+
+    out, _ = trained
+    # A 32-wide random-init model quantises far worse than MiniLM: the INT8 gate is loosened
+    # here; the fp32 graphs keep the real gate.
+    gate = NerConfig(models={"ner-tiny": {}}, bench_model="ner-tiny",
+                     int8_min_token_agreement=0.9, int8_max_f1_drop_pt=15.0)  # fmt: skip
+    metrics = export_ner(
+        out, tmp_path / "ner-tiny", invented(16, 2), ExportConfig(), gate, log=lambda _: None
+    )
+    assert metrics["onnx-fp32"]["token_agreement"] == 1.0
+    assert metrics["onnx-fp32"]["max_abs_logit_diff"] < 1e-3
+    assert metrics["onnx-opt"]["fused"].get("Attention") or metrics["onnx-opt"]["fused"].get(
+        "MultiHeadAttention"
+    )
+    assert metrics["onnx-int8"]["size_mb"] < metrics["onnx-fp32"]["size_mb"]
+    strict = NerConfig(
+        models={"ner-tiny": {}}, bench_model="ner-tiny", int8_min_token_agreement=1.0
+    )
+    if metrics["onnx-int8"]["token_agreement"] < 1.0:
+        with pytest.raises(ParityError, match="onnx-int8: token agreement") as err:
+            export_ner(
+                out, tmp_path / "again", invented(16, 2), ExportConfig(), strict, log=lambda _: None
+            )
+        assert err.value.metrics["onnx-int8"]["token_agreement"] < 1.0
+    int8 = Tagger(tmp_path / "ner-tiny", "onnx-int8")
+    assert int8.entities(["Tamber Bank hired Marla today."])[0][0]["type"] == "ORG"
+    with pytest.raises(ModelError, match="choose one of"):
+        Tagger(tmp_path / "ner-tiny", "torch-fp32")
+
+
+def test_a_sentiment_folder_is_not_a_tagger(tiny_classifier):
+    with pytest.raises(ModelError, match="not a token classifier"):
+        Tagger(tiny_classifier)
+
+
+@pytest.mark.slow
+def test_integrated_gradients_for_one_entity(trained):
+    from finslm.ner.explain import explain_entity
+
+    out, _ = trained
+    result = explain_entity(Tagger(out), "Tamber Bank hired Marla today.", index=1, steps=8)
+    assert result["entity"] == {"text": "Marla", "type": "PER", "start": 18, "end": 23}
+    words = [w["word"] for w in result["words"]]
+    assert words == ["Tamber", "Bank", "hired", "Marla", "today", "."]
+    assert sum(abs(w["attribution"]) for w in result["words"]) == pytest.approx(1, abs=1e-3)
