@@ -91,6 +91,8 @@ def make_pipeline_repo(work: Path, edit_params: Callable[[dict], object] | None 
     for name in ("stages", "src"):
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
     (work / "data").mkdir(exist_ok=True)
+    if (ROOT / "data/sample/ner").is_dir():  # the NER stages' embedded sample (invented, CC0)
+        shutil.copytree(ROOT / "data/sample/ner", work / "data/sample/ner")
     with open(work / "data/tiny.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["text", "label"])

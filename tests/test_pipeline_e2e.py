@@ -41,6 +41,11 @@ def _tiny_params(params: dict, checkpoint: Path) -> dict:
     }.items():
         if section in params:
             params[section].update({k: v for k, v in knobs.items() if k in params[section]})
+    if "ner" in params:  # the NER stages: the same tiny BERT, a short run, a short benchmark
+        for model in params["ner"]["models"].values():
+            model.update(checkpoint=str(checkpoint), epochs=2, batch_size=8, max_length=32)
+            model.update(lr=1e-2, warmup_ratio=0.0)
+        params["ner"].update(bench_sentences=20, bench_repeats=1)
     return params
 
 
