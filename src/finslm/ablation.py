@@ -252,6 +252,7 @@ def _ingredients(
     return found
 
 
+# Over 80 lines on purpose: one resumable loop over seeds or CV folds, with the checks that refuse a changed recipe.
 def run_ablation(
     name: str,
     overrides: dict[str, Any],

@@ -277,6 +277,7 @@ def finished(study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
+# Over 80 lines on purpose: the study's driver: storage, resume checks, the worker loop and the summary.
 def run_tune(
     model: str,
     *,

@@ -223,6 +223,7 @@ def explain_sample(
     return out
 
 
+# Over 80 lines on purpose: the stage's steps in order, each writing one of its declared outputs.
 def run_explain(
     cfg: ExplainConfig,
     paths: ExplainPaths,

@@ -61,6 +61,7 @@ def predict_fn(predictor):
     return predict
 
 
+# Over 80 lines on purpose: FastAPI's factory pattern: the routes are closures over the app's state.
 def create_app(predictor, settings: ServeSettings | None = None, runner=None) -> FastAPI:
     """The serving app for ``predictor`` (see the module docstring)."""
     settings = settings or ServeSettings()
