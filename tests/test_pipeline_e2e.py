@@ -45,7 +45,10 @@ def _tiny_params(params: dict, checkpoint: Path) -> dict:
         for model in params["ner"]["models"].values():
             model.update(checkpoint=str(checkpoint), epochs=2, batch_size=8, max_length=32)
             model.update(lr=1e-2, warmup_ratio=0.0)
-        params["ner"].update(bench_sentences=20, bench_repeats=1)
+        # 39 validation sentences: one entity flipped by INT8 is ~2 pt of micro-F1 on this tiny
+        # model, so the gate here only catches a broken graph (tests/ner checks the real gate).
+        params["ner"].update(bench_sentences=20, bench_repeats=1, int8_max_f1_drop_pt=15.0)
+        params["ner"].update(int8_min_token_agreement=0.9)
     return params
 
 
