@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -19,8 +21,10 @@ def base(**finetune) -> dict:
 
 
 def test_repo_params_load():
-    cfg = load_finetune_config("params.yaml")
-    assert cfg.model == "minilm" and cfg.seeds == [42, 43, 44]
+    cfg = load_finetune_config("params.yaml")  # the embedded sample: the quick profile applies
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    assert cfg.model == "minilm" and cfg.seeds == raw["quick"]["finetune"]["seeds"]
+    assert raw["finetune"]["seeds"] == [42, 43, 44]  # the recipe real data runs
     assert cfg.augment is False  # augmentation is opt-in
     assert "minilm-targeted" in load_export_config("params.yaml").models
 
