@@ -126,6 +126,17 @@ def _pyplot():
 # Params: which models the pipeline trains (to say which outputs are missing).
 
 
+def _ner_models(params_path: Path) -> set[str]:
+    """Names under params ``ner.models`` (empty when absent or unreadable)."""
+    try:
+        raw = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return set()
+    ner = raw.get("ner") if isinstance(raw, Mapping) else None
+    models = ner.get("models") if isinstance(ner, Mapping) else None
+    return {str(name) for name in models} if isinstance(models, Mapping) else set()
+
+
 def expected_models(params_path: Path) -> dict[str, str]:
     """``{model: kind}`` from params ``models`` ({} when params.yaml is absent or unreadable)."""
     try:
@@ -456,6 +467,9 @@ def models_section(inputs: ReportInputs, models: Mapping[str, str]) -> tuple[str
         for p in folder.iterdir()
         if p.is_dir()
     }
+    # Token classifiers (params ner.models) have their curves under plots/train too; the NER
+    # section shows them, not this sentiment one.
+    found -= _ner_models(inputs.params)
     everything = dict(models) | {m: "?" for m in sorted(found - set(models))}
     if not everything:
         raise Missing(
