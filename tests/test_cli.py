@@ -76,7 +76,7 @@ def test_missing_model_folder_and_no_text(tmp_path):
     assert result.exit_code == 2 and "no text given" in result.output
 
 
-# --- issue #26: hostile input ------------------------------------------------------------------
+# --- issue #26: hostile input ---
 
 
 def _json(result) -> list[dict]:

@@ -79,7 +79,7 @@ def _study(url: str, name: str):
     return optuna.load_study(study_name=name, storage=url)
 
 
-# --- the search space in params.yaml -----------------------------------------------------------
+# --- the search space in params.yaml ---
 
 
 def test_repo_params_tune_section_is_valid():
@@ -125,7 +125,7 @@ def test_bad_tune_settings_and_missing_space(workspace):
     assert result.exit_code == 2 and "tune.space.minilm: no search space" in result.output
 
 
-# --- one worker ---------------------------------------------------------------------------------
+# --- one worker ---
 
 
 def test_tune_tfidf_trials_resume_dvc_line_plots_and_write_back(workspace):
@@ -232,7 +232,7 @@ def test_tune_transformer_two_trials_with_pruner_and_cv(workspace):
     )
 
 
-# --- several workers, and a killed one ---------------------------------------------------------
+# --- several workers, and a killed one ---
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("journal", marks=pytest.mark.slow)])

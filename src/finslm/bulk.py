@@ -101,7 +101,7 @@ def check_paths(input: Path, output: Path) -> tuple[str, str]:
     return fmt_in, fmt_out
 
 
-# --- reading ----------------------------------------------------------------------------------
+# --- reading ---
 
 
 class _NotUtf8(str):
@@ -225,7 +225,7 @@ def _printable(text: str) -> str:
     return text
 
 
-# --- writing ----------------------------------------------------------------------------------
+# --- writing ---
 
 
 class _Writer:
@@ -272,7 +272,7 @@ class _Writer:
             self._fh.close()
 
 
-# --- the loop ---------------------------------------------------------------------------------
+# --- the loop ---
 
 
 def score_file(

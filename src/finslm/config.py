@@ -365,7 +365,7 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
-# --- export and benchmark (owned by the export/benchmark stages) ---------------------------------
+# --- export and benchmark (owned by the export/benchmark stages) ---
 
 BACKEND_NAMES = ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8", "sklearn")
 
@@ -612,7 +612,7 @@ def load_benchmark_config(path: str | Path = "params.yaml") -> BenchmarkConfig:
     return build(BenchmarkConfig, read_params(path).get("benchmark"), "benchmark")
 
 
-# --- explain (owned by the explain stage) --------------------------------------------------------
+# --- explain (owned by the explain stage) ---
 
 EXPLAIN_METHODS = ("shap", "lime", "ig", "attention")
 
@@ -838,7 +838,7 @@ def load_finetune_config(path: str | Path = "params.yaml") -> FinetuneConfig:
     return cfg
 
 
-# --- prune (owned by the prune stage) ------------------------------------------------------------
+# --- prune (owned by the prune stage) ---
 
 
 @dataclasses.dataclass(frozen=True)
@@ -914,7 +914,7 @@ def load_prune_config(path: str | Path = "params.yaml") -> PruneConfig:
     return cfg
 
 
-# --- tune (finslm tune; finslm/tune.py) --------------------------------------------------------
+# --- tune (finslm tune; finslm/tune.py) ---
 
 TUNE_SPEC_KEYS = ("low", "high", "log", "step", "choices")
 
@@ -1057,7 +1057,7 @@ def _try(model: str, raw: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-# --- named-entity recognition (the ner:* stages; src/finslm/ner/) --------------------------------
+# --- named-entity recognition (the ner:* stages; src/finslm/ner/) ---
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1174,7 +1174,7 @@ def load_ner_config(path: str | Path = "params.yaml") -> NerConfig:
     return cfg
 
 
-# --- the whole file ------------------------------------------------------------------------------
+# --- the whole file ---
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 OBJECTIVE = "macro_f1"
 
 
-# --- the search space --------------------------------------------------------------------------
+# --- the search space ---
 
 
 def suggest(trial, space: Mapping[str, Any], hints: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def suggest(trial, space: Mapping[str, Any], hints: Mapping[str, Any]) -> dict[s
     return values
 
 
-# --- what one trial reports --------------------------------------------------------------------
+# --- what one trial reports ---
 
 
 class TrialReporter:
@@ -178,7 +178,7 @@ class Objective:
         return sum(s[OBJECTIVE] for s in scores) / len(scores)
 
 
-# --- storage, sampler, pruner ------------------------------------------------------------------
+# --- storage, sampler, pruner ---
 
 
 def storage_url(cfg: TuneConfig, out: Path, study: str, override: str | None = None) -> str:
@@ -261,7 +261,7 @@ def _redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
 
 
-# --- the search --------------------------------------------------------------------------------
+# --- the search ---
 
 
 @dataclasses.dataclass
@@ -508,7 +508,7 @@ def save_plots(study, stem: Path) -> dict[str, str]:
     return saved
 
 
-# --- write the best values back ----------------------------------------------------------------
+# --- write the best values back ---
 
 
 def write_back(params_path: Path, model: str, values: Mapping[str, Any]) -> list[str]:

@@ -120,7 +120,7 @@ def test_invalid_parquet_is_a_data_error(tmp_path):
         read_table(path, "parquet", "text", "label")
 
 
-# --- issue #26 ---------------------------------------------------------------------------------
+# --- issue #26 ---
 
 
 @pytest.mark.parametrize(

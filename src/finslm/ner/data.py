@@ -221,7 +221,7 @@ def read_sentences(source: str, fmt: str = "auto", hub_split="train", hub_config
     return read_table(path)
 
 
-# --- cleaning ------------------------------------------------------------------------------------
+# --- cleaning ---
 
 
 @dataclass
@@ -300,7 +300,7 @@ def clean(
     return Cleaned(_frame(kept), reject_frame, scheme, dict(counts))
 
 
-# --- windows and splits --------------------------------------------------------------------------
+# --- windows and splits ---
 
 
 def _cut(tags: list[str], start: int, limit: int) -> int:
