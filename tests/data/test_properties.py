@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import unicodedata
 
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,10 @@ from finslm.data.phrasebank import read_phrasebank
 from finslm.data.tables import read_table
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("FINSLM_HYPOTHESIS_EXAMPLES", "60")),
+    # CI runs a fixed example sequence, so a red CI is reproducible; local runs explore anew
+    # (FINSLM_HYPOTHESIS_EXAMPLES=5000 for a long hunt).
+    derandomize=bool(os.environ.get("CI")),
     deadline=None,
     database=None,  # no .hypothesis/ folder in the repo; failures print their example
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -101,11 +105,21 @@ def test_any_quoted_table_loads_every_row(tmp_path_factory, rows, quoting, eol, 
     path = tmp_path_factory.mktemp("table") / f"t.{name}"
     path.write_bytes(_encode(buffer.getvalue(), encoding))
     loaded = read_table(path, name, "text", "label")
-    # A row whose cells are all empty under QUOTE_MINIMAL with one empty field is still a
-    # record ("," or "\t"), so every written row is either kept or a counted reject.
-    assert len(loaded.rows) + len(loaded.rejects) == len(rows)
+    records = len(loaded.rows) + len(loaded.rejects)
+    # QUOTE_MINIMAL quotes only the line-break characters of its own lineterminator, so "0\r"
+    # written with "\n" line ends is a bare CR: a line break to every CSV reader (RFC 4180 wants
+    # it quoted). The row then splits into more records, each kept or rejected, none lost.
+    bare_break = quoting == csv.QUOTE_MINIMAL and any(
+        char in text for text, _ in rows for char in "\r\n" if char not in eol
+    )
+    if bare_break:
+        assert records >= len(rows)
+    else:
+        # A row whose cells are all empty under QUOTE_MINIMAL with one empty field is still a
+        # record ("," or "\t"), so every written row is either kept or a counted reject.
+        assert records == len(rows)
     _, _, report = clean(loaded.rows, DataConfig(), loaded.rejects)
-    assert report["rows_in"] == len(rows)
+    assert report["rows_in"] == records
     assert report["rows_in"] == report["rows_out"] + sum(report["dropped"].values())
 
 
