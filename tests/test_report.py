@@ -9,6 +9,7 @@ import struct
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 import yaml
 
 from finslm.explain.words import split_words
@@ -257,7 +258,9 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-chromium = needs_chromium
+def chromium(test):
+    """Needs Chromium (CI has it), and a browser process is slow to start: not in test-fast."""
+    return pytest.mark.slow(needs_chromium(test))
 
 
 @chromium

@@ -235,7 +235,8 @@ def test_tune_transformer_two_trials_with_pruner_and_cv(workspace):
 # --- several workers, and a killed one ---
 
 
-@pytest.mark.parametrize("kind", ["sqlite", pytest.param("journal", marks=pytest.mark.slow)])
+@pytest.mark.slow  # two worker processes
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_two_workers_share_one_study_without_duplicates(workspace, kind):
     url = (
         f"sqlite:///{workspace / 'shared.db'}"

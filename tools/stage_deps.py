@@ -72,16 +72,31 @@ def _data_files(path: Path, source: str, root: Path) -> set[Path]:
     }
 
 
-def closure(script: str | Path, root: Path = ROOT) -> set[Path]:
-    """Project files (relative paths) that running ``script`` imports or reads, script included."""
+def _file_imports(path: Path, module: str | None, root: Path) -> tuple[set[Path], list[str]]:
+    """The data files a module names and the ``finslm`` modules it imports (sorted)."""
+    source = (root / path).read_text(encoding="utf-8")
+    data = _data_files(path, source, root) if module else set()
+    return data, sorted(_imported_modules(ast.parse(source, str(path)), module))
+
+
+def closure(script: str | Path, root: Path = ROOT, cache: dict | None = None) -> set[Path]:
+    """Project files (relative paths) that running ``script`` imports or reads, script included.
+
+    ``cache`` (a dict the caller keeps) shares parsed modules between the stages of one check:
+    every stage reaches the same library modules, and parsing them once per stage was most of
+    the tool's run time."""
     script = Path(script)
+    cache = {} if cache is None else cache
     seen: set[Path] = {script}
     queue: list[tuple[Path, str | None]] = [(script, None)]
     while queue:
         path, module = queue.pop()
-        source = (root / path).read_text(encoding="utf-8")
-        seen |= _data_files(path, source, root) if module else set()
-        for name in sorted(_imported_modules(ast.parse(source, str(path)), module)):
+        key = (root, path, module)
+        if key not in cache:
+            cache[key] = _file_imports(path, module, root)
+        data, names = cache[key]
+        seen |= data
+        for name in names:
             file = module_file(name, root)
             if file is not None and file not in seen:
                 seen.add(file)
@@ -142,9 +157,10 @@ def problems(root: Path = ROOT) -> list[str]:
 
     spec = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))
     out = []
+    cache: dict = {}
     for name, script in stage_scripts(spec).items():
         deps = declared(spec["stages"][name])
-        needed = closure(script, root)
+        needed = closure(script, root, cache)
         for file in sorted(needed):
             if not covered(file, deps):
                 out.append(f"{name}: imports {file} but dvc.yaml does not declare it")
@@ -166,11 +182,12 @@ def write(root: Path = ROOT) -> int:
     path = root / "dvc.yaml"
     spec = yaml.load(path.read_text(encoding="utf-8"))
     changed = 0
+    cache: dict = {}
     for name, script in stage_scripts(spec).items():
         body = spec["stages"][name].get("do", spec["stages"][name])
         old = [str(d) for d in body["deps"]]
         other = [d for d in body["deps"] if not str(d).startswith(_CODE_PREFIXES)]
-        new = compact(closure(script, root), root)
+        new = compact(closure(script, root, cache), root)
         if new + [str(d) for d in other] != old:
             body["deps"].clear()
             body["deps"].extend([*new, *other])

@@ -136,6 +136,7 @@ def test_bad_params_exit_1(stage, tmp_path, tiny_classifier, capsys, explain, me
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow  # starts Python processes
 def test_stage_as_a_process_prints_no_traceback(tmp_path, tiny_classifier):
     work = _workdir(tmp_path, tiny_classifier, None)
     (work / "data/prepared/val.parquet").unlink()

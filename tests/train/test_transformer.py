@@ -44,6 +44,7 @@ def test_tfidf_learns_templates_and_saves_a_predictor(tmp_path, splits):
     assert summary["params"] == predictor.meta["params"] > 0
 
 
+@pytest.mark.slow  # starts Python processes
 def test_tfidf_model_file_is_byte_identical_across_processes(tmp_path, splits):
     # A memory address pickled with the vectorizer made every run a "new" model for DVC.
     train, val = splits
