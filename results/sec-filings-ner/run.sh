@@ -17,15 +17,15 @@ python stages/prepare_ner.py --params $P --out $W/prepared --metrics $W/data-ner
 python -m finslm.ner.baseline $W/prepared > $W/baseline.json
 for seed in "${@:-42}"; do
   R=$W/seed$seed
-  nice -n 5 python stages/train_ner.py ner-minilm --params $P --prepared $W/prepared \
+  nice -n "${NICE:-5}" python stages/train_ner.py ner-minilm --params $P --prepared $W/prepared \
     --models $R/models --metrics $R/metrics --plots $R/plots --seed $seed
-  nice -n 5 python stages/evaluate_ner.py ner-minilm --prepared $W/prepared --models $R/models \
+  nice -n "${NICE:-5}" python stages/evaluate_ner.py ner-minilm --prepared $W/prepared --models $R/models \
     --out $R/eval --threads 1
+  nice -n "${NICE:-5}" python stages/export_ner.py ner-minilm --params $P --prepared $W/prepared \
+    --models $R/models --exports $R/exports --metrics $R/export
+  nice -n "${NICE:-5}" python stages/evaluate_ner.py ner-minilm --prepared $W/prepared --models $R/models \
+    --out $R/eval-int8 --backend onnx-int8 --threads 1
 done
-R=$W/seed${1:-42}
-nice -n 5 python stages/export_ner.py ner-minilm --params $P --prepared $W/prepared \
-  --models $R/models --exports $R/exports --metrics $R/export
-nice -n 5 python stages/evaluate_ner.py ner-minilm --prepared $W/prepared --models $R/models \
-  --out $R/eval-int8 --backend onnx-int8 --threads 1
-nice -n 5 python stages/benchmark_ner.py --params $P --prepared $W/prepared --models $R/models \
+R=$W/seed${1:-42}  # the benchmark times the first seed's model and exports
+nice -n "${NICE:-5}" python stages/benchmark_ner.py --params $P --prepared $W/prepared --models $R/models \
   --exports $R/exports --out $R/bench/benchmark-ner.json --table $R/bench/benchmark-ner.md

@@ -24,6 +24,8 @@ from typing import Annotated
 
 import typer
 
+from finslm.cli_options import Backend, Device, Threads
+
 app = typer.Typer(
     help="Small, fast financial-sentiment models: predict with a trained finslm model.",
     no_args_is_help=True,
@@ -157,19 +159,12 @@ def predict(
             "exports/<name>) or exports/<name> (ONNX).",
         ),
     ] = Path("models/minilm"),
-    backend: Annotated[
-        str,
-        typer.Option(
-            "--backend",
-            "-b",
-            help="auto (the folder's default), torch-fp32, onnx-fp32, onnx-opt, onnx-int8, sklearn.",
-        ),
-    ] = "auto",
+    backend: Backend = "auto",
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="Read one text per line from this file.")
     ] = None,
-    threads: Annotated[int, typer.Option(help="CPU threads (0: the library default).")] = 0,
-    device: Annotated[str, typer.Option(help="cpu, cuda, or auto (CUDA when present).")] = "cpu",
+    threads: Threads = 0,
+    device: Device = "cpu",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per line instead of a table.")
@@ -322,7 +317,7 @@ def explain(
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write the explanation as an HTML page.")
     ] = None,
-    threads: Annotated[int, typer.Option(help="CPU threads (0: the library default).")] = 0,
+    threads: Threads = 0,
 ) -> None:
     """Show which words drive the model's decision, coloured per method."""
     from finslm.config import EXPLAIN_METHODS, ExplainConfig
@@ -730,18 +725,11 @@ def serve(
             "--model", "-m", help="A finslm model folder; exports/<name> serves ONNX INT8."
         ),
     ] = Path("exports/minilm"),
-    backend: Annotated[
-        str,
-        typer.Option(
-            "--backend",
-            "-b",
-            help="auto (the folder's default), torch-fp32, onnx-fp32, onnx-opt, onnx-int8, sklearn.",
-        ),
-    ] = "auto",
+    backend: Backend = "auto",
     host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
-    threads: Annotated[int, typer.Option(help="CPU threads (0: the library default).")] = 0,
-    device: Annotated[str, typer.Option(help="cpu, cuda, or auto (CUDA when present).")] = "cpu",
+    threads: Threads = 0,
+    device: Device = "cpu",
     engine: Annotated[
         str, typer.Option(help="uvicorn (one process) or ray (Ray Serve replicas).")
     ] = "uvicorn",

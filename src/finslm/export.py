@@ -23,6 +23,7 @@ Each graph is compared with PyTorch on the validation texts (max |Δlogit|, labe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import shutil
@@ -337,33 +338,13 @@ def export_model(
     _start_export_folder(model_dir, out_dir, meta, reference, cfg)
 
     fp32 = out_dir / ONNX_FILES["onnx-fp32"]
-    opt = out_dir / ONNX_FILES["onnx-opt"]
-    int8 = out_dir / ONNX_FILES["onnx-int8"]
     log(f"export {model_dir} -> {fp32} (opset {cfg.opset}, {cfg.exporter})")
     export_onnx(model_dir, fp32, cfg.opset, cfg.exporter)
-    fused: dict[str, int] = {}
-    if cfg.optimize:
-        log(f"optimise -> {opt}")
-        fused = optimize_graph(fp32, opt, model_dir)
-        if not fused.get("Attention") and not fused.get("MultiHeadAttention"):
-            log("warning: the optimizer fused no attention (exported without eager attention?)")
-    source = opt if cfg.optimize and cfg.quantize_from == "opt" else fp32
-    n_layers = json.loads((model_dir / "config.json").read_text()).get("num_hidden_layers")
-    keep = _kept_fp32_nodes(source, cfg, n_layers, log)
-    log(
-        f"quantise {source.name} -> {int8} (per_channel={cfg.per_channel}, "
-        f"fp32: {cfg.int8_keep_fp32 or 'nothing'})"
+    built = optimise_and_quantise(
+        model_dir, out_dir, cfg, cfg.int8_keep_fp32, "export.int8_keep_fp32", log
     )
-    quantize_graph(source, int8, cfg.per_channel, cfg.reduce_range, exclude=keep)
-
     metrics = _measure_graphs(out_dir, reference, texts, cfg, log)
-    if "onnx-opt" in metrics:
-        metrics["onnx-opt"]["fused"] = fused
-    if "onnx-int8" in metrics:
-        metrics["onnx-int8"]["fp32_nodes"] = len(keep)
-    metrics["torch-fp32"] = {"size_mb": _size_mb([p for p in reference.files() if p.is_file()])}
-    metrics["quantized_from"] = source.name
-    metrics["seconds"] = round(time.perf_counter() - start, 1)
+    finish_metrics(metrics, built, reference, start)
 
     failures = parity_failures(metrics, cfg)
     if failures:
@@ -380,15 +361,71 @@ def export_model(
     return metrics
 
 
-def _start_export_folder(model_dir: Path, out_dir: Path, meta, reference, cfg) -> None:
-    """A fresh, self-contained ``out_dir``: tokenizer, config, and a finslm.json naming its
-    source model."""
+@dataclasses.dataclass(frozen=True)
+class BuiltGraphs:
+    """What :func:`optimise_and_quantise` did: the fused-op counts, the graph INT8 came from,
+    and the node names kept fp32."""
+
+    fused: dict[str, int]
+    source: Path
+    kept_fp32: list[str]
+
+
+def optimise_and_quantise(
+    model_dir: Path,
+    out_dir: Path,
+    cfg: ExportConfig,
+    keep_entries: list[int | str],
+    keep_key: str,
+    log=print,
+) -> BuiltGraphs:
+    """The steps every export shares after ``onnx-fp32`` is written into ``out_dir``: the
+    onnxruntime optimizer (``onnx-opt``, when ``cfg.optimize``), then dynamic INT8 quantisation
+    of ``cfg.quantize_from`` with ``keep_entries`` (named ``keep_key`` in errors) left fp32."""
+    fp32, opt, int8 = (out_dir / ONNX_FILES[b] for b in ("onnx-fp32", "onnx-opt", "onnx-int8"))
+    fused: dict[str, int] = {}
+    if cfg.optimize:
+        log(f"optimise -> {opt}")
+        fused = optimize_graph(fp32, opt, model_dir)
+        if not fused.get("Attention") and not fused.get("MultiHeadAttention"):
+            log("warning: the optimizer fused no attention (exported without eager attention?)")
+    source = opt if cfg.optimize and cfg.quantize_from == "opt" else fp32
+    n_layers = json.loads((model_dir / "config.json").read_text()).get("num_hidden_layers")
+    keep = _kept_fp32_nodes(source, keep_entries, keep_key, n_layers, log)
+    log(
+        f"quantise {source.name} -> {int8} (per_channel={cfg.per_channel}, "
+        f"fp32: {keep_entries or 'nothing'})"
+    )
+    quantize_graph(source, int8, cfg.per_channel, cfg.reduce_range, exclude=keep)
+    return BuiltGraphs(fused, source, keep)
+
+
+def finish_metrics(metrics: dict[str, Any], built: BuiltGraphs, reference, start: float) -> None:
+    """Add what every export reports beside parity: fused ops, fp32 nodes kept, the PyTorch
+    model's size, the graph INT8 came from, and the seconds since ``start``."""
+    if "onnx-opt" in metrics:
+        metrics["onnx-opt"]["fused"] = built.fused
+    if "onnx-int8" in metrics:
+        metrics["onnx-int8"]["fp32_nodes"] = len(built.kept_fp32)
+    metrics["torch-fp32"] = {"size_mb": _size_mb([p for p in reference.files() if p.is_file()])}
+    metrics["quantized_from"] = built.source.name
+    metrics["seconds"] = round(time.perf_counter() - start, 1)
+
+
+def fresh_export_folder(model_dir: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` with an empty folder holding ``model_dir``'s tokenizer and config."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     for name in [*TOKENIZER_FILES, "config.json"]:
         if (model_dir / name).is_file():
             shutil.copy2(model_dir / name, out_dir / name)
+
+
+def _start_export_folder(model_dir: Path, out_dir: Path, meta, reference, cfg) -> None:
+    """A fresh, self-contained ``out_dir``: tokenizer, config, and a finslm.json naming its
+    source model."""
+    fresh_export_folder(model_dir, out_dir)
     export_meta = {
         **{k: v for k, v in meta.items() if k not in {"kind", "labels"}},
         "kind": "onnx",
@@ -402,11 +439,11 @@ def _start_export_folder(model_dir: Path, out_dir: Path, meta, reference, cfg) -
     write_meta(out_dir, {**export_meta, "labels": list(meta["labels"])})
 
 
-def _kept_fp32_nodes(source: Path, cfg: ExportConfig, n_layers, log) -> list[str]:
-    """The nodes ``export.int8_keep_fp32`` keeps in fp32; an entry selecting nothing fails
+def _kept_fp32_nodes(source: Path, entries: list[int | str], key: str, n_layers, log) -> list[str]:
+    """The nodes ``entries`` (the ``key`` param) keep in fp32; an entry selecting nothing fails
     loudly (a typo), except a layer index past a shallower (pruned) model's depth."""
     keep: list[str] = []
-    for entry in cfg.int8_keep_fp32:
+    for entry in entries:
         selected = select_nodes(source, [entry])
         if not selected and _beyond_depth(entry, n_layers):
             # One list serves every exported model; a shallower one (a pruned model) has no
@@ -415,7 +452,7 @@ def _kept_fp32_nodes(source: Path, cfg: ExportConfig, n_layers, log) -> list[str
             continue
         if not selected:
             raise ModelError(
-                f"export.int8_keep_fp32: {entry!r} selects no node of {source} (layers are "
+                f"{key}: {entry!r} selects no node of {source} (layers are "
                 "0-based; strings must occur in a node or tensor name); fix or remove it"
             )
         keep += [n for n in selected if n not in keep]

@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from finslm.cli_options import Threads
+
 app = typer.Typer(
     help="Financial named-entity recognition (token classification).",
     no_args_is_help=True,
@@ -35,7 +37,7 @@ def predict(
     backend: Annotated[
         str, typer.Option(help="auto, torch-fp32, onnx-fp32, onnx-opt or onnx-int8.")
     ] = "auto",
-    threads: Annotated[int, typer.Option(help="Intra-op threads (0: all cores).")] = 0,
+    threads: Threads = 0,
 ) -> None:
     """Entity spans per text: type, character offsets (end exclusive), text and score."""
     from finslm.models import ModelError

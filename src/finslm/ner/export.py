@@ -15,7 +15,6 @@ graph is compared with PyTorch on every word (its first sub-token):
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,14 @@ from finslm.export import (
     ParityError,
     _quiet,
     _size_mb,
-    optimize_graph,
-    quantize_graph,
-    select_nodes,
+    finish_metrics,
+    fresh_export_folder,
+    optimise_and_quantise,
 )
 from finslm.models import ModelError, read_meta, write_meta
 from finslm.ner.evaluate import entity_metrics
 from finslm.ner.predict import ONNX_KIND, TORCH_KIND, Tagger, WordEncoder
-from finslm.predict import ONNX_FILES, TOKENIZER_FILES, onnx_graph_files
+from finslm.predict import ONNX_FILES, onnx_graph_files
 
 
 def export_token_onnx(model_dir: Path, path: Path, opset: int = 17) -> list[str]:
@@ -137,7 +136,6 @@ def parity_failures(metrics: dict[str, Any], cfg: NerConfig) -> list[str]:
     return failures
 
 
-# Over 80 lines on purpose: export, optimise, quantise and the parity gate in order, as export_model.
 def export_ner(
     model_dir: Path,
     out_dir: Path,
@@ -155,12 +153,7 @@ def export_ner(
     if val.empty:
         raise ModelError("export_ner: no validation sentences to measure parity on")
     start = time.perf_counter()
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
-    for name in [*TOKENIZER_FILES, "config.json"]:
-        if (model_dir / name).is_file():
-            shutil.copy2(model_dir / name, out_dir / name)
+    fresh_export_folder(model_dir, out_dir)
     write_meta(
         out_dir,
         {
@@ -170,25 +163,12 @@ def export_ner(
             "opset": graph_cfg.opset,
         },
     )
-    fp32, opt, int8 = (out_dir / ONNX_FILES[b] for b in ("onnx-fp32", "onnx-opt", "onnx-int8"))
+    fp32 = out_dir / ONNX_FILES["onnx-fp32"]
     log(f"export {model_dir} -> {fp32} (opset {graph_cfg.opset})")
     export_token_onnx(model_dir, fp32, graph_cfg.opset)
-    fused: dict[str, int] = {}
-    if graph_cfg.optimize:
-        fused = optimize_graph(fp32, opt, model_dir)
-        if not fused.get("Attention") and not fused.get("MultiHeadAttention"):
-            log("warning: the optimizer fused no attention (exported without eager attention?)")
-    source = opt if graph_cfg.optimize and graph_cfg.quantize_from == "opt" else fp32
-    keep: list[str] = []
-    for entry in cfg.int8_keep_fp32:
-        selected = select_nodes(source, [entry])
-        if not selected:
-            raise ModelError(
-                f"ner.int8_keep_fp32: {entry!r} selects no node of {source}; fix or remove it"
-            )
-        keep += [n for n in selected if n not in keep]
-    quantize_graph(source, int8, graph_cfg.per_channel, graph_cfg.reduce_range, exclude=keep)
-
+    built = optimise_and_quantise(
+        model_dir, out_dir, graph_cfg, cfg.int8_keep_fp32, "ner.int8_keep_fp32", log
+    )
     reference = Tagger(model_dir, "torch-fp32")
     metrics: dict[str, Any] = {}
     for backend, filename in ONNX_FILES.items():
@@ -198,19 +178,13 @@ def export_ner(
         candidate = Tagger(out_dir, backend, graph=graph)
         numbers = token_parity(reference, candidate, val, graph_cfg.batch_size)
         numbers["size_mb"] = _size_mb(onnx_graph_files(graph))
-        if backend == "onnx-opt":
-            numbers["fused"] = fused
-        if backend == "onnx-int8":
-            numbers["fp32_nodes"] = len(keep)
         metrics[backend] = numbers
         log(
             f"{backend}: token agreement {numbers['token_agreement']:.4f}, entity micro-F1 "
             f"{numbers['entity_micro_f1']:.4f} (torch {numbers['entity_micro_f1_torch']:.4f}), "
             f"{numbers['size_mb']:.1f} MB"
         )
-    metrics["torch-fp32"] = {"size_mb": _size_mb([p for p in reference.files() if p.is_file()])}
-    metrics["quantized_from"] = source.name
-    metrics["seconds"] = round(time.perf_counter() - start, 1)
+    finish_metrics(metrics, built, reference, start)
     failures = parity_failures(metrics, cfg)
     if failures:
         raise ParityError(
