@@ -9,20 +9,18 @@ speed-up and F1 difference against PyTorch fp32.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from finslm.config import ConfigError, load_ner_config
-from finslm.data.errors import DataError
-from finslm.models import ModelError
+from finslm.config import load_ner_config
 from finslm.ner.bench import markdown_table, run_ner_benchmark
 from finslm.ner.prepare import read_split
+from finslm.stage import run_stage, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = stage_parser(__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared-ner"))
     parser.add_argument("--models", type=Path, default=Path("models"))
@@ -31,30 +29,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", type=Path, default=Path("reports/benchmark-ner.md"))
     parser.add_argument("--no-rss", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        cfg = load_ner_config(args.params)
-        test = read_split(args.prepared, "test")
-        m = cfg.bench_model
-        variants = {
-            f"{m}/{b}": ((args.models if b == "torch-fp32" else args.exports) / m, b)
-            for b in cfg.bench_backends
-        }
-        reference = (
-            f"{m}/torch-fp32" if "torch-fp32" in cfg.bench_backends else next(iter(variants))
-        )
-        result = run_ner_benchmark(
-            variants,
-            [list(t) for t in test.tokens],
-            [list(t) for t in test.tags],
-            reference=reference,
-            threads=cfg.bench_threads,
-            latency_sentences=cfg.bench_sentences,
-            repeats=cfg.bench_repeats,
-            rss=not args.no_rss,
-        )
-    except (ConfigError, DataError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    cfg = load_ner_config(args.params)
+    test = read_split(args.prepared, "test")
+    m = cfg.bench_model
+    variants = {
+        f"{m}/{b}": ((args.models if b == "torch-fp32" else args.exports) / m, b)
+        for b in cfg.bench_backends
+    }
+    reference = f"{m}/torch-fp32" if "torch-fp32" in cfg.bench_backends else next(iter(variants))
+    result = run_ner_benchmark(
+        variants,
+        [list(t) for t in test.tokens],
+        [list(t) for t in test.tags],
+        reference=reference,
+        threads=cfg.bench_threads,
+        latency_sentences=cfg.bench_sentences,
+        repeats=cfg.bench_repeats,
+        rss=not args.no_rss,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     args.table.parent.mkdir(parents=True, exist_ok=True)
@@ -64,4 +56,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("benchmark_ner", main))

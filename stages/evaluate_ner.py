@@ -8,20 +8,18 @@ a token-level confusion of types, for ``val`` and ``test``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from finslm.data.errors import DataError
-from finslm.models import ModelError
 from finslm.ner.evaluate_run import score
 from finslm.ner.predict import Tagger
 from finslm.ner.prepare import read_split
+from finslm.stage import run_stage, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = stage_parser(__doc__)
     parser.add_argument("name")
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared-ner"))
     parser.add_argument("--models", type=Path, default=Path("models"))
@@ -29,15 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="torch-fp32")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        tagger = Tagger(args.models / args.name, args.backend, threads=args.threads)
-        types = tagger.meta["entity_types"]
-        result = {"model": args.name, "backend": args.backend, "task": "token-classification"}
-        for split in ("val", "test"):
-            result[split] = score(tagger, read_split(args.prepared, split), types)
-    except (DataError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    tagger = Tagger(args.models / args.name, args.backend, threads=args.threads)
+    types = tagger.meta["entity_types"]
+    result = {"model": args.name, "backend": args.backend, "task": "token-classification"}
+    for split in ("val", "test"):
+        result[split] = score(tagger, read_split(args.prepared, split), types)
     out = args.out / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -50,4 +44,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("evaluate_ner", main))

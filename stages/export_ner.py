@@ -9,21 +9,19 @@ writing the metrics, when a graph breaks it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from finslm.config import ConfigError, load_export_config, load_ner_config
-from finslm.data.errors import DataError
+from finslm.config import load_export_config, load_ner_config
 from finslm.export import ParityError
-from finslm.models import ModelError
 from finslm.ner.export import export_ner
 from finslm.ner.prepare import read_split
+from finslm.stage import run_stage, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = stage_parser(__doc__)
     parser.add_argument("name")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared-ner"))
@@ -33,26 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.metrics / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    cfg = load_ner_config(args.params)
+    cfg.model(args.name)
+    graph_cfg = load_export_config(args.params)
+    val = read_split(args.prepared, "val")
     try:
-        cfg = load_ner_config(args.params)
-        cfg.model(args.name)
-        graph_cfg = load_export_config(args.params)
-        val = read_split(args.prepared, "val")
-        try:
-            metrics = export_ner(
-                args.models / args.name, args.exports / args.name, val, graph_cfg, cfg
-            )
-        except ParityError as exc:
-            out.write_text(json.dumps(exc.metrics, indent=2) + "\n", encoding="utf-8")
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    except (ConfigError, DataError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        metrics = export_ner(args.models / args.name, args.exports / args.name, val, graph_cfg, cfg)
+    except ParityError as exc:
+        out.write_text(json.dumps(exc.metrics, indent=2) + "\n", encoding="utf-8")
+        raise  # run_stage: one line on stderr, exit 1; the metrics stay for inspection
     out.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.exports / args.name} and {out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("export_ner", main))

@@ -9,28 +9,23 @@ prints one message naming the file and line, and exits 1.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from finslm.config import ConfigError, load_ner_config
-from finslm.data.errors import DataError
+from finslm.config import load_ner_config
 from finslm.ner.prepare import prepare, write_labels, write_splits
+from finslm.stage import run_stage, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = stage_parser(__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("data/prepared-ner"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/data-ner.json"))
     args = parser.parse_args(argv)
-    try:
-        cfg = load_ner_config(args.params)
-        splits, rejects, report = prepare(cfg)
-    except (ConfigError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    cfg = load_ner_config(args.params)
+    splits, rejects, report = prepare(cfg)
     write_splits(splits, rejects, args.out)
     write_labels(report, args.out)
     args.metrics.parent.mkdir(parents=True, exist_ok=True)
@@ -41,4 +36,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("prepare_ner", main))

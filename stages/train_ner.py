@@ -9,20 +9,18 @@ Reads ``data/prepared-ner/{train,val}.parquet`` (never test) and ``ner.*`` in pa
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from finslm.config import ConfigError, load_ner_config
-from finslm.data.errors import DataError
-from finslm.models import ModelError
+from finslm.config import load_ner_config
 from finslm.ner.prepare import read_split
 from finslm.ner.train import train_ner
+from finslm.stage import run_stage, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = stage_parser(__doc__)
     parser.add_argument("name", help="a model under ner.models")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared-ner"))
@@ -31,30 +29,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plots", type=Path, default=Path("plots/train"))
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
-    try:
-        cfg = load_ner_config(args.params)
-        model_cfg = cfg.model(args.name)
-        train, val = read_split(args.prepared, "train"), read_split(args.prepared, "val")
-        types = json.loads((args.prepared / "labels.json").read_text())["entity_types"]
-        from dvclive import Live
+    cfg = load_ner_config(args.params)
+    model_cfg = cfg.model(args.name)
+    train, val = read_split(args.prepared, "train"), read_split(args.prepared, "val")
+    types = json.loads((args.prepared / "labels.json").read_text())["entity_types"]
+    from dvclive import Live
 
-        plots = args.plots / args.name
-        # dvcyaml/save_dvc_exp off: inside a DVC stage, DVCLive must not rewrite dvc.yaml.
-        with Live(dir=str(plots), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-            summary = train_ner(
-                model_cfg,
-                types,
-                train,
-                val,
-                args.models / args.name,
-                name=args.name,
-                live=live,
-                seed=cfg.seed if args.seed is None else args.seed,
-                threads=cfg.threads,
-            )
-    except (ConfigError, DataError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    plots = args.plots / args.name
+    # dvcyaml/save_dvc_exp off: inside a DVC stage, DVCLive must not rewrite dvc.yaml.
+    with Live(dir=str(plots), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        summary = train_ner(
+            model_cfg,
+            types,
+            train,
+            val,
+            args.models / args.name,
+            name=args.name,
+            live=live,
+            seed=cfg.seed if args.seed is None else args.seed,
+            threads=cfg.threads,
+        )
     out = args.metrics / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -63,4 +57,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("train_ner", main))
