@@ -3,7 +3,10 @@
     python stages/evaluate_ner.py ner-minilm   # metrics/eval/ner-minilm.json
 
 Entity-level micro/macro P/R/F1 and per-type scores (seqeval, strict IOB2), token accuracy and
-a token-level confusion of types, for ``val`` and ``test``.
+a token-level confusion of types, for ``val`` and ``test``. With ``--explain-out DIR`` (as
+dvc.yaml runs it; the PyTorch backend) it also explains the first predicted entity of the first
+``ner.explain_entities`` test sentences that have one (integrated gradients, ``ner.ig_steps``)
+into ``DIR/<name>.json``, which the report's NER section shows.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from finslm.models import ModelError
 from finslm.ner.evaluate_run import score
 from finslm.ner.predict import Tagger
 from finslm.ner.prepare import read_split
@@ -26,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("metrics/eval"))
     parser.add_argument("--backend", default="torch-fp32")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--explain-out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.explain_out is not None and args.backend != "torch-fp32":
+        raise ModelError(f"--explain-out needs --backend torch-fp32 (got {args.backend})")
     tagger = Tagger(args.models / args.name, args.backend, threads=args.threads)
     types = tagger.meta["entity_types"]
     result = {"model": args.name, "backend": args.backend, "task": "token-classification"}
@@ -40,7 +48,33 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {out}: test entity micro-F1 {t['entity_micro_f1']:.4f}, "
         + ", ".join(f"{k} {v['f1']:.3f}" for k, v in t["per_type"].items())
     )
+    if args.explain_out is not None:
+        _explain(args, tagger)
     return 0
+
+
+def _explain(args, tagger) -> None:
+    from tqdm import tqdm
+
+    from finslm.config import load_ner_config
+    from finslm.ner.explain import explain_examples
+    from finslm.outputs import atomic_path
+
+    cfg = load_ner_config(args.params)
+    test = read_split(args.prepared, "test")
+    with tqdm(total=cfg.explain_entities, desc="explain entities", unit="entity") as bar:
+        found = explain_examples(
+            tagger,
+            [list(t) for t in test.tokens],
+            cfg.explain_entities,
+            cfg.ig_steps,
+            progress=lambda k: bar.update(k - bar.n),
+        )
+    out = args.explain_out / f"{args.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps({"explanations": found}, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}: {len(found)} entities explained (integrated gradients)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pandas as pd
@@ -109,3 +110,32 @@ def test_integrated_gradients_for_one_entity(trained):
     words = [w["word"] for w in result["words"]]
     assert words == ["Tamber", "Bank", "hired", "Marla", "today", "."]
     assert sum(abs(w["attribution"]) for w in result["words"]) == pytest.approx(1, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_evaluate_stage_explains_entities_for_the_report(trained, tmp_path):
+    from finslm.ner.prepare import write_splits
+    from finslm.ner.report import _explanations
+    from stages.evaluate_ner import main
+
+    out, _ = trained
+    prepared = tmp_path / "prepared"
+    splits = {"train": invented(8, 2), "val": invented(8, 3), "test": invented(12, 4)}
+    write_splits(splits, pd.DataFrame(), prepared)
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "ner:\n  explain_entities: 3\n  ig_steps: 4\n  models: {ner-tiny: {}}\n  bench_model: ner-tiny\n"
+    )
+    args = [out.name, "--prepared", str(prepared), "--models", str(out.parent)]
+    args += ["--out", str(tmp_path / "eval"), "--params", str(params)]
+    assert main([*args, "--explain-out", str(tmp_path / "explain")]) == 0
+    explained = tmp_path / "explain" / f"{out.name}.json"
+    found = json.loads(explained.read_text())["explanations"]
+    assert len(found) == 3  # the first three test sentences, each with an entity
+    first = " ".join(splits["test"].tokens[0])
+    assert found[0]["text"] == first and found[0]["entity"]["text"] in first
+    html = _explanations(explained)
+    assert html.count("<li>") == 3 and "text-decoration:underline" in html
+    # INT8 graphs have no gradients: asking for explanations there is a clear error.
+    with pytest.raises(ModelError, match="--explain-out needs --backend torch-fp32"):
+        main([*args, "--backend", "onnx-int8", "--explain-out", str(tmp_path / "x")])

@@ -6,6 +6,9 @@ attribution of every sub-token (embedding x gradient along a straight path from 
 baseline, Sundararajan et al. 2017) is summed per word and scaled to sum |x| = 1.
 
     finslm ner explain "Dagny Fennimore joined Corvik Holdings."   # first entity
+
+:func:`explain_examples` explains the first predicted entity of the first ``n`` sentences
+that have one (file order: nothing is chosen by score), for the report's NER section.
 """
 
 from __future__ import annotations
@@ -67,3 +70,20 @@ def explain_entity(tagger, text: str, index: int = 0, steps: int = 16) -> dict[s
             for (w, s, e), x in zip(words, scores, strict=True)
         ],
     }
+
+
+def explain_examples(
+    tagger, sentences: list[list[str]], n: int, steps: int = 16, progress=None
+) -> list[dict[str, Any]]:
+    """IG explanations of the first predicted entity in each of the first ``n`` sentences
+    (word lists, joined with spaces) that have one; fewer when fewer sentences do."""
+    out: list[dict[str, Any]] = []
+    for tokens in sentences:
+        if len(out) >= n:
+            break
+        result = explain_entity(tagger, " ".join(tokens), 0, steps)
+        if result["entity"] is not None:
+            out.append(result)
+            if progress is not None:
+                progress(len(out))
+    return out

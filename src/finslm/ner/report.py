@@ -84,6 +84,7 @@ def section(params: Path = Path("params.yaml"), root: Path = Path(".")) -> tuple
                 )
                 + ".</p>"
             )
+        parts.append(_explanations(root / f"reports/explain-ner/{name}.json"))
     bench = root / "metrics/benchmark-ner.json"
     if bench.is_file():
         from finslm.ner.bench import markdown_table
@@ -94,3 +95,35 @@ def section(params: Path = Path("params.yaml"), root: Path = Path(".")) -> tuple
     else:
         missing.append(f"{bench} is missing: run `dvc repro benchmark_ner`")
     return "".join(parts), missing
+
+
+def _explanations(path: Path) -> str:
+    """Each explained entity as its sentence with words shaded by |attribution| (green: for the
+    entity, red: against) and the entity underlined; empty when the file is absent."""
+    if not path.is_file():
+        return ""
+    found = json.loads(path.read_text(encoding="utf-8")).get("explanations") or []
+    if not found:
+        return "<p>No test sentence had a predicted entity to explain.</p>"
+    rows = []
+    for item in found:
+        ent = item["entity"]
+        words = []
+        for w in item["words"]:
+            a = float(w["attribution"])
+            colour = "22,163,74" if a >= 0 else "220,38,38"
+            inside = ent["start"] <= w["start"] and w["end"] <= ent["end"]
+            style = f"background:rgba({colour},{min(1.0, abs(a) * 2):.2f})"
+            style += ";text-decoration:underline" if inside else ""
+            words.append(f'<span style="{style}" title="{a:+.3f}">{_e(w["word"])}</span>')
+        top = max(item["words"], key=lambda w: w["attribution"])
+        rows.append(
+            f"<li><b>{_e(ent['type'])}</b> “{_e(ent['text'])}” — strongest word "
+            f"“{_e(top['word'])}” ({top['attribution']:+.2f}):<br>{' '.join(words)}</li>"
+        )
+    return (
+        "<p>Which words drove a predicted entity (integrated gradients on the word embeddings; "
+        "green for the entity, red against; the entity underlined):</p><ul>"
+        + "".join(rows)
+        + "</ul>"
+    )
