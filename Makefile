@@ -41,8 +41,9 @@ repro-phrasebank: setup  ## the whole pipeline on the real data: DATA=path/to/Se
 test: setup  ## the whole test suite, end-to-end pipeline test included
 	$(BIN)/pytest -q
 
-test-fast: setup  ## the tests that train no transformer and run no dvc (pytest -m "not slow")
-	$(BIN)/pytest -q -m "not slow"
+# One pytest-xdist worker per core: the fast tests share no state (each writes under tmp_path).
+test-fast: setup  ## the tests that train no transformer, run no dvc and start no process (-m "not slow")
+	$(BIN)/pytest -q -m "not slow" -n auto
 
 # Needs Chromium (Debian: apt-get install chromium; or FINSLM_CHROMIUM=/path/to/chrome).
 report-check: setup  ## open the built reports in headless Chromium: screenshots, console errors
