@@ -85,7 +85,7 @@ def load_for_finetuning(
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from finslm.train.heads import MeanPoolBertConfig, MeanPoolBertForSequenceClassification
+    from finslm.train.heads import MEAN_POOL_HEADS
 
     location = resolve_checkpoint(spec, root)
     labels = dict(num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID)
@@ -98,15 +98,15 @@ def load_for_finetuning(
         try:
             if pooling == "mean":
                 base = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code)
-                if base.model_type not in ("bert", MeanPoolBertConfig.model_type):
+                if base.model_type not in MEAN_POOL_HEADS:
                     raise ModelError(
-                        f"checkpoint {spec!r}: pooling 'mean' supports BERT-family encoders, "
-                        f"not {base.model_type!r}; set models.<name>.pooling: cls"
+                        f"checkpoint {spec!r}: pooling 'mean' supports BERT-family and MPNet "
+                        f"encoders, not {base.model_type!r}; set models.<name>.pooling: cls"
                     )
-                config = MeanPoolBertConfig(**{**base.to_dict(), **labels})
-                model = MeanPoolBertForSequenceClassification.from_pretrained(
-                    location, config=config, attn_implementation="eager"
-                )
+                config_class, head = MEAN_POOL_HEADS[base.model_type]
+                settings = {k: v for k, v in base.to_dict().items() if k != "model_type"}
+                config = config_class(**{**settings, **labels})
+                model = head.from_pretrained(location, config=config, attn_implementation="eager")
             else:
                 model = AutoModelForSequenceClassification.from_pretrained(
                     location,
