@@ -96,3 +96,28 @@ def test_commented_mpnet_entry_is_a_valid_model_when_uncommented(tmp_path):
     mpnet = load_params(tmp_path / "params.yaml").models["mpnet"]
     assert isinstance(mpnet, TransformerConfig)
     assert (mpnet.checkpoint, mpnet.pooling) == ("packaged:all-mpnet-base-v2", "mean")
+
+
+def test_freeze_layers_freezes_embeddings_and_the_lower_layers(tiny_mpnet, tiny_checkpoint):
+    from finslm.train.optim import freeze_lower
+
+    for checkpoint in (tiny_mpnet, tiny_checkpoint):  # MPNet and BERT alike
+        _, model = load_for_finetuning(str(checkpoint), pooling="mean")
+        base = getattr(model, model.base_model_prefix)
+        trainable = freeze_lower(model, 1)
+        assert not any(p.requires_grad for p in base.embeddings.parameters())
+        assert not any(p.requires_grad for p in base.encoder.layer[0].parameters())
+        assert all(p.requires_grad for p in base.encoder.layer[1].parameters())
+        assert all(p.requires_grad for p in model.classifier.parameters())
+        assert trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
+        with pytest.raises(ValueError, match="only 2 layers"):
+            freeze_lower(model, 2)
+
+
+def test_freeze_layers_is_checked():
+    from finslm.config import ConfigError, model_config
+
+    with pytest.raises(ConfigError, match="freeze_layers"):
+        model_config("m", {"kind": "transformer", "freeze_layers": -1})
+    with pytest.raises(ConfigError, match="fgm_epsilon"):
+        model_config("m", {"kind": "transformer", "freeze_layers": 2, "fgm_epsilon": 0.1})
