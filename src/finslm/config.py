@@ -208,8 +208,9 @@ class TransformerConfig(OptimConfig):
     # to overfit a small labelled set, and a cheaper optimiser step.
     freeze_embeddings: bool = False
     # Freeze the embeddings and the lowest ``freeze_layers`` encoder layers: backward stops
-    # below the first trainable layer, so a frozen lower half of a 12-layer teacher (MPNet)
-    # costs about a third less per step than full fine-tuning. 0 = off.
+    # below the first trainable layer and AdamW skips them, so a frozen lower half of the
+    # 12-layer MPNet teacher took 0.43x the seconds per step of full fine-tuning (PhraseBank
+    # batches of 32, one thread; docs/models.md#the-mpnet-teacher). 0 = off.
     freeze_layers: int = 0
     # PhraseBank annotator agreement, when data.source is the PhraseBank folder (each sentence
     # gets its tier: 0.5, 0.66, 0.75 or 1.0). ``weight``: loss weight proportional to the tier;
