@@ -32,13 +32,29 @@ from finslm.predict import Encoder, OnnxPredictor, TorchPredictor
 
 
 class _Reader:
-    """onnxruntime's CalibrationDataReader protocol: one tokenised sentence per call."""
+    """onnxruntime's CalibrationDataReader protocol: one tokenised sentence per call, all
+    padded to the longest (the histogram calibrators stack every feed's tensors, so the shapes
+    must agree; padded positions are masked in attention but do enter the histograms)."""
 
     def __init__(self, encoder: Encoder, texts: list[str], inputs: list[str]):
-        self._feeds = iter([{k: v for k, v in encoder([t]).items() if k in inputs} for t in texts])
+        enc = {k: v for k, v in encoder(list(texts)).items() if k in inputs}
+        self._feeds = iter([{k: v[i : i + 1] for k, v in enc.items()} for i in range(len(texts))])
 
     def get_next(self):
         return next(self._feeds, None)
+
+
+class _Cached:
+    """The reference's logits per batch, computed once for every attempt."""
+
+    def __init__(self, predictor):
+        self._predictor, self._memo = predictor, {}
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        key = tuple(texts)
+        if key not in self._memo:
+            self._memo[key] = self._predictor.logits(texts)
+        return self._memo[key]
 
 
 def static_qdq(src: Path, dst: Path, encoder: Encoder, texts: list[str], method: str) -> None:
@@ -85,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     train = pd.read_parquet(args.train, columns=["text"])["text"].astype(str).tolist()
     calib = [train[i] for i in np.random.default_rng(0).permutation(len(train))[: args.calibration]]
     meta = read_meta(args.export)
-    reference = TorchPredictor(args.model, read_meta(args.model))
+    reference = _Cached(TorchPredictor(args.model, read_meta(args.model)))
     encoder = Encoder(args.export, int(meta.get("max_length", 128)))
     opt, fp32 = args.export / "model.opt.onnx", args.export / "model.onnx"
     keep = select_nodes(opt, [0, "layer.1/output/dense"])
