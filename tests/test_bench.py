@@ -197,3 +197,27 @@ def test_unknown_backend_is_a_model_error(layout):
             rss=False,
             progress=False,
         )
+
+
+def test_fraction_of_peak_and_padding(result):
+    env, rows = result["env"], result["variants"]
+    assert set(env["peak_gops"]) == {"torch-fp32", "ort-fp32", "ort-int8"}
+    assert all(v > 0 for v in env["peak_gops"].values())
+    bs = KNOBS["batch_size"]
+    for name, engine in [
+        ("tiny/torch-fp32", "torch-fp32"),
+        ("tiny/onnx-fp32", "ort-fp32"),
+        ("tiny/onnx-int8", "ort-int8"),
+    ]:
+        r = rows[name]
+        assert r["peak_engine"] == engine
+        assert r["gop_per_sentence"] > 0 and r["tokens_per_sentence"] > 2
+        for key in ("peak_frac_bs1", f"peak_frac_bs{bs}"):
+            assert 0 < r[key] <= 1.5, (name, key, r[key])
+        assert 0 <= r[f"padding_waste_bs{bs}"] < 0.5  # length-bucketed batches pad little
+        assert r["gops_bs1"] == pytest.approx(
+            r["peak_frac_bs1"] * env["peak_gops"][engine], rel=0.01
+        )
+    assert "peak_frac_bs1" not in rows["tfidf/sklearn"]
+    table = markdown_table(result)
+    assert "% peak bs 1" in table and "ort-int8" in table

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from finslm.bulk import read_chunks, rejects_path, score_file
 from finslm.cli import app
 from finslm.labels import LABELS
-from finslm.predict import load_predictor
+from finslm.predict import Predictor, load_predictor
 
 from .conftest import invented_sentences
 
@@ -90,21 +91,16 @@ def test_chunks_are_bounded_and_results_do_not_depend_on_them(tfidf, tmp_path):
     assert not rejects_path(tmp_path / "a.jsonl").exists()  # nothing rejected: no rejects file
 
 
-class _Recorder:
-    """A predictor that records its batches; p = (len, 0, 0) normalised, so order is checkable."""
-
-    labels = LABELS
+class _Recorder(Predictor):
+    """A predictor that records its batches; p = (len, 1, 1) normalised, so order is checkable."""
 
     def __init__(self):
+        super().__init__(Path("."), {"labels": list(LABELS)})
         self.batches: list[list[str]] = []
 
-    def predict_proba(self, texts, batch_size=32):
-        out = []
-        for i in range(0, len(texts), batch_size):
-            batch = list(texts[i : i + batch_size])
-            self.batches.append(batch)
-            out += [[len(t), 1.0, 1.0] for t in batch]
-        proba = np.asarray(out, dtype=np.float64)
+    def _predict_batch(self, texts):
+        self.batches.append(list(texts))
+        proba = np.asarray([[len(t), 1.0, 1.0] for t in texts], dtype=np.float64)
         return proba / proba.sum(axis=1, keepdims=True)
 
 
@@ -204,10 +200,10 @@ def test_cli_bulk_errors_are_one_line(tiny_tfidf, tmp_path, monkeypatch, extra, 
 
 def test_a_failure_part_way_leaves_no_output(tmp_path):
     class Failing(_Recorder):
-        def predict_proba(self, texts, batch_size=32):
+        def _predict_batch(self, texts):
             if self.batches:
                 raise RuntimeError("boom")
-            return super().predict_proba(texts, batch_size)
+            return super()._predict_batch(texts)
 
     source, target = tmp_path / "in.txt", tmp_path / "out.parquet"
     _write_input(source, GOOD)

@@ -9,7 +9,7 @@ import pytest
 
 from finslm.labels import LABELS
 from finslm.models import ModelError
-from finslm.predict import BACKENDS, Encoder, load_predictor
+from finslm.predict import BACKENDS, Encoder, batch_plan, load_predictor
 
 from .conftest import HELD_OUT, invented_sentences
 
@@ -215,3 +215,48 @@ def test_broken_meta_is_a_model_error(folders, tmp_path, content):
     (folder / "finslm.json").write_bytes(content.encode("latin-1"))
     with pytest.raises(ModelError, match=r"finslm.json: .*dvc (repro|checkout)"):
         load_predictor(folder)
+
+
+def _shuffled_lengths(n: int = 40) -> list[str]:
+    """``n`` texts of shuffled lengths (1 to ``n`` words, some past max_length)."""
+    words = ["profit", "revenue", "margin", "outlook", "guidance", "demand", "costs", "shares"]
+    texts = [" ".join(words[j % len(words)] for j in range(k * 2 + 1)) for k in range(n)]
+    order = np.random.default_rng(3).permutation(n)
+    return [texts[i] for i in order]
+
+
+@pytest.mark.parametrize("backend", ["torch-fp32", "onnx-fp32", "onnx-opt", "sklearn"])
+def test_length_bucketing_keeps_order_and_probabilities(predictors, backend):
+    p, texts = predictors[backend], _shuffled_lengths()
+    lengths = p.lengths(texts)
+    assert len(set(lengths.tolist())) > 10 and not np.all(np.diff(lengths) >= 0)  # shuffled
+    bucketed = p.predict_proba(texts, batch_size=8)  # bucket=True is the default
+    plain = p.predict_proba(texts, batch_size=8, bucket=False)
+    one_by_one = np.concatenate([p.predict_proba([t], batch_size=1) for t in texts])
+    np.testing.assert_allclose(bucketed, plain, atol=1e-6)
+    np.testing.assert_allclose(bucketed, one_by_one, atol=1e-6)  # row i is text i
+
+
+def test_bucketed_batches_run_in_length_order(predictors):
+    p, texts = predictors["onnx-fp32"], _shuffled_lengths()
+    seen: list[int] = []
+    run = p._predict_batch
+    p._predict_batch = lambda batch: seen.append(len(batch)) or run(batch)
+    try:
+        p.predict_proba(texts, batch_size=8)
+    finally:
+        del p._predict_batch
+    assert seen == [8] * 5
+    plan = batch_plan(len(texts), 8, p.lengths(texts))
+    longest = [int(p.lengths(texts)[idx].max()) for idx in plan]
+    assert longest == sorted(longest)
+    assert sorted(np.concatenate(plan).tolist()) == list(range(len(texts)))
+
+
+def test_encoder_lengths_count_tokens_after_truncation(predictors):
+    p = predictors["onnx-fp32"]
+    texts = ["Short.", TEXTS[-2]]
+    lengths = p.lengths(texts)
+    assert lengths[1] == p.max_length  # truncated
+    assert lengths[0] == p.encoder([texts[0]])["input_ids"].shape[1]
+    assert [list(b) for b in batch_plan(5, 2)] == [[0, 1], [2, 3], [4]]

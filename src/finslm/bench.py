@@ -17,6 +17,12 @@ How the numbers are kept fair on a small, noisy machine:
   calls, GC is paused, and a short pause between turns lets the previous engine's spinning
   worker threads go idle;
 - throughput is sentences/s at ``batch_size`` over the whole test split, every repetition;
+- effective arithmetic: each transformer variant's operations on real tokens (2 per
+  multiply-add, :mod:`finslm.opcount`) per second, at batch 1 and at ``batch_size``, divided by
+  a peak probe of its engine and precision on this host (:mod:`finslm.peak`, a large GEMM, the
+  better of a probe before and one after the timed phases) gives "% of peak"; the operations
+  spent on padding at ``batch_size`` are reported apart (``padding_waste_bs<n>``), so the
+  fraction says what callers get, not what the engine ran;
 - peak RSS is measured per variant in a fresh Python process that imports only what the backend
   needs, loads it and predicts one batch of the longest test sentences: the same workload for
   all, cheap (seconds), and not inflated by the other variants loaded in this process.
@@ -39,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from finslm.peak import PROBE_SIZE, engine_of, peak_probes
 
 # Pause between turns (s): torch's OpenMP and onnxruntime's pools spin briefly after a call.
 _SETTLE_S = 0.02
@@ -255,6 +263,63 @@ def _probe_main(job_path: str) -> None:
     print(json.dumps({"rss_mb": _peak_rss_mb()}))
 
 
+# --- effective arithmetic ------------
+
+
+@dataclasses.dataclass
+class _Arithmetic:
+    """Operation counts for one transformer variant over the test texts (see finslm.opcount)."""
+
+    engine: str
+    shape: Any
+    lengths: np.ndarray
+
+    @classmethod
+    def of(cls, variant: Variant, predictor, texts: list[str]) -> _Arithmetic | None:
+        from finslm.opcount import EncoderShape
+
+        engine = engine_of(variant.backend)
+        if engine is None or not (variant.model_dir / "config.json").is_file():
+            return None
+        return cls(engine, EncoderShape.from_folder(variant.model_dir), predictor.lengths(texts))
+
+    def rates(
+        self,
+        predictor,
+        chunks: list[list[str]],
+        batch_size: int,
+        latency_s: float,
+        throughput_s: float,
+        n_latency: int,
+        peaks: dict[str, float],
+    ) -> dict[str, Any]:
+        """GOP/s and fractions of ``peaks[engine]`` at batch 1 (``latency_s``: one pass over
+        the first ``n_latency`` texts) and at ``batch_size`` (``throughput_s``: one pass over
+        ``chunks``, batched as ``predictor.plan`` batches them), and the padding's share."""
+        from finslm.opcount import padded_ops, sentence_ops
+
+        lengths = self.lengths.tolist()
+        useful = sentence_ops(self.shape, lengths)
+        executed, start = 0, 0
+        for chunk in chunks:
+            part = lengths[start : start + len(chunk)]
+            executed += padded_ops(self.shape, part, predictor.plan(chunk, batch_size))
+            start += len(chunk)
+        bs1 = sentence_ops(self.shape, lengths[:n_latency]) / latency_s / 1e9
+        batched = useful / throughput_s / 1e9
+        peak = peaks[self.engine]
+        return {
+            "peak_engine": self.engine,
+            "tokens_per_sentence": float(np.mean(lengths)),
+            "gop_per_sentence": useful / len(lengths) / 1e9,
+            "gops_bs1": bs1,
+            "peak_frac_bs1": bs1 / peak,
+            f"gops_bs{batch_size}": batched,
+            f"peak_frac_bs{batch_size}": batched / peak,
+            f"padding_waste_bs{batch_size}": 1 - useful / executed,
+        }
+
+
 # --- the run ------------
 
 
@@ -314,6 +379,9 @@ def run_benchmark(
         rows[v.name]["size_mb"] = _size_mb(p.files())
         rows[v.name]["params"] = p.num_parameters()
     order = predictors[0].labels
+    arith = {v.name: _Arithmetic.of(v, p, texts) for v, p in zip(variants, predictors, strict=True)}
+    engines = {a.engine for a in arith.values() if a is not None}
+    peaks_before = peak_probes(threads, engines) if engines else {}
 
     # 3. Accuracy on the whole test split at batch_size (untimed; warms the batched path up).
     preds: dict[str, np.ndarray] = {}
@@ -371,6 +439,16 @@ def run_benchmark(
             elapsed[variants[i].name] += time.perf_counter() - t0
     for name in names:
         rows[name][throughput_key] = repeats * len(texts) / elapsed[name]
+    peaks_after = peak_probes(threads, engines) if engines else {}
+    peaks = {e: max(peaks_before[e], peaks_after[e]) for e in peaks_before}
+    for v, p in zip(variants, predictors, strict=True):
+        if arith[v.name] is not None:
+            rows[v.name].update(
+                arith[v.name].rates(
+                    p, chunks, batch_size, sum(samples[v.name]) / repeats,
+                    elapsed[v.name] / repeats, len(latency_texts), peaks,
+                )
+            )  # fmt: skip
 
     # 6. Ratios against the reference; agreement with each model's own fp32 PyTorch run.
     ref = rows[reference]
@@ -390,7 +468,11 @@ def run_benchmark(
         repeats=repeats,
         warmup=warmup,
         batch_size=batch_size,
+        bucketed=True,
     )
+    if engines:
+        env["peak_gops"] = peaks
+        env["peak_probe"] = {"n": PROBE_SIZE, "before": peaks_before, "after": peaks_after}
     log(f"benchmarked {len(variants)} variants on {len(texts)} test sentences, {threads} threads")
     return {"variants": {k: _rounded(v) for k, v in rows.items()}, "env": env}
 
@@ -398,8 +480,8 @@ def run_benchmark(
 def _rounded(row: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in row.items():
-        if isinstance(v, float):
-            v = round(v, 4) if abs(v) < 100 else round(v, 1)
+        if isinstance(v, float):  # 4 decimals, 4 significant digits below 0.1, 1 from 100 up
+            v = float(f"{v:.4g}") if abs(v) < 0.1 else round(v, 4) if abs(v) < 100 else round(v, 1)
         out[k] = v
     return out
 
@@ -442,6 +524,9 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"sent/s (bs {env['batch_size']})",
         "p50 speedup",
         "throughput ×",
+        "% peak bs 1",
+        f"% peak bs {env['batch_size']}",
+        f"padding bs {env['batch_size']}",
         "agree fp32",
         "peak RSS MB",
         "size MB",
@@ -451,6 +536,11 @@ def markdown_table(result: dict[str, Any]) -> str:
 
     def f(value, spec):
         return "–" if value is None else format(value, spec)
+
+    bs = env["batch_size"]
+
+    def pct(value):
+        return "–" if value is None else f"{100 * value:.0f}%"
 
     for name, r in rows.items():
         cells = [
@@ -463,6 +553,9 @@ def markdown_table(result: dict[str, Any]) -> str:
             f(r[tp], ".0f"),
             f(r["speedup_p50"], ".2f") + "×",
             f(r["throughput_ratio"], ".2f") + "×",
+            pct(r.get("peak_frac_bs1")),
+            pct(r.get(f"peak_frac_bs{bs}")),
+            pct(r.get(f"padding_waste_bs{bs}")),
             f(r.get("agreement_fp32"), ".3f"),
             f(r.get("rss_mb"), ".0f"),
             f(r["size_mb"], ".1f"),
@@ -482,6 +575,17 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"Machine: {env['cpu']}, {env['cpu_count']} CPUs, {env['threads']} threads; "
         f"{env['platform']}; Python {env['python']}; {versions}.",
     ]
+    peaks = env.get("peak_gops")
+    if peaks:  # absent in a benchmark.json written before the peak probes existed
+        probed = ", ".join(f"{k} {v:.0f}" for k, v in peaks.items())
+        lines += [
+            "",
+            "% peak: effective operations on real tokens (2 per multiply-add; padding left out) "
+            "per second, over a probe of the variant's engine and precision on this host: a "
+            f"{env['peak_probe']['n']}² GEMM, best of before and after the run, GOP/s: {probed}. "
+            f"Padding: the share of the operations run at batch {bs} that were padding "
+            "(batches are length-bucketed).",
+        ]
     before, after = env.get("probe_before"), env.get("probe_after")
     if before and after:  # absent in a benchmark.json written before the probe existed
         lines += [

@@ -339,11 +339,8 @@ def score_file(
 
 
 def _scored(predictor, texts: list[str], batch_size: int) -> np.ndarray:
-    """Probabilities in ``texts`` order, computed in length-sorted batches (less padding)."""
+    """Probabilities in ``texts`` order; :meth:`finslm.predict.Predictor.predict_proba` batches
+    them in order of length (little padding) and puts the rows back."""
     if not texts:
         return np.zeros((0, len(predictor.labels)), dtype=np.float32)
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    proba = predictor.predict_proba([texts[i] for i in order], batch_size=batch_size)
-    out = np.empty_like(proba)
-    out[order] = proba
-    return out
+    return predictor.predict_proba(texts, batch_size=batch_size)

@@ -91,15 +91,40 @@ class Predictor(abc.ABC):
     def _predict_batch(self, texts: list[str]) -> np.ndarray:
         """Probabilities, shape (len(texts), n_labels), float32/float64."""
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Probabilities for ``texts`` in batches of ``batch_size``; shape (n, n_labels)."""
+    def lengths(self, texts: Sequence[str]) -> np.ndarray:
+        """How long each text is to this model (tokens for a transformer, else characters);
+        what length bucketing sorts by."""
+        encoder = getattr(self, "encoder", None)  # every transformer backend has one
+        if isinstance(encoder, Encoder):
+            return encoder.lengths(list(texts))
+        return np.array([len(t) for t in texts], dtype=np.int64)
+
+    def predict_proba(
+        self, texts: Sequence[str], batch_size: int = 32, bucket: bool = True
+    ) -> np.ndarray:
+        """Probabilities for ``texts`` in batches of ``batch_size``; shape (n, n_labels), rows in
+        ``texts`` order.
+
+        ``bucket``: when there is more than one batch, batch the texts in order of length
+        (:meth:`lengths`) so each batch pads little, then put the rows back in input order.
+        Several times less padding on mixed lengths; the same probabilities up to float
+        rounding for fp32 engines (dynamic INT8 scales activations per batch, so its rows can
+        move slightly with their batch-mates either way).
+        """
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        out = [
-            self._predict_batch(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)
-        ]
-        return np.concatenate(out, axis=0)
+        plan = self.plan(texts, batch_size, bucket)
+        out = [self._predict_batch([texts[i] for i in idx]) for idx in plan]
+        proba = np.concatenate(out, axis=0)
+        restored = np.empty_like(proba)
+        restored[np.concatenate(plan)] = proba
+        return restored
+
+    def plan(self, texts: Sequence[str], batch_size: int, bucket: bool = True) -> list[np.ndarray]:
+        """The batches :meth:`predict_proba` runs, as indices into ``texts``, in run order."""
+        lengths = self.lengths(texts) if bucket and len(texts) > batch_size else None
+        return batch_plan(len(texts), batch_size, lengths)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[str]:
         proba = self.predict_proba(texts, batch_size)
@@ -110,6 +135,15 @@ class Predictor(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.model_dir)!r}, backend={self.backend!r})"
+
+
+def batch_plan(n: int, batch_size: int, lengths: Sequence[int] | None = None) -> list[np.ndarray]:
+    """Indices of each batch, in the order they run: consecutive runs of ``batch_size`` in input
+    order, or, given ``lengths``, in order of length (stable, so ties keep input order)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = np.arange(n) if lengths is None else np.argsort(np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -158,6 +192,13 @@ class Encoder:
             direction=config.get("padding_side", "right"),
         )
         self._tok = tok
+
+    def lengths(self, texts: list[str]) -> np.ndarray:
+        """Tokens per text after truncation (special tokens included), no padding."""
+        if not texts:
+            return np.zeros(0, dtype=np.int64)
+        mask = self(list(texts))["attention_mask"]
+        return mask.sum(axis=1).astype(np.int64)
 
     def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
         if self._hf is not None:
@@ -290,7 +331,8 @@ class OnnxPredictor(Predictor):
     """An exported graph run by onnxruntime (``onnx-fp32``; subclasses pick the other graphs).
 
     ``threads`` sets onnxruntime's intra-op pool (0: one thread per physical core); inter-op
-    parallelism is off (a BERT graph is a chain). The execution provider is chosen explicitly:
+    parallelism is off (a BERT graph is a chain); ``spin=False`` stops idle pool threads
+    spinning. The execution provider is chosen explicitly:
     CUDA only when asked for (``device="cuda"``, or ``"auto"`` with a GPU present) and the
     installed onnxruntime has it; otherwise CPU, and the CUDA provider is never even tried, so
     a CPU-only machine prints no provider errors.
@@ -305,6 +347,7 @@ class OnnxPredictor(Predictor):
         threads: int = 0,
         device: str = "cpu",
         graph: str | Path | None = None,
+        spin: bool = True,
     ):
         super().__init__(model_dir, meta)
         _check_device(device)
@@ -319,6 +362,9 @@ class OnnxPredictor(Predictor):
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only
+        # Worker threads spin between ops (onnxruntime's default); False yields the cores at
+        # once, for a host busy with other work (docs/speed.md has the measurement).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         self.providers = self._providers(ort, device)
         self.session = ort.InferenceSession(
             str(self.graph_path), sess_options=options, providers=self.providers
