@@ -112,6 +112,8 @@ def test_merged_model_saves_as_a_stock_model_with_the_same_logits(
 
 @pytest.mark.slow
 def test_lora_training_saves_a_plain_model_that_learned(tmp_path, tiny_checkpoint):
+    from finslm.config import ExportConfig
+    from finslm.export import export_model
     from finslm.predict import load_predictor
 
     full = train_tiny(tiny_checkpoint, tmp_path / "full")
@@ -125,3 +127,7 @@ def test_lora_training_saves_a_plain_model_that_learned(tmp_path, tiny_checkpoin
     assert len(predictor.predict(texts)) == len(texts)
     with safe_open(tmp_path / "lora" / "model.safetensors", "pt") as f:
         assert not [k for k in f.keys() if "lora" in k]  # noqa: SIM118 (safe_open)
+    # The merged model goes through export unchanged: fp32, optimised and INT8 graphs pass
+    # the parity gate (export_model raises ParityError otherwise).
+    metrics = export_model(tmp_path / "lora", tmp_path / "export", texts, ExportConfig(), log=str)
+    assert {"onnx-fp32", "onnx-int8"} <= set(metrics)
