@@ -51,6 +51,8 @@ class DendriteSettings:
     max_length: int = 128
     # Initial scale of a new dendrite's weights (the library's default is 0.01).
     candidate_init: float = 0.1
+    # False: the same loop and tracker without dendrites (``doing_pai=False``), the control.
+    add_dendrites: bool = True
 
 
 def _modules():
@@ -167,7 +169,11 @@ def train_with_dendrites(
     start = time.perf_counter()
     with _inside(Path(out_dir)):
         model = UPA.perforate_model(
-            model, doing_pai=True, save_name="PAI", making_graphs=True, maximizing_score=True
+            model,
+            doing_pai=settings.add_dendrites,
+            save_name="PAI",
+            making_graphs=True,
+            maximizing_score=True,
         )
         GPA.pai_tracker.set_optimizer(torch.optim.AdamW)
         GPA.pai_tracker.set_scheduler(torch.optim.lr_scheduler.ReduceLROnPlateau)
