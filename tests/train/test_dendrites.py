@@ -31,3 +31,15 @@ def test_tracker_adds_dendrites_writes_its_graph_and_stops(tmp_path, tiny_checkp
     cleaned.eval()
     with torch.no_grad():
         assert cleaned(**batch).logits.shape == (4, 3)
+
+
+@pytest.mark.slow
+def test_control_runs_the_same_loop_for_every_epoch_without_dendrites(tmp_path, tiny_checkpoint):
+    tokenizer, model = load_for_finetuning(str(tiny_checkpoint), pooling="mean")
+    frame = lambda rows: pd.DataFrame(rows, columns=["text", "label"])  # noqa: E731
+    settings = DendriteSettings(switch_epochs=1, max_epochs=3, lr=1e-3, add_dendrites=False)
+    _, summary = train_with_dendrites(
+        model, tokenizer, frame(TRAINED_TRAIN), frame(TRAINED_VAL), tmp_path, settings, seed=0
+    )
+    assert summary["epochs"] == 3  # the same budget as a run with dendrites
+    assert summary["params_added"] == 0 and summary["restructures"] == 0

@@ -87,7 +87,9 @@ def configure(settings: DendriteSettings) -> None:
     pc.set_output_dimensions([-1, -1, 0])
     pc.set_module_names_to_perforate(["Linear"])
     pc.set_module_ids_to_track([".classifier", ".bert.pooler.dense"])
-    pc.set_switch_mode(pc.DOING_FIXED_SWITCH)
+    # Without dendrites a fixed switch would end training at the first one (measured: the
+    # control stopped after switch_epochs), so the control runs max_epochs without switching.
+    pc.set_switch_mode(pc.DOING_FIXED_SWITCH if settings.add_dendrites else pc.DOING_NO_SWITCH)
     pc.set_fixed_switch_num(settings.switch_epochs)
     pc.set_first_fixed_switch_num(settings.switch_epochs)
     pc.set_max_dendrites(settings.max_dendrites)
