@@ -2,6 +2,7 @@
 
     finslm ablate mean --seeds 42 43 44                       # the recipe in params.yaml
     finslm ablate rdrop --set rdrop_alpha=1.0 --baseline mean  # one lever on top of it
+    finslm ablate lora8 --set lora.r=8 --set lr=5e-4 --baseline mean  # a block's setting
     finslm ablate-table mean rdrop                            # the README's markdown table
     finslm ablate rdrop-cv5 --set rdrop_alpha=1.0 --cv 5 --baseline mean-cv5   # on 5 CV folds
 
@@ -53,7 +54,8 @@ HEADLINE = ("accuracy", "macro_f1")
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     """``["rdrop_alpha=1.0", "pooling=cls"]`` -> ``{"rdrop_alpha": 1.0, "pooling": "cls"}``.
 
-    Values are read as YAML, as in params.yaml (``1e-4`` a number, ``true`` a boolean).
+    Values are read as YAML, as in params.yaml (``1e-4`` a number, ``true`` a boolean). A dotted
+    key sets one setting of a block (``lora.r=8``; see :func:`with_overrides`).
     """
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -73,10 +75,25 @@ def recipe(
         raise ConfigError(
             f"models.{model}: no such model in params.yaml; have {', '.join(raw_models)}"
         )
-    cfg = model_config(model, {**raw_models[model], **overrides})
+    cfg = model_config(model, with_overrides(raw_models[model] or {}, overrides))
     if not any_kind and not isinstance(cfg, TransformerConfig):
         raise ConfigError(f"models.{model}: ablation needs a transformer, not kind {cfg.kind!r}")
     return cfg
+
+
+def with_overrides(entry: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A model entry with ``overrides`` applied; ``lora.r`` sets ``r`` inside the ``lora`` block,
+    keeping that block's other settings (as ``dvc exp run -S models.minilm.lora.r=8`` does)."""
+    out = {**entry}
+    for key, value in overrides.items():
+        *path, last = key.split(".")
+        node = out
+        for part in path:
+            child = node.get(part)
+            node[part] = {**child} if isinstance(child, dict) else {}
+            node = node[part]
+        node[last] = value
+    return out
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:
@@ -211,6 +228,7 @@ def run_seed(
             )
         metrics, probs = evaluate_model(out_dir, {"val": splits["val"], "test": splits["test"]})
     row = {"val": metrics["val"], "test": metrics["test"], **{k: summary[k] for k in keys}}
+    row.update({k: summary[k] for k in ("trainable_params", "peak_rss_mb") if k in summary})
     return row, probs
 
 

@@ -152,6 +152,35 @@ class DataConfig(Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class LoraConfig(Section):
+    """LoRA adapters on the encoder (``models.<name>.lora``; Hu et al. 2021, via ``peft``).
+
+    The encoder's weights stay frozen; each ``target_modules`` linear layer gains a trainable
+    low-rank update (rank ``r``, scaled by ``alpha / r``, with ``dropout`` on its input); the
+    classification head trains in full. Before saving, the updates are merged into the base
+    weights, so the saved folder is a stock model (finslm/train/lora.py). ``r: 0`` = off.
+    """
+
+    r: int = 0
+    alpha: float = 16.0
+    dropout: float = 0.1
+    # Names (last part) of the encoder's linear layers that get adapters. BERT-family:
+    # query, key, value (attention), dense (every other projection, FFN included).
+    target_modules: list[str] = dataclasses.field(default_factory=lambda: ["query", "value"])
+
+    def check(self, need: Need) -> None:
+        need(self.r >= 0, "r", ">= 0 (0 = off; 4 to 16 is usual)")
+        need(self.alpha > 0, "alpha", "> 0 (the update is scaled by alpha / r)")
+        need(0 <= self.dropout < 1, "dropout", "in [0, 1)")
+        need(
+            bool(self.target_modules)
+            and all(isinstance(t, str) and t for t in self.target_modules),
+            "target_modules",
+            "a non-empty list of layer names, e.g. [query, value]",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class TransformerConfig(OptimConfig):
     """A fine-tuned transformer (``models.<name>`` with ``kind: transformer``); the optimiser
     block (epochs, batch_size, lr, weight_decay, warmup_ratio, early_stopping_patience) is
@@ -221,6 +250,8 @@ class TransformerConfig(OptimConfig):
     class_weights: bool = False
     # Allow a hub checkpoint to run its own Python code. Off: it is a code-execution risk.
     trust_remote_code: bool = False
+    # LoRA adapters instead of full fine-tuning (LoraConfig; r: 0 = off), merged before saving.
+    lora: LoraConfig = dataclasses.field(default_factory=LoraConfig)
 
     def check(self, need: Need) -> None:
         super().check(need)
@@ -253,6 +284,11 @@ class TransformerConfig(OptimConfig):
             "between 0 (off) and epochs",
         )
         need(self.soup_size >= 1, "soup_size", ">= 1 (1 = one model, no soup)")
+        need(
+            not (self.lora.r and self.fgm_epsilon),
+            "fgm_epsilon",
+            "0 with lora.r > 0 (LoRA freezes the embeddings FGM perturbs along)",
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -327,6 +363,10 @@ def _check_type(value: Any, annotation: Any, key: str) -> Any:
                 continue
         names = " or ".join(getattr(a, "__name__", str(a)) for a in arms)
         raise ConfigError(f"{key}: expected {names}, got {value!r}")
+    if isinstance(annotation, type) and issubclass(annotation, Section):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of settings, got {value!r}")
+        return build(annotation, value, key)  # a nested block (models.<m>.lora)
     if annotation is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")

@@ -157,15 +157,22 @@ def make_soup(
 
 def training_cost(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """A soup's training figures from its ingredients' train summaries: epochs and seconds
-    summed (the soup cost all of them), the first ingredient's best epoch and size."""
+    summed (the soup cost all of them), the first ingredient's best epoch, size and trainable
+    parameters, and the highest peak RSS (rows measured before those were logged lack them)."""
     epochs = sum(s["epochs"] for s in summaries)
     seconds = sum(s["seconds"] for s in summaries)
+    extra: dict[str, Any] = {}
+    if all("trainable_params" in s for s in summaries):
+        extra["trainable_params"] = summaries[0]["trainable_params"]
+    if all("peak_rss_mb" in s for s in summaries):
+        extra["peak_rss_mb"] = max(s["peak_rss_mb"] for s in summaries)
     return {
         "epochs": epochs,
         "best_epoch": summaries[0]["best_epoch"],
         "seconds": round(seconds, 1),
         "seconds_per_epoch": round(seconds / max(epochs, 1), 1),
         "params": summaries[0]["params"],
+        **extra,
     }
 
 

@@ -31,6 +31,7 @@ from finslm.train.callbacks import live_callback, weight_averager
 from finslm.train.dataset import EncodedSplit, agreement_targets, class_weights
 from finslm.train.determinism import set_determinism
 from finslm.train.distributed import checkpoint_dir, ddp_backend, init_distributed, per_device_batch
+from finslm.train.lora import add_adapters, merge_adapters, trainable_parameters
 from finslm.train.losses import soft_target_loss
 from finslm.train.metrics import restored_summary, trainer_metrics
 from finslm.train.optim import freeze_lower
@@ -73,12 +74,17 @@ def train_transformer(
     run = _prepare(cfg, train_df, val_df, seed, threads, init_from)
     task_loss = _task_loss(cfg, train_df)
     averager = weight_averager(cfg.swa_from_epoch) if cfg.swa_from_epoch else None
+    trainable = trainable_parameters(run.model)["trainable"]
     with checkpoint_dir(run.world) as ckpt_dir:
         trainer = _build_trainer(cfg, run, task_loss, ckpt_dir, seed, live, averager)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
         swa = averager.apply(trainer.model) if averager is not None else None
+        if cfg.lora.r:
+            # The restored adapters folded into the base weights: what is saved, and what
+            # the validation summary below scores, is a stock model.
+            trainer.model = trainer.model_wrapped = merge_adapters(trainer.model)
         if trainer.is_world_process_zero():
             _save(cfg, trainer, run.tokenizer, out_dir)
     summary = restored_summary(trainer, run.val_ds, seconds)
@@ -89,8 +95,19 @@ def train_transformer(
         **extra,
         **summary,
         "params": count_parameters(trainer.model),
+        "trainable_params": trainable,
+        "peak_rss_mb": peak_rss_mb(),
         "world_size": run.world,
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB (``getrusage``; Linux reports KiB)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def _prepare(cfg, train_df, val_df, seed: int, threads: int, init_from) -> _Run:
@@ -131,6 +148,8 @@ def _prepare(cfg, train_df, val_df, seed: int, threads: int, init_from) -> _Run:
         collator = DataCollatorWithPadding(tokenizer)
         run.contrastive = contrastive_stage(model, train_ds, collator, cfg, seed)
         set_determinism(seed, threads)  # fine-tuning's RNG stream as without the stage
+    if cfg.lora.r:  # after the contrastive stage, which tunes the whole encoder
+        run.model = add_adapters(model, cfg.lora)
     return run
 
 
