@@ -22,6 +22,9 @@ $(BIN)/.installed: pyproject.toml
 	# pyproject's platform markers decide and the two never sit in one environment.
 	$(BIN)/pip uninstall --quiet -y onnxruntime onnxruntime-gpu
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# PerforatedAI (the dendrites prototype and its tests): --no-deps, or its torchvision
+	# requirement would replace the pinned CPU torch (pyproject.toml says why).
+	$(BIN)/pip install --quiet --no-deps perforatedai==3.2.9
 	@touch $@
 
 setup: $(BIN)/.installed  ## create .venv and install pinned dependencies
