@@ -200,30 +200,31 @@ def measure_rss(
 
     ``variant=None`` measures the floor: Python with numpy and finslm imported, no model.
     """
+    job = {
+        "model_dir": str(variant.model_dir) if variant else None,
+        "backend": variant.backend if variant else None,
+        "texts": texts,
+        "threads": threads,
+        "batch_size": batch_size,
+    }
+    return rss_probe("finslm.bench", job, variant.name if variant else "baseline", timeout)
+
+
+def rss_probe(module: str, job: dict, label: str, timeout: float = 300) -> float:
+    """Run ``python -m <module> <job.json>`` in a fresh process; its last stdout line is
+    ``{"rss_mb": ...}`` (the module's ``__main__`` loads, predicts once and reports)."""
     with tempfile.TemporaryDirectory() as tmp:
-        job = Path(tmp) / "job.json"
-        job.write_text(
-            json.dumps(
-                {
-                    "model_dir": str(variant.model_dir) if variant else None,
-                    "backend": variant.backend if variant else None,
-                    "texts": texts,
-                    "threads": threads,
-                    "batch_size": batch_size,
-                }
-            ),
-            encoding="utf-8",
-        )
+        path = Path(tmp) / "job.json"
+        path.write_text(json.dumps(job), encoding="utf-8")
         proc = subprocess.run(
-            [sys.executable, "-m", "finslm.bench", str(job)],
+            [sys.executable, "-m", module, str(path)],
             capture_output=True,
             text=True,
             env=_child_env(),
             timeout=timeout,
         )
     if proc.returncode != 0:
-        name = variant.name if variant else "baseline"
-        raise RuntimeError(f"RSS probe for {name} failed:\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"RSS probe for {label} failed:\n{proc.stderr[-2000:]}")
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["rss_mb"])
 
 

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import gc
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from finslm.bench import (
     _TURN_WARMUP,
-    _child_env,
     _chunks,
     _peak_rss_mb,
     _percentiles,
@@ -32,35 +29,15 @@ from finslm.bench import (
     _size_mb,
     host_speed_probe,
     machine_info,
+    rss_probe,
 )
 from finslm.ner.evaluate import entity_metrics
 
 
 def measure_rss(model_dir: Path, backend: str, words: list[list[str]], threads: int) -> float:
     """Peak RSS (MB) of a fresh process that opens the tagger and tags ``words`` once."""
-    with tempfile.TemporaryDirectory() as tmp:
-        job = Path(tmp) / "job.json"
-        job.write_text(
-            json.dumps(
-                {
-                    "model_dir": str(model_dir),
-                    "backend": backend,
-                    "words": words,
-                    "threads": threads,
-                }
-            ),
-            encoding="utf-8",
-        )
-        proc = subprocess.run(
-            [sys.executable, "-m", "finslm.ner.bench", str(job)],
-            capture_output=True,
-            text=True,
-            env=_child_env(),
-            timeout=300,
-        )
-    if proc.returncode != 0:
-        raise RuntimeError(f"RSS probe for {model_dir} {backend} failed:\n{proc.stderr[-2000:]}")
-    return float(json.loads(proc.stdout.strip().splitlines()[-1])["rss_mb"])
+    job = {"model_dir": str(model_dir), "backend": backend, "words": words, "threads": threads}
+    return rss_probe("finslm.ner.bench", job, f"{model_dir} {backend}")
 
 
 # Over 80 lines on purpose: the backends take turns inside one loop, so their timings are comparable.
