@@ -25,24 +25,15 @@ from typing import Annotated
 
 import typer
 
-from finslm.cli_options import Backend, Device, Threads
+from finslm.cli_options import Backend, Device, Threads, typer_app
+from finslm.cli_options import fail as _fail
 
-app = typer.Typer(
-    help="Small, fast financial-sentiment models: predict with a trained finslm model.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = typer_app("Small, fast financial-sentiment models: predict with a trained finslm model.")
 
 
 @app.callback()
 def _main() -> None:
     """finslm: financial sentiment (negative / neutral / positive)."""
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def _read_texts(texts: list[str] | None, file: Path | None) -> list[str]:

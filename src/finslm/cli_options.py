@@ -1,4 +1,5 @@
-"""Typer options that several commands share (predict, explain, serve, ner predict).
+"""What the typer apps share: one way to build an app, to fail, and the options several commands
+take (predict, explain, serve, ner predict).
 
 One definition each, so a flag means the same thing, with the same help, in every command:
 
@@ -16,3 +17,17 @@ BACKENDS_HELP = "auto (the folder's default), torch-fp32, onnx-fp32, onnx-opt, o
 Backend = Annotated[str, typer.Option("--backend", "-b", help=BACKENDS_HELP)]
 Threads = Annotated[int, typer.Option(help="CPU threads (0: the library default).")]
 Device = Annotated[str, typer.Option(help="cpu, cuda, or auto (CUDA when present).")]
+
+
+def typer_app(help: str) -> typer.Typer:
+    """A command group as every finslm CLI is built: help on no arguments, no shell-completion
+    commands, plain tracebacks (a bug shows where it is; user errors go through :func:`fail`)."""
+    return typer.Typer(
+        help=help, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+    )
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: <message>`` on stderr; raise the returned Exit (status ``code``)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)

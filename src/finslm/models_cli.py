@@ -12,17 +12,12 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(
-    help="Checkpoints too big for one package: install, verify, list (user cache, not the repo).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from finslm.cli_options import fail as _fail
+from finslm.cli_options import typer_app
+
+app = typer_app(
+    "Checkpoints too big for one package: install, verify, list (user cache, not the repo)."
 )
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
 
 
 @app.command()

@@ -13,19 +13,10 @@ from typing import Annotated
 
 import typer
 
-from finslm.cli_options import Threads
+from finslm.cli_options import Threads, typer_app
+from finslm.cli_options import fail as _fail
 
-app = typer.Typer(
-    help="Financial named-entity recognition (token classification).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
+app = typer_app("Financial named-entity recognition (token classification).")
 
 
 @app.command()
