@@ -8,6 +8,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# Python's default: cache compiled modules. Some machines (this team's among them) set
+# PYTHONDONTWRITEBYTECODE=1, which makes every process recompile finslm and pytest re-rewrite
+# all ~250 test modules on every run (~6 s per pytest worker, docs/development.md).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup repro repro-phrasebank test test-fast report-check lint format docs clean-venv
 .PHONY: serve loadtest
@@ -46,7 +50,7 @@ test: setup  ## the whole test suite, end-to-end pipeline test included
 
 # One pytest-xdist worker per core: the fast tests share no state (each writes under tmp_path).
 test-fast: setup  ## the tests that train no transformer, run no dvc and start no process (-m "not slow")
-	$(BIN)/pytest -q -m "not slow" -n auto
+	$(BIN)/pytest -q -m "not slow" -n auto --dist loadscope
 
 # Needs Chromium (Debian: apt-get install chromium; or FINSLM_CHROMIUM=/path/to/chrome).
 report-check: setup  ## open the built reports in headless Chromium: screenshots, console errors

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from finslm.peak import PROBE_SIZE, engine_of, peak_probes
+from finslm.peak import _FILL_S, PROBE_SIZE, engine_of, peak_probes
 
 # Pause between turns (s): torch's OpenMP and onnxruntime's pools spin briefly after a call.
 _SETTLE_S = 0.02
@@ -210,6 +210,24 @@ def measure_rss(
     return rss_probe("finslm.bench", job, variant.name if variant else "baseline", timeout)
 
 
+def _measure_all_rss(
+    variants: list[Variant | None],
+    texts: Sequence[str],
+    threads: int,
+    batch_size: int,
+    progress: bool | None,
+) -> list[float]:
+    """``measure_rss`` for each entry (None: the floor), one fresh process per entry, as many
+    at once as there are cores: a process's peak RSS is its own, so running them side by side
+    changes no figure and divides the wall time (each probe is mostly imports and loading)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = max(1, min(len(variants), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(measure_rss, v, texts, threads, batch_size) for v in variants]
+        return [f.result() for f in _progress(futures, len(futures), "peak RSS", progress)]
+
+
 def rss_probe(module: str, job: dict, label: str, timeout: float = 300) -> float:
     """Run ``python -m <module> <job.json>`` in a fresh process; its last stdout line is
     ``{"rss_mb": ...}`` (the module's ``__main__`` loads, predicts once and reports)."""
@@ -338,6 +356,7 @@ def run_benchmark(
     batch_size: int = 32,
     rss: bool = True,
     settle_s: float = _SETTLE_S,
+    peak_fill_s: float = _FILL_S,
     progress: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -368,9 +387,10 @@ def run_benchmark(
     # 1. Peak RSS, each variant alone in a fresh process (before anything is timed here).
     if rss:
         longest = sorted(texts, key=len, reverse=True)[:batch_size]
-        env["rss_floor_mb"] = round(measure_rss(None, longest, threads, batch_size), 1)
-        for v in _progress(variants, len(variants), "peak RSS", progress):
-            rows[v.name]["rss_mb"] = measure_rss(v, longest, threads, batch_size)
+        rss_mb = _measure_all_rss([None, *variants], longest, threads, batch_size, progress)
+        env["rss_floor_mb"] = round(rss_mb[0], 1)
+        for v, mb in zip(variants, rss_mb[1:], strict=True):
+            rows[v.name]["rss_mb"] = mb
 
     # 2. Load everything with the same thread count; size and parameters.
     predictors = []
@@ -382,7 +402,7 @@ def run_benchmark(
     order = predictors[0].labels
     arith = {v.name: _Arithmetic.of(v, p, texts) for v, p in zip(variants, predictors, strict=True)}
     engines = {a.engine for a in arith.values() if a is not None}
-    peaks_before = peak_probes(threads, engines) if engines else {}
+    peaks_before = peak_probes(threads, engines, fill_s=peak_fill_s) if engines else {}
 
     # 3. Accuracy on the whole test split at batch_size (untimed; warms the batched path up).
     preds: dict[str, np.ndarray] = {}
@@ -440,7 +460,7 @@ def run_benchmark(
             elapsed[variants[i].name] += time.perf_counter() - t0
     for name in names:
         rows[name][throughput_key] = repeats * len(texts) / elapsed[name]
-    peaks_after = peak_probes(threads, engines) if engines else {}
+    peaks_after = peak_probes(threads, engines, fill_s=peak_fill_s) if engines else {}
     peaks = {e: max(peaks_before[e], peaks_after[e]) for e in peaks_before}
     for v, p in zip(variants, predictors, strict=True):
         if arith[v.name] is not None:

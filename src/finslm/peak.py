@@ -131,14 +131,14 @@ def ort_gemm(
 
 
 def peak_probes(
-    threads: int, engines: set[str] | None = None, n: int = PROBE_SIZE
+    threads: int, engines: set[str] | None = None, n: int = PROBE_SIZE, fill_s: float = _FILL_S
 ) -> dict[str, float]:
     """GOP/s per engine (``torch-fp32``, ``ort-fp32``, ``ort-int8``; only those in ``engines``
-    when given), each the median of a few ~0.15 s rounds of an ``n×n×n`` GEMM."""
+    when given), each the median of a few ``fill_s``-long rounds of an ``n×n×n`` GEMM."""
     probes: dict[str, Callable[[], float]] = {
-        "torch-fp32": lambda: torch_fp32(threads, n),
-        "ort-fp32": lambda: ort_gemm(threads, False, n),
-        "ort-int8": lambda: ort_gemm(threads, True, n),
+        "torch-fp32": lambda: torch_fp32(threads, n, fill_s=fill_s),
+        "ort-fp32": lambda: ort_gemm(threads, False, n, fill_s=fill_s),
+        "ort-int8": lambda: ort_gemm(threads, True, n, fill_s=fill_s),
     }
     return {
         name: round(probe(), 2)
