@@ -50,6 +50,7 @@ def build(args) -> dict:
         _export_config(args.params),
         engines=args.engines,
         keep_fp32=keep,
+        preset=args.preset,
         threads=args.threads,
     )
 
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--engines", nargs="+", default=["openvino", "ct2"])
     b.add_argument("--keep-fp32", nargs="*", default=[], help="layers / node-name regexes")
     b.add_argument("--params", type=Path, default=Path("params.yaml"))
+    b.add_argument("--preset", choices=["mixed", "performance"], default="mixed", help="NNCF")
     m = sub.choices["bench"]
     m.add_argument("--test", type=Path, required=True)
     m.add_argument("--backends", nargs="+", default=BENCH_BACKENDS)

@@ -242,6 +242,7 @@ def build_openvino_int8(
     calibration_texts: Sequence[str],
     keep_fp32: Sequence[int | str] = (),
     smooth_quant_alpha: float | None = None,
+    preset: str = "mixed",
     log=print,
 ) -> Path:
     """Quantise ``export_dir/model.onnx`` with NNCF into ``export_dir/openvino/model.int8.xml``.
@@ -250,7 +251,8 @@ def build_openvino_int8(
     sentences: the test split is never seen, validation measures parity), the transformer
     model type (mixed preset: symmetric weights, asymmetric activations; SmoothQuant).
     ``keep_fp32``: encoder layers (ints) or regular expressions over node names left in fp32,
-    like ``export.int8_keep_fp32``. Returns the IR's path.
+    like ``export.int8_keep_fp32``. ``preset``: ``mixed`` (asymmetric activations, NNCF's
+    default for transformers) or ``performance`` (symmetric). Returns the IR's path.
     """
     ov = require("openvino", "openvino")
     nncf = require("nncf", "openvino")
@@ -277,6 +279,7 @@ def build_openvino_int8(
         model,
         nncf.Dataset(items),
         model_type=nncf.ModelType.TRANSFORMER,
+        preset=nncf.QuantizationPreset(preset),
         subset_size=len(items),
         ignored_scope=nncf.IgnoredScope(patterns=patterns, validate=False) if patterns else None,
         advanced_parameters=advanced,
@@ -394,6 +397,7 @@ def build_engines(
     cfg,
     engines: Sequence[str] = ("openvino", "ct2"),
     keep_fp32: Sequence[int | str] = (),
+    preset: str = "mixed",
     threads: int = 0,
     log=print,
 ) -> dict[str, Any]:
@@ -405,7 +409,7 @@ def build_engines(
         raise ModelError(f"engines {sorted(unknown)}: unknown; choose openvino, ct2")
     backends: list[str] = []
     if "openvino" in engines:
-        build_openvino_int8(export_dir, train_texts, keep_fp32, log=log)
+        build_openvino_int8(export_dir, train_texts, keep_fp32, preset=preset, log=log)
         backends += ["openvino-fp32", "openvino-int8"]
     if "ct2" in engines:
         convert_ct2(model_dir, export_dir, log=log)
