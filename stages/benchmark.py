@@ -2,8 +2,8 @@
 
     python stages/benchmark.py              # `dvc repro benchmark`
 
-A variant ``<model>/<backend>`` is read from ``exports/<model>/`` for the onnx-* backends and from
-``models/<model>/`` otherwise. Writes ``metrics/benchmark.json`` (one entry per variant, plus
+A variant ``<model>/<backend>`` is read from ``exports/<model>/`` for the onnx-*, openvino-* and
+ct2-* backends and from ``models/<model>/`` otherwise. Writes ``metrics/benchmark.json`` (one entry per variant, plus
 ``env``: machine, threads, library versions), ``reports/benchmark.csv``, ``reports/benchmark.md``
 (the table the README includes) and ``plots/benchmark/*.png``. Takes a few minutes on 2 CPU
 cores with the real PhraseBank test split (about 1,000 sentences).
@@ -21,6 +21,7 @@ from finslm.bench import Variant, markdown_table, plot_frontier, run_benchmark, 
 from finslm.config import load_benchmark_config
 from finslm.data.errors import DataError
 from finslm.models import ModelError
+from finslm.predict import EXPORT_BACKENDS
 from finslm.stage import run_stage, stage_parser
 
 
@@ -29,7 +30,7 @@ def resolve_variants(names: list[str], models: Path, exports: Path) -> list[Vari
     variants = []
     for name in names:
         model, backend = name.rsplit("/", 1)
-        onnx = backend.startswith("onnx-")
+        onnx = backend in EXPORT_BACKENDS  # onnx-*, openvino-*, ct2-*
         folder = (exports if onnx else models) / model
         if not folder.is_dir():
             stage = (

@@ -227,6 +227,23 @@ def tiny_export(tmp_path_factory, tiny_classifier):
 
 
 @pytest.fixture(scope="session")
+def tiny_engine_export(tmp_path_factory, tiny_classifier, tiny_export) -> Path:
+    """A copy of ``tiny_export`` with the other engines' files built into it (finslm.engines):
+    the NNCF INT8 IR, calibrated on invented sentences none of the tests predict, and the
+    CTranslate2 folder."""
+    import shutil
+
+    from finslm.engines import build_openvino_int8, convert_ct2
+
+    out = tmp_path_factory.mktemp("exports") / "tiny"
+    shutil.copytree(tiny_export[0], out, dirs_exist_ok=True)
+    calibration = [text for text, _ in invented_sentences(4, start=40)]
+    build_openvino_int8(out, calibration, log=lambda _: None)
+    convert_ct2(tiny_classifier, out, log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_tfidf(tmp_path_factory) -> Path:
     """The TF-IDF baseline fitted on invented sentences, saved as a finslm model folder."""
     import joblib

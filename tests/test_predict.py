@@ -21,11 +21,11 @@ TEXTS = [t for t, _ in invented_sentences(2)] + [
 ]
 # Largest |Δprobability| allowed between batch sizes 1 and 32 for one text. fp32 engines only
 # differ by float rounding; dynamic INT8 scales activations per batch, so padding shifts it a bit.
-BATCH_ATOL = {"onnx-int8": 2e-2}
+BATCH_ATOL = {"onnx-int8": 2e-2, "openvino-int8": 2e-2, "ct2-int8": 2e-2}
 
 
 @pytest.fixture(scope="module")
-def folders(tiny_classifier, tiny_export, tiny_tfidf):
+def folders(tiny_classifier, tiny_export, tiny_tfidf, tiny_engine_export):
     export_dir, _ = tiny_export
     return {
         "torch-fp32": tiny_classifier,
@@ -33,6 +33,9 @@ def folders(tiny_classifier, tiny_export, tiny_tfidf):
         "onnx-opt": export_dir,
         "onnx-int8": export_dir,
         "sklearn": tiny_tfidf,
+        "openvino-fp32": tiny_engine_export,
+        "openvino-int8": tiny_engine_export,
+        "ct2-int8": tiny_engine_export,
     }
 
 

@@ -63,6 +63,9 @@ _LIBRARIES = (
     "onnxruntime",
     "onnxruntime-gpu",
     "onnx",
+    "openvino",
+    "nncf",
+    "ctranslate2",
     "scikit-learn",
     "numpy",
 )

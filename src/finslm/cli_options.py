@@ -12,7 +12,10 @@ from typing import Annotated
 
 import typer
 
-BACKENDS_HELP = "auto (the folder's default), torch-fp32, onnx-fp32, onnx-opt, onnx-int8, sklearn."
+BACKENDS_HELP = (
+    "auto (the folder's default), torch-fp32, onnx-fp32, onnx-opt, onnx-int8, sklearn; "
+    "openvino-fp32, openvino-int8 (finslm[openvino]), ct2-int8 (finslm[ct2])."
+)
 
 Backend = Annotated[str, typer.Option("--backend", "-b", help=BACKENDS_HELP)]
 Threads = Annotated[int, typer.Option(help="CPU threads (0: the library default).")]

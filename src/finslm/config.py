@@ -418,7 +418,17 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 # --- export and benchmark (owned by the export/benchmark stages) ---
 
-BACKEND_NAMES = ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8", "sklearn")
+# The engines of finslm.engines come last (optional extras; BACKEND_NAMES[:4] are the core four).
+BACKEND_NAMES = (
+    "torch-fp32",
+    "onnx-fp32",
+    "onnx-opt",
+    "onnx-int8",
+    "sklearn",
+    "openvino-fp32",
+    "openvino-int8",
+    "ct2-int8",
+)
 
 
 def _names(need: Need, key: str, value: list) -> None:

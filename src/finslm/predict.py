@@ -15,7 +15,9 @@ Backends and the model kinds (``finslm.json`` ``kind``) they serve:
   (``model.onnx``, ``model.opt.onnx``, ``model.int8.onnx``) run by onnxruntime; the folder is an
   export folder (``kind: onnx``, e.g. ``exports/minilm``) or a transformer folder with an
   ``onnx/`` subfolder holding those files;
-- ``sklearn``: the TF-IDF baseline.
+- ``sklearn``: the TF-IDF baseline;
+- ``openvino-fp32`` / ``openvino-int8`` / ``ct2-int8``: other CPU engines on an export folder
+  (:mod:`finslm.engines`; optional extras ``finslm[openvino]``, ``finslm[ct2]``).
 
 Every transformer backend tokenises the same way (:class:`Encoder`: the fast ``tokenizers``
 pipeline from ``tokenizer.json``, truncation to ``max_length`` from ``finslm.json``, padding to the
@@ -327,6 +329,30 @@ class TorchPredictor(Predictor):
         return int(sum(p.numel() for p in self.model.parameters()))
 
 
+def find_export_file(
+    model_dir: Path, meta: dict[str, Any], filename: str, backend: str, fix: str = ""
+) -> Path:
+    """``filename`` (a file or folder of an export folder, e.g. ``model.int8.onnx``) for
+    ``backend``: in ``model_dir``, its ``onnx/`` subfolder, or, for ``models/<m>``, the
+    pipeline's ``exports/<m>``. Missing: a ModelError naming the places looked in and the stage
+    that writes it, then ``fix`` (what builds a file the export stage does not write)."""
+    folders = [model_dir, model_dir / ONNX_SUBDIR]
+    if model_dir.parent.name == "models":
+        # The pipeline's layout: models/<name> (train) beside exports/<name> (export), so
+        # `--model models/minilm --backend onnx-int8` finds the export without being told.
+        folders.append(model_dir.parent.parent / "exports" / model_dir.name)
+    for folder in folders:
+        if (folder / filename).exists():
+            return folder / filename
+    name = meta.get("name") or model_dir.name
+    raise ModelError(
+        f"{model_dir}: no {filename} for backend {backend!r} (looked in "
+        f"{' and '.join(str(f) for f in folders)}). The export stage writes the ONNX graphs "
+        f"to their own folder: run `dvc repro export@{name}` and pass that folder "
+        f"(exports/{name})" + (f"; then {fix}" if fix else "")
+    )
+
+
 class OnnxPredictor(Predictor):
     """An exported graph run by onnxruntime (``onnx-fp32``; subclasses pick the other graphs).
 
@@ -378,22 +404,7 @@ class OnnxPredictor(Predictor):
         self.output_name = self.session.get_outputs()[0].name
 
     def _find_graph(self) -> Path:
-        filename = ONNX_FILES[self.backend]
-        folders = [self.model_dir, self.model_dir / ONNX_SUBDIR]
-        if self.model_dir.parent.name == "models":
-            # The pipeline's layout: models/<name> (train) beside exports/<name> (export), so
-            # `--model models/minilm --backend onnx-int8` finds the export without being told.
-            folders.append(self.model_dir.parent.parent / "exports" / self.model_dir.name)
-        for folder in folders:
-            if (folder / filename).is_file():
-                return folder / filename
-        name = self.meta.get("name") or self.model_dir.name
-        raise ModelError(
-            f"{self.model_dir}: no {filename} for backend {self.backend!r} (looked in "
-            f"{' and '.join(str(f) for f in folders)}). The export stage writes the ONNX graphs "
-            f"to their own folder: run `dvc repro export@{name}` and pass that folder "
-            f"(exports/{name})"
-        )
+        return find_export_file(self.model_dir, self.meta, ONNX_FILES[self.backend], self.backend)
 
     @staticmethod
     def _providers(ort, device: str) -> list[str]:
@@ -494,6 +505,18 @@ class SklearnPredictor(Predictor):
         return int(clf.coef_.size + clf.intercept_.size)
 
 
+def _engine(class_name: str) -> Callable[..., Predictor]:
+    """A factory for a :mod:`finslm.engines` backend, imported on first use (optional extras)."""
+
+    def factory(model_dir: Path, meta: dict[str, Any], **options: Any) -> Predictor:
+        from finslm import engines
+
+        return getattr(engines, class_name)(model_dir, meta, **options)
+
+    factory.__name__ = class_name
+    return factory
+
+
 # backend name -> (model kinds it serves, factory)
 BACKENDS: dict[str, tuple[set[str], Callable[..., Predictor]]] = {
     "torch-fp32": ({"transformer"}, TorchPredictor),
@@ -501,7 +524,13 @@ BACKENDS: dict[str, tuple[set[str], Callable[..., Predictor]]] = {
     "onnx-opt": ({"transformer", "onnx"}, OnnxOptPredictor),
     "onnx-int8": ({"transformer", "onnx"}, OnnxInt8Predictor),
     "sklearn": ({"tfidf"}, SklearnPredictor),
+    # Other CPU engines (finslm.engines), each an optional extra: finslm[openvino], finslm[ct2].
+    "openvino-fp32": ({"transformer", "onnx"}, _engine("OpenVinoPredictor")),
+    "openvino-int8": ({"transformer", "onnx"}, _engine("OpenVinoInt8Predictor")),
+    "ct2-int8": ({"transformer", "onnx"}, _engine("Ct2Predictor")),
 }
+# Backends that read an export folder (exports/<m>), not the trained model's.
+EXPORT_BACKENDS = (*ONNX_FILES, "openvino-fp32", "openvino-int8", "ct2-int8")
 DEFAULT_BACKEND = {"transformer": "torch-fp32", "tfidf": "sklearn", "onnx": "onnx-int8"}
 
 
@@ -531,10 +560,16 @@ def load_predictor(model_dir: str | Path, backend: str = "auto", **options: Any)
 def _damaged(model_dir: Path, meta: dict[str, Any], backend: str, exc: Exception) -> str:
     """One line for a model folder whose files cannot be loaded: the file, the error, the fix."""
     name = meta.get("name") or model_dir.name
+    fix = ""
     if backend == "sklearn":
         what, stage = TFIDF_FILE, f"train@{name}"
     elif backend in ONNX_FILES:
         what, stage = ONNX_FILES[backend], f"export@{name}"
+    elif backend in EXPORT_BACKENDS:
+        from finslm.engines import BUILD_HINT, ENGINE_FILES
+
+        what, stage = ENGINE_FILES[backend], f"export@{name}"
+        fix = "" if backend == "openvino-fp32" else f"; then {BUILD_HINT}"
     else:
         what, stage = "config.json / model.safetensors / tokenizer.json", f"train@{name}"
     reason = " ".join(str(exc).split()) or type(exc).__name__
@@ -543,5 +578,5 @@ def _damaged(model_dir: Path, meta: dict[str, Any], backend: str, exc: Exception
     return (
         f"{model_dir}: cannot load {what} for backend {backend!r} ({type(exc).__name__}: "
         f"{reason}); the file is damaged or incomplete. Fix: rerun `dvc repro {stage}` "
-        f"(or `dvc checkout {model_dir}`)"
+        f"(or `dvc checkout {model_dir}`){fix}"
     )

@@ -1,0 +1,120 @@
+"""The other CPU engines (finslm.engines): OpenVINO fp32 / NNCF INT8 and CTranslate2 INT8 give
+onnxruntime's labels and probabilities within tolerance, pass the parity gate, and fail clearly
+when their package or their files are missing."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from finslm.config import ExportConfig
+from finslm.engines import build_engines, convert_ct2, engine_parity
+from finslm.export import ParityError
+from finslm.models import ModelError, load_for_finetuning, write_meta
+from finslm.predict import load_predictor
+
+from .conftest import HELD_OUT, TRAINED_TRAIN, TRAINED_VAL, invented_sentences
+
+TEXTS = [t for t, _ in invented_sentences(2, start=30)] + [
+    "Short.",
+    "Revenue, margins and guidance for the next fiscal year were all discussed at length. " * 5,
+]
+# Largest |Δprobability| against onnx-fp32 (the tiny model's probabilities are near 1/3 each).
+ATOL = {"openvino-fp32": 1e-5, "openvino-int8": 2e-2, "ct2-int8": 2e-2}
+ENGINES = list(ATOL)
+
+
+@pytest.fixture(scope="module")
+def onnx_fp32(tiny_export):
+    return load_predictor(tiny_export[0], "onnx-fp32", threads=1)
+
+
+@pytest.mark.parametrize("backend", ENGINES)
+def test_engine_matches_onnxruntime(tiny_engine_export, onnx_fp32, backend):
+    """Probabilities within tolerance of onnxruntime's (the random tiny model's labels are
+    near-ties, so labels are compared on the trained model, below)."""
+    p = load_predictor(tiny_engine_export, backend, threads=1)
+    np.testing.assert_allclose(
+        p.predict_proba(TEXTS), onnx_fp32.predict_proba(TEXTS), atol=ATOL[backend]
+    )
+    assert p.name.endswith(f"/{backend}")
+
+
+def test_engines_give_the_trained_models_labels(tmp_path, trained_tiny, trained_export):
+    """On the trained tiny model (decisive logits) every engine gives onnx-fp32's label for
+    every held-out sentence, built and gated as tools/engines.py builds them (calibration on
+    training sentences, the parity gate on validation)."""
+    shutil.copytree(trained_export[0], tmp_path / "trained")
+    export = tmp_path / "trained"
+    metrics = build_engines(
+        trained_tiny[0],
+        export,
+        [t for t, _ in TRAINED_TRAIN],
+        [t for t, _ in TRAINED_VAL],
+        ExportConfig(),
+        threads=1,
+        log=lambda _: None,
+    )
+    assert {b: m["agreement"] for b, m in metrics.items()} == dict.fromkeys(ENGINES, 1.0)
+    texts = [t for t, _ in HELD_OUT]
+    reference = load_predictor(export, "onnx-fp32", threads=1)
+    want, labels = reference.predict_proba(texts), reference.predict(texts)
+    for backend in ENGINES:
+        p = load_predictor(export, backend, threads=1)
+        assert p.predict(texts) == labels, backend
+        np.testing.assert_allclose(p.predict_proba(texts), want, atol=5 * ATOL[backend])
+
+
+def test_engines_pass_the_parity_gate(tiny_classifier, tiny_engine_export):
+    texts = [t for t, _ in invented_sentences(2, start=30)]
+    metrics = engine_parity(tiny_classifier, tiny_engine_export, texts, ExportConfig(), threads=1)
+    assert set(metrics) == set(ENGINES)
+    assert metrics["openvino-fp32"]["max_abs_logit_diff"] < 1e-3
+    assert all(m["agreement"] >= 0.9 and m["size_mb"] > 0 for m in metrics.values())
+    strict = ExportConfig(int8_atol=1e-6)
+    with pytest.raises(ParityError, match=r"openvino-int8: max \|Δlogit\|.*int8_atol") as err:
+        engine_parity(tiny_classifier, tiny_engine_export, texts, strict, ["openvino-int8"])
+    assert "openvino-int8" in err.value.metrics
+
+
+@pytest.mark.parametrize(
+    "backend, module, extra",
+    [
+        ("openvino-fp32", "openvino", "openvino"),
+        ("openvino-int8", "openvino", "openvino"),
+        ("ct2-int8", "ctranslate2", "ct2"),
+    ],
+)
+def test_missing_package_names_the_extra(tiny_engine_export, monkeypatch, backend, module, extra):
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` raises ImportError
+    with pytest.raises(ModelError, match=rf"{backend}.*pip install 'finslm\[{extra}\]'"):
+        load_predictor(tiny_engine_export, backend)
+
+
+def test_missing_files_say_how_to_build_them(tiny_export):
+    for backend, filename in (("openvino-int8", "model.int8.xml"), ("ct2-int8", "ct2")):
+        with pytest.raises(ModelError, match=rf"no .*{filename}.*tools/engines.py build"):
+            load_predictor(tiny_export[0], backend)
+    with pytest.raises(ModelError, match="CPU only"):
+        load_predictor(tiny_export[0], "openvino-fp32", device="cuda")
+
+
+def test_ct2_mean_pooling_head(tmp_path, tiny_checkpoint):
+    """finslm's mean-pooling head (the default for MiniLM): CT2's encoder + numpy pooling give
+    PyTorch's probabilities; the model folder itself holds ct2/ (no export folder needed)."""
+    import torch
+
+    model = tmp_path / "meanpool"
+    torch.manual_seed(2)
+    tokenizer, net = load_for_finetuning(str(tiny_checkpoint), pooling="mean")
+    net.save_pretrained(model)
+    tokenizer.save_pretrained(model)
+    write_meta(model, {"kind": "transformer", "max_length": 64})
+    convert_ct2(model, model, log=lambda _: None)
+    texts = [t for t, _ in HELD_OUT[:12]]
+    want = load_predictor(model, "torch-fp32", threads=1).predict_proba(texts)
+    got = load_predictor(model, "ct2-int8", threads=1).predict_proba(texts)
+    np.testing.assert_allclose(got, want, atol=2e-2)
