@@ -233,7 +233,7 @@ def tiny_engine_export(tmp_path_factory, tiny_classifier, tiny_export) -> Path:
     CTranslate2 folder."""
     import shutil
 
-    from finslm.engines import build_openvino_int8, convert_ct2
+    from finslm.engines_build import build_openvino_int8, convert_ct2
 
     out = tmp_path_factory.mktemp("exports") / "tiny"
     shutil.copytree(tiny_export[0], out, dirs_exist_ok=True)

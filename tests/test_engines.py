@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from finslm.config import ExportConfig
-from finslm.engines import build_engines, convert_ct2, engine_parity
+from finslm.engines_build import build_engines, convert_ct2, engine_parity
 from finslm.export import ParityError
 from finslm.models import ModelError, load_for_finetuning, write_meta
 from finslm.predict import load_predictor

@@ -23,7 +23,7 @@ import pandas as pd
 
 from finslm.bench import Variant, markdown_table, run_benchmark
 from finslm.config import ExportConfig, load_export_config
-from finslm.engines import build_engines
+from finslm.engines_build import build_engines
 
 BENCH_BACKENDS = ["torch-fp32", "onnx-int8", "openvino-fp32", "openvino-int8", "ct2-int8"]
 
