@@ -220,15 +220,23 @@ def _measure_all_rss(
     batch_size: int,
     progress: bool | None,
 ) -> list[float]:
-    """``measure_rss`` for each entry (None: the floor), one fresh process per entry, as many
-    at once as there are cores: a process's peak RSS is its own, so running them side by side
-    changes no figure and divides the wall time (each probe is mostly imports and loading)."""
+    """``measure_rss`` for each entry (None: the floor), side by side (:func:`side_by_side`)."""
+    probes = [lambda v=v: measure_rss(v, list(texts), threads, batch_size) for v in variants]
+    return side_by_side(probes, "peak RSS", progress)
+
+
+def side_by_side(
+    probes: list[Callable[[], float]], desc: str, progress: bool | None
+) -> list[float]:
+    """Run RSS probes (each starts one fresh process) as many at once as there are cores, and
+    return their figures in order: a process's peak RSS is its own, so running them side by
+    side changes no figure and divides the wall time (a probe is mostly imports and loading)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    jobs = max(1, min(len(variants), os.cpu_count() or 1))
+    jobs = max(1, min(len(probes), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(measure_rss, v, texts, threads, batch_size) for v in variants]
-        return [f.result() for f in _progress(futures, len(futures), "peak RSS", progress)]
+        futures = [pool.submit(probe) for probe in probes]
+        return [f.result() for f in _progress(futures, len(futures), desc, progress)]
 
 
 def rss_probe(module: str, job: dict, label: str, timeout: float = 300) -> float:

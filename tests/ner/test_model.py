@@ -139,3 +139,26 @@ def test_evaluate_stage_explains_entities_for_the_report(trained, tmp_path):
     # INT8 graphs have no gradients: asking for explanations there is a clear error.
     with pytest.raises(ModelError, match="--explain-out needs --backend torch-fp32"):
         main([*args, "--backend", "onnx-int8", "--explain-out", str(tmp_path / "x")])
+
+
+@pytest.mark.slow
+def test_ner_benchmark_rows_and_side_by_side_rss(trained, tmp_path):
+    from finslm.ner.bench import run_ner_benchmark
+    from finslm.ner.export import export_ner
+
+    out, _ = trained
+    gate = NerConfig(models={"ner-tiny": {}}, bench_model="ner-tiny",
+                     int8_min_token_agreement=0.0, int8_max_f1_drop_pt=100.0)  # fmt: skip
+    export_ner(out, tmp_path / "x", invented(16, 2), ExportConfig(), gate, log=lambda _: None)
+    test = invented(12, 3)
+    result = run_ner_benchmark(
+        {"torch": (out, "torch-fp32"), "int8": (tmp_path / "x", "onnx-int8")},
+        list(test["tokens"]), list(test["tags"]), reference="torch",
+        latency_sentences=6, repeats=1, warmup=1, batch_size=4, log=lambda _: None,
+    )  # fmt: skip
+    rows = result["variants"]
+    assert set(rows) == {"torch", "int8"}
+    assert rows["torch"]["entity_micro_f1"] > 0.9  # the trained tagger, on unseen templates
+    # RSS probes ran side by side; each figure is its own process's: torch's is the larger.
+    assert 10 < rows["int8"]["rss_mb"] < rows["torch"]["rss_mb"] < 3000
+    assert rows["int8"]["size_mb"] < rows["torch"]["size_mb"]

@@ -30,6 +30,7 @@ from finslm.bench import (
     host_speed_probe,
     machine_info,
     rss_probe,
+    side_by_side,
 )
 from finslm.ner.evaluate import entity_metrics
 
@@ -66,8 +67,12 @@ def run_ner_benchmark(
     env["probe_before"] = host_speed_probe()
     if rss:
         longest = sorted(words, key=len, reverse=True)[:batch_size]
-        for n, (folder, backend) in variants.items():
-            rows[n]["rss_mb"] = measure_rss(folder, backend, longest, threads)
+        probes = [
+            lambda f=folder, b=backend: measure_rss(f, b, longest, threads)
+            for folder, backend in variants.values()
+        ]
+        for n, mb in zip(variants, side_by_side(probes, "peak RSS", False), strict=True):
+            rows[n]["rss_mb"] = mb
     taggers = {
         n: Tagger(folder, backend, threads=threads) for n, (folder, backend) in variants.items()
     }
