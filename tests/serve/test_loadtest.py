@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from finslm.serve import ServeSettings, create_app
-from finslm.serve.loadtest import TARGET_HOST, batch_stats, drive, markdown, parse_policy
+from finslm.serve.loadtest import (
+    TARGET_HOST,
+    batch_stats,
+    drive,
+    markdown,
+    parse_policy,
+    resolve_client,
+    wrk_available,
+    wrk_drive,
+)
 
 from .conftest import running_server
 
@@ -22,6 +33,24 @@ def test_drive_stops_at_max_requests_and_counts_errors(gated):
     assert calls >= 25 and texts == calls  # max_batch=1: one text per model call
     assert bad["errors"] == bad["requests"] > 0 and bad["error_kinds"] == {"422": bad["requests"]}
     assert TARGET_HOST == "127.0.0.1"
+
+
+@pytest.mark.skipif(not wrk_available(), reason="wrk is not installed (apt-get install wrk)")
+def test_wrk_client_posts_real_texts_and_counts_errors(gated):
+    app = create_app(gated, ServeSettings(warmup=False, max_chars=5, max_batch=1))
+    texts = ["ab", "abc", "café", 'a"b']  # JSON escapes and non-ASCII survive the Lua side
+    with running_server(app) as server:
+        ok = wrk_drive(server.url, texts, 2, 1.0, max_requests=40)
+        seen = {t for call in gated.calls for t in call}
+        bad = wrk_drive(server.url, ["too long"], 1, 1.0, max_requests=10)
+    assert 0 < ok["requests"] <= 80 and ok["errors"] == 0 and ok["client"] == "wrk"
+    assert ok["p50_ms"] > 0 and ok["sentences_per_s"] > 0 and ok["seconds"] >= 0.9
+    assert seen == set(texts)  # every sentence was sent, byte for byte
+    assert bad["errors"] == bad["requests"] > 0
+    assert bad["error_kinds"] == {"status": bad["requests"]}
+    with pytest.raises(ValueError, match="only targets 127.0.0.1"):
+        wrk_drive("http://example.com:80", texts, 1, 1.0)
+    assert resolve_client("auto") == "wrk" and resolve_client("aiohttp") == "aiohttp"
 
 
 def test_policy_parsing_and_report():
@@ -57,4 +86,4 @@ def test_policy_parsing_and_report():
     }
     md = markdown(result)
     assert "# Serving load test: `m/onnx-int8`" in md
-    assert "| 1 | 10 | 10 | 1.00 | 2.00 | 3.00 | 0 | 1.0 |" in md
+    assert "| 1 | 10 | 10 | 1.00 | 2.00 | 3.00 | 0 | 1.0 | ? |" in md
