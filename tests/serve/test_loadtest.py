@@ -54,7 +54,8 @@ def test_wrk_client_posts_real_texts_and_counts_errors(gated):
 
 
 def test_policy_parsing_and_report():
-    assert parse_policy("32:2.5") == (32, 2.5) and parse_policy("8") == (8, 0.0)
+    assert parse_policy("32:2.5") == (32, 2.5, None) and parse_policy("8") == (8, 0.0, None)
+    assert parse_policy("32:0:0") == (32, 0.0, 0.0)
     level = {
         "requests_per_s": 10.0, "sentences_per_s": 10.0, "p50_ms": 1.0, "p95_ms": 2.0,
         "p99_ms": 3.0, "errors": 0, "mean_batch": 1.0,

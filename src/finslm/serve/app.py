@@ -77,6 +77,8 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
             max_wait_s=settings.max_wait_ms / 1000,
             max_queue=settings.max_queue,
             on_batch=metrics.observe_batch,
+            lengths=predictor.lengths,
+            call_cost=settings.call_cost_tokens,
         )
     explainer = ExplainService(predictor, settings)
     labels = tuple(predictor.labels)

@@ -345,9 +345,11 @@ def resolve_client(name: str) -> str:
     return name
 
 
-def parse_policy(text: str) -> tuple[int, float]:
-    batch, _, wait = text.partition(":")
-    return int(batch), float(wait or 0)
+def parse_policy(text: str) -> tuple[int, float, float | None]:
+    """``max_batch[:max_wait_ms[:call_cost_tokens]]``; no call cost: the server's default."""
+    batch, _, rest = text.partition(":")
+    wait, _, cost = rest.partition(":")
+    return int(batch), float(wait or 0), float(cost) if cost else None
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -363,7 +365,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     del predictor
     default = ServeSettings()  # no --policy: the server's own default
     client = resolve_client(args.client)
-    policies = [parse_policy(p) for p in args.policy] or [(default.max_batch, default.max_wait_ms)]
+    policies = [parse_policy(p) for p in args.policy] or [
+        (default.max_batch, default.max_wait_ms, None)
+    ]
     result: dict[str, Any] = {
         "texts": {"source": source, "n": len(texts)},
         "duration_s": args.duration,
@@ -372,11 +376,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "client": client,
         "env": {**machine_info(), "threads": args.threads, "loadavg_before": os.getloadavg()},
     }
-    for max_batch, max_wait_ms in policies:
+    for max_batch, max_wait_ms, call_cost in policies:
+        call_cost = default.call_cost_tokens if call_cost is None else call_cost
         port = free_port()
         serve_args = ["--model", str(args.model), "--backend", backend]
         serve_args += ["--threads", str(args.threads), "--max-batch", str(max_batch)]
         serve_args += ["--max-wait-ms", str(max_wait_ms), "--max-queue", "4096"]
+        serve_args += ["--call-cost-tokens", str(call_cost)]
         server = ServerProcess(serve_args, port, args.log)
         try:
             server.wait_ready()
@@ -398,7 +404,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 after = batch_stats(server.url)
                 calls = after[1] - before[1]
                 levels[str(c)]["mean_batch"] = round((after[0] - before[0]) / max(calls, 1), 2)
-                print(f"policy {max_batch}:{max_wait_ms:g} c={c}: {levels[str(c)]}", flush=True)
+                tag = f"{max_batch}:{max_wait_ms:g}:{call_cost:g}"
+                print(f"policy {tag} c={c}: {levels[str(c)]}", flush=True)
         finally:
             code = server.stop()
         c32 = levels.get("32")
@@ -407,6 +414,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             {
                 "max_batch": max_batch,
                 "max_wait_ms": max_wait_ms,
+                "call_cost_tokens": call_cost,
                 "label_agreement_with_predict": agree,
                 "label_mismatches": mismatches,
                 "offline": off,
@@ -449,7 +457,8 @@ def markdown(result: dict[str, Any]) -> str:
     for p in result["policies"]:
         off, bars = p["offline"], p["bars"]
         lines += [
-            f"## Batching: max_batch {p['max_batch']}, max_wait {p['max_wait_ms']:g} ms",
+            f"## Batching: max_batch {p['max_batch']}, max_wait {p['max_wait_ms']:g} ms, "
+            f"call cost {p.get('call_cost_tokens', 0):g} tokens",
             "",
             f"Offline (finslm.bench, same run): p50 {off['p50_ms']:.2f} ms at batch 1; "
             f"{off['sentences_per_s_bs1']:.0f} sentences/s at batch 1, "
@@ -489,7 +498,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--test", type=Path, default=Path("data/prepared/test.parquet"))
     parser.add_argument("--sample", type=Path, default=Path("data/sample/sentences.csv"))
-    parser.add_argument("--policy", action="append", default=[], help="max_batch:max_wait_ms")
+    parser.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        help="max_batch[:max_wait_ms[:call_cost_tokens]] (repeatable)",
+    )
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per level")
     parser.add_argument(
