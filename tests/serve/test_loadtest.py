@@ -88,3 +88,31 @@ def test_policy_parsing_and_report():
     md = markdown(result)
     assert "# Serving load test: `m/onnx-int8`" in md
     assert "| 1 | 10 | 10 | 1.00 | 2.00 | 3.00 | 0 | 1.0 | ? |" in md
+
+
+def test_repeated_runs_are_summarised_as_medians():
+    from finslm.serve.loadtest import summarise
+
+    def one(sps: float, p50: float, errors: int = 0) -> dict:
+        level = {
+            "concurrency": 32, "client": "wrk", "sentences_per_s": sps, "requests_per_s": sps,
+            "p50_ms": p50, "p95_ms": p50, "p99_ms": p50, "errors": errors, "mean_batch": 8.0,
+            "error_kinds": {"status": errors} if errors else {}, "client_cpu_ms_per_request": 0.04,
+        }  # fmt: skip
+        return {
+            "max_batch": 32, "max_wait_ms": 0.0, "call_cost_tokens": 32.0,
+            "label_agreement_with_predict": 1.0 - errors / 100, "label_mismatches": [errors],
+            "offline": {"variant": "m/onnx-int8", "p50_ms": 3.0, "best_sentences_per_s": 100.0},
+            "levels": {"32": level},
+            "bars": {"zero_errors": errors == 0, "c32_over_offline_best": sps / 100,
+                     "c1_p50_minus_offline_p50_ms": None},
+            "server_exit_code": 0,
+        }  # fmt: skip
+
+    s = summarise([one(80, 5), one(90, 4, errors=1), one(85, 6)])
+    assert s["levels"]["32"]["sentences_per_s"] == 85 and s["levels"]["32"]["p50_ms"] == 5
+    assert s["levels"]["32"]["errors"] == 1 and s["levels"]["32"]["client"] == "wrk"
+    assert s["bars"]["c32_over_offline_best"] == 0.85 and s["bars"]["zero_errors"] is False
+    assert s["bars"]["c1_p50_minus_offline_p50_ms"] is None and s["runs"] == 3
+    assert s["label_agreement_with_predict"] == 0.99 and s["label_mismatches"] == [0, 1]
+    assert summarise([one(80, 5)])["levels"]["32"]["p50_ms"] == 5  # one run: as it is

@@ -352,6 +352,108 @@ def parse_policy(text: str) -> tuple[int, float, float | None]:
     return int(batch), float(wait or 0), float(cost) if cost else None
 
 
+def run_policy(args, policy, default, client, texts, labels, expected, backend) -> dict[str, Any]:
+    """One policy: its own server, the label check, the offline figures, every level."""
+    max_batch, max_wait_ms, call_cost = policy
+    call_cost = default.call_cost_tokens if call_cost is None else call_cost
+    port = free_port()
+    serve_args = ["--model", str(args.model), "--backend", backend]
+    serve_args += ["--threads", str(args.threads), "--max-batch", str(max_batch)]
+    serve_args += ["--max-wait-ms", str(max_wait_ms), "--max-queue", "4096"]
+    serve_args += ["--call-cost-tokens", str(call_cost)]
+    server = ServerProcess(serve_args, port, args.log)
+    try:
+        server.wait_ready()
+        got = asyncio.run(served_labels(server.url, texts))
+        agree = float(np.mean(np.array(got) == np.array(expected)))
+        mismatches = [i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b]
+        off = offline(args.model, backend, texts, labels, args.threads)  # server idle
+        levels = {}
+        for c in args.levels:
+            before = batch_stats(server.url)
+            if client == "wrk":
+                levels[str(c)] = wrk_drive(
+                    server.url, texts, c, args.duration, args.max_requests, args.client_nice
+                )
+            else:
+                levels[str(c)] = asyncio.run(
+                    drive(server.url, texts, c, args.duration, args.max_requests)
+                )
+            after = batch_stats(server.url)
+            calls = after[1] - before[1]
+            levels[str(c)]["mean_batch"] = round((after[0] - before[0]) / max(calls, 1), 2)
+            tag = f"{max_batch}:{max_wait_ms:g}:{call_cost:g}"
+            print(f"policy {tag} c={c}: {levels[str(c)]}", flush=True)
+    finally:
+        code = server.stop()
+    c32 = levels.get("32")
+    c1 = levels.get("1")
+    return {
+        "max_batch": max_batch,
+        "max_wait_ms": max_wait_ms,
+        "call_cost_tokens": call_cost,
+        "label_agreement_with_predict": agree,
+        "label_mismatches": mismatches,
+        "offline": off,
+        "levels": levels,
+        "bars": {
+            "zero_errors": all(v["errors"] == 0 for v in levels.values()),
+            "c32_over_offline_best": round(c32["sentences_per_s"] / off["best_sentences_per_s"], 3)
+            if c32
+            else None,
+            # max_batch 1 can at best match offline batch 1: its own ceiling, for the record.
+            "c32_over_offline_bs1": round(c32["sentences_per_s"] / off["sentences_per_s_bs1"], 3)
+            if c32
+            else None,
+            "c1_p50_minus_offline_p50_ms": round(c1["p50_ms"] - off["p50_ms"], 3) if c1 else None,
+        },
+        "server_exit_code": code,
+    }
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One policy's runs as one entry: the median of every figure, each run's bars kept."""
+    if len(runs) == 1:
+        return runs[0]
+
+    def median(values):
+        values = [v for v in values if v is not None]
+        return round(float(np.median(values)), 3) if values else None
+
+    first = runs[0]
+    levels = {
+        c: {
+            **{k: v for k, v in first["levels"][c].items() if not isinstance(v, int | float)},
+            **{
+                k: median([r["levels"][c][k] for r in runs])
+                for k, v in first["levels"][c].items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            },
+            "errors": sum(r["levels"][c]["errors"] for r in runs),
+        }
+        for c in first["levels"]
+    }
+    offline_ = {
+        k: median([r["offline"][k] for r in runs]) if isinstance(v, float) else v
+        for k, v in first["offline"].items()
+    }
+    bars = {
+        "zero_errors": all(r["bars"]["zero_errors"] for r in runs),
+        **{k: median([r["bars"][k] for r in runs]) for k in first["bars"] if k != "zero_errors"},
+    }
+    return {
+        **{k: first[k] for k in ("max_batch", "max_wait_ms", "call_cost_tokens")},
+        "label_agreement_with_predict": min(r["label_agreement_with_predict"] for r in runs),
+        "label_mismatches": sorted({i for r in runs for i in r["label_mismatches"]}),
+        "offline": offline_,
+        "levels": levels,
+        "bars": bars,
+        "runs": len(runs),
+        "bars_per_run": [r["bars"] for r in runs],
+        "server_exit_code": max(r["server_exit_code"] for r in runs),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from finslm.bench import machine_info
     from finslm.predict import load_predictor
@@ -376,63 +478,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "client": client,
         "env": {**machine_info(), "threads": args.threads, "loadavg_before": os.getloadavg()},
     }
-    for max_batch, max_wait_ms, call_cost in policies:
-        call_cost = default.call_cost_tokens if call_cost is None else call_cost
-        port = free_port()
-        serve_args = ["--model", str(args.model), "--backend", backend]
-        serve_args += ["--threads", str(args.threads), "--max-batch", str(max_batch)]
-        serve_args += ["--max-wait-ms", str(max_wait_ms), "--max-queue", "4096"]
-        serve_args += ["--call-cost-tokens", str(call_cost)]
-        server = ServerProcess(serve_args, port, args.log)
-        try:
-            server.wait_ready()
-            got = asyncio.run(served_labels(server.url, texts))
-            agree = float(np.mean(np.array(got) == np.array(expected)))
-            mismatches = [i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b]
-            off = offline(args.model, backend, texts, labels, args.threads)  # server idle
-            levels = {}
-            for c in args.levels:
-                before = batch_stats(server.url)
-                if client == "wrk":
-                    levels[str(c)] = wrk_drive(
-                        server.url, texts, c, args.duration, args.max_requests, args.client_nice
-                    )
-                else:
-                    levels[str(c)] = asyncio.run(
-                        drive(server.url, texts, c, args.duration, args.max_requests)
-                    )
-                after = batch_stats(server.url)
-                calls = after[1] - before[1]
-                levels[str(c)]["mean_batch"] = round((after[0] - before[0]) / max(calls, 1), 2)
-                tag = f"{max_batch}:{max_wait_ms:g}:{call_cost:g}"
-                print(f"policy {tag} c={c}: {levels[str(c)]}", flush=True)
-        finally:
-            code = server.stop()
-        c32 = levels.get("32")
-        c1 = levels.get("1")
-        result["policies"].append(
-            {
-                "max_batch": max_batch,
-                "max_wait_ms": max_wait_ms,
-                "call_cost_tokens": call_cost,
-                "label_agreement_with_predict": agree,
-                "label_mismatches": mismatches,
-                "offline": off,
-                "levels": levels,
-                "bars": {
-                    "zero_errors": all(v["errors"] == 0 for v in levels.values()),
-                    "c32_over_offline_best": round(
-                        c32["sentences_per_s"] / off["best_sentences_per_s"], 3
-                    )
-                    if c32
-                    else None,
-                    "c1_p50_minus_offline_p50_ms": round(c1["p50_ms"] - off["p50_ms"], 3)
-                    if c1
-                    else None,
-                },
-                "server_exit_code": code,
-            }
-        )
+    runs: dict[tuple, list[dict[str, Any]]] = {}
+    for _ in range(args.repeats):  # policies in rotation, so drift lands on each of them
+        for policy in policies:
+            one = run_policy(args, policy, default, client, texts, labels, expected, backend)
+            runs.setdefault(policy, []).append(one)
+    result["policies"] = [summarise(r) for r in runs.values()]
+    result["repeats"] = args.repeats
     result["variant"] = result["policies"][0]["offline"]["variant"]
     # Other work on the machine shares the cores with client and server: say how much.
     result["env"]["loadavg_after"] = os.getloadavg()
@@ -450,8 +502,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"`{result.get('client', 'aiohttp')}`; client and server on "
         f"127.0.0.1 sharing the machine ({env['cpu']}, {env['cpu_count']} CPUs, "
         f"threads={env['threads']}). Load average (1, 5, 15 min) before the run "
-        f"{_load(env.get('loadavg_before'))}, after {_load(env.get('loadavg_after'))}: above "
-        f"{env['cpu_count']}, other work was competing for the cores.",
+        f"{_load(env.get('loadavg_before'))}, after {_load(env.get('loadavg_after'))} (the run "
+        f"itself adds about 1.5; well above {env['cpu_count']}, other work was competing for "
+        f"the cores).",
         "",
     ]
     for p in result["policies"]:
@@ -480,10 +533,23 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             "",
             f"Served sentences/s at concurrency 32 / offline best: "
-            f"{bars['c32_over_offline_best']}; p50 at concurrency 1 minus offline batch-1 p50: "
-            f"{bars['c1_p50_minus_offline_p50_ms']} ms; zero errors: {bars['zero_errors']}.",
+            f"{bars['c32_over_offline_best']} (/ offline batch 1: "
+            f"{bars.get('c32_over_offline_bs1')}); p50 at concurrency 1 minus offline batch-1 "
+            f"p50: {bars['c1_p50_minus_offline_p50_ms']} ms; zero errors: {bars['zero_errors']}.",
             "",
         ]
+        if p.get("runs", 1) > 1:
+            per_run = "; ".join(
+                f"{b['c32_over_offline_best']} / {b['c1_p50_minus_offline_p50_ms']:+.3f} ms"
+                if b["c1_p50_minus_offline_p50_ms"] is not None
+                else f"{b['c32_over_offline_best']}"
+                for b in p["bars_per_run"]
+            )
+            lines += [
+                f"Figures above: medians of {p['runs']} runs (errors: their sum). Each run's "
+                f"c=32 ratio / c=1 overhead: {per_run}.",
+                "",
+            ]
     return "\n".join(lines)
 
 
@@ -507,6 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per level")
     parser.add_argument(
+        "--repeats", type=int, default=1, help="runs of every policy, in rotation; medians"
+    )
+    parser.add_argument(
         "--client",
         choices=("auto", "wrk", "aiohttp"),
         default="auto",
@@ -529,6 +598,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.duration <= 0 or args.duration > 120 or not 1 <= max(args.levels) <= 256:
         print("error: --duration must be in (0, 120] s and levels in [1, 256]", file=sys.stderr)
+        return 2
+    if not 1 <= args.repeats <= 10:
+        print("error: --repeats must be in [1, 10]", file=sys.stderr)
         return 2
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the server child is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
