@@ -53,6 +53,17 @@ def test_wrk_client_posts_real_texts_and_counts_errors(gated):
     assert resolve_client("auto") == "wrk" and resolve_client("aiohttp") == "aiohttp"
 
 
+def test_paired_c1_alternates_offline_and_served_timing(gated):
+    from finslm.serve.loadtest import paired_c1
+
+    app = create_app(gated, ServeSettings(warmup=False, max_batch=1))
+    with running_server(app) as server:
+        r = paired_c1(server.url, gated, ["ab", "abc"], "aiohttp", rounds=2, seconds=0.2)
+    assert len(r["offline_p50_ms"]) == len(r["served_p50_ms"]) == r["rounds"] == 2
+    assert all(s > o > 0 for s, o in zip(r["served_p50_ms"], r["offline_p50_ms"], strict=True))
+    assert r["p50_minus_offline_ms"] > 0  # HTTP costs something over a direct call
+
+
 def test_policy_parsing_and_report():
     assert parse_policy("32:2.5") == (32, 2.5, None) and parse_policy("8") == (8, 0.0, None)
     assert parse_policy("32:0:0") == (32, 0.0, 0.0)
