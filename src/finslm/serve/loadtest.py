@@ -316,7 +316,7 @@ def offline(model: Path, backend: str, texts, labels, threads: int) -> dict[str,
         threads=threads,
         warmup=20,
         latency_sentences=min(300, len(texts)),
-        repeats=2,
+        repeats=5,  # 120 sample sentences: 2 repeats left the batch-32 figure noisy (±25%)
         batch_size=32,
         rss=False,
         progress=False,
@@ -505,6 +505,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "bars": bars,
         "runs": len(runs),
         "bars_per_run": [r["bars"] for r in runs],
+        "c1_paired_per_run": [r.get("c1_paired") for r in runs],
         "server_exit_code": max(r["server_exit_code"] for r in runs),
     }
 
