@@ -123,6 +123,7 @@ def test_repeated_runs_are_summarised_as_medians():
     s = summarise([one(80, 5), one(90, 4, errors=1), one(85, 6)])
     assert s["levels"]["32"]["sentences_per_s"] == 85 and s["levels"]["32"]["p50_ms"] == 5
     assert s["levels"]["32"]["errors"] == 1 and s["levels"]["32"]["client"] == "wrk"
+    assert s["levels"]["32"]["error_kinds"] == {"status": 1}
     assert s["bars"]["c32_over_offline_best"] == 0.85 and s["bars"]["zero_errors"] is False
     assert s["bars"]["c1_p50_minus_offline_p50_ms"] is None and s["runs"] == 3
     assert s["label_agreement_with_predict"] == 0.99 and s["label_mismatches"] == [0, 1]

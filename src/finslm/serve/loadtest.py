@@ -478,13 +478,17 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     first = runs[0]
     levels = {
         c: {
-            **{k: v for k, v in first["levels"][c].items() if not isinstance(v, int | float)},
+            **first["levels"][c],
             **{
                 k: median([r["levels"][c][k] for r in runs])
                 for k, v in first["levels"][c].items()
-                if isinstance(v, int | float) and not isinstance(v, bool)
+                if isinstance(v, int | float) and k != "concurrency"
             },
             "errors": sum(r["levels"][c]["errors"] for r in runs),
+            "error_kinds": {
+                kind: sum(r["levels"][c]["error_kinds"].get(kind, 0) for r in runs)
+                for kind in sorted({k for r in runs for k in r["levels"][c]["error_kinds"]})
+            },
         }
         for c in first["levels"]
     }
