@@ -735,6 +735,14 @@ def serve(
     max_wait_ms: Annotated[
         float, typer.Option(min=0, help="How long a batch waits for more texts.")
     ] = 0.0,
+    call_cost_tokens: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="What one more model call costs, in tokens of padding: a round of waiting texts "
+            "is cut by length into the calls that cost least (0: runs of --max-batch).",
+        ),
+    ] = 32.0,
     max_queue: Annotated[int, typer.Option(min=1, help="Texts waiting; more: 503.")] = 512,
     max_texts: Annotated[int, typer.Option(min=1, help="Texts per request.")] = 64,
     max_chars: Annotated[int, typer.Option(min=1, help="Characters per text.")] = 2000,
@@ -761,6 +769,7 @@ def serve(
             port=port,
             max_batch=max_batch,
             max_wait_ms=max_wait_ms,
+            call_cost_tokens=call_cost_tokens,
             max_queue=max_queue,
             max_texts=max_texts,
             max_chars=max_chars,

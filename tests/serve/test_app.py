@@ -301,3 +301,58 @@ def test_shutdown_drains_in_flight_requests(gated):
         server.thread.join(10)
         assert not server.thread.is_alive()
     assert answer["status"] == 200 and answer["body"]["results"][0]["label"] == LABELS[0]
+
+
+def test_valid_classify_takes_the_fast_path_and_answers_the_same_bytes(gated):
+    """A valid body skips FastAPI's routing (no dependency runs) and gets the route's answer."""
+    from fastapi.responses import JSONResponse
+
+    from finslm.serve.app import _bearer
+
+    app = create_app(gated, ServeSettings(warmup=False, max_texts=4, max_chars=10))
+    solved: list[int] = []
+    app.dependency_overrides[_bearer] = lambda: solved.append(1)
+    texts = ["ab", "abc", "café"]
+    with TestClient(app) as c:
+        r = c.post("/v1/classify", json={"texts": texts})
+        assert solved == []  # answered before FastAPI's routing
+        expected = {
+            "model": gated.name,
+            "labels": list(LABELS),
+            "results": [
+                {
+                    "label": LABELS[len(t) % 3],
+                    "scores": {lab: float(i == len(t) % 3) for i, lab in enumerate(LABELS)},
+                }
+                for t in texts
+            ],
+        }
+        assert r.status_code == 200 and r.content == JSONResponse(expected).body
+        assert r.headers["content-type"] == "application/json"
+        assert int(r.headers["content-length"]) == len(r.content)
+        # What the fast path does not accept goes on to FastAPI, which names the problem.
+        r = c.post("/v1/classify", json={"texts": ["abc", "x" * 11]})
+        assert r.status_code == 422 and r.json()["error"]["index"] == 1 and solved == [1]
+        lone_surrogate = b'{"texts": ["a\\ud800"]}'  # valid JSON, not a valid string to pydantic
+        r = post(c, "/v1/classify", lone_surrogate)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "texts"
+        text = c.get("/metrics").text
+    assert 'finslm_requests_total{route="/v1/classify",status="200"} 1.0' in text
+    assert 'finslm_requests_total{route="/v1/classify",status="422"} 2.0' in text
+
+
+def test_a_model_failure_is_a_json_500(gated, monkeypatch):
+    def broken(texts):
+        raise RuntimeError("engine fell over")
+
+    monkeypatch.setattr(gated, "_predict_batch", broken)
+    with TestClient(create_app(gated, ServeSettings(warmup=False))) as c:
+        r = c.post("/v1/classify", json={"texts": ["abc"]})
+        assert c.get("/healthz").status_code == 200  # the server lives on
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    assert r.json()["error"] == {
+        "type": "internal",
+        "message": "RuntimeError: engine fell over",
+        "field": None,
+        "index": None,
+    }

@@ -146,3 +146,38 @@ def test_close_drains_in_flight_requests_then_refuses_new_ones():
     done = run(main())
     assert [int(d[0, 0]) for d in done] == [3, 3]
     assert rec.calls == [["one"], ["two"]]
+
+
+def test_plan_calls_cuts_where_padding_costs_more_than_a_call():
+    from finslm.serve.batching import plan_calls
+
+    assert plan_calls([], 4) == [] and plan_calls([5], 4, 32) == [1]
+    assert plan_calls([1] * 5, 2) == [2, 4, 5]  # no call cost: runs of max_batch
+    # Four short texts and two long ones: two calls beat one padded to 100 (224 < 610) ...
+    assert plan_calls([1, 1, 1, 1, 100, 100], 8, 10) == [4, 6]
+    # ... unless a call costs more than the padding it saves; and never more than max_batch.
+    assert plan_calls([1, 1, 1, 1, 100, 100], 8, 500) == [6]
+    assert plan_calls([1, 1, 1, 1, 100, 100], 3, 500) == [3, 6]
+    assert plan_calls([10, 11, 12, 13], 8, 5) == [4]  # similar lengths stay together
+
+
+def test_a_round_of_mixed_lengths_runs_as_calls_of_similar_lengths():
+    rec = Recorder()
+    texts = ["a" * n for n in (40, 2, 41, 3, 2, 39)]
+
+    async def main():
+        b = Batcher(rec, max_batch=8, lengths=lambda ts: [len(t) for t in ts], call_cost=8)
+        await b.start()
+        rec.gate.clear()
+        first = asyncio.create_task(b.submit(["first"]))
+        await asyncio.to_thread(rec.entered.wait, 5)
+        rest = [asyncio.create_task(b.submit([t])) for t in texts]
+        await asyncio.sleep(0.05)
+        rec.gate.set()
+        out = await asyncio.gather(first, *rest)
+        await b.close()
+        return out
+
+    out = run(main())
+    assert [[len(t) for t in call] for call in rec.calls[1:]] == [[2, 2, 3], [39, 40, 41]]
+    assert [int(o[0, 0]) for o in out[1:]] == [len(t) for t in texts]

@@ -15,6 +15,7 @@ validation, translated by :mod:`finslm.serve.errors`.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 PROTECTED_PREFIX = "/v1/"  # health, readiness, metrics and docs stay open (probes, scrapers)
+# The checked body, for the app's fast path (finslm.serve.app.ClassifyFastPath): it exists in the
+# scope only when every check here passed.
+BODY_SCOPE_KEY = "finslm.body"
 
 
 async def _reply(send: Send, status: int, body: dict, headers: dict[str, str] | None = None):
@@ -42,6 +46,11 @@ def _json_content_type(value: str | None) -> str | None:
     """None when ``value`` is JSON in UTF-8; else the reason it is not."""
     if not value:
         return "no Content-Type header"
+    return _parse_content_type(value)
+
+
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct values; parsing is ~20 µs
+def _parse_content_type(value: str) -> str | None:
     msg = Message()
     msg["content-type"] = value
     if msg.get_content_maintype() != "application" or not (
@@ -127,6 +136,7 @@ class RequestGuard:
                 ),
             )
             return
+        scope[BODY_SCOPE_KEY] = body
         await self.app(scope, _replay(body, receive), send)
 
     def _authorised(self, header: str) -> bool:

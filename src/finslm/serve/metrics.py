@@ -85,6 +85,7 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.known_paths = known_paths
+        self._cache: dict[tuple[str, int], tuple] = {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -105,8 +106,24 @@ class MetricsMiddleware:
             route = getattr(scope.get("route"), "path", None)
             if route is None:
                 route = scope["path"] if scope["path"] in self.known_paths else "other"
+            requests, latency, errors = self._children(route, status)
+            requests.inc()
+            latency.observe(time.perf_counter() - start)
+            if errors is not None:
+                errors.inc()
+
+    def _children(self, route: str, status: int):
+        """The labelled collectors of (route, status), looked up once (``labels()`` is ~10 µs).
+
+        Bounded: routes are templates or ``other``, statuses are HTTP's few hundred."""
+        key = (route, status)
+        found = self._cache.get(key)
+        if found is None:
             m = self.metrics
-            m.requests.labels(route, str(status)).inc()
-            m.latency.labels(route).observe(time.perf_counter() - start)
-            if status >= 400:
-                m.errors.labels(route, str(status)).inc()
+            found = (
+                m.requests.labels(route, str(status)),
+                m.latency.labels(route),
+                m.errors.labels(route, str(status)) if status >= 400 else None,
+            )
+            self._cache[key] = found
+        return found

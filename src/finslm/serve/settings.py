@@ -28,6 +28,10 @@ class ServeSettings:
     # batch-mates; max_batch=1 makes every answer independent of other traffic.
     max_batch: int = 32
     max_wait_ms: float = 0.0  # how long the first text of a batch waits for company
+    # A round of waiting texts is cut, sorted by tokens, into the calls that minimise padded
+    # tokens + call_cost_tokens per call (0: runs of max_batch). 32 measured best of 8-64 on
+    # CPU (docs/serving.md); a GPU's per-call cost is higher.
+    call_cost_tokens: float = 32.0
     max_queue: int = 512  # texts waiting for the model; more -> 503 + Retry-After
     # Per-request limits.
     max_texts: int = 64
@@ -51,6 +55,7 @@ class ServeSettings:
         checks = {
             "max_batch": (self.max_batch >= 1, "at least 1"),
             "max_wait_ms": (self.max_wait_ms >= 0, "0 or more"),
+            "call_cost_tokens": (self.call_cost_tokens >= 0, "0 or more"),
             "max_queue": (self.max_queue >= 1, "at least 1"),
             "max_texts": (self.max_texts >= 1, "at least 1"),
             "max_chars": (self.max_chars >= 1, "at least 1"),
