@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from finslm.peak import engine_of, gemm_graph, ort_gemm, peak_probes, torch_fp32
+from finslm.peak import (
+    engine_of,
+    gemm_graph,
+    ort_gemm,
+    ov_gemm,
+    peak_probes,
+    qdq_gemm_graph,
+    torch_fp32,
+)
 
 
 def test_int8_probe_graph_computes_the_integer_product():
@@ -21,7 +29,7 @@ def test_int8_probe_graph_computes_the_integer_product():
 
 def test_probes_return_positive_rates():
     rates = peak_probes(threads=1, n=128)
-    assert set(rates) == {"torch-fp32", "ort-fp32", "ort-int8"}
+    assert set(rates) == {"torch-fp32", "ort-fp32", "ort-int8", "ov-fp32", "ov-int8"}
     assert all(r > 0 for r in rates.values())
     assert peak_probes(threads=1, engines={"ort-int8"}, n=64).keys() == {"ort-int8"}
     assert torch_fp32(1, n=64, repeats=1, fill_s=0.01) > 0
@@ -32,4 +40,39 @@ def test_each_backend_is_compared_with_its_own_engine():
     assert engine_of("torch-fp32") == "torch-fp32"
     assert engine_of("onnx-fp32") == engine_of("onnx-opt") == "ort-fp32"
     assert engine_of("onnx-int8") == "ort-int8"
+    assert engine_of("openvino-fp32") == "ov-fp32"
+    assert engine_of("openvino-int8") == "ov-int8"
+    assert engine_of("ct2-int8") == "ort-int8"  # CTranslate2 has no GEMM to probe from Python
     assert engine_of("sklearn") is None
+
+
+def test_openvino_int8_probe_is_an_integer_gemm_of_the_quantised_operands():
+    """OpenVINO runs the QDQ probe as an integer FullyConnected (not a float one on
+    dequantised weights), and its result is the product of the quantised operands."""
+    import tempfile
+    from pathlib import Path
+
+    import openvino as ov
+    from onnx import numpy_helper
+
+    model = qdq_gemm_graph(32)
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "probe.onnx"
+        path.write_bytes(model.SerializeToString())
+        compiled = ov.Core().compile_model(
+            str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1}
+        )
+    kinds = {
+        str(op.get_rt_info()["layerType"].astype(str)): op.get_rt_info()["runtimePrecision"].astype(
+            str
+        )
+        for op in compiled.get_runtime_model().get_ordered_ops()
+    }
+    assert kinds.get("FullyConnected") == "u8", kinds
+    a = np.random.default_rng(0).standard_normal((32, 32), dtype=np.float32)
+    a_q = np.clip(np.round(a / inits["a_scale"]) + 128, 0, 255) - 128
+    want = (a_q * inits["a_scale"]) @ (inits["w"].astype(np.float32) * inits["w_scale"])
+    got = compiled.create_infer_request().infer({0: a})[compiled.outputs[0]]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert ov_gemm(1, int8=True, n=64, repeats=1, fill_s=0.01) > 0

@@ -9,6 +9,8 @@
     # (finslm.bench.run_benchmark), ratios against torch-fp32, agreement with it on --test
     python tools/engines.py bench --model models/minilm --export exports/minilm \\
         --test data/prepared/test.parquet --out engines.json
+    # … plus any other folder and backend in the same run (e.g. another INT8 graph)
+    #   --variant all-int8=/tmp/exports-all-int8:onnx-int8
 
 See :mod:`finslm.engines` and docs/speed.md ("Engines").
 """
@@ -62,6 +64,12 @@ def bench(args) -> dict:
         Variant(f"{name}/{b}", args.model if b == "torch-fp32" else args.export, b)
         for b in args.backends
     ]
+    for spec in args.variant:  # NAME=FOLDER:BACKEND, e.g. an export built another way
+        label, _, rest = spec.partition("=")
+        folder, _, backend = rest.rpartition(":")
+        if not (label and folder and backend):
+            raise SystemExit(f"--variant {spec!r}: expected NAME=FOLDER:BACKEND")
+        variants.append(Variant(f"{label}/{backend}", Path(folder), backend))
     result = run_benchmark(
         variants,
         texts,
@@ -103,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--latency-sentences", type=int, default=300)
     m.add_argument("--batch-size", type=int, default=32)
     m.add_argument("--rss", action="store_true", help="also peak RSS per variant")
+    m.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=FOLDER:BACKEND",
+        help="one more variant, e.g. all-int8=/tmp/exports-all:onnx-int8 (repeatable)",
+    )
     args = parser.parse_args(argv)
     result = build(args) if args.command == "build" else bench(args)
     text = json.dumps(result, indent=2)

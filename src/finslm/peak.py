@@ -12,7 +12,14 @@ downloaded, the ONNX graphs are built in memory with ``onnx.helper``.
 - ``torch-fp32``: ``torch.mm`` on ``n×n`` float32;
 - ``ort-fp32``: an ONNX ``MatMul`` of ``n×n`` float32 (input × initializer) in onnxruntime;
 - ``ort-int8``: an ONNX ``MatMulInteger`` of uint8 activations × int8 weights (what dynamic
-  INT8 quantisation runs) in onnxruntime, 2 ops per multiply-add as for float.
+  INT8 quantisation runs) in onnxruntime, 2 ops per multiply-add as for float;
+- ``ov-fp32`` / ``ov-int8``: the same GEMM compiled by OpenVINO for the CPU, as the
+  ``openvino-*`` backends compile (latency hint, fp32 inference precision); the INT8 one is a
+  QDQ ``MatMul`` (int8 weights, uint8 activations), which OpenVINO runs as an integer GEMM, as
+  it runs NNCF's quantised model. Only when the ``openvino`` extra is installed.
+
+CTranslate2 exposes no GEMM to Python, so ``ct2-int8`` is compared with ``ort-int8``, this
+host's INT8 GEMM through onnxruntime (the oneDNN/MLAS kernels both build on).
 """
 
 from __future__ import annotations
@@ -31,8 +38,10 @@ def engine_of(backend: str) -> str | None:
     """The probe a backend's arithmetic is compared with (None: no GEMM to speak of)."""
     if backend.startswith("torch-"):
         return "torch-fp32"
-    if backend == "onnx-int8":
+    if backend in ("onnx-int8", "ct2-int8"):
         return "ort-int8"
+    if backend.startswith("openvino-"):
+        return "ov-" + backend.removeprefix("openvino-")
     if backend.startswith("onnx-"):
         return "ort-fp32"
     return None
@@ -130,18 +139,79 @@ def ort_gemm(
     return _gops(lambda: session.run(None, {"a": a}), 2.0 * n**3, repeats, fill_s)
 
 
+def qdq_gemm_graph(n: int):
+    """``y = dq(q(a)) · dq(w)``: a float32 input quantised to uint8 (zero point 128) and int8
+    weights, both dequantised before a float ``MatMul`` (the QDQ form OpenVINO fuses into an
+    integer GEMM)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = rng.integers(-64, 64, size=(n, n), dtype=np.int8)  # 7-bit, as gemm_graph
+    inits = [
+        numpy_helper.from_array(w, "w"),
+        numpy_helper.from_array(np.array(0.05, dtype=np.float32), "a_scale"),
+        numpy_helper.from_array(np.array(128, dtype=np.uint8), "a_zero"),
+        numpy_helper.from_array(np.array(0.01, dtype=np.float32), "w_scale"),
+        numpy_helper.from_array(np.array(0, dtype=np.int8), "w_zero"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["a", "a_scale", "a_zero"], ["a_q"]),
+        helper.make_node("DequantizeLinear", ["a_q", "a_scale", "a_zero"], ["a_dq"]),
+        helper.make_node("DequantizeLinear", ["w", "w_scale", "w_zero"], ["w_dq"]),
+        helper.make_node("MatMul", ["a_dq", "w_dq"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "qdq_gemm_probe",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def ov_gemm(
+    threads: int, int8: bool, n: int = PROBE_SIZE, repeats: int = _REPEATS, fill_s: float = _FILL_S
+) -> float:
+    """The GEMM probe compiled by OpenVINO (CPU, latency hint, fp32 inference precision)."""
+    import tempfile
+    from pathlib import Path
+
+    import openvino as ov
+
+    graph = qdq_gemm_graph(n) if int8 else gemm_graph(n, int8=False)
+    core = ov.Core()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "probe.onnx"
+        path.write_bytes(graph.SerializeToString())
+        model = core.read_model(str(path))
+    config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    if threads > 0:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    request = core.compile_model(model, "CPU", config).create_infer_request()
+    a = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    return _gops(lambda: request.infer({0: a}), 2.0 * n**3, repeats, fill_s)
+
+
 def peak_probes(
     threads: int, engines: set[str] | None = None, n: int = PROBE_SIZE, fill_s: float = _FILL_S
 ) -> dict[str, float]:
-    """GOP/s per engine (``torch-fp32``, ``ort-fp32``, ``ort-int8``; only those in ``engines``
-    when given), each the median of a few ``fill_s``-long rounds of an ``n×n×n`` GEMM."""
+    """GOP/s per engine (``torch-fp32``, ``ort-fp32``, ``ort-int8``, ``ov-fp32``, ``ov-int8``;
+    only those in ``engines`` when given; without ``engines``, the OpenVINO ones only when it is
+    installed), each the median of a few ``fill_s``-long rounds of an ``n×n×n`` GEMM."""
+    import importlib.util
+
+    if engines is None:
+        engines = {"torch-fp32", "ort-fp32", "ort-int8"}
+        if importlib.util.find_spec("openvino") is not None:
+            engines |= {"ov-fp32", "ov-int8"}
     probes: dict[str, Callable[[], float]] = {
         "torch-fp32": lambda: torch_fp32(threads, n, fill_s=fill_s),
         "ort-fp32": lambda: ort_gemm(threads, False, n, fill_s=fill_s),
         "ort-int8": lambda: ort_gemm(threads, True, n, fill_s=fill_s),
+        "ov-fp32": lambda: ov_gemm(threads, False, n, fill_s=fill_s),
+        "ov-int8": lambda: ov_gemm(threads, True, n, fill_s=fill_s),
     }
-    return {
-        name: round(probe(), 2)
-        for name, probe in probes.items()
-        if engines is None or name in engines
-    }
+    return {name: round(probe(), 2) for name, probe in probes.items() if name in engines}
