@@ -118,3 +118,17 @@ def test_ct2_mean_pooling_head(tmp_path, tiny_checkpoint):
     want = load_predictor(model, "torch-fp32", threads=1).predict_proba(texts)
     got = load_predictor(model, "ct2-int8", threads=1).predict_proba(texts)
     np.testing.assert_allclose(got, want, atol=2e-2)
+
+
+def test_bench_variant_spec_is_checked_before_anything_loads(tmp_path):
+    """`tools/engines.py bench --variant` wants NAME=FOLDER:BACKEND; a malformed one stops the
+    command with that form in the message (nothing is loaded or timed)."""
+    import pandas as pd
+
+    from tools import engines as tool
+
+    test = tmp_path / "test.parquet"
+    pd.DataFrame({"text": ["a sentence"], "label": ["neutral"]}).to_parquet(test)
+    argv = ["bench", "--model", str(tmp_path / "m"), "--export", str(tmp_path / "e")]
+    with pytest.raises(SystemExit, match="expected NAME=FOLDER:BACKEND"):
+        tool.main([*argv, "--test", str(test), "--variant", "no-backend=folder"])
