@@ -4,7 +4,9 @@
 
 Reads ``models/<name>/`` (a trained transformer), ``data/prepared/val.parquet`` and ``export.*``
 in params.yaml. Writes ``exports/<name>/`` (model.onnx, model.opt.onnx, model.int8.onnx, tokenizer,
-finslm.json) and ``metrics/export/<name>.json``. Exits non-zero, after writing the metrics, when a
+finslm.json; with ``export.engines``, also ``openvino/`` and/or ``ct2/``, the OpenVINO INT8 IR
+calibrated on the first ``export.engine_calibration`` sentences of
+``data/prepared/train.parquet``) and ``metrics/export/<name>.json``. Exits non-zero, after writing the metrics, when a
 graph breaks the parity tolerance. The export folder sits beside ``models/<name>`` rather than in
 it because DVC outputs may not nest inside another stage's output.
 """
@@ -30,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--exports", type=Path, default=Path("exports"))
     parser.add_argument("--val", type=Path, default=Path("data/prepared/val.parquet"))
+    parser.add_argument("--train", type=Path, default=Path("data/prepared/train.parquet"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/export"))
     args = parser.parse_args(argv)
     return run_stage(f"export@{args.name}", lambda: _export(args))
@@ -48,12 +51,35 @@ def _export(args) -> None:
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         metrics = export_model(args.models / args.name, args.exports / args.name, texts, cfg)
+        if cfg.engines:
+            metrics["engines"] = _engines(args, texts, cfg, metrics)
     except ParityError as exc:
         # The numbers that broke the gate stay readable beside the failed graphs.
         metrics_path.write_text(json.dumps(exc.metrics, indent=2) + "\n", encoding="utf-8")
         raise
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.exports / args.name} and {metrics_path}")
+
+
+def _engines(args, val_texts: list[str], cfg, metrics: dict) -> dict:
+    """Build and gate ``export.engines`` in the export folder; a broken gate keeps the ONNX
+    numbers beside the engines' in the metrics file."""
+    from finslm.engines_build import build_engines
+
+    if not args.train.is_file():
+        raise DataError(f"{args.train}: not found. Fix: run `dvc repro prepare` first.")
+    train = pd.read_parquet(args.train, columns=["text"])["text"].astype(str).tolist()
+    try:
+        return build_engines(
+            args.models / args.name,
+            args.exports / args.name,
+            train[: cfg.engine_calibration],
+            val_texts,
+            cfg,
+            engines=cfg.engines,
+        )
+    except ParityError as exc:
+        raise ParityError(str(exc), {**metrics, "engines": exc.metrics}) from exc
 
 
 if __name__ == "__main__":

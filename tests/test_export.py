@@ -165,9 +165,10 @@ def _stage(tmp_path: Path, model: Path, export_params: dict) -> tuple[int, str, 
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / model.name).symlink_to(model)
     (tmp_path / "data/prepared").mkdir(parents=True)
-    pd.DataFrame({"text": TEXTS[:12], "label": "neutral"}).to_parquet(
-        tmp_path / "data/prepared/val.parquet"
-    )
+    for split in ("train", "val"):
+        pd.DataFrame({"text": TEXTS[:12], "label": "neutral"}).to_parquet(
+            tmp_path / f"data/prepared/{split}.parquet"
+        )
     params = {
         "models": {model.name: {"kind": "transformer"}},
         "export": {"models": [model.name], **export_params},
@@ -178,6 +179,7 @@ def _stage(tmp_path: Path, model: Path, export_params: dict) -> tuple[int, str, 
     args = [model.name, "--params", str(tmp_path / "params.yaml")]
     args += ["--models", str(tmp_path / "models"), "--exports", str(tmp_path / "exports")]
     args += ["--val", str(tmp_path / "data/prepared/val.parquet")]
+    args += ["--train", str(tmp_path / "data/prepared/train.parquet")]
     args += ["--metrics", str(tmp_path / "metrics/export")]
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = stage.main(args)
@@ -194,6 +196,39 @@ def test_stage_fails_clearly_when_parity_breaks(tmp_path, tiny_classifier):
     assert "relax the tolerance" in err
     metrics = json.loads(metrics_path.read_text())
     assert metrics["onnx-fp32"]["agreement"] == 1.0 and "onnx-opt" not in metrics
+
+
+@pytest.mark.slow  # the trained tiny model (near-tie labels of an untrained head would flip)
+def test_stage_builds_and_gates_the_engines_it_is_asked_for(tmp_path, trained_tiny):
+    """``export.engines: [ct2]``: the export folder also gets ct2/, which loads as the
+    ct2-int8 backend and gives the PyTorch labels; its gate numbers are in the metrics."""
+    pytest.importorskip("ctranslate2")
+
+    code, err, metrics_path = _stage(tmp_path, trained_tiny[0], {"engines": ["ct2"]})
+    assert code == 0, err
+    metrics = json.loads(metrics_path.read_text())
+    assert set(metrics["engines"]) == {"ct2-int8"}
+    assert metrics["engines"]["ct2-int8"]["agreement"] >= 0.9
+    folder = tmp_path / "exports" / trained_tiny[0].name
+    assert (folder / "ct2").is_dir() and not (folder / "openvino").exists()
+    texts = TEXTS[:12]
+    want = load_predictor(trained_tiny[0], "torch-fp32", threads=1).predict(texts)
+    got = load_predictor(folder, "ct2-int8", threads=1).predict(texts)
+    assert np.mean(np.array(got) == np.array(want)) >= 0.9
+
+
+def test_unknown_engine_is_a_config_error(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "models": {"m": {"kind": "transformer"}},
+                "export": {"models": ["m"], "engines": ["tvm"]},
+            }
+        )
+    )
+    with pytest.raises(ConfigError, match=r"export.engines.*openvino.*ct2"):
+        load_export_config(params)
 
 
 def test_keep_fp32_entry_that_selects_nothing_fails(tiny_classifier, tmp_path):

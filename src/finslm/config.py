@@ -472,6 +472,13 @@ class ExportConfig(Section):
     int8_min_agreement: float = 0.9
     # Texts per forward pass when measuring parity (padding varies with it, as in serving).
     batch_size: int = 32
+    # Other CPU engines built into exports/<m>/ by the export stage, parity-gated on validation
+    # like the ONNX graphs (finslm.engines_build; extras [openvino], [ct2]): "openvino" (the
+    # OpenVINO backends and NNCF's INT8 IR, calibrated on training sentences) and/or "ct2"
+    # (CTranslate2 INT8). [] = none (the default: it keeps the first run short).
+    engines: list[str] = dataclasses.field(default_factory=list)
+    # Training sentences (the first N of the train split) that calibrate the OpenVINO INT8 IR.
+    engine_calibration: int = 300
 
     SECTION: ClassVar[str] = "export"
 
@@ -494,6 +501,12 @@ class ExportConfig(Section):
         for key in ("min_agreement", "int8_min_agreement"):
             need(0 <= getattr(self, key) <= 1, key, "between 0 and 1")
         need(self.batch_size >= 1, "batch_size", ">= 1")
+        need(
+            isinstance(self.engines, list) and set(self.engines) <= {"openvino", "ct2"},
+            "engines",
+            'a list of "openvino" and/or "ct2" ([] = none)',
+        )
+        need(self.engine_calibration >= 1, "engine_calibration", ">= 1")
 
 
 @dataclasses.dataclass(frozen=True)
