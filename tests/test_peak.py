@@ -55,14 +55,14 @@ def test_openvino_int8_probe_is_an_integer_gemm_of_the_quantised_operands():
     import openvino as ov
     from onnx import numpy_helper
 
+    from finslm.engines import openvino_cpu_config
+
     model = qdq_gemm_graph(32)
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "probe.onnx"
         path.write_bytes(model.SerializeToString())
-        compiled = ov.Core().compile_model(
-            str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1}
-        )
+        compiled = ov.Core().compile_model(str(path), "CPU", openvino_cpu_config(threads=1))
     kinds = {
         str(op.get_rt_info()["layerType"].astype(str)): op.get_rt_info()["runtimePrecision"].astype(
             str

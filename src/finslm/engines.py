@@ -77,6 +77,16 @@ def _cpu_only(backend: str, device: str) -> None:
         raise ModelError(f"backend {backend!r} runs on the CPU only; use --device cpu (or auto)")
 
 
+def openvino_cpu_config(threads: int = 0) -> dict[str, Any]:
+    """How finslm compiles an OpenVINO model for the CPU (the backends and the peak probe alike):
+    the latency hint (one stream, every thread on one request), fp32 inference precision (on
+    CPUs with bf16 units OpenVINO would otherwise run bf16), ``threads`` > 0 inference threads."""
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    if threads > 0:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    return config
+
+
 class OpenVinoPredictor(Predictor):
     """An exported graph compiled by OpenVINO for the CPU (``openvino-fp32``: ``model.onnx``).
 
@@ -106,10 +116,7 @@ class OpenVinoPredictor(Predictor):
         self.encoder = Encoder(self.model_dir, self.max_length)
         core = ov.Core()
         self.model = core.read_model(str(self.graph_path))
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        if threads > 0:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
-        self.compiled = core.compile_model(self.model, "CPU", config)
+        self.compiled = core.compile_model(self.model, "CPU", openvino_cpu_config(threads))
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
         self._local = threading.local()
 

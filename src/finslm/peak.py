@@ -94,6 +94,22 @@ def _session(model, threads: int):
     )
 
 
+def _probe_model(nodes, name: str, n: int, a_type: int, y_type: int, inits):
+    """One ONNX model: input ``a`` and output ``y``, both n×n, opset 17."""
+    from onnx import helper
+
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("a", a_type, [n, n])],
+        [helper.make_tensor_value_info("y", y_type, [n, n])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # what onnxruntime releases of the last years all read
+    return model
+
+
 def gemm_graph(n: int, int8: bool):
     """``y = a · w`` with ``a`` an input (n×n) and ``w`` an initializer: float32 ``MatMul``, or
     ``MatMulInteger`` (uint8 × int8 -> int32, zero points 128 and 0)."""
@@ -115,16 +131,7 @@ def gemm_graph(n: int, int8: bool):
         inits = [numpy_helper.from_array(rng.standard_normal((n, n), dtype=np.float32), "w")]
         node = helper.make_node("MatMul", ["a", "w"], ["y"])
         a_type = y_type = TensorProto.FLOAT
-    graph = helper.make_graph(
-        [node],
-        "gemm_probe",
-        [helper.make_tensor_value_info("a", a_type, [n, n])],
-        [helper.make_tensor_value_info("y", y_type, [n, n])],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8  # what onnxruntime releases of the last years all read
-    return model
+    return _probe_model([node], "gemm_probe", n, a_type, y_type, inits)
 
 
 def ort_gemm(
@@ -160,16 +167,7 @@ def qdq_gemm_graph(n: int):
         helper.make_node("DequantizeLinear", ["w", "w_scale", "w_zero"], ["w_dq"]),
         helper.make_node("MatMul", ["a_dq", "w_dq"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "qdq_gemm_probe",
-        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model
+    return _probe_model(nodes, "qdq_gemm_probe", n, TensorProto.FLOAT, TensorProto.FLOAT, inits)
 
 
 def ov_gemm(
@@ -181,16 +179,15 @@ def ov_gemm(
 
     import openvino as ov
 
+    from finslm.engines import openvino_cpu_config
+
     graph = qdq_gemm_graph(n) if int8 else gemm_graph(n, int8=False)
     core = ov.Core()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "probe.onnx"
         path.write_bytes(graph.SerializeToString())
         model = core.read_model(str(path))
-    config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-    if threads > 0:
-        config["INFERENCE_NUM_THREADS"] = int(threads)
-    request = core.compile_model(model, "CPU", config).create_infer_request()
+    request = core.compile_model(model, "CPU", openvino_cpu_config(threads)).create_infer_request()
     a = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
     return _gops(lambda: request.infer({0: a}), 2.0 * n**3, repeats, fill_s)
 
