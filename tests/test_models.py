@@ -135,3 +135,20 @@ def test_mean_pooling_rejects_non_bert(tmp_path):
     )
     with pytest.raises(ModelError, match="pooling 'mean' supports BERT-family"):
         load_for_finetuning(str(tmp_path), pooling="mean")
+
+
+def test_a_saved_tokenizer_is_the_same_bytes_online_and_offline(tiny_checkpoint, tmp_path):
+    """transformers stores from_pretrained(local_files_only=...) (set by HF_HUB_OFFLINE) in
+    tokenizer_config.json; the saved folder, and so its DVC hash, must not depend on it."""
+    from transformers import AutoTokenizer
+
+    from finslm.models import save_tokenizer
+
+    saved = []
+    for offline in (False, True):
+        tok = AutoTokenizer.from_pretrained(str(tiny_checkpoint), local_files_only=offline)
+        out = tmp_path / f"offline-{offline}"
+        save_tokenizer(tok, out)
+        saved.append((out / "tokenizer_config.json").read_bytes())
+    assert saved[0] == saved[1]
+    assert b"local_files_only" not in saved[0]

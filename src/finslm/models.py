@@ -126,6 +126,26 @@ def load_for_finetuning(
     return tokenizer, model
 
 
+# Keys transformers copies from the environment into a saved tokenizer_config.json
+# (HF_HUB_OFFLINE=1 saves "local_files_only": true): left out, so a model folder's bytes and DVC
+# hash do not depend on how the stage was started (`make repro` sets HF_HUB_OFFLINE, a bare
+# `dvc repro` may not).
+_ENV_TOKENIZER_KEYS = ("local_files_only",)
+
+
+def save_model(model, tokenizer, out_dir: Path) -> None:
+    """``save_pretrained`` of a model (safetensors) and its tokenizer, the same bytes whatever
+    the environment."""
+    model.save_pretrained(out_dir, safe_serialization=True)
+    save_tokenizer(tokenizer, out_dir)
+
+
+def save_tokenizer(tokenizer, out_dir: Path) -> None:
+    for key in _ENV_TOKENIZER_KEYS:
+        tokenizer.init_kwargs.pop(key, None)
+    tokenizer.save_pretrained(out_dir)
+
+
 def write_meta(model_dir: Path, meta: dict[str, Any]) -> None:
     meta = {"labels": list(LABELS), **meta}
     (model_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -36,13 +37,18 @@ def stage_parser(doc: str | None) -> argparse.ArgumentParser:
 
 def quiet_libraries() -> None:
     """No "Loading weights" / "Writing model shards" bar per model load or checkpoint save, and
-    transformers' advice at warning level only; Trainer's own progress bar is unaffected."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:  # the TF-IDF and data stages may run without transformers imported
-        return
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_warning()
+    transformers' advice at warning level only; Trainer's own progress bar is unaffected.
+
+    Through the environment variables transformers and huggingface_hub read when imported, so a
+    stage that never loads a model (data, TF-IDF, report) does not import transformers for this
+    (~1 s); a user's own setting of either variable wins. Where transformers is already imported,
+    its switches are set as well."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "warning")
+    hf_logging = sys.modules.get("transformers.utils.logging")
+    if hf_logging is not None:
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_warning()
 
 
 def run_stage(name: str, main: Callable[[], int | None], level: int = logging.INFO) -> int:

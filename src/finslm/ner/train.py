@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from finslm.config import NerModelConfig
-from finslm.models import ModelError, count_parameters, resolve_checkpoint, write_meta
+from finslm.models import ModelError, count_parameters, resolve_checkpoint, save_model, write_meta
 from finslm.ner.align import IGNORE, encode_dataset
 from finslm.ner.evaluate import BEST_METRIC, entity_metrics, tags_from_logits
 from finslm.ner.tags import label_list
@@ -172,8 +172,7 @@ def train_ner(
         seconds = time.perf_counter() - start
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        trainer.model.save_pretrained(out_dir, safe_serialization=True)
-        tokenizer.save_pretrained(out_dir)
+        save_model(trainer.model, tokenizer, out_dir)
         write_meta(
             out_dir,
             {

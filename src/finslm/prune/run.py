@@ -15,7 +15,7 @@ import torch
 
 from finslm.config import DistillConfig, PruneConfig
 from finslm.labels import LABEL2ID
-from finslm.models import ModelError, count_parameters, read_meta, write_meta
+from finslm.models import ModelError, count_parameters, read_meta, save_model, write_meta
 from finslm.prune.importance import ffn_importance, layers_to_keep, mean_loss, top_neurons
 from finslm.prune.surgery import encoder, encoder_parameters, keep_layers, shrink_ffn
 from finslm.train.determinism import set_determinism
@@ -130,8 +130,7 @@ def prune_model(
 
 def _save(model, tokenizer, out_dir: Path, meta: dict[str, Any]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
+    save_model(model, tokenizer, out_dir)
     write_meta(out_dir, meta)
 
 

@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from finslm.models import ModelError
+from finslm.models import ModelError, save_model
 from finslm.train.heads import MODEL_TYPE
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,7 @@ def save_encoder(model, tokenizer, out_dir) -> None:
     settings["architectures"] = ["BertModel"]
     plain = BertModel(BertConfig(**settings), add_pooling_layer=encoder.pooler is not None)
     plain.load_state_dict(encoder.state_dict())
-    plain.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
+    save_model(plain, tokenizer, out_dir)
 
 
 def adapt_checkpoint(cfg, train_df, out_dir, seed: int, threads: int = 0) -> dict[str, Any]:

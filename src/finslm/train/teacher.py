@@ -22,7 +22,7 @@ import pandas as pd
 
 from finslm.config import StudentConfig, TeacherConfig
 from finslm.labels import LABELS
-from finslm.models import ModelError
+from finslm.models import ModelError, save_model
 
 HASH_COLUMN = "text_sha1"
 LOGIT_COLUMNS = [f"logit_{label}" for label in LABELS]
@@ -83,8 +83,7 @@ def fit_student(
     summary = distill(student, tokenizer, train_df, val_df, logits, cfg.max_length, cfg, live)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    student.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
+    save_model(student, tokenizer, out_dir)
     write_meta(
         out_dir,
         {

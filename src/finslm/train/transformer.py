@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from finslm.config import ConfigError, TransformerConfig
-from finslm.models import count_parameters, load_for_finetuning, write_meta
+from finslm.models import count_parameters, load_for_finetuning, save_model, write_meta
 from finslm.train.arguments import training_arguments
 from finslm.train.callbacks import live_callback, weight_averager
 from finslm.train.dataset import EncodedSplit, agreement_targets, class_weights
@@ -221,8 +221,7 @@ def _build_trainer(cfg, run: _Run, task_loss, ckpt_dir: str, seed: int, live, av
 def _save(cfg: TransformerConfig, trainer, tokenizer, out_dir: Path) -> None:
     """Rank 0 writes the restored model, its tokenizer and finslm.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
+    save_model(trainer.model, tokenizer, out_dir)
     write_meta(
         out_dir,
         {
