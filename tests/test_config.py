@@ -180,7 +180,11 @@ def test_repo_sample_runs_the_quick_profile_and_the_real_recipe_is_unchanged():
     quick = load_params("params.yaml")
     assert quick.models["minilm"].soup_size == raw["quick"]["models"]["minilm"]["soup_size"]
     assert quick.models["minilm"].soup_size >= 2  # still a soup: the same code path
-    assert quick.prune.soup_size >= 2  # the pruned soup too
+    # One pruned student on the sample (the pruned soup is unit-tested); the real recipe: three.
+    assert (
+        quick.prune.soup_size == raw["quick"]["prune"]["soup_size"]
+        and raw["prune"]["soup_size"] == 3
+    )
     # One fine-tune seed on the sample (the ≤ 5 min first run); the real recipe keeps three.
     assert len(quick.finetune.seeds) >= 1 and raw["finetune"]["seeds"] == [42, 43, 44]
     assert raw["models"]["minilm"]["soup_size"] == 3 and raw["models"]["minilm"]["epochs"] == 6
