@@ -179,7 +179,6 @@ def test_repo_sample_runs_the_quick_profile_and_the_real_recipe_is_unchanged():
     raw = yaml.safe_load(Path("params.yaml").read_text())
     quick = load_params("params.yaml")
     assert quick.models["minilm"].soup_size == raw["quick"]["models"]["minilm"]["soup_size"]
-    assert quick.models["minilm"].soup_size >= 2  # still a soup: the same code path
     # One pruned student on the sample (the pruned soup is unit-tested); the real recipe: three.
     assert (
         quick.prune.soup_size == raw["quick"]["prune"]["soup_size"]
