@@ -114,12 +114,9 @@ def export_onnx(
     Inputs are int64 (batch, sequence), output ``logits`` is float32 (batch, n_labels), both axes
     dynamic. The sample input is two texts of different lengths, so no size is baked in.
     """
-    import inspect
-
-    import torch
     from transformers import AutoModelForSequenceClassification
 
-    from finslm.predict import Encoder, no_hf_progress
+    from finslm.predict import no_hf_progress
     from finslm.train.heads import register
 
     register()  # finslm's own heads (mean pooling) load through the Auto classes
@@ -127,9 +124,24 @@ def export_onnx(
         model = AutoModelForSequenceClassification.from_pretrained(
             model_dir, attn_implementation="eager"
         ).eval()
+    return export_module(model, model_dir, path, opset, exporter)
+
+
+def export_module(
+    model, tokenizer_dir: Path, path: Path, opset: int = 17, exporter: str = "torchscript"
+) -> list[str]:
+    """:func:`export_onnx` of an in-memory classifier (one that no Auto class can reload, such
+    as a network with PerforatedAI dendrites); ``tokenizer_dir`` holds its tokenizer."""
+    import inspect
+
+    import torch
+
+    from finslm.predict import Encoder
+
+    model = model.eval()
     accepted = set(inspect.signature(model.forward).parameters)
     names = [n for n in INPUT_NAMES if n in accepted]
-    sample = Encoder(model_dir, 32)(["A short one.", "A somewhat longer sample sentence here."])
+    sample = Encoder(tokenizer_dir, 32)(["A short one.", "A somewhat longer sample sentence here."])
     args = tuple(torch.from_numpy(sample[n]) for n in names)
     wrapper = _logits_only(model)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-from finslm.models import load_for_finetuning
-from finslm.train.dendrites import DendriteSettings, train_with_dendrites
+from finslm.models import ModelError, load_for_finetuning
+from finslm.train.dendrites import (
+    DendriteSettings,
+    stock_state_dict,
+    to_stock,
+    train_with_dendrites,
+)
 from tests.conftest import HELD_OUT, TRAINED_TRAIN, TRAINED_VAL
 
 # make setup installs it (--no-deps); CI must run these tests, elsewhere a bare venv skips them.
@@ -38,7 +43,15 @@ def test_tracker_adds_dendrites_writes_its_graph_and_stops(tmp_path, tiny_checkp
     batch = tokenizer([t for t, _ in HELD_OUT[:4]], padding=True, return_tensors="pt")
     cleaned.eval()
     with torch.no_grad():
-        assert cleaned(**batch).logits.shape == (4, 3)
+        logits = cleaned(**batch).logits
+    assert logits.shape == (4, 3)
+    # The cleaned network is a stock one in PerforatedAI's wrappers: rebuilt as a plain model
+    # (what export, INT8 and the benchmark load) it gives the same logits at the source's size.
+    _, fresh = load_for_finetuning(str(tiny_checkpoint), pooling="mean")
+    stock = to_stock(cleaned, fresh)
+    with torch.no_grad():
+        torch.testing.assert_close(stock(**batch).logits, logits, atol=1e-6, rtol=0)
+    assert sum(p.numel() for p in stock.parameters()) == summary["params_before"]
 
 
 @pytest.mark.slow
@@ -51,3 +64,23 @@ def test_control_runs_the_same_loop_for_every_epoch_without_dendrites(tmp_path, 
     )
     assert summary["epochs"] == 3  # the same budget as a run with dendrites
     assert summary["params_added"] == 0 and summary["restructures"] == 0
+
+
+class _Wrapped(torch.nn.Module):
+    """PerforatedAI's cleaned wrapper, as far as its state dict goes."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer_array = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(3, 2))
+        self.register_buffer("node_index", torch.tensor(0))
+
+
+def test_stock_weights_are_each_wrappers_last_module_without_its_bookkeeping():
+    net = torch.nn.Module()
+    net.query, net.other = _Wrapped(), torch.nn.Linear(2, 2)
+    got = stock_state_dict(net, ["query.weight", "query.bias", "other.weight", "other.bias"])
+    assert list(got) == ["query.weight", "query.bias", "other.weight", "other.bias"]
+    assert torch.equal(got["query.weight"], net.query.layer_array[1].weight)
+    assert not torch.equal(got["query.weight"], net.query.layer_array[0].weight)
+    with pytest.raises(ModelError, match="no weights for 1 stock parameters .*first: key.weight"):
+        stock_state_dict(net, ["query.weight", "key.weight"])

@@ -230,3 +230,44 @@ def train_with_dendrites(
         "params_added": count(model) - base_params,
         "restructures": restructures,
     }
+
+
+def stock_state_dict(model, stock_keys) -> dict[str, Any]:
+    """The cleaned network's weights under a stock model's parameter names.
+
+    After ``prepare_final_model`` every perforated ``Linear`` is a PerforatedAI wrapper whose
+    forward runs the last module of its ``layer_array`` alone (measured: scaling the others
+    changes no logit; the stock network rebuilt from the last ones gives identical logits), so
+    ``…query.layer_array.<last>.weight`` becomes ``…query.weight`` and the wrapper's bookkeeping
+    buffers (``node_index``, ``num_cycles``, ``view_tuple``, …) are left out. Raises ModelError
+    when a stock parameter has no counterpart.
+    """
+    from finslm.models import ModelError
+
+    latest: dict[str, tuple[int, Any]] = {}
+    plain: dict[str, Any] = {}
+    for name, tensor in model.state_dict().items():
+        if ".layer_array." in name:
+            head, rest = name.split(".layer_array.", 1)
+            index, leaf = rest.split(".", 1)
+            key = f"{head}.{leaf}"
+            if key not in latest or int(index) > latest[key][0]:
+                latest[key] = (int(index), tensor)
+        else:
+            plain[name] = tensor
+    merged = {**plain, **{k: t for k, (_, t) in latest.items()}}
+    missing = [k for k in stock_keys if k not in merged]
+    if missing:
+        raise ModelError(
+            f"the dendrite network has no weights for {len(missing)} stock parameters "
+            f"(first: {missing[0]}); PerforatedAI's module layout is not the one finslm knows"
+        )
+    return {k: merged[k] for k in stock_keys}
+
+
+def to_stock(model, stock):
+    """``stock`` (a freshly built model of the source architecture) loaded with the cleaned
+    dendrite network's weights: a plain transformers model that export, INT8, pruning and the
+    benchmark take like any other."""
+    stock.load_state_dict(stock_state_dict(model, list(stock.state_dict())), strict=True)
+    return stock.eval()
