@@ -181,6 +181,33 @@ class LoraConfig(Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class DendritesConfig(Section):
+    """PerforatedAI dendrites (``models.<name>.dendrites``; finslm/train/dendrites.py), off by
+    default; needs ``pip install --no-deps perforatedai==3.2.9`` (``make setup`` does it).
+
+    Training runs PerforatedAI's own loop instead of the Trainer: AdamW at the model's ``lr``
+    and ``weight_decay`` with the tracker's ReduceLROnPlateau on validation macro-F1 (no
+    warm-up, no ``lr_schedule``), ``epochs`` at most, dendrites added after every
+    ``switch_epochs`` while the tracker allows (``max_dendrites``). The network the tracker
+    returns is rebuilt as the stock model it is (:func:`finslm.train.dendrites.to_stock`), so
+    export, INT8, pruning and the benchmark take it like any other; its graph and score CSVs go
+    to the train stage's plots folder (``pai/``).
+    """
+
+    enabled: bool = False
+    switch_epochs: int = 1
+    max_dendrites: int = 1
+    patience: int = 2  # the tracker's ReduceLROnPlateau patience, epochs
+    candidate_init: float = 0.1  # initial scale of a new dendrite's weights (library: 0.01)
+
+    def check(self, need: Need) -> None:
+        need(self.switch_epochs >= 1, "switch_epochs", ">= 1")
+        need(self.max_dendrites >= 1, "max_dendrites", ">= 1")
+        need(self.patience >= 0, "patience", ">= 0")
+        need(self.candidate_init > 0, "candidate_init", "> 0")
+
+
+@dataclasses.dataclass(frozen=True)
 class TransformerConfig(OptimConfig):
     """A fine-tuned transformer (``models.<name>`` with ``kind: transformer``); the optimiser
     block (epochs, batch_size, lr, weight_decay, warmup_ratio, early_stopping_patience) is
@@ -252,6 +279,8 @@ class TransformerConfig(OptimConfig):
     trust_remote_code: bool = False
     # LoRA adapters instead of full fine-tuning (LoraConfig; r: 0 = off), merged before saving.
     lora: LoraConfig = dataclasses.field(default_factory=LoraConfig)
+    # PerforatedAI dendrites (DendritesConfig; enabled: false = off): its own training loop.
+    dendrites: DendritesConfig = dataclasses.field(default_factory=DendritesConfig)
 
     def check(self, need: Need) -> None:
         super().check(need)

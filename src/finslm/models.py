@@ -140,6 +140,25 @@ def save_model(model, tokenizer, out_dir: Path) -> None:
     save_tokenizer(tokenizer, out_dir)
 
 
+def save_classifier(model, tokenizer, out_dir: Path, cfg, **meta: Any) -> None:
+    """A trained classifier folder: weights, tokenizer and ``finslm.json`` (kind, the recipe's
+    checkpoint, pooling and max_length, the parameter count, and ``meta``)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_model(model, tokenizer, out_dir)
+    write_meta(
+        out_dir,
+        {
+            "kind": "transformer",
+            "checkpoint": cfg.checkpoint,
+            "pooling": cfg.pooling,
+            "max_length": cfg.max_length,
+            "params": count_parameters(model),
+            **meta,
+        },
+    )
+
+
 def save_tokenizer(tokenizer, out_dir: Path) -> None:
     for key in _ENV_TOKENIZER_KEYS:
         tokenizer.init_kwargs.pop(key, None)

@@ -84,3 +84,47 @@ def test_stock_weights_are_each_wrappers_last_module_without_its_bookkeeping():
     assert not torch.equal(got["query.weight"], net.query.layer_array[0].weight)
     with pytest.raises(ModelError, match="no weights for 1 stock parameters .*first: key.weight"):
         stock_state_dict(net, ["query.weight", "key.weight"])
+
+
+def test_the_dendrite_loop_refuses_levers_it_would_ignore():
+    from finslm.config import ConfigError, DendritesConfig, TransformerConfig
+    from finslm.train.dendrites import check_recipe
+
+    on = DendritesConfig(enabled=True)
+    check_recipe(TransformerConfig(dendrites=on))  # the plain recipe runs
+    with pytest.raises(ConfigError, match=r"models.<name>.soup_size: got 3; must be 1 with"):
+        check_recipe(TransformerConfig(dendrites=on, soup_size=3))
+    with pytest.raises(ConfigError, match=r"models.<name>.label_smoothing: got 0.1"):
+        check_recipe(TransformerConfig(dendrites=on, label_smoothing=0.1))
+
+
+@pytest.mark.slow
+def test_train_stage_recipe_with_dendrites_saves_a_stock_model_and_the_tracker_graph(
+    tmp_path, tiny_checkpoint
+):
+    from finslm.config import DendritesConfig, TransformerConfig
+    from finslm.predict import load_predictor
+    from finslm.train.recipe import fit_transformer
+
+    class _Live:  # what fit_transformer reads of DVCLive: its folder
+        dir = str(tmp_path / "plots")
+
+    frame = lambda rows: pd.DataFrame(rows, columns=["text", "label"])  # noqa: E731
+    cfg = TransformerConfig(
+        checkpoint=str(tiny_checkpoint),
+        pooling="mean",
+        epochs=3,
+        lr=1e-3,
+        dendrites=DendritesConfig(enabled=True, switch_epochs=1),
+    )
+    out = tmp_path / "model"
+    summary = fit_transformer(cfg, frame(TRAINED_TRAIN), frame(TRAINED_VAL), out, _Live(), seed=0)
+    assert summary["dendrites"]["params_in_training"] > summary["params"]  # dendrites were added
+    assert 1 <= summary["epochs"] <= 3 and 0.0 <= summary["val"]["macro_f1"] <= 1.0
+    assert "PAI.png" in summary["dendrites"]["graphs"]
+    assert (tmp_path / "plots" / "pai" / "PAI.png").is_file()
+    # A stock folder: the Predictor every consumer uses loads it, and scores val as trained.
+    predictor = load_predictor(out, "torch-fp32")
+    probs = predictor.predict_proba([t for t, _ in TRAINED_VAL])
+    assert probs.shape == (len(TRAINED_VAL), 3)
+    assert predictor.meta["params"] == summary["params"]

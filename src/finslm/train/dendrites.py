@@ -1,12 +1,15 @@
 """PerforatedAI dendrites (``pip install --no-deps perforatedai==3.2.9``): its documented loop.
 
     model, summary = train_with_dendrites(model, tokenizer, train_df, val_df, Path("out"))
+    stock = to_stock(model, load_for_finetuning(checkpoint, pooling="mean")[1])
 
-A prototype, not yet a lever of ``train@<m>`` (docs/methods/lora-dendrites.md says why): the
-network it returns keeps PerforatedAI's wrappers (``query.layer_array.0.weight`` instead of
-``query.weight``, plus the dendrite modules when any were kept), so it is not a stock
-transformers model that export, INT8, pruning and the benchmark load. What it does is the loop
-the library documents, on CPU, offline and without prompts:
+The lever ``models.<m>.dendrites.enabled`` of ``train@<m>`` (:func:`fit_with_dendrites`, through
+:func:`finslm.train.recipe.fit_transformer`). The network PerforatedAI returns keeps its
+wrappers (``query.layer_array.<k>.weight`` instead of ``query.weight``), but each wrapper's
+forward runs the last module of its ``layer_array`` alone, so :func:`to_stock` rebuilds it as
+the stock model it is (identical logits, tested), and export, INT8, pruning and the benchmark
+take it like any other. The training loop is the one the library documents, on CPU, offline and
+without prompts:
 
 1. settings on ``GPA.pc`` before anything else (:func:`configure`): every confirmation that
    would otherwise ask on a terminal or stop in ``pdb`` is given up front, the 3-D output
@@ -271,3 +274,104 @@ def to_stock(model, stock):
     benchmark take like any other."""
     stock.load_state_dict(stock_state_dict(model, list(stock.state_dict())), strict=True)
     return stock.eval()
+
+
+# Recipe levers that PerforatedAI's loop does not run, with their "off" values: a model entry
+# with dendrites enabled must leave them off rather than have them silently dropped.
+_OFF_WITH_DENDRITES = (
+    ("soup_size", 1),
+    ("tapt_epochs", 0),
+    ("contrastive_epochs", 0),
+    ("swa_from_epoch", 0),
+    ("label_smoothing", 0.0),
+    ("layer_lr_decay", 1.0),
+    ("rdrop_alpha", 0.0),
+    ("fgm_epsilon", 0.0),
+    ("supcon_weight", 0.0),
+    ("class_weights", False),
+    ("freeze_embeddings", False),
+    ("freeze_layers", 0),
+    ("agreement_labels", "off"),
+)
+
+
+def check_recipe(cfg) -> None:
+    """ConfigError naming the first lever of ``cfg`` (a TransformerConfig) that the dendrite
+    loop would ignore; LoRA too (each method is measured alone first)."""
+    from finslm.config import ConfigError
+
+    levers = [*_OFF_WITH_DENDRITES, ("lora.r", 0)]
+    for key, off in levers:
+        value = cfg.lora.r if key == "lora.r" else getattr(cfg, key)
+        if value != off:
+            raise ConfigError(
+                f"models.<name>.{key}: got {value!r}; must be {off!r} with "
+                "dendrites.enabled (PerforatedAI's loop trains one plain network)"
+            )
+
+
+def fit_with_dendrites(
+    cfg, train_df, val_df, out_dir: Path, seed: int = 42, threads: int = 0, graphs_dir=None
+):
+    """``train@<m>`` with ``cfg.dendrites.enabled``: PerforatedAI's loop on ``cfg.checkpoint``,
+    the result saved to ``out_dir`` as a stock model; the training summary (the keys
+    :func:`finslm.train.transformer.train_transformer` returns, plus ``dendrites``).
+    PerforatedAI's graph (``PAI.png``) and score CSVs are copied to ``graphs_dir`` if given."""
+    import shutil
+    import tempfile
+
+    from finslm.config import ConfigError
+    from finslm.models import count_parameters, load_for_finetuning, save_classifier
+    from finslm.train.determinism import set_determinism
+    from finslm.train.distributed import dist_env
+    from finslm.train.transformer import peak_rss_mb
+
+    check_recipe(cfg)
+    if dist_env()[2] > 1:
+        raise ConfigError(
+            "train.nproc: must be 1 with dendrites.enabled (PerforatedAI's tracker is one process)"
+        )
+    d = cfg.dendrites
+    settings = DendriteSettings(
+        switch_epochs=d.switch_epochs,
+        max_dendrites=d.max_dendrites,
+        max_epochs=cfg.epochs,
+        patience=d.patience,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        batch_size=cfg.batch_size,
+        max_length=cfg.max_length,
+        candidate_init=d.candidate_init,
+    )
+    set_determinism(seed, threads)  # the new head's initial weights included
+    load = lambda: load_for_finetuning(cfg.checkpoint, cfg.trust_remote_code, pooling=cfg.pooling)  # noqa: E731
+    tokenizer, model = load()
+    with tempfile.TemporaryDirectory(prefix="finslm-dendrites-") as tmp:
+        trained, summary = train_with_dendrites(
+            model, tokenizer, train_df, val_df, Path(tmp), settings, seed
+        )
+        stock = to_stock(trained, load()[1])
+        save_classifier(stock, tokenizer, out_dir, cfg)
+        pai = sorted(p for p in (Path(tmp) / "PAI").glob("*") if p.suffix in (".png", ".csv"))
+        if graphs_dir is not None:
+            Path(graphs_dir).mkdir(parents=True, exist_ok=True)
+            for path in pai:
+                shutil.copyfile(path, Path(graphs_dir) / path.name)
+    best = max(summary["history"], key=lambda h: h["macro_f1"]) if summary["history"] else {}
+    return {
+        "val": _val_metrics(stock, tokenizer, val_df, settings),
+        "epochs": summary["epochs"],
+        "best_epoch": best.get("epoch", summary["epochs"]),
+        "seconds": summary["seconds"],
+        "seconds_per_epoch": summary["seconds_per_epoch"],
+        "params": count_parameters(stock),
+        "trainable_params": summary["params_before"],
+        "peak_rss_mb": peak_rss_mb(),
+        "world_size": 1,
+        "dendrites": {
+            "history": summary["history"],
+            "restructures": summary["restructures"],
+            "params_in_training": max([h["params"] for h in summary["history"]], default=0),
+            "graphs": [p.name for p in pai],
+        },
+    }

@@ -27,13 +27,19 @@ def fit_transformer(
     """Train ``cfg`` (a TransformerConfig) and save it to ``out_dir``; the training summary.
 
     One model (:func:`finslm.train.transformer.train_transformer`) or, with ``soup_size`` > 1, a soup
-    (:func:`finslm.train.soup.train_soup`); with ``tapt_epochs`` > 0 both start from the adapted
-    encoder and the summary gains ``tapt`` (seconds, MLM loss and masked-token accuracy per
+    (:func:`finslm.train.soup.train_soup`), or with ``dendrites.enabled`` PerforatedAI's loop
+    (:func:`finslm.train.dendrites.fit_with_dendrites`). With ``tapt_epochs`` > 0 the first two
+    start from the adapted encoder and the summary gains ``tapt`` (seconds, MLM loss and masked-token accuracy per
     epoch). The adaptation uses ``seed``; under torchrun every rank adapts its own identical copy.
     """
     from finslm.train.soup import train_soup
     from finslm.train.transformer import train_transformer
 
+    if cfg.dendrites.enabled:
+        from finslm.train.dendrites import fit_with_dendrites
+
+        graphs = Path(live.dir) / "pai" if live is not None else None
+        return fit_with_dendrites(cfg, train_df, val_df, out_dir, seed, threads, graphs)
     fit = train_transformer if cfg.soup_size == 1 else train_soup
     if not cfg.tapt_epochs:
         return fit(cfg, train_df, val_df, out_dir, live=live, seed=seed, threads=threads)

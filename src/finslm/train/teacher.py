@@ -22,7 +22,7 @@ import pandas as pd
 
 from finslm.config import StudentConfig, TeacherConfig
 from finslm.labels import LABELS
-from finslm.models import ModelError, save_model
+from finslm.models import ModelError
 
 HASH_COLUMN = "text_sha1"
 LOGIT_COLUMNS = [f"logit_{label}" for label in LABELS]
@@ -75,26 +75,19 @@ def fit_student(
 ) -> dict[str, Any]:
     """Train ``cfg.checkpoint`` against ``logits`` (and the labels); save it as a finslm model
     folder in ``out_dir``; return the summary (validation metrics of the restored epoch)."""
-    from finslm.models import count_parameters, load_for_finetuning, write_meta
+    from finslm.models import load_for_finetuning, save_classifier
     from finslm.train.distill import distill
 
     start = time.perf_counter()
     tokenizer, student = load_for_finetuning(cfg.checkpoint, pooling=cfg.pooling)
     summary = distill(student, tokenizer, train_df, val_df, logits, cfg.max_length, cfg, live)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_model(student, tokenizer, out_dir)
-    write_meta(
-        out_dir,
-        {
-            "kind": "transformer",
-            "checkpoint": cfg.checkpoint,
-            "pooling": cfg.pooling,
-            "max_length": cfg.max_length,
-            "params": count_parameters(student),
-            "teacher": cfg.teacher,
-            "alpha": cfg.alpha,
-            "temperature": cfg.temperature,
-        },
+    save_classifier(
+        student,
+        tokenizer,
+        Path(out_dir),
+        cfg,
+        teacher=cfg.teacher,
+        alpha=cfg.alpha,
+        temperature=cfg.temperature,
     )
     return {**summary, "teacher": cfg.teacher, "seconds_total": time.perf_counter() - start}

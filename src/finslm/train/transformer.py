@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from finslm.config import ConfigError, TransformerConfig
-from finslm.models import count_parameters, load_for_finetuning, save_model, write_meta
+from finslm.models import count_parameters, load_for_finetuning, save_classifier
 from finslm.train.arguments import training_arguments
 from finslm.train.callbacks import live_callback, weight_averager
 from finslm.train.dataset import EncodedSplit, agreement_targets, class_weights
@@ -220,18 +220,7 @@ def _build_trainer(cfg, run: _Run, task_loss, ckpt_dir: str, seed: int, live, av
 
 def _save(cfg: TransformerConfig, trainer, tokenizer, out_dir: Path) -> None:
     """Rank 0 writes the restored model, its tokenizer and finslm.json."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_model(trainer.model, tokenizer, out_dir)
-    write_meta(
-        out_dir,
-        {
-            "kind": "transformer",
-            "checkpoint": cfg.checkpoint,
-            "pooling": cfg.pooling,
-            "max_length": cfg.max_length,
-            "params": count_parameters(trainer.model),
-        },
-    )
+    save_classifier(trainer.model, tokenizer, out_dir, cfg)
 
 
 # Over 80 lines on purpose: a Trainer subclass closed over the recipe's settings.
