@@ -163,6 +163,7 @@ def train_with_dendrites(
     added) and how often the tracker restructured the network.
     """
     import torch
+    from tqdm.auto import tqdm
 
     GPA, UPA = _modules()
     configure(settings)
@@ -194,8 +195,13 @@ def train_with_dendrites(
         texts, labels = train_df.text.tolist(), train_df.label.tolist()
         for epoch in range(settings.max_epochs):
             model.train()
-            for enc, y in _batches(
+            batches = _batches(
                 tokenizer, texts, labels, settings.batch_size, settings.max_length, generator
+            )
+            steps = -(-len(texts) // settings.batch_size)
+            # One bar per epoch with its ETA (tqdm leaves it off when stderr is not a terminal).
+            for enc, y in tqdm(
+                batches, total=steps, desc=f"dendrites epoch {epoch + 1}", disable=None
             ):
                 optimizer.zero_grad()
                 loss = torch.nn.functional.cross_entropy(model(**enc).logits.float(), y)
