@@ -281,10 +281,11 @@ def load_trained(model_dir: Path):
 
 def save_model(model, tokenizer, out_dir: Path, meta: dict[str, Any]) -> None:
     """Write a finslm transformer folder (safetensors, tokenizer, finslm.json)."""
-    from finslm.models import count_parameters, save_model, write_meta
+    from finslm.models import count_parameters, write_meta
+    from finslm.models import save_model as save_weights  # this function's name is taken
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_model(model, tokenizer, out_dir)
+    save_weights(model, tokenizer, out_dir)
     write_meta(out_dir, {**meta, "kind": "transformer", "params": count_parameters(model)})
 
 
