@@ -363,11 +363,12 @@ def fit_with_dendrites(
             Path(graphs_dir).mkdir(parents=True, exist_ok=True)
             for path in pai:
                 shutil.copyfile(path, Path(graphs_dir) / path.name)
-    best = max(summary["history"], key=lambda h: h["macro_f1"]) if summary["history"] else {}
     return {
         "val": _val_metrics(stock, tokenizer, val_df, settings),
         "epochs": summary["epochs"],
-        "best_epoch": best.get("epoch", summary["epochs"]),
+        # The tracker returns the last epoch's network (not the best-scoring one's): the saved
+        # model, and the val metrics above, are that epoch's.
+        "best_epoch": summary["epochs"],
         "seconds": summary["seconds"],
         "seconds_per_epoch": summary["seconds_per_epoch"],
         "params": count_parameters(stock),
