@@ -18,7 +18,12 @@ from pathlib import Path
 from finslm.config import load_distill_config
 from finslm.data import read_split
 from finslm.stage import run_stage, stage_parser
-from finslm.train.teacher import aligned_logits, fit_student, score_train_split
+from finslm.train.teacher import (
+    aligned_logits,
+    augmented_logits,
+    fit_student,
+    score_train_split,
+)
 
 TEACHER_DIR = Path("data/teacher")
 
@@ -29,7 +34,12 @@ def logits(name: str, prepared: Path) -> None:
     table = score_train_split(Path("models") / name, train_df, cfg)
     TEACHER_DIR.mkdir(parents=True, exist_ok=True)
     table.to_parquet(TEACHER_DIR / f"{name}.parquet", index=False)
-    logging.info("%s: logits on %d train sentences", name, len(table))
+    logging.info(
+        "%s: logits on %d train sentences and %d augmented copies",
+        name,
+        len(train_df),
+        len(table) - len(train_df),
+    )
 
 
 def student(name: str, prepared: Path) -> None:
@@ -38,10 +48,14 @@ def student(name: str, prepared: Path) -> None:
     cfg = load_distill_config().student(name)
     train_df = read_split(prepared / "train.parquet")
     val_df = read_split(prepared / "val.parquet")
-    teacher = aligned_logits(TEACHER_DIR / f"{cfg.teacher}.parquet", train_df)
+    logits_file = TEACHER_DIR / f"{cfg.teacher}.parquet"
+    teacher = aligned_logits(logits_file, train_df)
+    augmented = augmented_logits(logits_file, train_df) if cfg.augmented else None
     plots = Path("plots/distill") / name
     with Live(dir=str(plots), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        summary = fit_student(cfg, train_df, val_df, teacher, Path("models") / name, live)
+        summary = fit_student(
+            cfg, train_df, val_df, teacher, Path("models") / name, live, augmented=augmented
+        )
     out = Path("metrics/distill") / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

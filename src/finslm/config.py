@@ -1028,14 +1028,28 @@ def load_prune_config(path: str | Path = "params.yaml") -> PruneConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TeacherConfig(Section):
-    """``distill.teachers.<t>``: teacher_logits@<t> scores the train split with models/<t>."""
+    """``distill.teachers.<t>``: teacher_logits@<t> scores the train split with models/<t>,
+    and, with ``augment_copies`` > 0, that many perturbed copies of each train sentence
+    (augmented transfer text, finslm/train/augment.py): each word is swapped for one of its
+    ``swap_neighbours`` nearest words in the teacher's input embeddings with probability
+    ``word_swap``, else dropped with probability ``word_dropout``."""
 
     batch_size: int = 64
     threads: int = 0
+    augment_copies: int = 0
+    word_dropout: float = 0.1
+    word_swap: float = 0.15
+    swap_neighbours: int = 5
+    augment_seed: int = 42
 
     def check(self, need: Need) -> None:
         need(self.batch_size >= 1, "batch_size", ">= 1")
         need(self.threads >= 0, "threads", ">= 0")
+        need(self.augment_copies >= 0, "augment_copies", ">= 0 (0 = no augmented text)")
+        need(0 <= self.word_dropout < 1, "word_dropout", "in [0, 1)")
+        need(0 <= self.word_swap < 1, "word_swap", "in [0, 1)")
+        need(self.word_dropout + self.word_swap < 1, "word_swap", "+ word_dropout < 1")
+        need(self.swap_neighbours >= 1, "swap_neighbours", ">= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1044,6 +1058,8 @@ class StudentConfig(DistillConfig):
     train-split logits (the :class:`DistillConfig` loss and optimiser) -> models/<s>."""
 
     teacher: str = ""  # a key of distill.teachers
+    # Learn the teacher's logits on its augmented copies too (when it made any: augment_copies).
+    augmented: bool = True
     checkpoint: str = "packaged:all-MiniLM-L6-v2"
     pooling: Literal["cls", "mean"] = "mean"
     max_length: int = 128

@@ -13,7 +13,13 @@ import yaml
 
 from finslm.config import ConfigError, StudentConfig, TeacherConfig, load_distill_config
 from finslm.models import ModelError
-from finslm.train.teacher import LOGIT_COLUMNS, aligned_logits, fit_student, score_train_split
+from finslm.train.teacher import (
+    LOGIT_COLUMNS,
+    aligned_logits,
+    augmented_logits,
+    fit_student,
+    score_train_split,
+)
 from tests.conftest import TRAINED_TRAIN, TRAINED_VAL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,17 +60,21 @@ def test_student_trains_against_teacher_logits(trained_tiny, tiny_checkpoint, tm
     from finslm.predict import load_predictor
 
     train, val = _frame(TRAINED_TRAIN), _frame(TRAINED_VAL)
-    table = score_train_split(trained_tiny[0], train, TeacherConfig(threads=1))
+    teacher = TeacherConfig(threads=1, augment_copies=1)  # and learn its augmented copies
+    table = score_train_split(trained_tiny[0], train, teacher)
     table.to_parquet(tmp_path / "t.parquet", index=False)
     cfg = StudentConfig(
         teacher="t", checkpoint=str(tiny_checkpoint), epochs=3, batch_size=8, lr=1e-2,
         warmup_ratio=0.0, max_length=32, threads=1, seed=0,
     )  # fmt: skip
     logits = aligned_logits(tmp_path / "t.parquet", train)
-    summary = fit_student(cfg, train, val, logits, tmp_path / "student")
+    copies = augmented_logits(tmp_path / "t.parquet", train)
+    summary = fit_student(cfg, train, val, logits, tmp_path / "student", augmented=copies)
     assert summary["val"]["accuracy"] >= 0.8 and summary["teacher"] == "t"
+    assert summary["augmented_rows"] == len(copies[0]) > len(train) // 2
     meta = read_meta(tmp_path / "student")
     assert (meta["teacher"], meta["kind"], meta["pooling"]) == ("t", "transformer", "mean")
+    assert meta["augmented_rows"] == len(copies[0])
     assert len(load_predictor(tmp_path / "student").predict(val.text.tolist())) == len(val)
 
 

@@ -66,7 +66,7 @@ _CORE = re.compile(r"^(\W*)(\w[\w'-]*?)(\W*)$")
 METHODS = ("synonyms", "token_dropout")
 
 
-def _match_case(word: str, like: str) -> str:
+def match_case(word: str, like: str) -> str:
     if like.isupper() and len(like) > 1:
         return word.upper()
     if like[:1].isupper():
@@ -87,7 +87,7 @@ def synonym_copy(text: str, rate: float, rng: np.random.Generator) -> str | None
     chosen = [s for s in spots if rng.random() < rate] or [spots[rng.integers(len(spots))]]
     for i, m in chosen:
         options = FINANCIAL_SYNONYMS[m.group(2).lower()]
-        new = _match_case(options[rng.integers(len(options))], m.group(2))
+        new = match_case(options[rng.integers(len(options))], m.group(2))
         tokens[i] = f"{m.group(1)}{new}{m.group(3)}"
     return " ".join(tokens)
 

@@ -27,10 +27,20 @@ from finslm.train.dataset import EncodedSplit
 from finslm.train.determinism import set_determinism
 from finslm.train.metrics import restored_summary, trainer_metrics
 
+UNLABELLED = -100  # a row learnt from the teacher's logits alone (augmented transfer text)
+
 
 class _WithTeacher(EncodedSplit):
-    def __init__(self, tokenizer, texts, labels, max_length, teacher_logits: np.ndarray):
-        super().__init__(tokenizer, texts, labels, max_length)
+    """Labelled sentences, then ``unlabelled`` texts (no label: only the teacher's logits)."""
+
+    def __init__(
+        self, tokenizer, texts, labels, max_length, teacher_logits: np.ndarray, unlabelled=()
+    ):
+        unlabelled = list(unlabelled)
+        super().__init__(
+            tokenizer, texts + unlabelled, labels + [LABELS[0]] * len(unlabelled), max_length
+        )
+        self.labels[len(labels) :] = [UNLABELLED] * len(unlabelled)
         if len(teacher_logits) != len(self.labels):
             raise ValueError(f"{len(teacher_logits)} teacher rows for {len(self.labels)} texts")
         self.teacher = np.asarray(teacher_logits, dtype=np.float32)
@@ -74,7 +84,15 @@ def teacher_logits(model, tokenizer, texts: list[str], max_length: int, batch_si
 
 
 def distill_loss(student_logits, teacher, labels, alpha: float, temperature: float):
-    ce = nn.functional.cross_entropy(student_logits, labels)
+    """``alpha * T^2 * KL + (1 - alpha) * CE``; CE over the labelled rows only (rows labelled
+    ``UNLABELLED`` learn from the teacher alone; a batch of them has no CE term)."""
+    labelled = labels != UNLABELLED
+    if labelled.all():
+        ce = nn.functional.cross_entropy(student_logits, labels)
+    elif labelled.any():
+        ce = nn.functional.cross_entropy(student_logits[labelled], labels[labelled])
+    else:
+        ce = student_logits.sum() * 0.0
     if teacher is None or alpha == 0:
         return ce
     t = temperature
@@ -95,15 +113,28 @@ def distill(
     max_length: int,
     settings: DistillConfig,
     live=None,
+    extra_texts: list[str] = (),
+    extra_logits: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Train ``student`` in place (best epoch restored); return validation metrics and timings."""
+    """Train ``student`` in place (best epoch restored); return validation metrics and timings.
+
+    ``extra_texts`` / ``extra_logits``: unlabelled training text and the teacher's logits on
+    it (augmented transfer text), learnt through the KL term alone.
+    """
     from transformers import EarlyStoppingCallback, Trainer
 
     s = settings
     set_determinism(s.seed, s.threads)
+    extra_texts = list(extra_texts)
+    if extra_texts and (extra_logits is None or len(extra_logits) != len(extra_texts)):
+        raise ValueError("extra_texts need one row of extra_logits each")
+    targets = teacher_train_logits
+    if extra_texts:
+        targets = np.concatenate([teacher_train_logits, extra_logits])
     train_ds = _WithTeacher(
-        tokenizer, train_df.text.tolist(), train_df.label.tolist(), max_length, teacher_train_logits
-    )
+        tokenizer, train_df.text.tolist(), train_df.label.tolist(), max_length, targets,
+        unlabelled=extra_texts,
+    )  # fmt: skip
     val_ds = EncodedSplit(tokenizer, val_df.text.tolist(), val_df.label.tolist(), max_length)
 
     class DistillTrainer(Trainer):

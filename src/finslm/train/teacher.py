@@ -6,8 +6,11 @@ trained against them.
 
 The logits file has one row per train-split sentence, in ``train.parquet``'s order: a
 ``text_sha1`` column (so a student refuses logits computed for other text) and one
-``logit_<label>`` column per label. Only the train split is ever scored: validation picks the
-student's epoch and test judges it, so neither may shape its targets.
+``logit_<label>`` column per label. With ``augment_copies`` > 0 (augmented transfer text,
+:mod:`finslm.train.augment`) perturbed copies of the train sentences follow, each with its
+``augmented_text`` and the ``source_row`` it was made from; students learn those rows from the
+teacher's logits alone. Only the train split is ever scored or perturbed: validation picks
+the student's epoch and test judges it, so neither may shape its targets.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from finslm.labels import LABELS
 from finslm.models import ModelError
 
 HASH_COLUMN = "text_sha1"
+SOURCE_COLUMN = "source_row"
+TEXT_COLUMN = "augmented_text"
 LOGIT_COLUMNS = [f"logit_{label}" for label in LABELS]
 
 
@@ -33,23 +38,40 @@ def _hashes(texts: list[str]) -> list[str]:
 
 
 def score_train_split(model_dir: Path, train_df: pd.DataFrame, cfg: TeacherConfig) -> pd.DataFrame:
-    """The teacher's logits on every train sentence: (n, 1 + len(LABELS)), in row order."""
+    """The teacher's logits on every train sentence, in row order, then on the perturbed
+    copies ``cfg.augment_copies`` asks for (none by default)."""
+    from tqdm.auto import tqdm
+
     from finslm.predict import load_predictor
+    from finslm.train.augment import augment_texts, embedding_neighbours
 
     teacher = load_predictor(model_dir, "torch-fp32", threads=cfg.threads)
     texts = train_df.text.tolist()
-    chunks = [
-        teacher.logits(texts[i : i + cfg.batch_size]) for i in range(0, len(texts), cfg.batch_size)
-    ]
-    logits = np.concatenate(chunks) if chunks else np.zeros((0, len(LABELS)), np.float32)
+    copies: list[tuple[int, str]] = []
+    if cfg.augment_copies:
+        words = {w.strip(".,;:!?\"'()") for t in texts for w in t.split()}
+        neighbours = embedding_neighbours(
+            teacher.model, teacher.tokenizer, words, k=cfg.swap_neighbours
+        )
+        copies = augment_texts(
+            texts, neighbours, cfg.augment_copies, cfg.word_dropout, cfg.word_swap, cfg.augment_seed
+        )
+    every = texts + [text for _, text in copies]
+    # Batches of similar length (then back to row order): input-order batches of PhraseBank
+    # sentences are about half padding.
+    order = np.argsort([len(text) for text in every], kind="stable")
+    logits = np.zeros((len(every), len(LABELS)), np.float32)
+    for i in tqdm(range(0, len(every), cfg.batch_size), desc="teacher logits", disable=None):
+        rows = order[i : i + cfg.batch_size]
+        logits[rows] = teacher.logits([every[r] for r in rows])
     table = pd.DataFrame(logits.astype(np.float32), columns=LOGIT_COLUMNS)
-    table.insert(0, HASH_COLUMN, _hashes(texts))
+    table.insert(0, HASH_COLUMN, _hashes(every))
+    table.insert(1, SOURCE_COLUMN, list(range(len(texts))) + [row for row, _ in copies])
+    table.insert(2, TEXT_COLUMN, [""] * len(texts) + [text for _, text in copies])
     return table
 
 
-def aligned_logits(path: Path, train_df: pd.DataFrame) -> np.ndarray:
-    """(n, len(LABELS)) float32 logits for ``train_df``'s rows; ModelError if ``path`` was
-    computed for other text (a stale cache: the split changed after the teacher scored it)."""
+def _read_logits(path: Path, train_df: pd.DataFrame) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no teacher logits; run `dvc repro teacher_logits@{path.stem}`")
@@ -57,12 +79,31 @@ def aligned_logits(path: Path, train_df: pd.DataFrame) -> np.ndarray:
     missing = [c for c in [HASH_COLUMN, *LOGIT_COLUMNS] if c not in table.columns]
     if missing:
         raise ModelError(f"{path}: columns {missing} missing; rerun teacher_logits@{path.stem}")
-    if table[HASH_COLUMN].tolist() != _hashes(train_df.text.tolist()):
+    n = len(train_df)
+    if table[HASH_COLUMN].iloc[:n].tolist() != _hashes(train_df.text.tolist()):
         raise ModelError(
             f"{path}: logits for other sentences than the train split ({len(table)} rows vs "
             f"{len(train_df)}); rerun `dvc repro teacher_logits@{path.stem}`"
         )
-    return table[LOGIT_COLUMNS].to_numpy(dtype=np.float32)
+    return table
+
+
+def aligned_logits(path: Path, train_df: pd.DataFrame) -> np.ndarray:
+    """(n, len(LABELS)) float32 logits for ``train_df``'s rows; ModelError if ``path`` was
+    computed for other text (a stale cache: the split changed after the teacher scored it)."""
+    table = _read_logits(path, train_df)
+    return table[LOGIT_COLUMNS].iloc[: len(train_df)].to_numpy(dtype=np.float32)
+
+
+def augmented_logits(path: Path, train_df: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """The perturbed copies in ``path`` (texts, (m, len(LABELS)) logits); none when the
+    teacher was scored without ``augment_copies``."""
+    table = _read_logits(path, train_df).iloc[len(train_df) :]
+    if table.empty:
+        return [], np.zeros((0, len(LABELS)), np.float32)
+    if TEXT_COLUMN not in table.columns or (table[TEXT_COLUMN] == "").any():
+        raise ModelError(f"{path}: rows past the train split without their text; rerun it")
+    return table[TEXT_COLUMN].tolist(), table[LOGIT_COLUMNS].to_numpy(dtype=np.float32)
 
 
 def fit_student(
@@ -72,15 +113,21 @@ def fit_student(
     logits: np.ndarray,
     out_dir: Path,
     live=None,
+    augmented: tuple[list[str], np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Train ``cfg.checkpoint`` against ``logits`` (and the labels); save it as a finslm model
-    folder in ``out_dir``; return the summary (validation metrics of the restored epoch)."""
+    """Train ``cfg.checkpoint`` against ``logits`` (and the labels), and against the teacher's
+    logits on ``augmented`` (texts, logits) when given; save it as a finslm model folder in
+    ``out_dir``; return the summary (validation metrics of the restored epoch)."""
     from finslm.models import load_for_finetuning, save_classifier
     from finslm.train.distill import distill
 
     start = time.perf_counter()
     tokenizer, student = load_for_finetuning(cfg.checkpoint, pooling=cfg.pooling)
-    summary = distill(student, tokenizer, train_df, val_df, logits, cfg.max_length, cfg, live)
+    extra_texts, extra_logits = augmented if augmented is not None else ([], None)
+    summary = distill(
+        student, tokenizer, train_df, val_df, logits, cfg.max_length, cfg, live,
+        extra_texts=extra_texts, extra_logits=extra_logits,
+    )  # fmt: skip
     save_classifier(
         student,
         tokenizer,
@@ -89,5 +136,11 @@ def fit_student(
         teacher=cfg.teacher,
         alpha=cfg.alpha,
         temperature=cfg.temperature,
+        augmented_rows=len(extra_texts),
     )
-    return {**summary, "teacher": cfg.teacher, "seconds_total": time.perf_counter() - start}
+    return {
+        **summary,
+        "teacher": cfg.teacher,
+        "augmented_rows": len(extra_texts),
+        "seconds_total": time.perf_counter() - start,
+    }
