@@ -44,6 +44,7 @@ def _export(args) -> None:
         raise ConfigError(
             f"export.models: {args.name!r} is not listed ({', '.join(cfg.models)}); add it there"
         )
+    cfg = cfg.for_model(args.name)
     if not args.val.is_file():
         raise DataError(f"{args.val}: not found. Fix: run `dvc repro prepare` first.")
     texts = pd.read_parquet(args.val, columns=["text"])["text"].astype(str).tolist()

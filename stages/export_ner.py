@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     cfg = load_ner_config(args.params)
     cfg.model(args.name)
-    graph_cfg = load_export_config(args.params)
+    graph_cfg = load_export_config(args.params).for_model(args.name)
     val = read_split(args.prepared, "val")
     try:
         metrics = export_ner(args.models / args.name, args.exports / args.name, val, graph_cfg, cfg)

@@ -232,3 +232,17 @@ def test_every_loader_reads_the_same_numbers(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("models:\n  m:\n    kind: transformer\nexport:\n  models: [m]\n  atol: 1e-3\n")
     assert load_export_config(path).atol == pytest.approx(1e-3)
+
+
+def test_reduce_range_is_global_or_per_model(tmp_path):
+    from finslm.config import ExportConfig, build
+
+    assert ExportConfig().reduce_range_for("minilm") is False
+    every = build(ExportConfig, {"reduce_range": True}, "export")
+    assert every.reduce_range_for("minilm") and every.for_model("mpnet").reduce_range is True
+    some = build(ExportConfig, {"reduce_range": ["mpnet"]}, "export")
+    assert some.reduce_range_for("mpnet") and not some.reduce_range_for("minilm")
+    assert some.for_model("minilm").reduce_range is False
+    for bad in (["mpnet", "mpnet"], [""], "mpnet"):
+        with pytest.raises(ConfigError, match="reduce_range"):
+            build(ExportConfig, {"reduce_range": bad}, "export")

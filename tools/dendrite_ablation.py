@@ -69,7 +69,7 @@ def _export_and_check(model, tokenizer, val_texts, threads: int, work: Path) -> 
     from finslm.export import export_module, parity, parity_failures, quantize_graph
     from finslm.models import save_tokenizer
 
-    cfg = load_export_config("params.yaml")
+    cfg = load_export_config("params.yaml").for_model("minilm")
     save_tokenizer(tokenizer, work)
     fp32, int8 = work / "model.onnx", work / "model.int8.onnx"
     start = time.perf_counter()
