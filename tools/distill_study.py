@@ -19,20 +19,9 @@ import json
 import sys
 from pathlib import Path
 
-from finslm.ablation import mean_std, paired, summarise
+from finslm.ablation import evaluate_model, mean_std, paired, summarise
 from finslm.data import read_split
-from finslm.evaluation import evaluate_predictor
 from finslm.models import read_meta
-from finslm.predict import load_predictor
-
-
-def score(model_dir: Path, backend: str, splits: dict) -> dict:
-    predictor = load_predictor(model_dir, backend)
-    out = {}
-    for split, df in splits.items():
-        metrics, _, _ = evaluate_predictor(predictor, df.text.tolist(), df.label.tolist())
-        out[split] = {k: v for k, v in metrics.items() if k != "by_agreement"}
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     for backend in args.backends:
         per_seed = {
-            seed: score(args.models / entry["model"], backend, splits)
+            seed: evaluate_model(args.models / entry["model"], splits, backend)[0]
             for seed, entry in result["students"].items()
         }
         block: dict = {"per_seed": per_seed, "summary": summarise(per_seed)}

@@ -175,13 +175,14 @@ def paired(
 
 
 def evaluate_model(
-    model_dir: Path, splits: dict[str, Any]
+    model_dir: Path, splits: dict[str, Any], backend: str = "auto"
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Metrics and class probabilities of a saved model (its kind's PyTorch / sklearn backend)."""
+    """Metrics and class probabilities of a saved model (by default its kind's PyTorch /
+    sklearn backend; ``backend`` names another, e.g. ``onnx-int8``)."""
     from finslm.evaluation import evaluate_predictor
     from finslm.predict import load_predictor
 
-    predictor = load_predictor(model_dir, backend="auto")
+    predictor = load_predictor(model_dir, backend=backend)
     metrics, probs = {}, {}
     for split, df in splits.items():
         metrics[split], _, probs[split] = evaluate_predictor(

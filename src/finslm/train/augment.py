@@ -18,6 +18,12 @@ import numpy as np
 from finslm.finetune.augment import match_case
 
 _WORD = re.compile(r"^[a-z]{3,}$")
+_PUNCT = ".,;:!?\"'()"  # stripped from a whitespace word's ends to find the word itself
+
+
+def words_of(texts: list[str]) -> set[str]:
+    """The distinct words of ``texts`` (whitespace split, outer punctuation stripped)."""
+    return {w.strip(_PUNCT) for t in texts for w in t.split()}
 
 
 def _whole_words(vocab: dict[str, int]) -> tuple[list[str], np.ndarray]:
@@ -72,7 +78,7 @@ def perturb(
     """One perturbed copy of ``text`` (whitespace words; punctuation stays attached)."""
     out = []
     for word in text.split():
-        core = word.strip(".,;:!?\"'()")
+        core = word.strip(_PUNCT)
         choices = neighbours.get(core.lower())
         draw = rng.random()
         if choices and draw < word_swap:

@@ -87,9 +87,7 @@ def distill_loss(student_logits, teacher, labels, alpha: float, temperature: flo
     """``alpha * T^2 * KL + (1 - alpha) * CE``; CE over the labelled rows only (rows labelled
     ``UNLABELLED`` learn from the teacher alone; a batch of them has no CE term)."""
     labelled = labels != UNLABELLED
-    if labelled.all():
-        ce = nn.functional.cross_entropy(student_logits, labels)
-    elif labelled.any():
+    if labelled.any():
         ce = nn.functional.cross_entropy(student_logits[labelled], labels[labelled])
     else:
         ce = student_logits.sum() * 0.0

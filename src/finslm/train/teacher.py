@@ -43,15 +43,14 @@ def score_train_split(model_dir: Path, train_df: pd.DataFrame, cfg: TeacherConfi
     from tqdm.auto import tqdm
 
     from finslm.predict import load_predictor
-    from finslm.train.augment import augment_texts, embedding_neighbours
+    from finslm.train.augment import augment_texts, embedding_neighbours, words_of
 
     teacher = load_predictor(model_dir, "torch-fp32", threads=cfg.threads)
     texts = train_df.text.tolist()
     copies: list[tuple[int, str]] = []
     if cfg.augment_copies:
-        words = {w.strip(".,;:!?\"'()") for t in texts for w in t.split()}
         neighbours = embedding_neighbours(
-            teacher.model, teacher.tokenizer, words, k=cfg.swap_neighbours
+            teacher.model, teacher.tokenizer, words_of(texts), k=cfg.swap_neighbours
         )
         copies = augment_texts(
             texts, neighbours, cfg.augment_copies, cfg.word_dropout, cfg.word_swap, cfg.augment_seed
@@ -64,7 +63,7 @@ def score_train_split(model_dir: Path, train_df: pd.DataFrame, cfg: TeacherConfi
     for i in tqdm(range(0, len(every), cfg.batch_size), desc="teacher logits", disable=None):
         rows = order[i : i + cfg.batch_size]
         logits[rows] = teacher.logits([every[r] for r in rows])
-    table = pd.DataFrame(logits.astype(np.float32), columns=LOGIT_COLUMNS)
+    table = pd.DataFrame(logits, columns=LOGIT_COLUMNS)
     table.insert(0, HASH_COLUMN, _hashes(every))
     table.insert(1, SOURCE_COLUMN, list(range(len(texts))) + [row for row, _ in copies])
     table.insert(2, TEXT_COLUMN, [""] * len(texts) + [text for _, text in copies])
