@@ -1,20 +1,23 @@
 #!/bin/bash
 # SEC-filings NER runs, as recorded in README.md. From the repository root:
 #   bash results/sec-filings-ner/run.sh 42 [43 44]
-# Writes to .tmp/sec-ner/ (models, exports, metrics); copy the JSON you report into this folder.
+#   NER_PARAMS=results/sec-filings-ner/ner-params-document-val.yaml \
+#     bash results/sec-filings-ner/run.sh 42 43 44
+# Writes to $W (default .tmp/sec-ner/: models, exports, metrics); copy the JSON you report into
+# this folder.
 set -euo pipefail
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-W=.tmp/sec-ner
+export W=${W:-.tmp/sec-ner} NER_PARAMS=${NER_PARAMS:-results/sec-filings-ner/ner-params.yaml}
 mkdir -p $W
 python - <<'PY'
-import yaml
+import os, yaml
 base = yaml.safe_load(open("params.yaml"))
-base["ner"] = yaml.safe_load(open("results/sec-filings-ner/ner-params.yaml"))["ner"]
-yaml.safe_dump(base, open(".tmp/sec-ner/params.yaml", "w"), sort_keys=False)
+base["ner"] = yaml.safe_load(open(os.environ["NER_PARAMS"]))["ner"]
+yaml.safe_dump(base, open(os.environ["W"] + "/params.yaml", "w"), sort_keys=False)
 PY
 P=$W/params.yaml
 python stages/prepare_ner.py --params $P --out $W/prepared --metrics $W/data-ner.json
-python -m finslm.ner.baseline $W/prepared > $W/baseline.json
+[ -f $W/baseline.json ] || python -m finslm.ner.baseline $W/prepared > $W/baseline.json
 for seed in "${@:-42}"; do
   R=$W/seed$seed
   nice -n "${NICE:-5}" python stages/train_ner.py ner-minilm --params $P --prepared $W/prepared \
@@ -26,6 +29,7 @@ for seed in "${@:-42}"; do
   nice -n "${NICE:-5}" python stages/evaluate_ner.py ner-minilm --prepared $W/prepared --models $R/models \
     --out $R/eval-int8 --backend onnx-int8 --threads 1
 done
+[ -n "${NO_BENCH:-}" ] && exit 0
 R=$W/seed${1:-42}  # the benchmark times the first seed's model and exports
 nice -n "${NICE:-5}" python stages/benchmark_ner.py --params $P --prepared $W/prepared --models $R/models \
   --exports $R/exports --out $R/bench/benchmark-ner.json --table $R/bench/benchmark-ner.md

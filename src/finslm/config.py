@@ -1300,6 +1300,14 @@ class NerModelConfig(OptimConfig):
     # counted over the training split's first sub-tokens, then scaled to mean 1. 0 = off,
     # 1 = inverse frequency, 0.5 (default) = its square root.
     class_weight_power: float = 0.5
+    # Word shape through the token type ids: 1 on the sub-tokens of capitalised words. An
+    # uncased tokenizer (MiniLM's) cannot see case otherwise. Needs a model with two token
+    # types (BERT, MiniLM); finslm.json records it, so every backend encodes alike.
+    word_shape: bool = False
+    # How word scores become tags (finslm.json records it; every backend decodes alike):
+    # ``viterbi`` = the best valid IOB2 sequence (no I-T after O or another type), ``argmax`` =
+    # each word on its own (finslm.ner.decode). Also the best-epoch metric's decoding.
+    decode: Literal["viterbi", "argmax"] = "viterbi"
     trust_remote_code: bool = False
 
     def check(self, need: Need) -> None:
@@ -1336,6 +1344,10 @@ class NerConfig(Section):
     max_words: int = 64
     test_size: float = 0.2  # without test_source: stratified by entity presence
     val_size: float = 0.15  # share of train, stratified by entity presence
+    # How validation is drawn from train: ``sentence`` (a stratified share of sentences) or
+    # ``document`` (whole documents, about val_size of the sentences): names and places then
+    # differ between train and validation as they do between FIN5 and a test file.
+    val_by: Literal["sentence", "document"] = "sentence"
     seed: int = 42
     threads: int = 1  # torch threads for training (same seed + threads -> same weights)
     # Token classifiers: name -> NerModelConfig fields. models/<name>, exports/<name>.

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from finslm.ner.align import IGNORE, align_labels, split_words, word_scores
+from finslm.ner.align import (
+    IGNORE,
+    align_labels,
+    encode_dataset,
+    shape_type_ids,
+    split_words,
+    word_scores,
+)
 from finslm.ner.evaluate import entity_metrics, tags_from_logits
 
 
@@ -67,3 +74,40 @@ def test_tags_from_trainer_logits_skip_ignored_positions():
     labels = np.array([[IGNORE, 1, IGNORE, 2]])
     gold, pred = tags_from_logits(logits, labels, ["O", "B-ORG", "I-ORG"])
     assert gold == pred == [["B-ORG", "I-ORG"]]
+
+
+def test_word_shape_types_mark_capitalised_words_in_training_and_prediction(tmp_path):
+    from transformers import AutoTokenizer
+
+    from finslm.models import resolve_checkpoint
+    from finslm.ner.predict import WordEncoder
+
+    assert shape_type_ids(["Acme", "paid", "$5", "IBM"], [None, 0, 0, 1, 2, 3, None]) == [
+        0, 1, 1, 0, 0, 1, 0,
+    ]  # fmt: skip
+    folder = resolve_checkpoint("packaged:all-MiniLM-L6-v2")
+    tok = AutoTokenizer.from_pretrained(folder)
+    words = [["Kessingtonwald", "Bancorp", "paid", "$1,250"], ["the", "Borrower"]]
+    plain = encode_dataset(tok, words, [["O"] * 4, ["O"] * 2], {"O": 0}, 32)
+    shaped = encode_dataset(tok, words, [["O"] * 4, ["O"] * 2], {"O": 0}, 32, word_shape=True)
+    assert all(set(f["token_type_ids"]) == {0} for f in plain)
+    assert [f["input_ids"] for f in plain] == [f["input_ids"] for f in shaped]  # case-blind ids
+    feeds, _ = WordEncoder(folder, 32, word_shape=True)(words)
+    for row, f in zip(feeds["token_type_ids"], shaped, strict=True):
+        n = len(f["token_type_ids"])
+        assert row[:n].tolist() == f["token_type_ids"]  # training == prediction
+        assert not row[n:].any()  # padding
+    assert not WordEncoder(folder, 32)(words)[0]["token_type_ids"].any()
+
+
+def test_word_shape_needs_token_types():
+    from transformers import DistilBertConfig, DistilBertForTokenClassification
+
+    from finslm.models import ModelError
+    from finslm.ner.train import check_word_shape
+
+    model = DistilBertForTokenClassification(
+        DistilBertConfig(vocab_size=50, dim=16, hidden_dim=32, n_layers=1, n_heads=2)
+    )
+    with pytest.raises(ModelError, match="word_shape needs .* token type ids.*word_shape: false"):
+        check_word_shape(model, "tiny-distilbert")

@@ -13,6 +13,7 @@ from finslm.data.errors import DataError
 from finslm.ner.data import (
     assert_no_overlap,
     clean,
+    document_split,
     drop_overlap,
     read_conll,
     read_hub,
@@ -63,6 +64,7 @@ def test_conll_any_columns_docstart_and_blank_lines(tmp_path):
     ]
     assert four[0]["tags"] == ["I-ORG", "I-ORG", "O", "I-PER", "I-PER", "O"]
     assert [s["line"] for s in four] == [3, 13]  # the first token's line
+    assert [s["document"] for s in four] == ["1", "2"]  # -DOCSTART- lines counted
     assert [s["tokens"] for s in two] == [s["tokens"] for s in four]
     assert [s["tags"] for s in two] == [s["tags"] for s in four]
 
@@ -284,3 +286,47 @@ def test_prepare_accounts_for_every_sentence(tmp_path):
     assert report["rejects"] == {"duplicate": 1, "overlap_with_test": 1}
     assert report["sources"]["source"]["scheme"] == "io"
     assert len(splits["test"]) == 2 and splits["test"].tags[0][0] == "B-ORG"
+
+
+def doc_rows(sizes: dict[str, int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"tokens": [f"w{d}_{i}"], "tags": ["O"], "source": "f", "line": i, "document": d}
+            for d, n in sizes.items()
+            for i in range(n)
+        ]
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_document_split_holds_out_whole_documents_near_the_share(seed):
+    rows = doc_rows({"1": 40, "2": 10, "3": 25, "4": 15, "5": 10})
+    rest, held = document_split(rows, 0.2, seed)
+    assert len(rest) + len(held) == 100
+    assert not set(rest.document) & set(held.document)  # no document is split
+    assert 10 <= len(held) <= 30  # 20 is the target: never further than the best single doc
+    again = document_split(rows, 0.2, seed)[1]
+    assert held.document.tolist() == again.document.tolist()  # seeded
+
+
+def test_document_split_never_holds_out_everything_and_needs_two_documents():
+    rest, held = document_split(doc_rows({"1": 50, "2": 50}), 0.15, 0)
+    assert len(rest) == len(held) == 50  # both over twice the target: one is still held out
+    with pytest.raises(DataError, match="at least 2 documents.*ner.val_by: sentence"):
+        document_split(doc_rows({"0": 30}), 0.2, 0)
+
+
+def test_prepare_validation_by_document(tmp_path):
+    lines = []
+    for d in range(4):
+        lines += ["-DOCSTART- O", ""]
+        for i in range(10):
+            lines += [f"Firm{d}x{i} I-ORG", "rose O", ""]
+    train = write(tmp_path, "train.txt", "\n".join(lines))
+    test = write(tmp_path, "test.txt", "New I-LOC\nthing O\n")
+    cfg = NerConfig(source=str(train), test_source=str(test), val_size=0.25, val_by="document")
+    splits, _, report = prepare(cfg)
+    assert report["splits"]["val"]["documents"] == 1
+    assert report["splits"]["train"]["documents"] == 3
+    assert report["splits"]["val"]["sentences"] == 10
+    assert not set(splits["train"].document) & set(splits["val"].document)

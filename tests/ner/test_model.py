@@ -38,7 +38,7 @@ def trained(tmp_path_factory, tiny_checkpoint):
     out = tmp_path_factory.mktemp("models") / "ner-tiny"
     cfg = NerModelConfig(
         checkpoint=str(tiny_checkpoint), epochs=8, batch_size=8, lr=5e-3, max_length=32,
-        early_stopping_patience=8,
+        early_stopping_patience=8, word_shape=True,
     )  # fmt: skip
     summary = train_ner(
         cfg, ["PER", "ORG"], invented(64, 0), invented(16, 1), out, name="ner-tiny", threads=1
@@ -52,6 +52,10 @@ def test_tiny_bert_learns_invented_templates(trained):
     assert summary["val"]["entity_micro_f1"] > 0.9
     assert summary["class_weights"][0] < 1  # O, the most frequent label, weighs least
     tagger = Tagger(out)
+    assert tagger.encoder.word_shape  # trained with word_shape: finslm.json says so
+    assert tagger.decode == "viterbi" and Tagger(out, decode="argmax").decode == "argmax"
+    with pytest.raises(ModelError, match="decode 'beam': choose one of viterbi, argmax"):
+        Tagger(out, decode="beam")
     ((tags, probs),) = tagger.tag_words([["Tamber", "Bank", "hired", "Marla", "today", "."]])
     assert tags == ["B-ORG", "I-ORG", "O", "B-PER", "O", "O"]
     text = "Tamber Bank hired Marla today."
@@ -98,6 +102,31 @@ def test_export_parity_on_the_tiny_model(trained, tmp_path):
 def test_a_sentiment_folder_is_not_a_tagger(tiny_classifier):
     with pytest.raises(ModelError, match="not a token classifier"):
         Tagger(tiny_classifier)
+
+
+@pytest.mark.slow
+def test_ner_soup_is_a_tagger_scored_on_validation(trained, tiny_classifier, tmp_path):
+    from typer.testing import CliRunner
+
+    from finslm.cli import app
+
+    out, summary = trained
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    invented(16, 1).to_parquet(prepared / "val.parquet")  # the split the model was trained with
+    soup = tmp_path / "ner-soup"
+    args = ["ner", "soup", str(soup), str(out), str(out), "--prepared", str(prepared)]
+    result = CliRunner().invoke(app, [*args, "--method", "uniform"])
+    assert result.exit_code == 0, result.output
+    assert f"val entity micro-F1 {summary['val']['entity_micro_f1']:.4f}" in result.output
+    tagger = Tagger(soup)  # two copies of one model average to that model
+    assert tagger.meta["soup"]["method"] == "uniform" and tagger.encoder.word_shape
+    assert tagger.tag_words([["Tamber", "Bank", "hired", "Marla", "today", "."]])[0][0] == [
+        "B-ORG", "I-ORG", "O", "B-PER", "O", "O",
+    ]  # fmt: skip
+    bad = CliRunner().invoke(app, ["ner", "soup", str(tmp_path / "x"), str(tiny_classifier),
+                                   "--prepared", str(prepared)])  # fmt: skip
+    assert bad.exit_code != 0 and "not a token classifier" in bad.output
 
 
 @pytest.mark.slow

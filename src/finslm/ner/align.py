@@ -71,12 +71,34 @@ def word_scores(
     return out
 
 
-def encode_dataset(tokenizer, tokens: list[list[str]], tags: list[list[str]], label2id, max_length):
-    """Training/validation features: input ids, attention mask (token type ids), aligned labels."""
+def shape_type_ids(words: Sequence[str], word_ids: Sequence[int | None]) -> list[int]:
+    """Word shape as token type ids: 1 on every sub-token of a word that starts with a capital
+    letter, 0 elsewhere (lower case, digits, punctuation, special tokens, padding).
+
+    An uncased tokenizer (all-MiniLM-L6-v2's) lowercases "Apple" and "apple" alike; names of
+    people, companies and places are capitalised, so NER loses its strongest surface cue. With
+    ``ner.models.<m>.word_shape: true`` the model's token type embedding (BERT has two rows)
+    carries that bit instead: no new input, so the ONNX graph and every backend stay as they are.
+    """
+    return [0 if w is None or not words[w][:1].isupper() else 1 for w in word_ids]
+
+
+def encode_dataset(
+    tokenizer,
+    tokens: list[list[str]],
+    tags: list[list[str]],
+    label2id,
+    max_length,
+    word_shape: bool = False,
+):
+    """Training/validation features: input ids, attention mask, token type ids (word shape
+    with ``word_shape``), aligned labels."""
     enc = tokenizer(tokens, is_split_into_words=True, truncation=True, max_length=max_length)
     features = []
     for i, word_tags in enumerate(tags):
         row = {k: enc[k][i] for k in enc}
         row["labels"] = align_labels(enc.word_ids(i), word_tags, label2id)
+        if word_shape:
+            row["token_type_ids"] = shape_type_ids(tokens[i], enc.word_ids(i))
         features.append(row)
     return features

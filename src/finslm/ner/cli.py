@@ -3,6 +3,7 @@
 finslm ner predict "Acme Corp. hired Jane Doe in Boston."          # entity spans as JSON
 finslm ner predict --model exports/ner-minilm --backend onnx-int8 "..."
 finslm ner fetch --out data/raw/finer-train.parquet                 # hub:nlpaueb/finer-139
+finslm ner soup models/ner-soup runs/s42 runs/s43 runs/s44          # weight-average, val decides
 """
 
 from __future__ import annotations
@@ -87,3 +88,45 @@ def explain(
     except ModelError as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@app.command()
+def soup(
+    out: Annotated[Path, typer.Argument(help="Model folder to write.")],
+    ingredients: Annotated[
+        list[Path], typer.Argument(help="Trained token classifiers (same checkpoint and labels).")
+    ],
+    method: Annotated[str, typer.Option(help="greedy (chosen on val) or uniform.")] = "greedy",
+    prepared: Annotated[Path, typer.Option(help="prepare_ner's folder (val.parquet).")] = Path(
+        "data/prepared-ner"
+    ),
+) -> None:
+    """Average token classifiers' weights into one model (a model soup), ranked and greedily
+    kept by validation entity micro-F1; the result is an ordinary models/<m> folder."""
+    import logging
+
+    from finslm.data.errors import DataError
+    from finslm.models import ModelError
+    from finslm.ner.evaluate_run import score
+    from finslm.ner.predict import Tagger
+    from finslm.ner.prepare import read_split
+    from finslm.train.soup import make_soup
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        val = read_split(prepared, "val")
+        for folder in ingredients:
+            Tagger(folder, "torch-fp32")  # a clear error for a folder that is not a tagger
+        result = make_soup(
+            ingredients,
+            out,
+            method=method,
+            scorer=lambda p: score(Tagger(p, "torch-fp32"), val, []),
+            keys=("entity_micro_f1", "entity_macro_f1"),
+        )
+    except (DataError, ModelError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"wrote {out}: {len(result['kept'])} of {len(ingredients)} ingredients, val entity "
+        f"micro-F1 {result['val']['entity_micro_f1']:.4f}"
+    )

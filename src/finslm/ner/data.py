@@ -12,8 +12,10 @@ Sources (``ner.source`` / ``ner.test_source``, ``ner.format``):
 - ``hub:nlpaueb/finer-139`` (any hub dataset in that layout): the dataset's Parquet files,
   label names read from its ``ClassLabel`` feature, never assumed (:func:`read_hub`).
 
-A sentence is a record ``{tokens, tags, source, line}`` (``line``: 1-based line of its first
-token; row number for tables). Cleaning (:func:`clean`) rejects, counting each reason:
+A sentence is a record ``{tokens, tags, source, line, document}`` (``line``: 1-based line of
+its first token; row number for tables; ``document``: the number of ``-DOCSTART-`` lines
+before it in a CoNLL file, or a table's optional ``document`` field, as a string; else
+``"0"``). Cleaning (:func:`clean`) rejects, counting each reason:
 ``length_mismatch`` (tokens and tags differ in number: a CoNLL line with no tag column),
 ``unknown_tag`` (not ``O`` / ``B-T`` / ``I-T``, or an integer outside the label names),
 ``orphan_i`` (an ``I-T`` starting an entity in data declared IOB2, with ``ner.orphan_i:
@@ -38,7 +40,7 @@ import pandas as pd
 from finslm.data.errors import DataError
 from finslm.ner.tags import detect_scheme, is_valid, orphan_positions, select_types, to_iob2
 
-COLUMNS = ("tokens", "tags", "source", "line")
+COLUMNS = ("tokens", "tags", "source", "line", "document")
 REJECT_REASONS = (
     "length_mismatch",
     "unknown_tag",
@@ -80,12 +82,20 @@ def read_conll(path: Path) -> list[dict[str, Any]]:
     sentences: list[dict[str, Any]] = []
     tokens: list[str] = []
     tags: list[str] = []
-    start = 0
+    start = document = 0
 
     def flush() -> None:
         nonlocal tokens, tags
         if tokens or tags:
-            sentences.append({"tokens": tokens, "tags": tags, "source": path.name, "line": start})
+            sentences.append(
+                {
+                    "tokens": tokens,
+                    "tags": tags,
+                    "source": path.name,
+                    "line": start,
+                    "document": str(document),
+                }
+            )
         tokens, tags = [], []
 
     for number, line in enumerate(_read_text(path).splitlines(), start=1):
@@ -95,6 +105,7 @@ def read_conll(path: Path) -> list[dict[str, Any]]:
             continue
         if fields[0] == DOCSTART:
             flush()
+            document += 1
             continue
         if not tokens and not tags:
             start = number
@@ -165,7 +176,15 @@ def read_table(path: Path, label_names: list[str] | None = None) -> list[dict[st
                 )
             # An id outside the names becomes an invalid tag: rejected as unknown_tag.
             tags = [label_names[i] if 0 <= i < len(label_names) else f"?{i}" for i in ids]
-        out.append({"tokens": tokens, "tags": tags, "source": path.name, "line": number})
+        out.append(
+            {
+                "tokens": tokens,
+                "tags": tags,
+                "source": path.name,
+                "line": number,
+                "document": str(record.get("document", 0)),
+            }
+        )
     return out
 
 
@@ -353,6 +372,32 @@ def stratified_split(
     stratify = strata if min(Counter(strata).values()) >= 2 and len(set(strata)) > 1 else None
     rest, held = train_test_split(rows, test_size=size, random_state=seed, stratify=stratify)
     return rest.reset_index(drop=True), held.reset_index(drop=True)
+
+
+def document_split(rows: pd.DataFrame, size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rest, held-out whole documents): documents (``source`` + ``document``) in a seeded
+    order, each held out when it brings the held-out sentence count closer to a ``size``
+    share (at least one document, never all). Validation then measures what a test file of
+    other documents measures: names and places the model has not seen in training."""
+    keys = list(zip(rows["source"], rows["document"], strict=True))
+    sizes = Counter(keys)
+    if len(sizes) < 2:
+        raise DataError(
+            f"ner.val_by: document needs at least 2 documents in the training data; found "
+            f"{len(sizes)} ({len(rows)} sentences). Documents are separated by -DOCSTART- lines "
+            "(CoNLL) or a 'document' field (JSONL/Parquet). Fix: ner.val_by: sentence."
+        )
+    order = sorted(sizes)
+    np.random.default_rng(seed).shuffle(order)
+    target, held, total = size * len(rows), set(), 0
+    for key in order:
+        if len(held) < len(sizes) - 1 and abs(total + sizes[key] - target) < abs(total - target):
+            held.add(key)
+            total += sizes[key]
+    if not held:  # every document is over twice the target: the smallest one
+        held.add(min(order, key=lambda k: sizes[k]))
+    mask = np.array([k in held for k in keys], dtype=bool)
+    return rows[~mask].reset_index(drop=True), rows[mask].reset_index(drop=True)
 
 
 def drop_overlap(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

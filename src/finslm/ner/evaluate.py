@@ -83,14 +83,15 @@ def type_confusion(
 
 
 def tags_from_logits(
-    logits: np.ndarray, label_ids: np.ndarray, labels: Sequence[str]
+    logits: np.ndarray, label_ids: np.ndarray, labels: Sequence[str], method: str = "viterbi"
 ) -> tuple[list[list[str]], list[list[str]]]:
     """(gold, predicted) tag lists from a Trainer's padded (n, seq, k) logits and (n, seq) labels
-    (-100 on ignored sub-tokens and padding)."""
-    pred_ids = np.asarray(logits).argmax(-1)
+    (-100 on ignored sub-tokens and padding); words decoded as the Tagger decodes them."""
+    from finslm.ner.decode import decode
+
     gold, pred = [], []
-    for p_row, l_row in zip(pred_ids, np.asarray(label_ids), strict=True):
+    for p_row, l_row in zip(np.asarray(logits), np.asarray(label_ids), strict=True):
         keep = l_row != -100
         gold.append([labels[i] for i in l_row[keep]])
-        pred.append([labels[i] for i in p_row[keep]])
+        pred.append([labels[i] for i in decode(p_row[keep], labels, method)])
     return gold, pred

@@ -45,9 +45,12 @@ def explain_entity(tagger, text: str, index: int = 0, steps: int = 16) -> dict[s
     model = tagger.model
     ids = torch.from_numpy(feeds["input_ids"])
     mask = torch.from_numpy(feeds["attention_mask"])
+    extra = {}
+    if "token_type_ids" in tagger._inputs:  # word shape rides on them (ner.models.<m>.word_shape)
+        extra["token_type_ids"] = torch.from_numpy(feeds["token_type_ids"])
 
     def forward(input_ids, attention_mask):
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
         return sum(logits[:, p, k] for p, k in zip(positions, label_ids, strict=False))
 
     pad = tagger.encoder._tok.token_to_id("[PAD]") or 0

@@ -33,6 +33,7 @@ from finslm.export import (
     optimise_and_quantise,
 )
 from finslm.models import ModelError, read_meta, write_meta
+from finslm.ner.decode import decode
 from finslm.ner.evaluate import entity_metrics
 from finslm.ner.predict import ONNX_KIND, TORCH_KIND, Tagger, WordEncoder
 from finslm.predict import ONNX_FILES, onnx_graph_files
@@ -95,9 +96,11 @@ def token_parity(
     labels = reference.labels
     lengths = np.cumsum([0, *(len(w) for w in words)])
 
-    def tags(x: np.ndarray) -> list[list[str]]:
-        ids = x.argmax(-1)
-        return [[labels[i] for i in ids[lengths[k] : lengths[k + 1]]] for k in range(len(words))]
+    def tags(x: np.ndarray) -> list[list[str]]:  # decoded as the model decodes (viterbi)
+        return [
+            [labels[i] for i in decode(x[lengths[k] : lengths[k + 1]], labels, reference.decode)]
+            for k in range(len(words))
+        ]
 
     f1_ref = entity_metrics(gold, tags(a))["entity_micro_f1"]
     f1_cand = entity_metrics(gold, tags(b))["entity_micro_f1"]

@@ -4,7 +4,9 @@ A :class:`Tagger` opens a trained folder (``models/<m>``, kind ``ner-transformer
 an export folder (``exports/<m>``, kind ``ner-onnx``: onnxruntime, ``onnx-fp32`` / ``onnx-opt`` /
 ``onnx-int8``). Raw text is split into words (:func:`finslm.ner.align.split_words`), the words
 into sub-tokens; each word is scored on its first sub-token, and consecutive word tags decode
-into entities (IOB2; a stray ``I-T`` starts an entity), so sub-words are always merged.
+into entities, so sub-words are always merged. Word scores become tags by the model's
+``decode`` (``finslm.json``; :mod:`finslm.ner.decode`): constrained Viterbi (valid IOB2) by
+default, or argmax (a stray ``I-T`` then starts an entity).
 
     >>> tagger = Tagger("exports/ner-minilm", "onnx-int8")
     >>> tagger.entities(["Acme Corp. hired Jane Doe in Boston."])[0]
@@ -21,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from finslm.models import ModelError, read_meta
-from finslm.ner.align import split_words, word_scores
+from finslm.ner.align import shape_type_ids, split_words, word_scores
+from finslm.ner.decode import DECODES
+from finslm.ner.decode import decode as decode_tags
 from finslm.ner.tags import spans
 from finslm.predict import ONNX_FILES, TOKENIZER_FILES
 
@@ -36,9 +40,11 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 class WordEncoder:
     """Lists of words -> padded int64 ``input_ids`` / ``attention_mask`` / ``token_type_ids`` and
-    each row's word ids, with the ``tokenizers`` pipeline of ``tokenizer.json`` (no torch)."""
+    each row's word ids, with the ``tokenizers`` pipeline of ``tokenizer.json`` (no torch).
+    ``word_shape``: token type ids carry each word's capitalisation (the model was trained so,
+    ``finslm.json`` says ``word_shape: true``; :func:`finslm.ner.align.shape_type_ids`)."""
 
-    def __init__(self, model_dir: Path, max_length: int):
+    def __init__(self, model_dir: Path, max_length: int, word_shape: bool = False):
         from tokenizers import Tokenizer
 
         path = Path(model_dir) / "tokenizer.json"
@@ -52,16 +58,21 @@ class WordEncoder:
         tok.enable_truncation(max_length=int(max_length))
         tok.enable_padding(pad_id=tok.token_to_id(pad) or 0, pad_token=pad)
         self._tok = tok
+        self.word_shape = bool(word_shape)
 
     def __call__(self, words: list[list[str]]) -> tuple[dict[str, np.ndarray], list[list]]:
         if len(words) == 1:
             encs = [self._tok.encode(words[0], is_pretokenized=True)]
         else:
             encs = self._tok.encode_batch(words, is_pretokenized=True)
+        if self.word_shape:
+            types = [shape_type_ids(w, e.word_ids) for w, e in zip(words, encs, strict=True)]
+        else:
+            types = [e.type_ids for e in encs]
         feeds = {
             "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
+            "token_type_ids": np.array(types, dtype=np.int64),
         }
         return feeds, [e.word_ids for e in encs]
 
@@ -69,7 +80,14 @@ class WordEncoder:
 class Tagger:
     """A token classifier on one backend; ``labels[i]`` is column ``i`` of every score row."""
 
-    def __init__(self, model_dir: str | Path, backend: str = "auto", threads: int = 0, graph=None):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        backend: str = "auto",
+        threads: int = 0,
+        graph=None,
+        decode: str | None = None,
+    ):
         self.model_dir = Path(model_dir)
         self.meta = read_meta(self.model_dir)
         kind = self.meta.get("kind")
@@ -86,7 +104,12 @@ class Tagger:
         self.backend = backend
         self.labels: list[str] = list(self.meta["labels"])
         self.max_length = int(self.meta.get("max_length", 128))
-        self.encoder = WordEncoder(self.model_dir, self.max_length)
+        self.decode = decode or str(self.meta.get("decode", "viterbi"))
+        if self.decode not in DECODES:
+            raise ModelError(f"decode {self.decode!r}: choose one of {', '.join(DECODES)}")
+        self.encoder = WordEncoder(
+            self.model_dir, self.max_length, word_shape=bool(self.meta.get("word_shape"))
+        )
         if backend == "torch-fp32":
             import torch
             from transformers import AutoModelForTokenClassification
@@ -167,12 +190,12 @@ class Tagger:
     def tag_words(
         self, words: Sequence[Sequence[str]], batch_size: int = 32
     ) -> list[tuple[list[str], np.ndarray]]:
-        """Per sentence: (tags, probability of each word's tag)."""
+        """Per sentence: (tags, probability of each word's tag), tags decoded by ``self.decode``."""
         results = []
         for logits in self.word_logits(words, batch_size):
             probs = _softmax(logits.astype(np.float64))
-            ids = probs.argmax(-1) if len(probs) else np.zeros(0, dtype=int)
-            results.append(([self.labels[i] for i in ids], probs.max(-1) if len(probs) else probs))
+            ids = decode_tags(logits, self.labels, self.decode)
+            results.append(([self.labels[i] for i in ids], probs[np.arange(len(ids)), ids]))
         return results
 
     def entities(self, texts: Sequence[str], batch_size: int = 32) -> list[list[dict[str, Any]]]:

@@ -18,6 +18,7 @@ from finslm.ner.data import (
     Cleaned,
     assert_no_overlap,
     clean,
+    document_split,
     drop_overlap,
     has_entity,
     read_sentences,
@@ -66,7 +67,10 @@ def prepare(cfg: NerConfig) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict
         test_rows = test.rows
     else:
         rest, test_rows = stratified_split(main.rows, cfg.test_size, cfg.seed)
-    train, val = stratified_split(rest, cfg.val_size, cfg.seed)
+    if cfg.val_by == "document":
+        train, val = document_split(rest, cfg.val_size, cfg.seed)
+    else:
+        train, val = stratified_split(rest, cfg.val_size, cfg.seed)
     splits = {"train": train, "val": val, "test": test_rows}
     assert_no_overlap(splits)
     report: dict[str, Any] = {"entity_types": types, "sources": counts, "splits": {}}
@@ -79,6 +83,7 @@ def prepare(cfg: NerConfig) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict
             "with_entity": int(has_entity(whole).sum()) if len(whole) else 0,
             "windowed_sentences": n_cut,
             "windows": len(cut),
+            "documents": len(set(zip(whole["source"], whole["document"], strict=True))),
             "tokens": int(sum(len(t) for t in cut.tokens)),
             "entities": {
                 t: int(sum(tag == f"B-{t}" for tags in cut.tags for tag in tags)) for t in types

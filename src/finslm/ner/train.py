@@ -67,6 +67,19 @@ def load_token_classifier(spec: str, labels: list[str], trust_remote_code: bool 
     return tokenizer, model
 
 
+def check_word_shape(model, spec: str) -> None:
+    """``word_shape`` rides on the token type ids: the model must take them and have 2 types."""
+    import inspect
+
+    types = int(getattr(model.config, "type_vocab_size", 0) or 0)
+    if "token_type_ids" not in inspect.signature(model.forward).parameters or types < 2:
+        raise ModelError(
+            f"checkpoint {spec!r} ({model.config.model_type}): word_shape needs a model with "
+            f"token type ids of 2 or more types (BERT, MiniLM); this one has {types}. Fix: "
+            "ner.models.<m>.word_shape: false"
+        )
+
+
 def class_weights(features: list[dict], n_labels: int, power: float) -> np.ndarray | None:
     """Loss weight per label: (n / (k * n_c)) ** power over labelled sub-tokens, mean 1."""
     if power == 0:
@@ -78,11 +91,12 @@ def class_weights(features: list[dict], n_labels: int, power: float) -> np.ndarr
     return (w / w.mean()).astype(np.float32)
 
 
-def trainer_metrics(labels: list[str]):
-    """Trainer ``compute_metrics``: entity micro/macro-F1 and token accuracy on validation."""
+def trainer_metrics(labels: list[str], decode: str = "viterbi"):
+    """Trainer ``compute_metrics``: entity micro/macro-F1 and token accuracy on validation,
+    words decoded as the saved model's Tagger will decode them."""
 
     def compute(eval_pred) -> dict[str, float]:
-        gold, pred = tags_from_logits(eval_pred.predictions, eval_pred.label_ids, labels)
+        gold, pred = tags_from_logits(eval_pred.predictions, eval_pred.label_ids, labels, decode)
         m = entity_metrics(gold, pred)
         return {k: m[k] for k in (BEST_METRIC, "entity_macro_f1", "token_accuracy")}
 
@@ -122,6 +136,8 @@ def train_ner(
             "ner.entity_types disagree: rerun `dvc repro prepare_ner`"
         )
     tokenizer, model = load_token_classifier(cfg.checkpoint, labels, cfg.trust_remote_code)
+    if cfg.word_shape:
+        check_word_shape(model, cfg.checkpoint)
 
     def encode(df: pd.DataFrame) -> list[dict]:
         return encode_dataset(
@@ -130,6 +146,7 @@ def train_ner(
             [list(t) for t in df.tags],
             label2id,
             cfg.max_length,
+            word_shape=cfg.word_shape,
         )
 
     train_feats, val_feats = encode(train_df), encode(val_df)
@@ -163,7 +180,7 @@ def train_ner(
             train_dataset=train_feats,
             eval_dataset=val_feats,
             data_collator=DataCollatorForTokenClassification(tokenizer),
-            compute_metrics=trainer_metrics(labels),
+            compute_metrics=trainer_metrics(labels, cfg.decode),
             compute_loss_func=compute_loss,
             callbacks=callbacks,
         )
@@ -183,6 +200,8 @@ def train_ner(
                 "entity_types": list(types),
                 "checkpoint": cfg.checkpoint,
                 "max_length": cfg.max_length,
+                "word_shape": cfg.word_shape,
+                "decode": cfg.decode,
                 "params": count_parameters(trainer.model),
                 "seed": seed,
             },

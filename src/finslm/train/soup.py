@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +95,12 @@ def _val_score(model_dir: Path, val_texts: list[str], val_labels: list[str]) -> 
 def make_soup(
     ingredients: Sequence[Path],
     out_dir: Path,
-    val_texts: list[str],
-    val_labels: list[str],
+    val_texts: list[str] | None = None,
+    val_labels: list[str] | None = None,
     method: str = "greedy",
     names: Sequence[str] | None = None,
+    scorer: Callable[[Path], dict[str, Any]] | None = None,
+    keys: tuple[str, str] = ("macro_f1", "accuracy"),
 ) -> dict[str, Any]:
     """Build a ``uniform`` or ``greedy`` soup into ``out_dir``; return what was chosen and why.
 
@@ -110,6 +112,10 @@ def make_soup(
     The result lists each ingredient's validation metrics, the ingredients kept, and the
     soup's validation metrics. The greedy soup can never score below its best ingredient on
     validation (it starts from it and only adds what does not lower the score).
+
+    ``scorer`` (a model folder -> validation metrics) replaces the sentiment scoring on
+    ``val_texts`` / ``val_labels`` for other tasks; ``keys`` are the metrics ranked by, first
+    the deciding one (token classification: ``entity_micro_f1``, ``entity_macro_f1``).
     """
     import tempfile
 
@@ -119,8 +125,12 @@ def make_soup(
     if names is not None and len(names) != len(ingredients):
         raise ModelError(f"soup: {len(names)} names for {len(ingredients)} ingredients")
     name_of = dict(zip(map(str, ingredients), names or map(str, ingredients), strict=True))
-    scores = {str(p): _val_score(p, val_texts, val_labels) for p in ingredients}
-    key = lambda p: (scores[str(p)]["macro_f1"], scores[str(p)]["accuracy"])  # noqa: E731
+    if scorer is None:
+        if val_texts is None or val_labels is None:
+            raise ModelError("soup: pass validation texts and labels, or a scorer")
+        scorer = lambda p: _val_score(p, val_texts, val_labels)  # noqa: E731
+    scores = {str(p): scorer(p) for p in ingredients}
+    key = lambda p: tuple(scores[str(p)][k] for k in keys)  # noqa: E731
     ranked = sorted(ingredients, key=key, reverse=True)
     if method == "uniform":
         kept = ranked
@@ -131,14 +141,15 @@ def make_soup(
             for candidate in ranked[1:]:
                 trial = Path(tmp) / f"trial{len(kept)}"
                 save(average([*kept, candidate]), ranked[0], trial, {})
-                metrics = _val_score(trial, val_texts, val_labels)
-                if (metrics["macro_f1"], metrics["accuracy"]) >= best:
+                metrics = scorer(trial)
+                if tuple(metrics[k] for k in keys) >= best:
                     kept.append(candidate)
-                    best = (metrics["macro_f1"], metrics["accuracy"])
+                    best = tuple(metrics[k] for k in keys)
                 log.info(
-                    "soup + %s: val macro-F1 %.4f (%s)",
+                    "soup + %s: val %s %.4f (%s)",
                     candidate,
-                    metrics["macro_f1"],
+                    keys[0],
+                    metrics[keys[0]],
                     "kept" if kept[-1] == candidate else "left out",
                 )
     save(
@@ -149,9 +160,9 @@ def make_soup(
     )
     return {
         "method": method,
-        "ingredients": {p: {k: m[k] for k in ("accuracy", "macro_f1")} for p, m in scores.items()},
+        "ingredients": {p: {k: m[k] for k in keys} for p, m in scores.items()},
         "kept": [str(p) for p in kept],
-        "val": _val_score(out_dir, val_texts, val_labels),
+        "val": scorer(out_dir),
     }
 
 
