@@ -37,7 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         raise ModelError(f"--explain-out needs --backend torch-fp32 (got {args.backend})")
     tagger = Tagger(args.models / args.name, args.backend, threads=args.threads)
     types = tagger.meta["entity_types"]
-    result = {"model": args.name, "backend": args.backend, "task": "token-classification"}
+    result = {
+        "model": args.name,
+        "backend": args.backend,
+        "task": "token-classification",
+        "decode": tagger.decode,
+    }
     for split in ("val", "test"):
         result[split] = score(tagger, read_split(args.prepared, split), types)
     out = args.out / f"{args.name}.json"

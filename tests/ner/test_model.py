@@ -130,6 +130,27 @@ def test_ner_soup_is_a_tagger_scored_on_validation(trained, tiny_classifier, tmp
 
 
 @pytest.mark.slow
+def test_ner_predict_cli_spans_and_decode_option(trained):
+    from typer.testing import CliRunner
+
+    from finslm.cli import app
+
+    out, _ = trained
+    text = "Tamber Bank hired Marla today."
+    for decode in ("viterbi", "argmax"):
+        result = CliRunner().invoke(
+            app, ["ner", "predict", text, "--model", str(out), "--decode", decode]
+        )
+        assert result.exit_code == 0, result.output
+        spans = json.loads(result.output.strip().splitlines()[-1])["entities"]
+        assert [(e["type"], e["start"], e["end"]) for e in spans] == [
+            ("ORG", 0, 11), ("PER", 18, 23),
+        ]  # fmt: skip
+    bad = CliRunner().invoke(app, ["ner", "predict", text, "--model", str(out), "--decode", "beam"])
+    assert bad.exit_code != 0 and "decode 'beam': choose one of viterbi, argmax" in bad.output
+
+
+@pytest.mark.slow
 def test_integrated_gradients_for_one_entity(trained):
     from finslm.ner.explain import explain_entity
 

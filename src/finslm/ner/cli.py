@@ -30,13 +30,16 @@ def predict(
         str, typer.Option(help="auto, torch-fp32, onnx-fp32, onnx-opt or onnx-int8.")
     ] = "auto",
     threads: Threads = 0,
+    decode: Annotated[
+        str | None, typer.Option(help="viterbi or argmax (default: the model's finslm.json).")
+    ] = None,
 ) -> None:
     """Entity spans per text: type, character offsets (end exclusive), text and score."""
     from finslm.models import ModelError
     from finslm.ner.predict import Tagger
 
     try:
-        tagger = Tagger(model, backend, threads=threads)
+        tagger = Tagger(model, backend, threads=threads, decode=decode)
         found = tagger.entities(texts)
     except ModelError as exc:
         raise _fail(str(exc)) from None
