@@ -7,12 +7,15 @@
 # this folder.
 set -euo pipefail
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export W=${W:-.tmp/sec-ner} NER_PARAMS=${NER_PARAMS:-results/sec-filings-ner/ner-params.yaml}
+export W=${W:-.tmp/sec-ner} MODEL=${MODEL:-ner-minilm} NER_PARAMS=${NER_PARAMS:-results/sec-filings-ner/ner-params.yaml}
 mkdir -p $W
 python - <<'PY'
 import os, yaml
 base = yaml.safe_load(open("params.yaml"))
-base["ner"] = yaml.safe_load(open(os.environ["NER_PARAMS"]))["ner"]
+extra = yaml.safe_load(open(os.environ["NER_PARAMS"]))
+base["ner"] = extra.pop("ner")
+for section, values in extra.items():  # e.g. export: {reduce_range: [ner-mpnet]}
+    base[section].update(values)
 yaml.safe_dump(base, open(os.environ["W"] + "/params.yaml", "w"), sort_keys=False)
 PY
 P=$W/params.yaml
@@ -20,13 +23,13 @@ python stages/prepare_ner.py --params $P --out $W/prepared --metrics $W/data-ner
 [ -f $W/baseline.json ] || python -m finslm.ner.baseline $W/prepared > $W/baseline.json
 for seed in "${@:-42}"; do
   R=$W/seed$seed
-  nice -n "${NICE:-5}" python stages/train_ner.py ner-minilm --params $P --prepared $W/prepared \
+  nice -n "${NICE:-5}" python stages/train_ner.py ${MODEL:-ner-minilm} --params $P --prepared $W/prepared \
     --models $R/models --metrics $R/metrics --plots $R/plots --seed $seed
-  nice -n "${NICE:-5}" python stages/evaluate_ner.py ner-minilm --prepared $W/prepared --models $R/models \
+  nice -n "${NICE:-5}" python stages/evaluate_ner.py ${MODEL:-ner-minilm} --prepared $W/prepared --models $R/models \
     --out $R/eval --threads 1
-  nice -n "${NICE:-5}" python stages/export_ner.py ner-minilm --params $P --prepared $W/prepared \
+  nice -n "${NICE:-5}" python stages/export_ner.py ${MODEL:-ner-minilm} --params $P --prepared $W/prepared \
     --models $R/models --exports $R/exports --metrics $R/export
-  nice -n "${NICE:-5}" python stages/evaluate_ner.py ner-minilm --prepared $W/prepared --models $R/models \
+  nice -n "${NICE:-5}" python stages/evaluate_ner.py ${MODEL:-ner-minilm} --prepared $W/prepared --models $R/models \
     --out $R/eval-int8 --backend onnx-int8 --threads 1
 done
 [ -n "${NO_BENCH:-}" ] && exit 0
