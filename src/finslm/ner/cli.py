@@ -118,8 +118,7 @@ def soup(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         val = read_split(prepared, "val")
-        for folder in ingredients:
-            Tagger(folder, "torch-fp32")  # a clear error for a folder that is not a tagger
+        # Each ingredient is opened as a Tagger first: a folder that is not one says so.
         result = make_soup(
             ingredients,
             out,

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from finslm.ner.decode import decode
 from finslm.ner.tags import split_tag, to_iob2
 
 # What the Trainer logs per evaluation (eval_entity_micro_f1) and selects the best epoch on.
@@ -87,8 +88,6 @@ def tags_from_logits(
 ) -> tuple[list[list[str]], list[list[str]]]:
     """(gold, predicted) tag lists from a Trainer's padded (n, seq, k) logits and (n, seq) labels
     (-100 on ignored sub-tokens and padding); words decoded as the Tagger decodes them."""
-    from finslm.ner.decode import decode
-
     gold, pred = [], []
     for p_row, l_row in zip(np.asarray(logits), np.asarray(label_ids), strict=True):
         keep = l_row != -100
