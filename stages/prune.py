@@ -30,6 +30,7 @@ def prune(params: Path, prepared: Path) -> None:
     source, out_dir = Path("models") / cfg.model, Path("models") / cfg.output
     if not source.is_dir():
         raise ModelError(f"{source}: not found; run `dvc repro train@{cfg.model}` first")
+    teacher = None if cfg.recovery_teacher == cfg.model else Path("models") / cfg.recovery_teacher
     from dvclive import Live
 
     # dvcyaml/save_dvc_exp off: inside a DVC stage, DVCLive must not rewrite dvc.yaml.
@@ -41,13 +42,16 @@ def prune(params: Path, prepared: Path) -> None:
             read_split(prepared / "val.parquet"),
             out_dir,
             live=live,
+            teacher_dir=teacher,
         )
     path = Path("metrics/prune.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     logging.info(
-        "%s: layers %s, FFN %d, encoder params -%.1f%%, val accuracy %.4f, macro-F1 %.4f",
+        "%s (recovered from %s): layers %s, FFN %d, encoder params -%.1f%%, val accuracy %.4f, "
+        "macro-F1 %.4f",
         cfg.output,
+        cfg.recovery_teacher,
         summary["layers_kept"],
         summary["intermediate_size"],
         100 * summary["encoder_params_removed"],

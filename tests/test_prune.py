@@ -3,6 +3,8 @@ its ONNX export, and the choices follow the measured importance."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ import torch
 from finslm.config import ConfigError, ExportConfig, PruneConfig, load_prune_config
 from finslm.export import export_model
 from finslm.labels import LABELS
+from finslm.models import ModelError
 from finslm.predict import load_predictor
 from finslm.prune.importance import ffn_importance, layers_to_keep, mean_loss, top_neurons
 from finslm.prune.run import _batches, load_transformer, prune_model
@@ -289,3 +292,57 @@ def test_frontier_reads_the_sweep_and_draws_it(tmp_path):
     )
     with pytest.raises(ValueError, match="no prune metrics"):
         sweep_points("Experiment,rev\n,workspace\n")
+
+
+def test_recovery_distils_from_the_teacher_asked_for(
+    tiny_classifier, trained_tiny, tmp_path, monkeypatch
+):
+    """prune.teacher: the cut is made on the source, the recovery's soft targets are the other
+    model's logits on the train split (as teacher_logits@<t> scores it), and both are recorded."""
+    import finslm.prune.run as run
+    from finslm.models import read_meta
+
+    seen = []
+
+    def capturing_distill(student, tokenizer, train_df, val_df, logits, *args, **kwargs):
+        seen.append(np.array(logits))
+        return {"val": {"accuracy": 0.5, "macro_f1": 0.5}}
+
+    monkeypatch.setattr(run, "distill", capturing_distill)
+    frame = lambda rows: pd.DataFrame(rows, columns=["text", "label"])  # noqa: E731
+    train_df, val_df = frame(TRAINED_TRAIN), frame(TRAINED_VAL)
+    cfg = PruneConfig(layers_keep=1, ffn_keep=0.5, threads=1, importance_sentences=8)
+    own = prune_model(cfg, tiny_classifier, train_df, val_df, tmp_path / "own")
+    other = prune_model(
+        cfg, tiny_classifier, train_df, val_df, tmp_path / "other", teacher_dir=trained_tiny[0]
+    )
+
+    expected = load_predictor(trained_tiny[0], "torch-fp32", threads=1).logits(
+        train_df.text.tolist()
+    )
+    np.testing.assert_allclose(seen[1], expected, atol=1e-4)
+    assert np.abs(seen[0] - seen[1]).max() > 0.1  # the source's logits were not used
+    assert own["layers_kept"] == other["layers_kept"]  # the cut does not depend on the teacher
+    assert own["teacher"] == str(tiny_classifier) and other["teacher"] == str(trained_tiny[0])
+    assert read_meta(tmp_path / "other")["recovered_from"] == str(trained_tiny[0])
+
+    with pytest.raises(ModelError, match=r"models/absent: not found; run `dvc repro train@absent`"):
+        prune_model(
+            cfg,
+            tiny_classifier,
+            train_df,
+            val_df,
+            tmp_path / "x",
+            teacher_dir=Path("models/absent"),
+        )
+
+
+def test_prune_teacher_must_be_a_transformer(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "models: {m: {kind: transformer}, tfidf: {kind: tfidf}}\nprune: {model: m, teacher: tfidf}\n"
+    )
+    with pytest.raises(ConfigError, match="prune.teacher: 'tfidf' has kind 'tfidf'"):
+        load_prune_config(params)
+    params.write_text("models: {m: {kind: transformer}}\nprune: {model: m}\n")
+    assert load_prune_config(params).recovery_teacher == "m"  # empty: the unpruned source

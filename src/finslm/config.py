@@ -987,13 +987,18 @@ class DistillConfig(OptimConfig):
 class PruneConfig(DistillConfig):
     """What to remove from which model, and how to recover (``prune.*``).
 
-    Recovery distils the pruned student from the unpruned model: the :class:`DistillConfig`
-    fields (epochs, lr, batch_size, warmup_ratio, weight_decay, early_stopping_patience, alpha,
-    temperature, seed, threads) are its settings.
+    Recovery distils the pruned student from ``teacher`` (by default the unpruned model): the
+    :class:`DistillConfig` fields (epochs, lr, batch_size, warmup_ratio, weight_decay,
+    early_stopping_patience, alpha, temperature, seed, threads) are its settings.
     """
 
     # A transformer under ``models``; the output is models/<model>-pruned.
     model: str = "minilm"
+    # The model whose logits on the train split the recovery distils from: a transformer under
+    # ``models`` (models/<teacher> is a dependency of the stage). Empty or equal to ``model``:
+    # the unpruned source. Another one (e.g. ``mpnet``, the teacher of issue #23) scores the
+    # train split as teacher_logits@<teacher> does; the cut is still chosen on ``model``.
+    teacher: str = ""
     # Encoder layers kept. ``importance``: drop, one at a time, the layer whose removal raises
     # the validation loss least (measured, not estimated); ``top``: drop the top layers
     # (Sajjad et al. 2023, "On the effect of dropping layers of pre-trained transformer models").
@@ -1023,6 +1028,11 @@ class PruneConfig(DistillConfig):
     def output(self) -> str:
         return f"{self.model}-pruned"
 
+    @property
+    def recovery_teacher(self) -> str:
+        """The model the recovery distils from: ``teacher``, or ``model`` when it is empty."""
+        return self.teacher or self.model
+
     def distill_settings(self) -> DistillConfig:
         """The recovery's settings, as :func:`finslm.train.distill.distill` takes them."""
         fields = {f.name for f in dataclasses.fields(DistillConfig)}
@@ -1034,6 +1044,8 @@ def load_prune_config(path: str | Path = "params.yaml") -> PruneConfig:
     raw = read_params(path)
     cfg = build(PruneConfig, raw.get("prune"), "prune")
     _require_transformer(raw, cfg.model, "prune.model", "pruning cuts a transformer's layers")
+    if cfg.teacher:
+        _require_transformer(raw, cfg.teacher, "prune.teacher", "the recovery needs its logits")
     return cfg
 
 

@@ -58,6 +58,20 @@ def _batches(tokenizer, df: pd.DataFrame, max_length: int, batch_size: int = 32)
     return out
 
 
+def recovery_logits(teacher_dir: Path, train_df: pd.DataFrame, threads: int = 0):
+    """(n, classes) logits of another trained model on the train split, scored as
+    teacher_logits@<t> scores it (length-sorted batches; so the same numbers as its cache)."""
+    from finslm.config import TeacherConfig
+    from finslm.train.teacher import LOGIT_COLUMNS, score_train_split
+
+    if not Path(teacher_dir).is_dir():
+        raise ModelError(
+            f"{teacher_dir}: not found; run `dvc repro train@{Path(teacher_dir).name}`"
+        )
+    table = score_train_split(Path(teacher_dir), train_df, TeacherConfig(threads=threads))
+    return table[LOGIT_COLUMNS].to_numpy(dtype="float32")
+
+
 def prune_model(
     cfg: PruneConfig,
     source_dir: Path,
@@ -65,8 +79,13 @@ def prune_model(
     val_df: pd.DataFrame,
     out_dir: Path,
     live=None,
+    teacher_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Prune ``source_dir``'s model as ``cfg`` says, distil it back, save it to ``out_dir``."""
+    """Prune ``source_dir``'s model as ``cfg`` says, distil it back, save it to ``out_dir``.
+
+    The recovery distils from the unpruned source, or from ``teacher_dir`` (another trained
+    model, e.g. a larger one) when given.
+    """
     start = time.perf_counter()
     set_determinism(cfg.seed, cfg.threads)
     tokenizer, teacher, meta = load_transformer(source_dir)
@@ -92,8 +111,12 @@ def prune_model(
     pruned_val_loss = mean_loss(student, val_batches)
     choose_seconds = time.perf_counter() - start
 
-    logits = teacher_logits(teacher, tokenizer, train_df.text.tolist(), max_length)
-    del teacher
+    logits = None
+    if teacher_dir is None:  # recover from the unpruned source, already in memory
+        logits = teacher_logits(teacher, tokenizer, train_df.text.tolist(), max_length)
+    del teacher  # freed before another teacher is loaded
+    if logits is None:
+        logits = recovery_logits(teacher_dir, train_df, cfg.threads)
     settings = cfg.distill_settings()
     after = {"params": count_parameters(student), "encoder_params": encoder_parameters(student)}
     out_meta = {
@@ -103,6 +126,7 @@ def prune_model(
         "max_length": max_length,
         "params": after["params"],
         "pruned_from": str(source_dir),
+        "recovered_from": str(teacher_dir or source_dir),
     }
     data = (tokenizer, train_df, val_df, logits, max_length)
     if cfg.soup_size == 1:
@@ -113,6 +137,7 @@ def prune_model(
     return {
         **summary,
         "source": str(source_dir),
+        "teacher": str(teacher_dir or source_dir),
         "layers_kept": kept,
         "layers": {"before": n_layers, "after": len(kept)},
         "intermediate_size": student.config.intermediate_size,
