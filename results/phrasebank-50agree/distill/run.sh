@@ -38,3 +38,11 @@ python tools/distill_study.py --name augmented \
   --out results/phrasebank-50agree/distill/augmented.json
 python tools/distill_study.py --name soups --students 1=minilm-dsoup 2=minilm-asoup \
   --out results/phrasebank-50agree/distill/soups.json
+# alpha 0.9 (2026-12-03): distill.students minilm-k42/45/48 = the minilm-d* entries with alpha: 0.9
+for s in minilm-k42 minilm-k45 minilm-k48; do
+  python stages/distill.py student "$s"; python stages/export.py "$s"
+done
+python tools/distill_study.py --name alpha0.9 \
+  --students 42=minilm-k42 45=minilm-k45 48=minilm-k48 \
+  --baseline results/phrasebank-50agree/ablation/soup3.json \
+  --out results/phrasebank-50agree/distill/alpha09.json
