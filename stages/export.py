@@ -6,7 +6,8 @@ Reads ``models/<name>/`` (a trained transformer), ``data/prepared/val.parquet`` 
 in params.yaml. Writes ``exports/<name>/`` (model.onnx, model.opt.onnx, model.int8.onnx, tokenizer,
 finslm.json; with ``export.engines``, also ``openvino/`` and/or ``ct2/``, the OpenVINO INT8 IR
 calibrated on the first ``export.engine_calibration`` sentences of
-``data/prepared/train.parquet``) and ``metrics/export/<name>.json``. Exits non-zero, after writing the metrics, when a
+``data/prepared/train.parquet``; with ``export.qat_epochs``, the INT8 graph from a
+quantisation-aware fine-tuned copy, trained on that file) and ``metrics/export/<name>.json``. Exits non-zero, after writing the metrics, when a
 graph breaks the parity tolerance. The export folder sits beside ``models/<name>`` rather than in
 it because DVC outputs may not nest inside another stage's output.
 """
@@ -50,8 +51,11 @@ def _export(args) -> None:
     texts = pd.read_parquet(args.val, columns=["text"])["text"].astype(str).tolist()
     metrics_path = args.metrics / f"{args.name}.json"
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    train = _train_texts(args) if cfg.qat_epochs else None
     try:
-        metrics = export_model(args.models / args.name, args.exports / args.name, texts, cfg)
+        metrics = export_model(
+            args.models / args.name, args.exports / args.name, texts, cfg, train_texts=train
+        )
         if cfg.engines:
             metrics["engines"] = _engines(args, texts, cfg, metrics)
     except ParityError as exc:
@@ -62,14 +66,18 @@ def _export(args) -> None:
     print(f"wrote {args.exports / args.name} and {metrics_path}")
 
 
+def _train_texts(args) -> list[str]:
+    if not args.train.is_file():
+        raise DataError(f"{args.train}: not found. Fix: run `dvc repro prepare` first.")
+    return pd.read_parquet(args.train, columns=["text"])["text"].astype(str).tolist()
+
+
 def _engines(args, val_texts: list[str], cfg, metrics: dict) -> dict:
     """Build and gate ``export.engines`` in the export folder; a broken gate keeps the ONNX
     numbers beside the engines' in the metrics file."""
     from finslm.engines_build import build_engines
 
-    if not args.train.is_file():
-        raise DataError(f"{args.train}: not found. Fix: run `dvc repro prepare` first.")
-    train = pd.read_parquet(args.train, columns=["text"])["text"].astype(str).tolist()
+    train = _train_texts(args)
     try:
         return build_engines(
             args.models / args.name,

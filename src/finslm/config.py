@@ -510,6 +510,13 @@ class ExportConfig(Section):
     engines: list[str] = dataclasses.field(default_factory=list)
     # Training sentences (the first N of the train split) that calibrate the OpenVINO INT8 IR.
     engine_calibration: int = 300
+    # Quantisation-aware fine-tuning of the INT8 graph's weights (finslm.qat): a copy of the
+    # model is fine-tuned for this many epochs on the training texts, under simulated INT8
+    # rounding, to reproduce the model's own logits; the epoch (0 = no change) whose INT8 graph
+    # agrees best with the model on validation gives model.int8.onnx. The fp32 graphs are the
+    # model's own. 0 = off (the default). docs/speed.md has what it gave.
+    qat_epochs: int = 0
+    qat_lr: float = 3e-6
 
     SECTION: ClassVar[str] = "export"
 
@@ -538,6 +545,8 @@ class ExportConfig(Section):
             'a list of "openvino" and/or "ct2" ([] = none)',
         )
         need(self.engine_calibration >= 1, "engine_calibration", ">= 1")
+        need(self.qat_epochs >= 0, "qat_epochs", ">= 0 (0 = off)")
+        need(self.qat_lr > 0, "qat_lr", "> 0")
         if isinstance(self.reduce_range, list):
             _names(need, "reduce_range", self.reduce_range)
 
@@ -711,11 +720,14 @@ def derived_models(raw: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def load_export_config(path: str | Path = "params.yaml") -> ExportConfig:
+def load_export_config(path: str | Path = "params.yaml", check_models: bool = True) -> ExportConfig:
     """``export.*``, checking every listed model is a transformer under ``models`` or one
-    derived from such a model by another stage (:data:`DERIVED_SUFFIXES`)."""
+    derived from such a model by another stage (:data:`DERIVED_SUFFIXES`); ``check_models``
+    False skips that (``finslm export`` of a folder the pipeline does not name)."""
     raw = read_params(path)
     cfg = build(ExportConfig, raw.get("export"), "export")
+    if not check_models:
+        return cfg
     models = raw.get("models") or {}
     transformers = [n for n, m in models.items() if (m or {}).get("kind") == "transformer"]
     transformers += [d for d, base in derived_models(raw).items() if base in transformers]

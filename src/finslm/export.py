@@ -333,13 +333,21 @@ def _size_mb(paths: list[Path]) -> float:
 
 
 def export_model(
-    model_dir: Path, out_dir: Path, texts: list[str], cfg: ExportConfig, log=print
+    model_dir: Path,
+    out_dir: Path,
+    texts: list[str],
+    cfg: ExportConfig,
+    log=print,
+    train_texts: list[str] | None = None,
 ) -> dict[str, Any]:
     """Export, optimise and quantise ``model_dir`` into ``out_dir``; measure parity on ``texts``.
 
     ``out_dir`` is replaced. Returns the metrics (per backend: parity numbers, ``size_mb``, and
     for ``onnx-opt`` the fused-op counts); raises :class:`ParityError` (carrying them) when a
     graph breaks ``cfg``'s tolerances, and ModelError when ``model_dir`` is not a transformer.
+    With ``cfg.qat_epochs``, the INT8 graph comes from a quantisation-aware fine-tuned copy
+    (:mod:`finslm.qat`, on ``train_texts``, the epoch chosen on ``texts``), still compared with
+    ``model_dir``'s own PyTorch logits.
     """
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     meta = read_meta(model_dir)
@@ -360,8 +368,11 @@ def export_model(
     built = optimise_and_quantise(
         model_dir, out_dir, cfg, cfg.int8_keep_fp32, "export.int8_keep_fp32", log
     )
+    qat = _qat_int8(model_dir, out_dir, texts, train_texts, cfg, built, log)
     metrics = _measure_graphs(out_dir, reference, texts, cfg, log)
     finish_metrics(metrics, built, reference, start)
+    if qat is not None and "onnx-int8" in metrics:
+        metrics["onnx-int8"]["qat"] = qat
 
     failures = parity_failures(metrics, cfg)
     if failures:
@@ -420,6 +431,40 @@ def optimise_and_quantise(
     )
     quantize_graph(source, int8, cfg.per_channel, cfg.reduce_range, exclude=keep)
     return BuiltGraphs(fused, source, keep)
+
+
+def _qat_int8(model_dir, out_dir, val_texts, train_texts, cfg, built: BuiltGraphs, log):
+    """With ``cfg.qat_epochs``: replace ``model.int8.onnx`` by the INT8 graph of a
+    quantisation-aware fine-tuned copy of ``model_dir`` (the same nodes kept fp32). Returns
+    what the fine-tune did (``chosen_epoch``, per-epoch ``history``), or None when off."""
+    if not cfg.qat_epochs:
+        return None
+    if not train_texts:
+        raise ModelError(
+            "export.qat_epochs is set but no training texts were given to fine-tune on "
+            "(the export stage reads data/prepared/train.parquet)"
+        )
+    import tempfile
+
+    from finslm.qat import QatSettings, int8_graph, qat_finetune
+
+    settings = QatSettings(epochs=cfg.qat_epochs, lr=cfg.qat_lr, reduce_range=cfg.reduce_range)
+    with tempfile.TemporaryDirectory(prefix="finslm-export-qat-") as tmp:
+        copy_dir = Path(tmp) / "model"
+        history = qat_finetune(model_dir, copy_dir, train_texts, val_texts, settings, cfg, log)
+        chosen = read_meta(copy_dir)["qat"]["chosen_epoch"]
+        log(f"quantise the QAT copy (epoch {chosen}) -> {out_dir / ONNX_FILES['onnx-int8']}")
+        int8_graph(
+            copy_dir,
+            Path(tmp) / "graphs",
+            out_dir / ONNX_FILES["onnx-int8"],
+            cfg,
+            cfg.reduce_range,
+            exclude=built.kept_fp32,
+        )
+    meta = read_meta(out_dir)
+    write_meta(out_dir, {**meta, "int8_qat": {"epochs": cfg.qat_epochs, "chosen_epoch": chosen}})
+    return {"chosen_epoch": chosen, "lr": cfg.qat_lr, "history": history}
 
 
 def finish_metrics(metrics: dict[str, Any], built: BuiltGraphs, reference, start: float) -> None:
