@@ -43,6 +43,60 @@ def test_engine_matches_onnxruntime(tiny_engine_export, onnx_fp32, backend):
     assert p.name.endswith(f"/{backend}")
 
 
+def test_server_warms_every_padded_length(tiny_engine_export, tiny_export):
+    from finslm.serve.app import shape_warmup_texts
+
+    p = load_predictor(tiny_engine_export, "openvino-int8", threads=1)
+    widths = {p.encoder([t])["input_ids"].shape[1] for t in shape_warmup_texts(p)}
+    assert widths == set(range(16, p.max_length + 1, 16))
+    assert shape_warmup_texts(load_predictor(tiny_export[0], "onnx-int8", threads=1)) == []
+
+
+def test_auto_picks_openvino_int8_only_on_amx_with_the_ir_built(
+    tiny_engine_export, tiny_export, monkeypatch
+):
+    """``backend="auto"`` on an export folder: OpenVINO INT8 where it was measured to win (AMX
+    INT8 units, the IR built, openvino installed), onnxruntime INT8 everywhere else."""
+    import finslm.engines as engines
+
+    monkeypatch.setattr(engines, "cpu_flags", lambda: {"avx512_vnni", "amx_int8"})
+    assert load_predictor(tiny_engine_export, threads=1).backend == "openvino-int8"
+    assert load_predictor(tiny_export[0], threads=1).backend == "onnx-int8"  # no IR built
+    monkeypatch.setattr(engines, "cpu_flags", lambda: {"avx2", "avx512_vnni"})
+    assert load_predictor(tiny_engine_export, threads=1).backend == "onnx-int8"
+    monkeypatch.setattr(engines, "cpu_flags", lambda: {"amx_int8"})
+    real = engines.importlib.util.find_spec
+    monkeypatch.setattr(
+        engines.importlib.util, "find_spec", lambda n: None if n == "openvino" else real(n)
+    )
+    assert load_predictor(tiny_engine_export, threads=1).backend == "onnx-int8"
+
+
+def test_cpu_flags_reads_proc_cpuinfo():
+    import platform
+
+    from finslm.engines import cpu_flags
+
+    flags = cpu_flags()
+    if sys.platform.startswith("linux") and platform.machine() in {"x86_64", "AMD64"}:
+        assert {"fpu", "sse2"} <= flags  # every x86-64 CPU reports both
+    else:
+        assert isinstance(flags, set)
+
+
+def test_openvino_int8_pads_to_a_multiple_of_16(tiny_engine_export, onnx_fp32):
+    """Fewer input shapes for OpenVINO to compile; the extra positions are masked, so batch-1
+    probabilities stay within tolerance of onnxruntime's (the benchmark counts the padding)."""
+    p = load_predictor(tiny_engine_export, "openvino-int8", threads=1)
+    assert p.pad_multiple == 16 and p.encoder(["Short."])["input_ids"].shape[1] == 16
+    fp32 = load_predictor(tiny_engine_export, "openvino-fp32", threads=1)
+    assert fp32.pad_multiple == 1 and fp32.encoder(["Short."])["input_ids"].shape[1] < 16
+    for text in TEXTS[-2:]:
+        np.testing.assert_allclose(
+            p.predict_proba([text], 1), onnx_fp32.predict_proba([text], 1), atol=2e-2
+        )
+
+
 def test_engines_give_the_trained_models_labels(tmp_path, trained_tiny, trained_export):
     """On the trained tiny model (decisive logits) every engine gives onnx-fp32's label for
     every held-out sentence, built and gated as tools/engines.py builds them (calibration on

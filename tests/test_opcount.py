@@ -38,6 +38,10 @@ def test_padding_is_counted_apart():
     # Batches of like lengths pad less; one per sentence pads nothing.
     assert padded_ops(shape, lengths, [np.array([0, 2]), np.array([1])]) < one_batch
     assert padded_ops(shape, lengths, [np.array([i]) for i in range(3)]) == useful
+    # An engine padding to a multiple of 8 tokens runs 16 for the 10-token sentence, 8 for 3.
+    assert padded_ops(shape, lengths, [np.array([0]), np.array([1])], multiple=8) == 2 * (
+        shape.macs(8) + shape.macs(16)
+    )
 
 
 def test_distilbert_keys_and_a_model_folder(tiny_classifier):

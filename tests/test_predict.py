@@ -121,6 +121,21 @@ def test_encoder_matches_hugging_face_tokenizer(tiny_classifier):
     assert ours(TEXTS)["input_ids"].shape[1] == 64  # the long text is truncated
 
 
+def test_encoder_pads_to_a_multiple(tiny_classifier):
+    """``pad_to_multiple_of`` rounds the padded length up (batch 1 included) and masks the extra
+    positions; the real tokens and the lengths are those of plain padding."""
+    plain = Encoder(tiny_classifier, max_length=64)
+    rounded = Encoder(tiny_classifier, max_length=64, pad_to_multiple_of=16)
+    for batch in (TEXTS[:1], TEXTS[:3]):
+        want, got = plain(batch), rounded(batch)
+        width = want["input_ids"].shape[1]
+        assert width % 16 and got["input_ids"].shape[1] == -(-width // 16) * 16
+        for key in want:
+            np.testing.assert_array_equal(got[key][:, :width], want[key])
+        assert not got["attention_mask"][:, width:].any()
+        np.testing.assert_array_equal(rounded.lengths(batch), plain.lengths(batch))
+
+
 def test_onnx_subfolder_of_a_transformer_folder(tmp_path, tiny_classifier, tiny_export):
     """A transformer folder with an onnx/ subfolder (the export kept beside the weights) works."""
     model = tmp_path / "withonnx"

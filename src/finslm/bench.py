@@ -333,7 +333,8 @@ class _Arithmetic:
         executed, start = 0, 0
         for chunk in chunks:
             part = lengths[start : start + len(chunk)]
-            executed += padded_ops(self.shape, part, predictor.plan(chunk, batch_size))
+            plan = predictor.plan(chunk, batch_size)
+            executed += padded_ops(self.shape, part, plan, predictor.pad_multiple)
             start += len(chunk)
         bs1 = sentence_ops(self.shape, lengths[:n_latency]) / latency_s / 1e9
         batched = useful / throughput_s / 1e9

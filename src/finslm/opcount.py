@@ -81,11 +81,17 @@ def sentence_ops(shape: EncoderShape, lengths: Iterable[int]) -> int:
     return 2 * sum(shape.macs(n) for n in lengths)
 
 
-def padded_ops(shape: EncoderShape, lengths: Sequence[int], batches: Iterable[np.ndarray]) -> int:
+def padded_ops(
+    shape: EncoderShape,
+    lengths: Sequence[int],
+    batches: Iterable[np.ndarray],
+    multiple: int = 1,
+) -> int:
     """Operations the engine runs when each batch (indices into ``lengths``) is padded to its
-    longest sentence."""
+    longest sentence, rounded up to a multiple of ``multiple`` tokens."""
     total = 0
     for idx in batches:
         if len(idx):
-            total += 2 * len(idx) * shape.macs(max(lengths[i] for i in idx))
+            longest = max(lengths[i] for i in idx)
+            total += 2 * len(idx) * shape.macs(-(-longest // multiple) * multiple)
     return total

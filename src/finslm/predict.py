@@ -66,6 +66,9 @@ class Predictor(abc.ABC):
     """Maps texts to class probabilities; column ``i`` is ``self.labels[i]``."""
 
     backend: str = ""
+    # Each batch is padded to its longest text rounded up to a multiple of this (what the
+    # benchmark counts as padding work); see Encoder's ``pad_to_multiple_of``.
+    pad_multiple: int = 1
 
     def __init__(self, model_dir: Path, meta: dict[str, Any]):
         self.model_dir = Path(model_dir)
@@ -162,11 +165,14 @@ class Encoder:
     truncation=True, max_length=...)`` does, without importing transformers (and with it torch)
     and with a fraction of its per-call overhead, which matters at batch 1 (tests check the ids
     are identical). Folders without ``tokenizer.json`` (slow-only tokenizers) fall back to
-    ``AutoTokenizer``.
+    ``AutoTokenizer``. ``pad_to_multiple_of`` > 1 rounds the padded length up to a multiple of
+    it (the OpenVINO backends: an engine that compiles a kernel per input shape sees fewer
+    shapes); the attention mask marks the extra positions as padding.
     """
 
-    def __init__(self, model_dir: Path, max_length: int):
+    def __init__(self, model_dir: Path, max_length: int, pad_to_multiple_of: int = 0):
         self.max_length = int(max_length)
+        self.pad_to_multiple_of = int(pad_to_multiple_of) if pad_to_multiple_of > 1 else None
         path = Path(model_dir) / "tokenizer.json"
         self._hf = None
         if not path.is_file():
@@ -192,6 +198,7 @@ class Encoder:
             pad_id=pad_id,
             pad_token=pad_token,
             direction=config.get("padding_side", "right"),
+            pad_to_multiple_of=self.pad_to_multiple_of,
         )
         self._tok = tok
 
@@ -209,6 +216,7 @@ class Encoder:
                 padding=True,
                 truncation=True,
                 max_length=self.max_length,
+                pad_to_multiple_of=self.pad_to_multiple_of,
                 return_tensors="np",
             )
             return {k: np.asarray(v, dtype=np.int64) for k, v in enc.items()}
@@ -535,12 +543,17 @@ DEFAULT_BACKEND = {"transformer": "torch-fp32", "tfidf": "sklearn", "onnx": "onn
 
 
 def load_predictor(model_dir: str | Path, backend: str = "auto", **options: Any) -> Predictor:
-    """Open ``model_dir`` with ``backend`` (``auto``: the model kind's default)."""
+    """Open ``model_dir`` with ``backend`` (``auto``: the model kind's default; for an export
+    folder, :func:`finslm.engines.auto_export_backend` chooses by the CPU)."""
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
     kind = meta.get("kind", "")
     if backend == "auto":
         backend = DEFAULT_BACKEND.get(kind, "")
+        if backend == "onnx-int8":
+            from finslm.engines import auto_export_backend
+
+            backend = auto_export_backend(model_dir)
     if backend not in BACKENDS:
         raise ModelError(f"backend {backend!r}: unknown; choose one of {', '.join(BACKENDS)}")
     kinds, factory = BACKENDS[backend]
