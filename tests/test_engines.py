@@ -81,7 +81,7 @@ def test_cpu_flags_reads_proc_cpuinfo():
     if sys.platform.startswith("linux") and platform.machine() in {"x86_64", "AMD64"}:
         assert {"fpu", "sse2"} <= flags  # every x86-64 CPU reports both
     else:
-        assert isinstance(flags, set)
+        assert isinstance(flags, frozenset)
 
 
 def test_openvino_int8_pads_to_a_multiple_of_16(tiny_engine_export, onnx_fp32):

@@ -24,6 +24,7 @@ INT8 ones for ``*-int8``)::
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
@@ -72,16 +73,17 @@ def require(module: str, extra: str, backend: str = ""):
         ) from None
 
 
-def cpu_flags() -> set[str]:
+@functools.cache
+def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags as Linux reports them (``/proc/cpuinfo``); empty elsewhere."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return set()
+        return frozenset()
     for line in text.splitlines():
         if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return set()
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
 
 
 def auto_export_backend(export_dir: Path) -> str:

@@ -24,4 +24,11 @@ python tools/distill_study.py --name plain-t2-this-host --students 42=minilm-d42
   --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/plain-t2.json
 python tools/distill_study.py --name tsoup --students 1=minilm-tsoup --out $D/tsoup.json
 python tools/distill_study.py --name teacher --students 42=mpnet --out $D/teacher.json
-# T 4 minus T 2, paired by seed: the per_seed blocks of temp4.json and plain-t2.json
+# alpha 0.3: distill.students minilm-l42/45/48 = the minilm-d entries with alpha: 0.3
+for s in minilm-l42 minilm-l45 minilm-l48; do
+  python stages/distill.py student "$s" && python stages/export.py "$s"
+done
+python tools/distill_study.py --name alpha0.3 --students 42=minilm-l42 45=minilm-l45 48=minilm-l48 \
+  --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/alpha03.json
+# T 4 (and alpha 0.3) minus T 2: differences of the per_seed blocks of temp4.json (alpha03.json)
+# and plain-t2.json, seed by seed
