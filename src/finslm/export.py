@@ -451,7 +451,9 @@ def _qat_int8(model_dir, out_dir, val_texts, train_texts, cfg, built: BuiltGraph
     settings = QatSettings(epochs=cfg.qat_epochs, lr=cfg.qat_lr, reduce_range=cfg.reduce_range)
     with tempfile.TemporaryDirectory(prefix="finslm-export-qat-") as tmp:
         copy_dir = Path(tmp) / "model"
-        history = qat_finetune(model_dir, copy_dir, train_texts, val_texts, settings, cfg, log)
+        history = qat_finetune(
+            model_dir, copy_dir, train_texts, val_texts, settings, cfg, log, built.kept_fp32
+        )
         chosen = read_meta(copy_dir)["qat"]["chosen_epoch"]
         log(f"quantise the QAT copy (epoch {chosen}) -> {out_dir / ONNX_FILES['onnx-int8']}")
         int8_graph(

@@ -166,7 +166,7 @@ class Encoder:
     and with a fraction of its per-call overhead, which matters at batch 1 (tests check the ids
     are identical). Folders without ``tokenizer.json`` (slow-only tokenizers) fall back to
     ``AutoTokenizer``. ``pad_to_multiple_of`` > 1 rounds the padded length up to a multiple of
-    it (the OpenVINO backends: an engine that compiles a kernel per input shape sees fewer
+    it (``openvino-int8``: an engine that compiles a kernel per input shape sees fewer
     shapes); the attention mask marks the extra positions as padding.
     """
 

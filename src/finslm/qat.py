@@ -176,9 +176,11 @@ def qat_finetune(
     settings: QatSettings,
     export_cfg: ExportConfig | None = None,
     log=print,
+    exclude: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Fine-tune a copy of ``source`` under fake quantisation; save the epoch whose every-layer
-    INT8 graph agrees best with ``source`` on ``val_texts`` into ``out_dir``.
+    """Fine-tune a copy of ``source`` under fake quantisation; save the epoch whose INT8 graph
+    (every layer, or all but the nodes named in ``exclude``: the graph the caller will ship)
+    agrees best with ``source`` on ``val_texts`` into ``out_dir``.
 
     Epoch 0 (the source's own weights, no fine-tune) is a candidate too, so QAT is kept only
     where validation says it helps. Returns one row per epoch (loss, seconds, validation
@@ -236,7 +238,9 @@ def qat_finetune(
             candidate = work / f"epoch{epoch}"
             _save_plain(model, reference, meta, source, candidate, epoch, settings)
             graph = work / f"epoch{epoch}.int8.onnx"
-            int8_graph(candidate, work / f"epoch{epoch}", graph, cfg, settings.reduce_range)
+            int8_graph(
+                candidate, work / f"epoch{epoch}", graph, cfg, settings.reduce_range, exclude
+            )
             onnx = OnnxPredictor(candidate, read_meta(candidate), graph=graph)
             row = parity(reference, onnx, val_texts, cfg.batch_size)
             row = {
