@@ -22,6 +22,7 @@ from finslm.train.teacher import (
     aligned_logits,
     augmented_logits,
     fit_student,
+    hidden_targets,
     score_train_split,
 )
 
@@ -45,17 +46,23 @@ def logits(name: str, prepared: Path) -> None:
 def student(name: str, prepared: Path) -> None:
     from dvclive import Live
 
-    cfg = load_distill_config().student(name)
+    section = load_distill_config()
+    cfg = section.student(name)
     train_df = read_split(prepared / "train.parquet")
     val_df = read_split(prepared / "val.parquet")
     logits_file = TEACHER_DIR / f"{cfg.teacher}.parquet"
     teacher = aligned_logits(logits_file, train_df)
     augmented = augmented_logits(logits_file, train_df) if cfg.augmented else None
+    hidden = None
+    if cfg.hidden_weight > 0:
+        layers = section.teacher(cfg.teacher).hidden_layers
+        hidden = hidden_targets(logits_file, train_df, layers)
     plots = Path("plots/distill") / name
     with Live(dir=str(plots), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         summary = fit_student(
-            cfg, train_df, val_df, teacher, Path("models") / name, live, augmented=augmented
-        )
+            cfg, train_df, val_df, teacher, Path("models") / name, live,
+            augmented=augmented, hidden=hidden,
+        )  # fmt: skip
     out = Path("metrics/distill") / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -1079,8 +1079,14 @@ class TeacherConfig(Section):
     word_swap: float = 0.15
     swap_neighbours: int = 5
     augment_seed: int = 42
+    # Intermediate-layer matching: the teacher's mean-pooled hidden state after each of these
+    # layers (0 = the embeddings, n = the last of n layers) is cached beside its logits, for
+    # students with ``hidden_weight`` > 0. Empty (the default): logits only.
+    hidden_layers: list[int] = dataclasses.field(default_factory=list)
 
     def check(self, need: Need) -> None:
+        need(all(layer >= 0 for layer in self.hidden_layers), "hidden_layers", "layers >= 0")
+        need(len(set(self.hidden_layers)) == len(self.hidden_layers), "hidden_layers", "no repeats")
         need(self.batch_size >= 1, "batch_size", ">= 1")
         need(self.threads >= 0, "threads", ">= 0")
         need(self.augment_copies >= 0, "augment_copies", ">= 0 (0 = no augmented text)")
@@ -1102,11 +1108,24 @@ class StudentConfig(DistillConfig):
     pooling: Literal["cls", "mean"] = "mean"
     max_length: int = 128
     lr: float = 1e-4
+    # Intermediate-layer matching (off at 0): add ``hidden_weight`` x the mean over layer pairs
+    # of 1 - cos(W_i h_student, h_teacher) between mean-pooled hidden states, student layer
+    # ``hidden_layers[i]`` against the teacher's i-th cached layer (distill.teachers.<t>.
+    # hidden_layers); W_i is a linear map trained with the student and dropped after.
+    hidden_weight: float = 0.0
+    hidden_layers: list[int] = dataclasses.field(default_factory=list)
 
     def check(self, need: Need) -> None:
         super().check(need)
         need(bool(self.teacher), "teacher", "a key of distill.teachers")
         need(self.max_length >= 8, "max_length", ">= 8")
+        need(self.hidden_weight >= 0, "hidden_weight", ">= 0 (0 = no intermediate matching)")
+        need(all(layer >= 0 for layer in self.hidden_layers), "hidden_layers", "layers >= 0")
+        need(
+            self.hidden_weight == 0 or bool(self.hidden_layers),
+            "hidden_layers",
+            "one student layer per cached teacher layer when hidden_weight > 0",
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1140,7 +1159,14 @@ class DistillSection(Section):
                 f"distill.students: no student {name!r}; known: {', '.join(self.students) or 'none'}"
             )
         cfg = build(StudentConfig, self.students[name] or {}, f"distill.students.{name}")
-        self.teacher(cfg.teacher)  # must exist
+        teacher = self.teacher(cfg.teacher)  # must exist
+        if cfg.hidden_weight > 0 and len(cfg.hidden_layers) != len(teacher.hidden_layers):
+            raise ConfigError(
+                f"distill.students.{name}.hidden_layers: {len(cfg.hidden_layers)} layer(s) "
+                f"{cfg.hidden_layers}, but distill.teachers.{cfg.teacher}.hidden_layers caches "
+                f"{len(teacher.hidden_layers)} {teacher.hidden_layers}; give one student layer "
+                "per cached teacher layer, in the same order"
+            )
         return cfg
 
 

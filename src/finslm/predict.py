@@ -312,16 +312,41 @@ class TorchPredictor(Predictor):
             self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         return self._tokenizer
 
-    def logits(self, texts: list[str]) -> np.ndarray:
-        """Raw logits, shape (len(texts), n_labels), float32."""
-        torch = self._torch
-        enc = {
-            k: torch.from_numpy(v).to(self.device)
+    def _feeds(self, texts: list[str]) -> dict[str, Any]:
+        """The encoded batch as the model's input tensors, on its device."""
+        return {
+            k: self._torch.from_numpy(v).to(self.device)
             for k, v in self.encoder(list(texts)).items()
             if k in self._input_names
         }
-        with torch.inference_mode():
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Raw logits, shape (len(texts), n_labels), float32."""
+        enc = self._feeds(texts)
+        with self._torch.inference_mode():
             return self.model(**enc).logits.float().cpu().numpy()
+
+    def logits_and_hidden(
+        self, texts: list[str], layers: list[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Raw logits (n, n_labels) and the mean-pooled hidden state after each of ``layers``
+        (0 = embeddings), shape (n, len(layers), hidden), float32; one forward pass."""
+        from finslm.train.heads import mean_pool
+
+        torch = self._torch
+        enc = self._feeds(texts)
+        with torch.inference_mode():
+            out = self.model(**enc, output_hidden_states=True)
+            states = out.hidden_states
+            bad = [layer for layer in layers if layer >= len(states)]
+            if bad:
+                raise ModelError(
+                    f"{self.model_dir}: hidden layer(s) {bad} asked for; the encoder has "
+                    f"{len(states) - 1} layers (0 = embeddings … {len(states) - 1})"
+                )
+            mask = enc["attention_mask"]
+            pooled = torch.stack([mean_pool(states[layer], mask) for layer in layers], dim=1)
+        return out.logits.float().cpu().numpy(), pooled.float().cpu().numpy()
 
     def _predict_batch(self, texts: list[str]) -> np.ndarray:
         return _softmax(self.logits(texts))

@@ -31,6 +31,7 @@ HASH_COLUMN = "text_sha1"
 SOURCE_COLUMN = "source_row"
 TEXT_COLUMN = "augmented_text"
 LOGIT_COLUMNS = [f"logit_{label}" for label in LABELS]
+HIDDEN_PREFIX = "hidden_"  # hidden_<layer>: the teacher's mean-pooled state (a float list)
 
 
 def _hashes(texts: list[str]) -> list[str]:
@@ -60,13 +61,21 @@ def score_train_split(model_dir: Path, train_df: pd.DataFrame, cfg: TeacherConfi
     # sentences are about half padding.
     order = np.argsort([len(text) for text in every], kind="stable")
     logits = np.zeros((len(every), len(LABELS)), np.float32)
+    layers = list(cfg.hidden_layers)
+    hidden = np.zeros((len(every), len(layers), teacher.model.config.hidden_size), np.float32)
     for i in tqdm(range(0, len(every), cfg.batch_size), desc="teacher logits", disable=None):
         rows = order[i : i + cfg.batch_size]
-        logits[rows] = teacher.logits([every[r] for r in rows])
+        batch = [every[r] for r in rows]
+        if layers:
+            logits[rows], hidden[rows] = teacher.logits_and_hidden(batch, layers)
+        else:
+            logits[rows] = teacher.logits(batch)
     table = pd.DataFrame(logits, columns=LOGIT_COLUMNS)
     table.insert(0, HASH_COLUMN, _hashes(every))
     table.insert(1, SOURCE_COLUMN, list(range(len(texts))) + [row for row, _ in copies])
     table.insert(2, TEXT_COLUMN, [""] * len(texts) + [text for _, text in copies])
+    for j, layer in enumerate(layers):
+        table[f"{HIDDEN_PREFIX}{layer}"] = list(hidden[:, j])
     return table
 
 
@@ -105,6 +114,24 @@ def augmented_logits(path: Path, train_df: pd.DataFrame) -> tuple[list[str], np.
     return table[TEXT_COLUMN].tolist(), table[LOGIT_COLUMNS].to_numpy(dtype=np.float32)
 
 
+def hidden_targets(path: Path, train_df: pd.DataFrame, layers: list[int]) -> np.ndarray:
+    """(rows, len(layers), hidden) float32: the teacher's pooled states for every row of
+    ``path`` (train split, then augmented copies); ModelError if a layer was not cached."""
+    table = _read_logits(path, train_df)
+    missing = [layer for layer in layers if f"{HIDDEN_PREFIX}{layer}" not in table.columns]
+    if missing:
+        cached = [
+            c.removeprefix(HIDDEN_PREFIX) for c in table.columns if c.startswith(HIDDEN_PREFIX)
+        ]
+        raise ModelError(
+            f"{path}: teacher layer(s) {missing} not cached (cached: {', '.join(cached) or 'none'}); "
+            f"set distill.teachers.{Path(path).stem}.hidden_layers and rerun "
+            f"`dvc repro teacher_logits@{Path(path).stem}`"
+        )
+    columns = [np.stack(table[f"{HIDDEN_PREFIX}{layer}"].to_numpy()) for layer in layers]
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
 def fit_student(
     cfg: StudentConfig,
     train_df: pd.DataFrame,
@@ -113,19 +140,27 @@ def fit_student(
     out_dir: Path,
     live=None,
     augmented: tuple[list[str], np.ndarray] | None = None,
+    hidden: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg.checkpoint`` against ``logits`` (and the labels), and against the teacher's
     logits on ``augmented`` (texts, logits) when given; save it as a finslm model folder in
-    ``out_dir``; return the summary (validation metrics of the restored epoch)."""
+    ``out_dir``; return the summary (validation metrics of the restored epoch). ``hidden``:
+    the teacher's pooled states (:func:`hidden_targets`) for ``cfg.hidden_weight`` > 0; rows
+    past the train split and ``augmented`` are ignored."""
     from finslm.models import load_for_finetuning, save_classifier
+    from finslm.train.determinism import set_determinism
     from finslm.train.distill import distill
 
     start = time.perf_counter()
+    # Seed before loading: the new head's initial weights are drawn here, not in distill().
+    set_determinism(cfg.seed, cfg.threads)
     tokenizer, student = load_for_finetuning(cfg.checkpoint, pooling=cfg.pooling)
     extra_texts, extra_logits = augmented if augmented is not None else ([], None)
+    if hidden is not None:
+        hidden = hidden[: len(train_df) + len(extra_texts)]
     summary = distill(
         student, tokenizer, train_df, val_df, logits, cfg.max_length, cfg, live,
-        extra_texts=extra_texts, extra_logits=extra_logits,
+        extra_texts=extra_texts, extra_logits=extra_logits, teacher_hidden=hidden,
     )  # fmt: skip
     save_classifier(
         student,
@@ -136,7 +171,9 @@ def fit_student(
         alpha=cfg.alpha,
         temperature=cfg.temperature,
         augmented_rows=len(extra_texts),
-    )
+        **({"hidden_weight": cfg.hidden_weight, "hidden_layers": cfg.hidden_layers}
+           if cfg.hidden_weight > 0 else {}),
+    )  # fmt: skip
     return {
         **summary,
         "teacher": cfg.teacher,

@@ -32,3 +32,16 @@ python tools/distill_study.py --name alpha0.3 --students 42=minilm-l42 45=minilm
   --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/alpha03.json
 # T 4 (and alpha 0.3) minus T 2: differences of the per_seed blocks of temp4.json (alpha03.json)
 # and plain-t2.json, seed by seed
+# Intermediate-layer matching (hidden.json) and the seeded plain students (plain-seeded.json):
+# distill.teachers.mpnet.hidden_layers: [4, 8, 12], and in distill.students
+#   minilm-e42/45/48: the minilm-d entries (same recipe, run with the seeded head)
+#   minilm-h42/45/48: the same plus hidden_weight: 1.0, hidden_layers: [2, 4, 6]
+python stages/distill.py logits mpnet     # logits unchanged; adds hidden_4/8/12
+for s in 42 45 48; do
+  for arm in h e; do python stages/distill.py student minilm-$arm$s; done
+done
+for s in 42 45 48; do for arm in h e; do python stages/export.py minilm-$arm$s; done; done
+python tools/distill_study.py --name hidden --students 42=minilm-h42 45=minilm-h45 48=minilm-h48 \
+  --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/hidden.json
+python tools/distill_study.py --name plain-seeded --students 42=minilm-e42 45=minilm-e45 48=minilm-e48 \
+  --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/plain-seeded.json

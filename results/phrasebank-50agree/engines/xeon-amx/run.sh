@@ -37,3 +37,7 @@ python tools/engines.py bench --model models/minilm --export exports/minilm \
     --test data/prepared/test.parquet --warmup 120 --latency-sentences 300 --repeats 3 --threads 1 \
     --backends torch-fp32 onnx-int8 openvino-int8 ct2-int8 \
     --variant minilm-all-int8=exports-all/minilm:onnx-int8 --out bench-threads1.json
+# where OpenVINO INT8 spends a bulk pass, and the Amdahl bound on the batch-32 bar
+# (ov-profile.json; 3523 = onnxruntime's INT8 GEMM probe in bench-run4.json)
+python tools/ov_profile.py --export exports/minilm --test data/prepared/test.parquet \
+    --val data/prepared/val.parquet --peak-gops 3523 --out ov-profile.json
