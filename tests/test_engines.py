@@ -186,3 +186,27 @@ def test_bench_variant_spec_is_checked_before_anything_loads(tmp_path):
     argv = ["bench", "--model", str(tmp_path / "m"), "--export", str(tmp_path / "e")]
     with pytest.raises(SystemExit, match="expected NAME=FOLDER:BACKEND"):
         tool.main([*argv, "--test", str(test), "--variant", "no-backend=folder"])
+
+
+def test_ov_profile_bounds_the_fraction_of_peak(tiny_engine_export):
+    """tools/ov_profile.py: per-node times by type over a bucketed pass, the attention work
+    counted apart, and the Amdahl ceiling (GEMM nodes at peak, the rest unchanged)."""
+    from tools import ov_profile
+
+    texts = (TEXTS * 5)[:70]  # three batches of up to 32, bucketed by length
+    raw = ov_profile.profile(tiny_engine_export, texts, threads=1, repeats=1)
+    assert raw["sentences"] == len(texts) and raw["batches"] == 3
+    assert 0 < raw["attention_ops"] < raw["padded_ops"] and raw["useful_ops"] <= raw["padded_ops"]
+    assert set(raw["node_s"]) & ov_profile.GEMM_TYPES and sum(raw["node_s"].values()) > 0
+    result = ov_profile.summarise(raw, peak_gops=100.0)
+    assert sum(row["share"] for row in result["by_type"].values()) == pytest.approx(1, abs=1e-3)
+    assert result["ceiling_pct"] >= result["pct_peak_now"] > 0
+    # The bound itself: 1 s of GEMM nodes and 1 s of the rest; at a 1 GOP/s peak the GEMMs'
+    # 0.5 GOP (padded, attention excluded) take 0.5 s: 0.4 GOP useful / 1.5 s = 26.7% of peak.
+    toy = {
+        "sentences": 1, "batches": 1, "useful_ops": 4e8, "padded_ops": 6e8, "attention_ops": 1e8,
+        "wall_s": 2.0, "node_s": {"FullyConnected": 1.0, "MVN": 1.0},
+    }  # fmt: skip
+    bound = ov_profile.summarise(toy, peak_gops=1.0)
+    assert bound["ceiling_pct"] == pytest.approx(26.7, abs=0.05)
+    assert bound["pct_peak_now"] == pytest.approx(20.0) and bound["gemm_share"] == 0.5
