@@ -45,3 +45,11 @@ python tools/distill_study.py --name hidden --students 42=minilm-h42 45=minilm-h
   --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/hidden.json
 python tools/distill_study.py --name plain-seeded --students 42=minilm-e42 45=minilm-e45 48=minilm-e48 \
   --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/plain-seeded.json
+# Four augmented copies (augment4.json): distill.teachers.mpnet: augment_copies: 4, hidden_layers: []
+# (the minilm-h entries removed: they need the cached layers), and in distill.students
+#   minilm-g42/45/48: {teacher: mpnet, alpha: 0.5, temperature: 2.0, epochs: 3, seed: <s>, augmented: true}
+python stages/distill.py logits mpnet     # 3,479 train rows + 13,904 copies: 9 min here
+for s in 42 45 48; do python stages/distill.py student minilm-g$s; done
+for s in 42 45 48; do python stages/export.py minilm-g$s; done
+python tools/distill_study.py --name augment4 --students 42=minilm-g42 45=minilm-g45 48=minilm-g48 \
+  --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/augment4.json
