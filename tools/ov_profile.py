@@ -52,6 +52,12 @@ def attention_ops(shape: EncoderShape, lengths, plan, multiple: int) -> int:
     return int(total)
 
 
+def _feed(predictor, texts: list[str]) -> dict:
+    """The IR's inputs for ``texts``, encoded (and padded) as the backend encodes them."""
+    enc = predictor.encoder(texts)
+    return {name: enc[name] for name in predictor.input_names}
+
+
 def profile(export: Path, texts: list[str], threads: int, repeats: int) -> dict:
     import openvino as ov
 
@@ -61,10 +67,7 @@ def profile(export: Path, texts: list[str], threads: int, repeats: int) -> dict:
     )
     request = compiled.create_infer_request()
     plan = predictor.plan(texts, 32)
-    feeds = []
-    for idx in plan:
-        enc = predictor.encoder([texts[i] for i in idx])
-        feeds.append({name: enc[name] for name in predictor.input_names})
+    feeds = [_feed(predictor, [texts[i] for i in idx]) for idx in plan]
     by_type: dict[str, float] = defaultdict(float)
     wall = 0.0
     for rep in range(repeats + 1):
@@ -97,14 +100,8 @@ def precision(export: Path, texts: list[str], threads: int) -> dict:
 
     predictor = load_predictor(export, "openvino-int8", threads=threads)
     plan = predictor.plan(texts, 32)
-    batches = []
-    for idx in plan:
-        enc = predictor.encoder([texts[i] for i in idx])
-        batches.append((idx, {name: enc[name] for name in predictor.input_names}))
-    singles = []
-    for text in texts[:100]:
-        enc = predictor.encoder([text])
-        singles.append({name: enc[name] for name in predictor.input_names})
+    batches = [(idx, _feed(predictor, [texts[i] for i in idx])) for idx in plan]
+    singles = [_feed(predictor, [text]) for text in texts[:100]]
     out, labels = {}, {}
     for hint in ("f32", "bf16"):
         config = {**openvino_cpu_config(threads), "INFERENCE_PRECISION_HINT": hint}

@@ -11,8 +11,10 @@ pairs of ``1 - cos(W_i h_s, h_t)``, where ``h_s`` is the student's mean-pooled s
 layer ``hidden_layers[i]``, ``h_t`` the teacher's cached pooled state for the i-th cached layer,
 and ``W_i`` a linear map (student width -> teacher width) trained with the student and dropped
 after (a pooled, sentence-level form of the layer matching in TinyBERT, Jiao et al. 2020, which
-matches every token; caching token states would cost sequence length times the memory). Early stopping on validation
-macro-F1 restores the best epoch, as in :func:`finslm.train.transformer.train_transformer`.
+matches every token; caching token states would cost sequence length times the memory).
+
+Early stopping on validation macro-F1 restores the best epoch, as in
+:func:`finslm.train.transformer.train_transformer`.
 """
 
 from __future__ import annotations
@@ -208,7 +210,6 @@ def distill(
                 states, mask = outputs.hidden_states, inputs["attention_mask"]
                 matched = hidden_loss(states, mask, layers, model.hidden_projections, hidden)
                 loss = loss + weight * matched
-                outputs.hidden_states = None  # not kept for the evaluation loop
             return (loss, outputs) if return_outputs else loss
 
     with tempfile.TemporaryDirectory(prefix="finslm-distill-") as ckpt_dir:
