@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         "backend": args.backend,
         "task": "token-classification",
         "decode": tagger.decode,
+        # A refit model (ner.models.<m>.refit) was trained on validation too: its val block
+        # measures fit, not transfer.
+        "val_in_training": bool(tagger.meta.get("refit_epochs")),
     }
     for split in ("val", "test"):
         result[split] = score(tagger, read_split(args.prepared, split), types)

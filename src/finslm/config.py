@@ -1358,12 +1358,27 @@ class NerModelConfig(OptimConfig):
     # ``viterbi`` = the best valid IOB2 sequence (no I-T after O or another type), ``argmax`` =
     # each word on its own (finslm.ner.decode). Also the best-epoch metric's decoding.
     decode: Literal["viterbi", "argmax"] = "viterbi"
+    # The model's labels: ``iob2`` (O, B-T, I-T per type) or ``io`` (O, I-T: an entity is a run
+    # of one type; adjacent entities of one type merge, which IO-tagged data such as
+    # SEC-filings cannot separate anyway). Decoded spans are IOB2 either way.
+    tag_scheme: Literal["iob2", "io"] = "iob2"
+    # Mention replacement (finslm.ner.augment): this many copies of each training sentence with
+    # an entity, each mention swapped with probability mention_swap_p for another training
+    # mention of its type. 0 = off. Training split only.
+    mention_swap_copies: int = 0
+    mention_swap_p: float = 0.5
+    # Refit: after the run that picks the best epoch on validation, train again from scratch on
+    # train + validation for that many epochs and save that model (more data; its validation
+    # figures are then not held out: finslm.json says refit_epochs). Doubles training time.
+    refit: bool = False
     trust_remote_code: bool = False
 
     def check(self, need: Need) -> None:
         super().check(need)
         need(16 <= self.max_length <= 512, "max_length", "between 16 and 512")
         need(0 <= self.class_weight_power <= 1, "class_weight_power", "in [0, 1] (0 = off)")
+        need(0 <= self.mention_swap_copies <= 20, "mention_swap_copies", "between 0 and 20")
+        need(0 < self.mention_swap_p <= 1, "mention_swap_p", "in (0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)

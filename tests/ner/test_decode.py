@@ -56,3 +56,24 @@ def test_empty_sentence_and_unknown_method():
     assert decode(np.zeros((0, 5)), LABELS).tolist() == []
     with pytest.raises(ValueError, match="choose one of viterbi, argmax"):
         decode(np.zeros((2, 5)), LABELS, "beam")
+
+
+def test_io_labels_decode_runs_as_entities():
+    from finslm.ner.evaluate import entity_metrics
+    from finslm.ner.tags import to_iob2, to_labels
+
+    io = label_list(["PER", "ORG"], "io")
+    assert io == ["O", "I-PER", "I-ORG"]
+    # An IO model may start an entity with I-T: Viterbi must not forbid it (it is argmax here).
+    logits = np.log(np.array([[0.1, 0.1, 0.8], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1]]))
+    ids = decode(logits, io)
+    assert ids.tolist() == logits.argmax(-1).tolist()
+    assert to_iob2([io[i] for i in ids]) == ["B-ORG", "I-ORG", "O", "B-PER"]
+    # Training labels: B-T -> I-T; gold written in IO scores as the IOB2 it came from.
+    gold = ["B-ORG", "I-ORG", "O", "B-PER"]
+    assert to_labels(gold, "io") == ["I-ORG", "I-ORG", "O", "I-PER"]
+    assert to_labels(gold, "iob2") == gold
+    m = entity_metrics([to_labels(gold, "io")], [[io[i] for i in ids]])
+    assert m["entity_micro_f1"] == 1.0 and m["entities"] == 2
+    with pytest.raises(ValueError, match="choose one of iob2, io"):
+        label_list(["PER"], "bilou")

@@ -66,6 +66,63 @@ def test_tiny_bert_learns_invented_templates(trained):
 
 
 @pytest.mark.slow
+def test_io_labelled_model_returns_iob2_spans(tmp_path, tiny_checkpoint):
+    from finslm.ner.train import train_ner
+
+    cfg = NerModelConfig(
+        checkpoint=str(tiny_checkpoint), epochs=8, batch_size=8, lr=5e-3, max_length=32,
+        early_stopping_patience=8, tag_scheme="io",
+    )  # fmt: skip
+    out = tmp_path / "ner-io"
+    summary = train_ner(
+        cfg, ["PER", "ORG"], invented(64, 0), invented(16, 1), out, name="ner-io", threads=1
+    )
+    assert summary["val"]["entity_micro_f1"] > 0.9  # IO gold scored as IOB2 entities
+    assert len(summary["class_weights"]) == 3  # O, I-PER, I-ORG
+    tagger = Tagger(out)
+    assert tagger.labels == ["O", "I-PER", "I-ORG"]
+    ((tags, _),) = tagger.tag_words([["Tamber", "Bank", "hired", "Marla", "today", "."]])
+    assert tags == ["B-ORG", "I-ORG", "O", "B-PER", "O", "O"]
+    (ents,) = tagger.entities(["Tamber Bank hired Marla today."])
+    assert [e["text"] for e in ents] == ["Tamber Bank", "Marla"]
+
+
+@pytest.mark.slow
+def test_refit_trains_again_on_train_and_validation(tmp_path, tiny_checkpoint):
+    import torch
+    from safetensors.torch import load_file
+
+    from finslm.models import read_meta
+    from finslm.ner.train import train_ner
+
+    def fit(refit: bool):
+        cfg = NerModelConfig(
+            checkpoint=str(tiny_checkpoint), epochs=3, batch_size=8, lr=5e-3, max_length=32,
+            early_stopping_patience=3, refit=refit,
+        )  # fmt: skip
+        out = tmp_path / f"refit-{refit}"
+        summary = train_ner(
+            cfg, ["PER", "ORG"], invented(48, 0), invented(16, 1), out, name="n", threads=1
+        )
+        return out, summary
+
+    plain_dir, plain = fit(False)
+    refit_dir, refit = fit(True)
+    assert plain["refit"] is None and read_meta(plain_dir)["refit_epochs"] is None
+    # Selection is the same run (same seed); the saved model is trained again on 48 + 16 rows
+    # for the restored epoch count.
+    f1 = "entity_micro_f1"
+    assert refit["val"][f1] == plain["val"][f1] and refit["best_epoch"] == plain["best_epoch"]
+    assert refit["refit"]["epochs"] == refit["best_epoch"] and refit["refit"]["sentences"] == 64
+    assert read_meta(refit_dir)["refit_epochs"] == refit["best_epoch"]
+    a = load_file(str(plain_dir / "model.safetensors"))
+    b = load_file(str(refit_dir / "model.safetensors"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # not the selection run's weights
+    ((tags, _),) = Tagger(refit_dir).tag_words([["Tamber", "Bank", "hired", "Marla", "."]])
+    assert tags == ["B-ORG", "I-ORG", "O", "B-PER", "O"]
+
+
+@pytest.mark.slow
 def test_export_parity_on_the_tiny_model(trained, tmp_path):
     from finslm.export import ParityError
     from finslm.ner.export import export_ner
@@ -97,6 +154,36 @@ def test_export_parity_on_the_tiny_model(trained, tmp_path):
     assert int8.entities(["Tamber Bank hired Marla today."])[0][0]["type"] == "ORG"
     with pytest.raises(ModelError, match="choose one of"):
         Tagger(tmp_path / "ner-tiny", "torch-fp32")
+
+
+@pytest.mark.slow
+def test_int8_keep_tool_scores_keep_sets_on_validation_only(trained, tmp_path):
+    from finslm.ner.export import export_ner
+    from tools.ner_int8_keep import main
+
+    out, _ = trained
+    gate = NerConfig(models={"ner-tiny": {}}, bench_model="ner-tiny",
+                     int8_min_token_agreement=0.0, int8_max_f1_drop_pt=100.0)  # fmt: skip
+    export = tmp_path / "exports" / "ner-tiny"
+    export_ner(out, export, invented(16, 2), ExportConfig(), gate, log=lambda _: None)
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    invented(16, 3).to_parquet(prepared / "val.parquet")  # no test split: the tool never reads it
+    result_file = tmp_path / "keep.json"
+    main(["--model", str(out), "--export", str(export), "--prepared", str(prepared),
+          "--keep", "none", "--keep", "0,1", "--each-layer", "--out", str(result_file)])  # fmt: skip
+    result = json.loads(result_file.read_text())
+    assert result["split"] == "val" and result["sentences"] == 16
+    keeps = [a["keep_fp32"] for a in result["attempts"]]
+    assert keeps == [[], [0, 1], [0], [1]]  # the tiny model has two layers
+    kept = {tuple(a["keep_fp32"]): a["nodes_kept"] for a in result["attempts"]}
+    assert kept[()] == 0 and kept[(0, 1)] == kept[(0,)] + kept[(1,)] > 0
+    size = {tuple(a["keep_fp32"]): a["size_mb"] for a in result["attempts"]}
+    assert size[(0, 1)] > size[(0,)] > size[()]  # the kept layers stay fp32 in the graph
+    for a in result["attempts"]:
+        assert 0 <= a["token_agreement"] <= 1 and abs(a["delta_pt"]) <= 100
+    with pytest.raises(SystemExit, match="model.opt.onnx: not found"):
+        main(["--model", str(out), "--export", str(tmp_path), "--prepared", str(prepared)])
 
 
 def test_a_sentiment_folder_is_not_a_tagger(tiny_classifier):

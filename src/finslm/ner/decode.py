@@ -30,9 +30,12 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=16)
 def transitions(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """(start, step): 0 where IOB2 allows a tag first / label i -> label j, -inf elsewhere
-    (cached: one model's labels serve every sentence)."""
+    (cached: one model's labels serve every sentence). IO labels (no ``B-``) constrain nothing:
+    any run of ``I-T`` is an entity, so Viterbi there is argmax."""
     n = len(labels)
     start, step = np.zeros(n), np.zeros((n, n))
+    if not any(tag.startswith("B-") for tag in labels):
+        return start, step
     for j, tag in enumerate(labels):
         if tag.startswith("I-"):
             start[j] = -np.inf

@@ -1,7 +1,9 @@
 """Entity-level metrics (seqeval, strict IOB2), token accuracy and a confusion of types.
 
 Predicted tags are first made valid IOB2 (:func:`finslm.ner.tags.to_iob2`: a stray ``I-T``
-starts an entity), so the entities scored are exactly the spans ``finslm ner`` returns.
+starts an entity), so the entities scored are exactly the spans ``finslm ner`` returns. Gold
+tags go through the same conversion, so an IO-labelled model's validation labels (a run of
+``I-T`` per entity) score as the IOB2 tags they came from.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def entity_metrics(
 
     if len(true) != len(pred) or any(len(a) != len(b) for a, b in zip(true, pred, strict=True)):
         raise ValueError("entity_metrics: true and pred differ in sentences or tokens")
-    true = [list(t) for t in true]
+    true = [to_iob2(t) for t in true]
     pred = [to_iob2(p) for p in pred]
     found = sorted({split_tag(t)[1] for s in [*true, *pred] for t in s} - {None})
     types = list(types) or found

@@ -40,7 +40,8 @@ def explain_entity(tagger, text: str, index: int = 0, steps: int = 16) -> dict[s
     kind, a, b = found[index]
     feeds, word_ids = tagger.encoder([tokens])
     first = first_subtokens(word_ids[0], len(tokens))
-    label_ids = [tagger.labels.index(t) for t in tags[a:b]]
+    # The model's own label per word: IO-labelled models have I-T where the tags say B-T.
+    label_ids = [tagger.labels.index(t if t in tagger.labels else f"I-{kind}") for t in tags[a:b]]
     positions = [int(first[i]) for i in range(a, b) if first[i] >= 0]
     model = tagger.model
     ids = torch.from_numpy(feeds["input_ids"])

@@ -26,7 +26,7 @@ from finslm.models import ModelError, read_meta
 from finslm.ner.align import shape_type_ids, split_words, word_scores
 from finslm.ner.decode import DECODES
 from finslm.ner.decode import decode as decode_tags
-from finslm.ner.tags import spans
+from finslm.ner.tags import spans, to_iob2
 from finslm.predict import ONNX_FILES, TOKENIZER_FILES
 
 TORCH_KIND, ONNX_KIND = "ner-transformer", "ner-onnx"
@@ -190,12 +190,14 @@ class Tagger:
     def tag_words(
         self, words: Sequence[Sequence[str]], batch_size: int = 32
     ) -> list[tuple[list[str], np.ndarray]]:
-        """Per sentence: (tags, probability of each word's tag), tags decoded by ``self.decode``."""
+        """Per sentence: (IOB2 tags, probability of each word's tag), tags decoded by
+        ``self.decode`` (an IO-labelled model's runs of ``I-T`` become ``B-T I-T …``)."""
         results = []
         for logits in self.word_logits(words, batch_size):
             probs = _softmax(logits.astype(np.float64))
             ids = decode_tags(logits, self.labels, self.decode)
-            results.append(([self.labels[i] for i in ids], probs[np.arange(len(ids)), ids]))
+            tags = to_iob2([self.labels[i] for i in ids])
+            results.append((tags, probs[np.arange(len(ids)), ids]))
         return results
 
     def entities(self, texts: Sequence[str], batch_size: int = 32) -> list[list[dict[str, Any]]]:

@@ -98,6 +98,22 @@ def spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     return found
 
 
-def label_list(types: Sequence[str]) -> list[str]:
-    """The model's label order: ``O``, then ``B-T``, ``I-T`` for each type in order."""
+LABEL_SCHEMES = ("iob2", "io")
+
+
+def label_list(types: Sequence[str], scheme: str = "iob2") -> list[str]:
+    """The model's label order: ``O``, then ``B-T``, ``I-T`` for each type in order (``iob2``),
+    or ``O`` and one ``I-T`` per type (``io``: an entity is a run of one type)."""
+    if scheme == "io":
+        return ["O", *(f"I-{t}" for t in types)]
+    if scheme != "iob2":
+        raise ValueError(f"label scheme {scheme!r}: choose one of {', '.join(LABEL_SCHEMES)}")
     return ["O", *(f"{p}-{t}" for t in types for p in ("B", "I"))]
+
+
+def to_labels(tags: Sequence[str], scheme: str) -> list[str]:
+    """IOB2 tags in a model's label scheme: unchanged for ``iob2``, ``B-T`` -> ``I-T`` for ``io``
+    (two adjacent entities of one type merge, as IO data has them already)."""
+    if scheme == "io":
+        return [f"I-{t[2:]}" if t.startswith("B-") else t for t in tags]
+    return list(tags)

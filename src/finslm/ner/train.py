@@ -12,6 +12,7 @@ entity micro-F1) and a class-weighted loss, since most tokens are ``O``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,14 +24,17 @@ import pandas as pd
 from finslm.config import NerModelConfig
 from finslm.models import ModelError, count_parameters, resolve_checkpoint, save_model, write_meta
 from finslm.ner.align import IGNORE, encode_dataset
+from finslm.ner.augment import augment_mentions
 from finslm.ner.evaluate import BEST_METRIC, entity_metrics, tags_from_logits
-from finslm.ner.tags import label_list
+from finslm.ner.tags import label_list, to_labels
 from finslm.train.arguments import training_arguments
 from finslm.train.callbacks import live_callback
 from finslm.train.determinism import set_determinism
 
 KIND = "ner-transformer"  # finslm.json kind of a trained token classifier
 LIVE_KEYS = ("loss", BEST_METRIC, "entity_macro_f1", "token_accuracy")
+# A refit trains for a fixed epoch count: nothing to evaluate, keep or restore.
+NO_EVAL = {"eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False}
 
 
 def load_token_classifier(spec: str, labels: list[str], trust_remote_code: bool = False):
@@ -103,6 +107,35 @@ def trainer_metrics(labels: list[str], decode: str = "viterbi"):
     return compute
 
 
+def refit_on_all(cfg, labels, rows, encode, loss_with, ckpt: str, *, epochs, seed, threads):
+    """The chosen schedule again, from scratch, on train + validation ``rows`` (mention copies
+    drawn from them as in training), no evaluation. Returns (trainer, tokenizer, summary)."""
+    from transformers import DataCollatorForTokenClassification, Trainer
+
+    rows = augment_mentions(rows, cfg.mention_swap_copies, cfg.mention_swap_p, seed)
+    refit_cfg = dataclasses.replace(cfg, epochs=epochs)
+    set_determinism(seed, threads)
+    tokenizer, model = load_token_classifier(cfg.checkpoint, labels, cfg.trust_remote_code)
+    feats = encode(rows, tokenizer)
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(
+            ckpt, refit_cfg, n_train=len(feats), seed=seed, schedule=cfg.lr_schedule, **NO_EVAL
+        ),
+        train_dataset=feats,
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+        compute_loss_func=loss_with(class_weights(feats, len(labels), cfg.class_weight_power)),
+    )
+    begin = time.perf_counter()
+    trainer.train()
+    summary = {
+        "epochs": epochs,
+        "sentences": len(rows),
+        "seconds": round(time.perf_counter() - begin, 1),
+    }
+    return trainer, tokenizer, summary
+
+
 # Over 80 lines on purpose: the Trainer set-up for token classification in one place (alignment, weights, callbacks).
 def train_ner(
     cfg: NerModelConfig,
@@ -127,9 +160,10 @@ def train_ner(
     from transformers import DataCollatorForTokenClassification, EarlyStoppingCallback, Trainer
 
     set_determinism(seed, threads)
-    labels = label_list(types)
+    labels = label_list(types, cfg.tag_scheme)
     label2id = {label: i for i, label in enumerate(labels)}
-    unknown = sorted({t for tags in train_df.tags for t in tags} - set(labels))
+    seen = {t for tags in train_df.tags for t in to_labels(tags, cfg.tag_scheme)}
+    unknown = sorted(seen - set(labels))
     if unknown:
         raise ModelError(
             f"training tags {unknown} are not in the label set {labels}; the prepared data and "
@@ -139,28 +173,33 @@ def train_ner(
     if cfg.word_shape:
         check_word_shape(model, cfg.checkpoint)
 
-    def encode(df: pd.DataFrame) -> list[dict]:
+    def encode(df: pd.DataFrame, tok=None) -> list[dict]:
         return encode_dataset(
-            tokenizer,
+            tok or tokenizer,
             [list(t) for t in df.tokens],
-            [list(t) for t in df.tags],
+            [to_labels(t, cfg.tag_scheme) for t in df.tags],
             label2id,
             cfg.max_length,
             word_shape=cfg.word_shape,
         )
 
-    train_feats, val_feats = encode(train_df), encode(val_df)
+    rows = augment_mentions(train_df, cfg.mention_swap_copies, cfg.mention_swap_p, seed)
+    train_feats, val_feats = encode(rows), encode(val_df)
     weights = class_weights(train_feats, len(labels), cfg.class_weight_power)
-    loss_weight = torch.tensor(weights) if weights is not None else None
 
-    def compute_loss(outputs, target, num_items_in_batch=None):
-        logits = outputs.logits
-        return torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]).float(),
-            target.reshape(-1),
-            weight=None if loss_weight is None else loss_weight.to(logits.device),
-            ignore_index=IGNORE,
-        )
+    def loss_with(weights: np.ndarray | None):
+        loss_weight = torch.tensor(weights) if weights is not None else None
+
+        def compute_loss(outputs, target, num_items_in_batch=None):
+            logits = outputs.logits
+            return torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).float(),
+                target.reshape(-1),
+                weight=None if loss_weight is None else loss_weight.to(logits.device),
+                ignore_index=IGNORE,
+            )
+
+        return compute_loss
 
     callbacks = [EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)]
     if live is not None:
@@ -181,12 +220,21 @@ def train_ner(
             eval_dataset=val_feats,
             data_collator=DataCollatorForTokenClassification(tokenizer),
             compute_metrics=trainer_metrics(labels, cfg.decode),
-            compute_loss_func=compute_loss,
+            compute_loss_func=loss_with(weights),
             callbacks=callbacks,
         )
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
+        history = [h for h in trainer.state.log_history if f"eval_{BEST_METRIC}" in h]
+        best = max(history, key=lambda h: h[f"eval_{BEST_METRIC}"])
+        refit = None
+        if cfg.refit:
+            rows = pd.concat([train_df[["tokens", "tags"]], val_df[["tokens", "tags"]]])
+            trainer, tokenizer, refit = refit_on_all(
+                cfg, labels, rows.reset_index(drop=True), encode, loss_with, ckpt,
+                epochs=int(round(best["epoch"])), seed=seed, threads=threads,
+            )  # fmt: skip
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         save_model(trainer.model, tokenizer, out_dir)
@@ -202,12 +250,13 @@ def train_ner(
                 "max_length": cfg.max_length,
                 "word_shape": cfg.word_shape,
                 "decode": cfg.decode,
+                "tag_scheme": cfg.tag_scheme,
+                # Refit on train + validation: validation figures of this model are not held out.
+                "refit_epochs": None if refit is None else refit["epochs"],
                 "params": count_parameters(trainer.model),
                 "seed": seed,
             },
         )
-        history = [h for h in trainer.state.log_history if f"eval_{BEST_METRIC}" in h]
-        best = max(history, key=lambda h: h[f"eval_{BEST_METRIC}"])
     return {
         "val": {k.removeprefix("eval_"): v for k, v in best.items() if k.startswith("eval_")},
         "epochs": len(history),
@@ -216,5 +265,9 @@ def train_ner(
         "seconds_per_epoch": round(seconds / max(len(history), 1), 1),
         "params": count_parameters(trainer.model),
         "class_weights": None if weights is None else [round(float(w), 4) for w in weights],
+        "train_sentences": len(rows),  # mention-replaced copies included
+        # The saved model when refit: trained on train + validation for the restored epoch
+        # count; "val" above is the selection run's (the last held-out validation figure).
+        "refit": refit,
         "seed": seed,
     }
