@@ -85,6 +85,10 @@ def test_io_labelled_model_returns_iob2_spans(tmp_path, tiny_checkpoint):
     assert tags == ["B-ORG", "I-ORG", "O", "B-PER", "O", "O"]
     (ents,) = tagger.entities(["Tamber Bank hired Marla today."])
     assert [e["text"] for e in ents] == ["Tamber Bank", "Marla"]
+    from finslm.ner.explain import explain_entity  # attributes the model's own I-ORG labels
+
+    result = explain_entity(tagger, "Tamber Bank hired Marla today.", index=0, steps=4)
+    assert result["entity"]["text"] == "Tamber Bank" and len(result["words"]) == 6
 
 
 @pytest.mark.slow
