@@ -118,6 +118,7 @@ def test_refit_trains_again_on_train_and_validation(tmp_path, tiny_checkpoint):
     f1 = "entity_micro_f1"
     assert refit["val"][f1] == plain["val"][f1] and refit["best_epoch"] == plain["best_epoch"]
     assert refit["refit"]["epochs"] == refit["best_epoch"] and refit["refit"]["sentences"] == 64
+    assert refit["train_sentences"] == plain["train_sentences"] == 48  # the selection run's
     assert read_meta(refit_dir)["refit_epochs"] == refit["best_epoch"]
     a = load_file(str(plain_dir / "model.safetensors"))
     b = load_file(str(refit_dir / "model.safetensors"))

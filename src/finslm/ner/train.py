@@ -230,9 +230,9 @@ def train_ner(
         best = max(history, key=lambda h: h[f"eval_{BEST_METRIC}"])
         refit = None
         if cfg.refit:
-            rows = pd.concat([train_df[["tokens", "tags"]], val_df[["tokens", "tags"]]])
+            both = pd.concat([train_df[["tokens", "tags"]], val_df[["tokens", "tags"]]])
             trainer, tokenizer, refit = refit_on_all(
-                cfg, labels, rows.reset_index(drop=True), encode, loss_with, ckpt,
+                cfg, labels, both.reset_index(drop=True), encode, loss_with, ckpt,
                 epochs=int(round(best["epoch"])), seed=seed, threads=threads,
             )  # fmt: skip
         out_dir = Path(out_dir)
