@@ -53,3 +53,9 @@ for s in 42 45 48; do python stages/distill.py student minilm-g$s; done
 for s in 42 45 48; do python stages/export.py minilm-g$s; done
 python tools/distill_study.py --name augment4 --students 42=minilm-g42 45=minilm-g45 48=minilm-g48 \
   --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/augment4.json
+# Six epochs over the four copies (augment4-6ep.json): distill.students minilm-k42/45/48 = the
+# minilm-g entries with epochs: 6 (same teacher logits), exported like the others
+for s in 42 45 48; do python stages/distill.py student minilm-k$s; done
+for s in 42 45 48; do python stages/export.py minilm-k$s; done
+python tools/distill_study.py --name augment4-6ep --students 42=minilm-k42 45=minilm-k45 48=minilm-k48 \
+  --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/augment4-6ep.json
