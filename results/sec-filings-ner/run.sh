@@ -7,7 +7,7 @@
 #     bash results/sec-filings-ner/run.sh 42 43 44        # refit/ (train again on all of FIN5)
 # Levers on validation by document (levers/document-val-levers.json): ner-params-document-val.yaml
 # with the model entry extended by `tag_scheme: io`, or by `mention_swap_copies: 2,
-# mention_swap_p: 0.5` / `1.0` (seeds 42 43 44 for 1.0), each with NO_BENCH=1 and its own W.
+# mention_swap_p: 0.5` / `1.0` (seeds 42 43 44 for io and for 1.0), each with NO_BENCH=1 and its own W.
 # INT8 keep sets (levers/int8-keep-doc-seed42.json), after the by-document seed-42 run in $W:
 #   python tools/ner_int8_keep.py --model $W/seed42/models/ner-minilm \
 #     --export $W/seed42/exports/ner-minilm --prepared $W/prepared --keep none --keep 0,1 \
