@@ -25,7 +25,7 @@ def explain_entity(tagger, text: str, index: int = 0, steps: int = 16) -> dict[s
 
     from finslm.models import ModelError
     from finslm.ner.align import first_subtokens, split_words
-    from finslm.ner.tags import spans
+    from finslm.ner.tags import spans, to_labels
 
     if tagger.backend != "torch-fp32":
         raise ModelError("explain needs the PyTorch model (models/<m>, backend torch-fp32)")
@@ -40,8 +40,9 @@ def explain_entity(tagger, text: str, index: int = 0, steps: int = 16) -> dict[s
     kind, a, b = found[index]
     feeds, word_ids = tagger.encoder([tokens])
     first = first_subtokens(word_ids[0], len(tokens))
-    # The model's own label per word: IO-labelled models have I-T where the tags say B-T.
-    label_ids = [tagger.labels.index(t if t in tagger.labels else f"I-{kind}") for t in tags[a:b]]
+    # The model's own label per word (an IO-labelled model has I-T where the tags say B-T).
+    scheme = tagger.meta.get("tag_scheme", "iob2")
+    label_ids = [tagger.labels.index(t) for t in to_labels(tags[a:b], scheme)]
     positions = [int(first[i]) for i in range(a, b) if first[i] >= 0]
     model = tagger.model
     ids = torch.from_numpy(feeds["input_ids"])

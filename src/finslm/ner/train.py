@@ -109,14 +109,14 @@ def trainer_metrics(labels: list[str], decode: str = "viterbi"):
 
 def refit_on_all(cfg, labels, rows, encode, loss_with, ckpt: str, *, epochs, seed, threads):
     """The chosen schedule again, from scratch, on train + validation ``rows`` (mention copies
-    drawn from them as in training), no evaluation. Returns (trainer, tokenizer, summary)."""
+    drawn from them as in training), no evaluation. Returns (trainer, summary)."""
     from transformers import DataCollatorForTokenClassification, Trainer
 
     rows = augment_mentions(rows, cfg.mention_swap_copies, cfg.mention_swap_p, seed)
     refit_cfg = dataclasses.replace(cfg, epochs=epochs)
     set_determinism(seed, threads)
     tokenizer, model = load_token_classifier(cfg.checkpoint, labels, cfg.trust_remote_code)
-    feats = encode(rows, tokenizer)
+    feats = encode(rows)
     trainer = Trainer(
         model=model,
         args=training_arguments(
@@ -133,7 +133,7 @@ def refit_on_all(cfg, labels, rows, encode, loss_with, ckpt: str, *, epochs, see
         "sentences": len(rows),
         "seconds": round(time.perf_counter() - begin, 1),
     }
-    return trainer, tokenizer, summary
+    return trainer, summary
 
 
 # Over 80 lines on purpose: the Trainer set-up for token classification in one place (alignment, weights, callbacks).
@@ -173,9 +173,9 @@ def train_ner(
     if cfg.word_shape:
         check_word_shape(model, cfg.checkpoint)
 
-    def encode(df: pd.DataFrame, tok=None) -> list[dict]:
+    def encode(df: pd.DataFrame) -> list[dict]:
         return encode_dataset(
-            tok or tokenizer,
+            tokenizer,
             [list(t) for t in df.tokens],
             [to_labels(t, cfg.tag_scheme) for t in df.tags],
             label2id,
@@ -231,7 +231,7 @@ def train_ner(
         refit = None
         if cfg.refit:
             both = pd.concat([train_df[["tokens", "tags"]], val_df[["tokens", "tags"]]])
-            trainer, tokenizer, refit = refit_on_all(
+            trainer, refit = refit_on_all(
                 cfg, labels, both.reset_index(drop=True), encode, loss_with, ckpt,
                 epochs=int(round(best["epoch"])), seed=seed, threads=threads,
             )  # fmt: skip
