@@ -203,7 +203,7 @@ def trained_export(tmp_path_factory, trained_tiny):
     return out, metrics
 
 
-_SLOW_FIXTURES = {"trained_tiny", "trained_export"}
+_SLOW_FIXTURES = {"trained_tiny", "trained_export", "trained_ner", "tiny_ner_export"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
@@ -212,6 +212,92 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+FIRMS = ["Velmont", "Corvik", "Ostren", "Tamber", "Selwyn", "Brakal"]
+PEOPLE = ["Dagny", "Oswin", "Marla", "Torin", "Elspeth", "Caspar"]
+
+
+def invented_ner(n: int, seed: int) -> pd.DataFrame:  # noqa: F821 (imported inside)
+    """``n`` tagged sentences of two invented templates (firm + "Bank" is ORG, a name PER)."""
+    import pandas as pd
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        firm, person = rng.choice(FIRMS), rng.choice(PEOPLE)
+        if i % 2:
+            tokens = [person, "joined", firm, "Bank", "."]
+            tags = ["B-PER", "O", "B-ORG", "I-ORG", "O"]
+        else:
+            tokens = [firm, "Bank", "hired", person, "today", "."]
+            tags = ["B-ORG", "I-ORG", "O", "B-PER", "O", "O"]
+        rows.append({"tokens": tokens, "tags": tags, "source": "t", "line": i})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def trained_ner(tmp_path_factory, tiny_checkpoint):
+    """(folder, summary): the tiny BERT trained as a PER/ORG tagger on invented templates."""
+    from finslm.config import NerModelConfig
+    from finslm.ner.train import train_ner
+
+    out = tmp_path_factory.mktemp("models") / "ner-tiny"
+    cfg = NerModelConfig(
+        checkpoint=str(tiny_checkpoint), epochs=8, batch_size=8, lr=5e-3, max_length=32,
+        early_stopping_patience=8, word_shape=True,
+    )  # fmt: skip
+    summary = train_ner(
+        cfg,
+        ["PER", "ORG"],
+        invented_ner(64, 0),
+        invented_ner(16, 1),
+        out,
+        name="ner-tiny",
+        threads=1,
+    )
+    return out, summary
+
+
+@pytest.fixture(scope="session")
+def tiny_ner_export(tmp_path_factory, trained_ner) -> Path:
+    """``trained_ner`` exported (fp32, optimised, INT8); the INT8 gate loosened as for any
+    32-wide random-init model (tests/ner/test_model.py says why)."""
+    from finslm.config import ExportConfig, NerConfig
+    from finslm.ner.export import export_ner
+
+    gate = NerConfig(models={"ner-tiny": {}}, bench_model="ner-tiny",
+                     int8_min_token_agreement=0.9, int8_max_f1_drop_pt=15.0)  # fmt: skip
+    out = tmp_path_factory.mktemp("exports") / "ner-tiny"
+    export_ner(trained_ner[0], out, invented_ner(16, 2), ExportConfig(), gate, log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger_layout(tmp_path_factory, tiny_checkpoint) -> tuple[Path, Path]:
+    """(models/ner-minilm, exports/ner-minilm) of an untrained tiny PER/ORG/LOC tagger: for tests
+    of the commands and interfaces, not of what a tagger learns (fast: no training)."""
+    import torch
+
+    from finslm.config import ExportConfig, NerConfig
+    from finslm.models import write_meta
+    from finslm.ner.export import export_ner
+    from finslm.ner.tags import label_list
+    from finslm.ner.train import load_token_classifier
+
+    root = tmp_path_factory.mktemp("tagger")
+    model_dir, export_dir = root / "models" / "ner-minilm", root / "exports" / "ner-minilm"
+    labels = label_list(["PER", "ORG", "LOC"])
+    torch.manual_seed(2)
+    tokenizer, model = load_token_classifier(str(tiny_checkpoint), labels)
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    meta = {"kind": "ner-transformer", "task": "token-classification", "name": "ner-minilm"}
+    write_meta(model_dir, {**meta, "labels": labels, "max_length": 32, "params": 1})
+    gate = NerConfig(models={"ner-minilm": {}}, bench_model="ner-minilm",
+                     int8_min_token_agreement=0.0, int8_max_f1_drop_pt=100.0)  # fmt: skip
+    export_ner(model_dir, export_dir, invented_ner(8, 3), ExportConfig(), gate, log=lambda _: None)
+    return model_dir, export_dir
 
 
 @pytest.fixture(scope="session")

@@ -210,3 +210,38 @@ def test_a_failure_part_way_leaves_no_output(tmp_path):
     with pytest.raises(RuntimeError):
         score_file(Failing(), source, target, chunk_rows=4, batch_size=100)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]  # no half file, no temp
+
+
+@pytest.mark.parametrize("fmt_out", [".csv", ".parquet", ".jsonl"])
+def test_a_token_classifier_writes_entity_spans_per_row(tmp_path, fmt_out):
+    from .fake_tagger import FakeTagger
+
+    tagger = FakeTagger(tmp_path)
+    cells = ["Then Velmont Bank hired staff in Oslo.", "", "plain words", "x" * 2001, "Ask Corvik"]
+    source, target = tmp_path / "in.csv", tmp_path / f"out{fmt_out}"
+    _write_input(source, cells)
+    result = score_file(tagger, source, target, text_column="headline", chunk_rows=2)
+    assert (result.rows, result.kept) == (5, 3)
+    assert result.rejected["empty"] == 1 and result.rejected["too_long"] == 1
+
+    out = _read_output(target)
+    assert list(out.columns) == ["row", "text", "n_entities", "entities"]
+    assert out["row"].tolist() == [1, 3, 5] and out["n_entities"].tolist() == [2, 0, 1]
+    spans = [e if isinstance(e, list) else json.loads(e) for e in out["entities"]]
+    assert [(e["type"], e["text"], e["start"], e["end"]) for e in spans[0]] == [
+        ("ORG", "Velmont Bank", 5, 17), ("LOC", "Oslo", 33, 37),
+    ]  # fmt: skip
+    assert spans[1] == [] and spans[2][0]["text"] == "Corvik"
+
+
+def test_cli_task_option_checks_the_model_folder(tiny_tfidf, tmp_path):
+    ner = tmp_path / "ner"
+    ner.mkdir()
+    (ner / "finslm.json").write_text(json.dumps({"kind": "ner-onnx", "labels": ["O"]}))
+    runner = CliRunner()
+    result = runner.invoke(app, ["predict", "--task", "ner", "x", "--model", str(tiny_tfidf)])
+    assert result.exit_code == 2 and "is a sentiment classifier" in result.output
+    result = runner.invoke(app, ["predict", "--task", "sentiment", "x", "--model", str(ner)])
+    assert result.exit_code == 2 and "is a token classifier (ner)" in result.output
+    result = runner.invoke(app, ["predict", "--task", "pos", "x", "--model", str(ner)])
+    assert result.exit_code == 2 and "--task 'pos': unknown" in result.output

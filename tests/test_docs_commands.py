@@ -225,12 +225,16 @@ def test_label_map_form_the_docs_show_works(tmp_path):
 
 
 @pytest.fixture
-def pipeline_layout(tmp_path, tiny_classifier, tiny_export, monkeypatch) -> Path:
-    """A scratch folder where models/minilm and exports/minilm are the tiny models."""
+def pipeline_layout(tmp_path, tiny_classifier, tiny_export, tiny_tagger_layout, monkeypatch):
+    """A scratch folder where models/minilm and exports/minilm are the tiny models (and
+    models/ner-minilm, exports/ner-minilm a tiny tagger)."""
     (tmp_path / "models").mkdir()
     (tmp_path / "exports").mkdir()
     (tmp_path / "models/minilm").symlink_to(tiny_classifier, target_is_directory=True)
     (tmp_path / "exports/minilm").symlink_to(tiny_export[0], target_is_directory=True)
+    ner_model, ner_export = tiny_tagger_layout
+    (tmp_path / "models/ner-minilm").symlink_to(ner_model, target_is_directory=True)
+    (tmp_path / "exports/ner-minilm").symlink_to(ner_export, target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -243,7 +247,11 @@ def _inputs_for(argv: list[str], folder: Path) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.suffix == ".csv":
                 path.write_text("text\nSales rose.\nOrders fell.\n", encoding="utf-8")
-            elif path.suffix != ".parquet":
+            elif path.suffix == ".parquet":
+                import pandas as pd
+
+                pd.DataFrame({"text": ["Sales rose.", "Orders fell."]}).to_parquet(path)
+            else:
                 path.write_text("Sales rose.\nOrders fell.\n", encoding="utf-8")
 
 

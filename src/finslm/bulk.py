@@ -22,6 +22,12 @@ counted, not fatal, and written to ``<output>.rejects.csv`` (``row, reason, text
 - ``not_utf8``: bytes that are not UTF-8 (CSV/TXT);
 - ``too_long``: more than ``max_chars`` characters (``data.max_chars``'s default, 2000).
 
+A token classifier (:class:`finslm.ner.predict.Tagger`, an ``exports/<ner model>`` folder)
+writes ``row``, ``text``, ``n_entities`` and ``entities`` instead: the entity spans (``text``,
+``type``, ``start``, ``end`` in characters of the text, ``score``), a JSON list in ``.jsonl``
+and a JSON string in ``.csv`` and ``.parquet``; long texts are tagged in overlapping windows,
+never cut.
+
 Both files are written under temporary names and renamed at the end, so an interrupted run
 leaves no half-written output.
 """
@@ -41,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from finslm.outputs import atomic_path
+from finslm.tasks import tags_entities
 
 INPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".txt": "txt"}
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
@@ -229,9 +236,9 @@ def _printable(text: str) -> str:
 
 
 class _Writer:
-    def __init__(self, path: Path, fmt: str, labels: tuple[str, ...]):
+    def __init__(self, path: Path, fmt: str, labels: tuple[str, ...], columns=None):
         self.path, self.fmt, self.labels = path, fmt, labels
-        self.columns = ["row", "text", "label", *(f"p_{label}" for label in labels)]
+        self.columns = columns or ["row", "text", "label", *(f"p_{label}" for label in labels)]
         self._fh = None
         self._parquet = None
         if fmt != "parquet":
@@ -272,6 +279,44 @@ class _Writer:
             self._fh.close()
 
 
+class _EntityWriter(_Writer):
+    """``row, text, n_entities, entities`` per kept row (a token classifier's output)."""
+
+    def __init__(self, path: Path, fmt: str):
+        super().__init__(path, fmt, (), columns=["row", "text", "n_entities", "entities"])
+
+    def write(self, rows: list[int], texts: list[str], found: list) -> None:
+        if self.fmt == "jsonl":
+            for row, text, spans in zip(rows, texts, found, strict=True):
+                record = {"row": row, "text": text, "n_entities": len(spans), "entities": spans}
+                self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            return
+        encoded = [json.dumps(spans, ensure_ascii=False) for spans in found]
+        if self.fmt == "csv":
+            for row, text, spans, js in zip(rows, texts, found, encoded, strict=True):
+                self._csv.writerow([row, text, len(spans), js])
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table(
+            {
+                "row": pa.array(rows, pa.int64()),
+                "text": pa.array(texts, pa.string()),
+                "n_entities": pa.array([len(f) for f in found], pa.int32()),
+                "entities": pa.array(encoded, pa.string()),
+            }
+        )
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self.path, table.schema)
+        self._parquet.write_table(table)
+
+    def close(self) -> None:
+        if self.fmt == "parquet" and self._parquet is None:
+            self.write([], [], [])
+        super().close()
+
+
 # --- the loop ---
 
 
@@ -308,7 +353,10 @@ def score_file(
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=total, unit=" rows", file=sys.stderr, disable=not show, mininterval=0.5)
     with atomic_path(output) as tmp_out, atomic_path(result.rejects) as tmp_rej:
-        writer = _Writer(tmp_out, fmt_out, tuple(predictor.labels))
+        if tags_entities(predictor):
+            writer = _EntityWriter(tmp_out, fmt_out)
+        else:
+            writer = _Writer(tmp_out, fmt_out, tuple(predictor.labels))
         with open(tmp_rej, "w", encoding="utf-8", newline="") as rej_fh:
             rejects = csv.writer(rej_fh)
             rejects.writerow(["row", "reason", "text"])
@@ -338,9 +386,12 @@ def score_file(
     return result
 
 
-def _scored(predictor, texts: list[str], batch_size: int) -> np.ndarray:
+def _scored(predictor, texts: list[str], batch_size: int):
     """Probabilities in ``texts`` order; :meth:`finslm.predict.Predictor.predict_proba` batches
-    them in order of length (little padding) and puts the rows back."""
+    them in order of length (little padding) and puts the rows back. A token classifier's
+    entity lists, batched the same way (:meth:`finslm.ner.predict.Tagger.entities`)."""
+    if tags_entities(predictor):
+        return predictor.entities(texts, batch_size=batch_size) if texts else []
     if not texts:
         return np.zeros((0, len(predictor.labels)), dtype=np.float32)
     return predictor.predict_proba(texts, batch_size=batch_size)

@@ -97,8 +97,11 @@ def _json_line(record: dict) -> str:
     )
 
 
-def _check_model_folder(model: Path) -> None:
+def _check_model_folder(model: Path, task: str = "sentiment") -> None:
     from finslm.models import META_FILE
+
+    train, export = ("train", "export") if task != "ner" else ("train_ner", "export_ner")
+    name = "ner-minilm" if task == "ner" else "minilm"
 
     if model.is_file():
         raise _fail(
@@ -107,8 +110,8 @@ def _check_model_folder(model: Path) -> None:
         )
     if not model.is_dir():
         raise _fail(
-            f"--model {model}: no such folder. Train one (`dvc repro train@minilm`), export it "
-            "(`dvc repro export@minilm` -> exports/minilm), or point --model at a model folder"
+            f"--model {model}: no such folder. Train one (`dvc repro {train}@{name}`), export it "
+            f"(`dvc repro {export}@{name}` -> exports/{name}), or point --model at a model folder"
         )
     if not (model / META_FILE).is_file():
         raise _fail(
@@ -121,19 +124,37 @@ def _bulk(predictor_args: dict, input: Path, output: Path | None, **options) -> 
     """``predict --input/--output``: stream a file through the model (finslm.bulk)."""
     from finslm.bulk import BulkError, check_paths, score_file
     from finslm.models import ModelError
-    from finslm.predict import load_predictor
+    from finslm.tasks import load_model
 
     if output is None:
         raise _fail("--input needs --output FILE (.csv, .parquet or .jsonl)")
     try:
         check_paths(input, output)
-        predictor = load_predictor(**predictor_args)
+        predictor = load_model(**predictor_args)
         result = score_file(predictor, input, output, **options)
     except (BulkError, ModelError) as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     typer.echo(result.summary(), err=True)
+
+
+def _print_entities(lines, wanted, model, backend, threads, device, batch_size) -> None:
+    """``predict`` on a token classifier: one JSON line per input line, entity spans."""
+    from finslm.models import ModelError
+    from finslm.tasks import load_model
+
+    try:
+        tagger = load_model(model, backend, threads=threads, device=device)
+        found = tagger.entities([text for _, text in wanted], batch_size=batch_size)
+    except ModelError as exc:
+        raise _fail(str(exc)) from None
+    tagged = {n: spans for (n, _), spans in zip(wanted, found, strict=True)}
+    for n, line in enumerate(lines, start=1):
+        if n not in tagged:
+            typer.echo(_json_line({"line": n, "text": line, "skipped": "empty line"}))
+        else:
+            typer.echo(_json_line({"line": n, "text": line.strip(), "entities": tagged[n]}))
 
 
 # Over 80 lines on purpose: typer declares every option in the signature.
@@ -144,14 +165,23 @@ def predict(
         typer.Argument(help="Texts to classify; '-' reads one text per line from stdin."),
     ] = None,
     model: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--model",
             "-m",
             help="A finslm model folder: models/<name> (PyTorch, TF-IDF; an ONNX backend looks in "
-            "exports/<name>) or exports/<name> (ONNX).",
+            "exports/<name>) or exports/<name> (ONNX). Default: models/minilm, or "
+            "models/ner-minilm with --task ner.",
+            show_default=False,
         ),
-    ] = Path("models/minilm"),
+    ] = None,
+    task: Annotated[
+        str,
+        typer.Option(
+            help="auto (the model folder says), sentiment, or ner: entity spans per text as "
+            "JSON lines (texts, '-', --file, or --input/--output bulk, as for sentiment).",
+        ),
+    ] = "auto",
     backend: Backend = "auto",
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="Read one text per line from this file.")
@@ -202,14 +232,23 @@ def predict(
     are reported as skipped with their number. With --input/--output, score a whole file.
     """
     from finslm.models import ModelError
-    from finslm.predict import BACKENDS, load_predictor
+    from finslm.predict import BACKENDS
+    from finslm.tasks import is_token_classifier, load_model
 
-    if backend != "auto" and backend not in BACKENDS:
+    if task not in ("auto", "sentiment", "ner"):
+        raise _fail(f"--task {task!r}: unknown; choose auto, sentiment or ner")
+    if model is None:
+        model = Path("models/ner-minilm" if task == "ner" else "models/minilm")
+    ner = is_token_classifier(model)
+    if task != "auto" and (task == "ner") != ner and (model / "finslm.json").is_file():
+        what = "a token classifier (ner)" if ner else "a sentiment classifier"
+        raise _fail(f"--task {task} but --model {model} is {what}; pass a matching --model")
+    if not ner and backend != "auto" and backend not in BACKENDS:
         raise _fail(f"--backend {backend!r}: unknown; choose auto, {', '.join(BACKENDS)}")
     if input is not None:
         if texts or file is not None:
             raise _fail("--input scores a whole file: give no texts, '-' or --file with it")
-        _check_model_folder(model)
+        _check_model_folder(model, task)
         options = dict(model_dir=model, backend=backend, threads=threads, device=device)
         _bulk(
             options, input, output, text_column=text_column, batch_size=batch_size,
@@ -222,9 +261,12 @@ def predict(
     wanted = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
     if not wanted:
         raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
-    _check_model_folder(model)
+    _check_model_folder(model, task)
+    if ner:
+        _print_entities(lines, wanted, model, backend, threads, device, batch_size)
+        return
     try:
-        predictor = load_predictor(model, backend, threads=threads, device=device)
+        predictor = load_model(model, backend, threads=threads, device=device)
         proba = predictor.predict_proba([text for _, text in wanted], batch_size=batch_size)
     except ModelError as exc:
         raise _fail(str(exc)) from None
@@ -785,7 +827,10 @@ def serve(
     model: Annotated[
         Path,
         typer.Option(
-            "--model", "-m", help="A finslm model folder; exports/<name> serves ONNX INT8."
+            "--model",
+            "-m",
+            help="A finslm model folder; exports/<name> serves ONNX INT8 (an NER export: "
+            "/v1/entities).",
         ),
     ] = Path("exports/minilm"),
     backend: Backend = "auto",
@@ -827,7 +872,10 @@ def serve(
     ] = "FINSLM_API_KEY",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve a model over HTTP: POST /v1/classify, /v1/explain; GET /v1/model, /metrics, /docs."""
+    """Serve a model over HTTP: POST /v1/classify, /v1/explain; GET /v1/model, /metrics, /docs.
+
+    A token classifier's folder (exports/ner-minilm) is served on POST /v1/entities instead.
+    """
     from finslm.models import ModelError
     from finslm.serve.settings import ServeSettings
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 
 import pandas as pd
 import pytest
@@ -12,38 +11,12 @@ from finslm.config import ExportConfig, NerConfig, NerModelConfig
 from finslm.models import ModelError
 from finslm.ner.predict import Tagger
 
-FIRMS = ["Velmont", "Corvik", "Ostren", "Tamber", "Selwyn", "Brakal"]
-PEOPLE = ["Dagny", "Oswin", "Marla", "Torin", "Elspeth", "Caspar"]
-
-
-def invented(n: int, seed: int) -> pd.DataFrame:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        firm, person = rng.choice(FIRMS), rng.choice(PEOPLE)
-        if i % 2:
-            tokens = [person, "joined", firm, "Bank", "."]
-            tags = ["B-PER", "O", "B-ORG", "I-ORG", "O"]
-        else:
-            tokens = [firm, "Bank", "hired", person, "today", "."]
-            tags = ["B-ORG", "I-ORG", "O", "B-PER", "O", "O"]
-        rows.append({"tokens": tokens, "tags": tags, "source": "t", "line": i})
-    return pd.DataFrame(rows)
+from ..conftest import invented_ner as invented
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_checkpoint):
-    from finslm.ner.train import train_ner
-
-    out = tmp_path_factory.mktemp("models") / "ner-tiny"
-    cfg = NerModelConfig(
-        checkpoint=str(tiny_checkpoint), epochs=8, batch_size=8, lr=5e-3, max_length=32,
-        early_stopping_patience=8, word_shape=True,
-    )  # fmt: skip
-    summary = train_ner(
-        cfg, ["PER", "ORG"], invented(64, 0), invented(16, 1), out, name="ner-tiny", threads=1
-    )
-    return out, summary
+def trained(trained_ner):
+    return trained_ner
 
 
 @pytest.mark.slow
@@ -240,6 +213,37 @@ def test_ner_predict_cli_spans_and_decode_option(trained):
         ]  # fmt: skip
     bad = CliRunner().invoke(app, ["ner", "predict", text, "--model", str(out), "--decode", "beam"])
     assert bad.exit_code != 0 and "decode 'beam': choose one of viterbi, argmax" in bad.output
+
+
+@pytest.mark.slow
+def test_predict_task_ner_reads_stdin_and_the_server_answers_the_same(trained, tmp_path):
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from finslm.cli import app
+    from finslm.serve import ServeSettings, create_app
+    from finslm.serve.server import load
+
+    out, _ = trained
+    texts = ["Tamber Bank hired Marla today.", "Dagny joined Corvik Bank ."]
+    result = CliRunner().invoke(
+        app, ["predict", "-", "--model", str(out)], input=f"{texts[0]}\n\n{texts[1]}\n"
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert lines[1] == {"line": 2, "text": "", "skipped": "empty line"}
+    assert [(e["type"], e["text"]) for e in lines[0]["entities"]] == [
+        ("ORG", "Tamber Bank"), ("PER", "Marla"),
+    ]  # fmt: skip
+    tagger = load(out, threads=1)
+    # A long text (over max_length 32 sub-tokens) keeps its entities to the end.
+    long = " ".join([texts[1]] * 12)
+    with TestClient(create_app(tagger, ServeSettings(max_batch=1))) as client:
+        r = client.post("/v1/entities", json={"texts": [*texts, long]})
+    assert r.status_code == 200, r.text
+    served = [res["entities"] for res in r.json()["results"]]
+    assert served[:2] == [lines[0]["entities"], lines[2]["entities"]]
+    assert [e["text"] for e in served[2]] == ["Dagny", "Corvik Bank"] * 12
 
 
 @pytest.mark.slow

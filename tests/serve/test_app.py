@@ -90,6 +90,7 @@ def test_model_info(served_predictor, tiny_export, tmp_path):
     with TestClient(create_app(served_predictor, settings)) as c:
         body = c.get("/v1/model").json()
     assert body["name"] == served_predictor.name and body["backend"] == "onnx-int8"
+    assert body["task"] == "text-classification"
     assert body["labels"] == list(LABELS)
     assert body["parameters"] == served_predictor.num_parameters() > 0
     assert body["checksum"].startswith("sha256:") and len(body["checksum"]) == 7 + 64
@@ -188,6 +189,8 @@ def test_unknown_route_and_method_are_json(client):
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
     r = client.get("/v1/classify")
     assert r.status_code == 405 and r.json()["error"]["type"] == "method_not_allowed"
+    r = client.post("/v1/entities", json={"texts": ["a"]})  # a token classifier's route
+    assert r.status_code == 404 and "runs a sentiment classifier" in r.json()["error"]["message"]
 
 
 def test_api_key(served_predictor, monkeypatch):

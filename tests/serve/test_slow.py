@@ -92,8 +92,11 @@ def test_server_process_answers_like_the_predictor_and_stops_on_sigterm(tiny_exp
             proc.kill()
 
 
-def test_slim_install_serves_without_torch(tmp_path, tiny_export, served_predictor):
-    """serve/requirements.txt + `pip install --no-deps .` in a fresh venv: no torch, serves."""
+def test_slim_install_serves_without_torch(
+    tmp_path, tiny_export, served_predictor, tiny_ner_export
+):
+    """serve/requirements.txt + `pip install --no-deps .` in a fresh venv: no torch, serves
+    the sentiment export and the token classifier's export alike."""
     folder, _ = tiny_export
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -126,9 +129,30 @@ def test_slim_install_serves_without_torch(tmp_path, tiny_export, served_predict
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+    _slim_serves_entities(python, tiny_ner_export, env)
 
 
-def test_ray_serve_two_replicas_match_the_plain_server(tiny_export, served_fp32):
+def _slim_serves_entities(python: str, folder: Path, env: dict) -> None:
+    """The NER export in the slim venv: /v1/entities answers what the Tagger answers."""
+    from finslm.ner.predict import Tagger
+
+    texts = ["Tamber Bank hired Marla today.", "Dagny joined Corvik Bank .", "nothing"]
+    expected = [Tagger(folder, "onnx-int8", threads=1).entities([t], 1)[0] for t in texts]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start(python, folder, port, "--max-batch", "1", "--threads", "1", env=env)
+    try:
+        _wait_ready(url, proc)
+        status, body = _post(f"{url}/v1/entities", {"texts": texts})
+        assert status == 200, body
+        assert [r["entities"] for r in body["results"]] == expected
+        assert _post(f"{url}/v1/classify", {"texts": ["x"]})[0] == 404
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def test_ray_serve_two_replicas_match_the_plain_server(tiny_export, served_fp32, tiny_ner_export):
     ray = pytest.importorskip("ray", reason="pip install 'finslm[ray]'")
     from fastapi.testclient import TestClient
     from ray import serve
@@ -159,6 +183,22 @@ def test_ray_serve_two_replicas_match_the_plain_server(tiny_export, served_fp32)
         assert got == expected
         code, body = _post(f"{url}/v1/classify", {"texts": []})
         assert code == 422 and body["error"]["field"] == "texts"
+        # The same deployment serves a token classifier's export on /v1/entities.
+        from finslm.ner.predict import Tagger
+
+        texts = ["Tamber Bank hired Marla today.", "Dagny joined Corvik Bank ."]
+        tagger = Tagger(tiny_ner_export, "onnx-opt", threads=1)
+        expected = [tagger.entities([t], 1)[0] for t in texts]
+        ner = build_app(tiny_ner_export, "onnx-opt", settings, replicas=1, threads=1, num_cpus=0.5)
+        serve.run(ner, name=APP_NAME, route_prefix="/", blocking=False)
+        _wait_ready(url)
+        deadline = time.monotonic() + 60
+        while _post(f"{url}/v1/entities", {"texts": texts[:1]})[0] != 200:
+            assert time.monotonic() < deadline, "the NER app never answered /v1/entities"
+            time.sleep(0.5)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda t: _post(f"{url}/v1/entities", {"texts": [t]}), texts))
+        assert [body["results"][0]["entities"] for _, body in got] == expected
     finally:
         serve.shutdown()
         ray.shutdown()

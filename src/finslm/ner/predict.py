@@ -28,6 +28,7 @@ from finslm.ner.decode import DECODES
 from finslm.ner.decode import decode as decode_tags
 from finslm.ner.tags import spans, to_iob2
 from finslm.predict import ONNX_FILES, TOKENIZER_FILES
+from finslm.tasks import TOKEN_TASK
 
 TORCH_KIND, ONNX_KIND = "ner-transformer", "ner-onnx"
 BACKENDS = ("torch-fp32", *ONNX_FILES)
@@ -36,6 +37,22 @@ BACKENDS = ("torch-fp32", *ONNX_FILES)
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def window_plan(covered: int, n: int, overlap: int = 16) -> tuple[int, int]:
+    """(words this window keeps, where the next one starts), relative to the window's start.
+
+    ``covered`` of the window's ``n`` words got a first sub-token. If all did, keep them all.
+    Otherwise the next window starts ``overlap`` words (at most half the covered ones) before
+    the cut, and the overlap is shared: its first half from this window, the rest from the next,
+    so every word near a cut is scored with context on both sides.
+    """
+    if covered >= n:
+        return n, n
+    if covered <= 0:
+        return 0, 1
+    lap = min(overlap, covered // 2)
+    return covered - lap // 2, covered - lap
 
 
 class WordEncoder:
@@ -79,6 +96,8 @@ class WordEncoder:
 
 class Tagger:
     """A token classifier on one backend; ``labels[i]`` is column ``i`` of every score row."""
+
+    task = TOKEN_TASK  # what finslm.serve keys its routes on (/v1/entities)
 
     def __init__(
         self,
@@ -171,29 +190,52 @@ class Tagger:
             logits = self.session.run(None, feeds)[0]
         return logits, word_ids
 
-    def word_logits(self, words: Sequence[Sequence[str]], batch_size: int = 32) -> list[np.ndarray]:
-        """Per sentence, (n_words, n_labels) logits read off each word's first sub-token."""
+    def word_logits(
+        self, words: Sequence[Sequence[str]], batch_size: int = 32, bucket: bool = False
+    ) -> list[np.ndarray]:
+        """Per sentence, (n_words, n_labels) logits read off each word's first sub-token.
+
+        ``bucket``: batch the sentences in order of length (little padding; bulk tagging), the
+        results still in input order. Off for evaluation and parity, whose INT8 figures depend
+        on batch-mates (dynamic activation scales), so they stay comparable with earlier runs.
+
+        A sentence longer than the model's ``max_length`` sub-tokens is tagged in overlapping
+        windows (:func:`window_plan`), so no word past the limit is lost (a word longer than a
+        whole window is scored on its first sub-token, as any word is).
+        """
         words = [list(w) for w in words]
-        out: list[np.ndarray] = []
+        out = [np.empty((len(w), len(self.labels)), dtype=np.float32) for w in words]
         big = np.zeros(len(self.labels), dtype=np.float32)
-        big[0] = 30.0  # a truncated word: certain O
-        for i in range(0, len(words), batch_size):
-            chunk = words[i : i + batch_size]
-            logits, ids = self.sub_logits([w or ["."] for w in chunk])
-            for row, wid, w in zip(logits, ids, chunk, strict=True):
-                scores = word_scores(row, wid, len(w), o_index=0)
-                missing = ~np.isin(np.arange(len(w)), [x for x in wid if x is not None])
-                scores[missing] = big
-                out.append(scores)
+        big[0] = 30.0  # no room for even one sub-token (max_length <= 2): certain O
+        # (sentence, first word of the window, first word this window writes)
+        todo = [(i, 0, 0) for i in range(len(words))]
+        while todo:
+            if bucket and len(todo) > batch_size:
+                todo.sort(key=lambda item: len(words[item[0]]) - item[1])
+            later = []
+            for b in range(0, len(todo), batch_size):
+                chunk = todo[b : b + batch_size]
+                logits, ids = self.sub_logits([words[i][s:] or ["."] for i, s, _ in chunk])
+                for row, wid, (i, s, w0) in zip(logits, ids, chunk, strict=True):
+                    n = len(words[i]) - s
+                    scores = word_scores(row, wid, n, o_index=0)
+                    covered = 1 + max((x for x in wid if x is not None), default=-1)
+                    keep, step = window_plan(covered, n)
+                    if keep == 0:  # one word longer than max_length on its own
+                        scores[0], keep, step = big, 1, 1
+                    out[i][w0 : s + keep] = scores[w0 - s : keep]
+                    if s + keep < len(words[i]):
+                        later.append((i, s + step, s + keep))
+            todo = later
         return out
 
     def tag_words(
-        self, words: Sequence[Sequence[str]], batch_size: int = 32
+        self, words: Sequence[Sequence[str]], batch_size: int = 32, bucket: bool = False
     ) -> list[tuple[list[str], np.ndarray]]:
         """Per sentence: (IOB2 tags, probability of each word's tag), tags decoded by
         ``self.decode`` (an IO-labelled model's runs of ``I-T`` become ``B-T I-T …``)."""
         results = []
-        for logits in self.word_logits(words, batch_size):
+        for logits in self.word_logits(words, batch_size, bucket):
             probs = _softmax(logits.astype(np.float64))
             ids = decode_tags(logits, self.labels, self.decode)
             tags = to_iob2([self.labels[i] for i in ids])
@@ -202,9 +244,10 @@ class Tagger:
 
     def entities(self, texts: Sequence[str], batch_size: int = 32) -> list[list[dict[str, Any]]]:
         """Entity spans per text: ``{text, type, start, end, score}``, character offsets into the
-        text (``end`` exclusive), ``score`` the mean probability of the entity's word tags."""
+        text (``end`` exclusive), ``score`` the mean probability of the entity's word tags.
+        Texts are batched in order of length and tagged whole (long ones in windows)."""
         split = [split_words(str(t)) for t in texts]
-        tagged = self.tag_words([[w for w, _, _ in s] for s in split], batch_size)
+        tagged = self.tag_words([[w for w, _, _ in s] for s in split], batch_size, bucket=True)
         out = []
         for text, words, (tags, probs) in zip(texts, split, tagged, strict=True):
             found = []
@@ -221,6 +264,13 @@ class Tagger:
                 )
             out.append(found)
         return out
+
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        """Sub-tokens per text as the model sees it (capped at ``max_length``): what a batch of
+        these texts pads to (the server's batcher cuts rounds of requests by it)."""
+        words = [[w for w, _, _ in split_words(str(t))] or ["."] for t in texts]
+        feeds, _ = self.encoder(words)
+        return [int(n) for n in feeds["attention_mask"].sum(axis=1)]
 
     def num_parameters(self) -> int:
         return int(self.meta.get("params", 0))

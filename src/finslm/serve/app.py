@@ -2,11 +2,14 @@
 
     POST /v1/classify  {"texts": [...]}              -> label and per-class scores per text
     POST /v1/explain   {"text", "method", "target"?} -> word attributions (LIME or SHAP)
+    POST /v1/entities  {"texts": [...]}              -> entity spans per text (a token classifier)
     GET  /v1/model     name, backend, labels, parameters, checksum, test metrics, settings
     GET  /healthz      the process answers             GET /readyz  loaded, warm, not draining
     GET  /metrics      Prometheus text format          GET /docs    OpenAPI (Swagger UI)
 
-The predictor (any :class:`finslm.predict.Predictor`) is loaded by the caller once; the app's
+The predictor (any :class:`finslm.predict.Predictor`, or a :class:`finslm.ner.predict.Tagger`,
+whose server answers ``/v1/entities`` instead of ``/v1/classify`` and ``/v1/explain``) is loaded
+by the caller once; the app's
 lifespan warms it on the model thread (first calls allocate onnxruntime's buffers), starts the
 batcher, and on shutdown drains it: uvicorn stops accepting connections, in-flight requests
 finish, then the batcher closes. ``/readyz`` is 200 only between warm-up and drain.
@@ -38,11 +41,13 @@ from finslm.serve.metrics import MetricsMiddleware, ServeMetrics
 from finslm.serve.modelinfo import describe
 from finslm.serve.schemas import (
     ClassifyResponse,
+    EntitiesResponse,
     ExplainResponse,
     classify_request,
     explain_request,
 )
 from finslm.serve.settings import ServeSettings
+from finslm.tasks import tags_entities
 
 log = logging.getLogger("finslm.serve")
 
@@ -75,7 +80,14 @@ _bearer = HTTPBearer(auto_error=False, description="Only when the server has an 
 
 
 def predict_fn(predictor):
-    """``texts -> probabilities`` in one engine call (the batcher already sized the batch)."""
+    """``texts -> probabilities`` in one engine call (the batcher already sized the batch);
+    for a token classifier ``texts -> entity spans per text``."""
+    if tags_entities(predictor):
+
+        def tag(texts: list[str]):
+            return predictor.entities(texts, batch_size=max(1, len(texts)))
+
+        return tag
 
     def predict(texts: list[str]):
         return predictor.predict_proba(texts, batch_size=max(1, len(texts)))
@@ -100,7 +112,8 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
             lengths=predictor.lengths,
             call_cost=settings.call_cost_tokens,
         )
-    explainer = ExplainService(predictor, settings)
+    ner = tags_entities(predictor)
+    explainer = None if ner else ExplainService(predictor, settings)
     labels = tuple(predictor.labels)
 
     @contextlib.asynccontextmanager
@@ -127,35 +140,30 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
             app.state.ready = False
             metrics.ready.set(0)
             await runner.close(settings.shutdown_timeout_s)
-            explainer.close()
+            if explainer is not None:
+                explainer.close()
 
-    app = FastAPI(
-        title="finslm",
-        summary="Financial-sentiment classification (negative / neutral / positive).",
-        version=_version(),
-        lifespan=lifespan,
+    summary = (
+        f"Financial named-entity recognition ({', '.join(entity_types(labels))})."
+        if ner
+        else "Financial-sentiment classification (negative / neutral / positive)."
     )
+    app = FastAPI(title="finslm", summary=summary, version=_version(), lifespan=lifespan)
     app.state.ready = False
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.runner = runner
     app.state.model_info = info
-    ClassifyRequest = classify_request(settings)
-    ExplainRequest = explain_request(settings, labels)
-    app.state.validation_hints = {
-        "/v1/classify": {"fields": ["texts"], "chars": "max_chars"},
-        "/v1/explain": {"fields": ["text", "method", "target"], "chars": "explain_max_chars"},
-    }
     install_handlers(app)
     secured = [Security(_bearer)]
 
-    async def classify_texts(texts: list[str]) -> Response:
-        """The answer to a valid classify request: 200, or 503/504 when the model cannot."""
+    async def run_model(texts: list[str], route: str):
+        """The model's answers for ``texts``, or the 503/504 response saying why there are none."""
         metrics.queue.set(runner.pending)
         try:
             # asyncio.timeout, not wait_for: no extra task (and loop turn) per request.
             async with asyncio.timeout(settings.request_timeout_s):
-                proba = await runner.submit(texts)
+                return await runner.submit(texts)
         except QueueFull as exc:
             return error_response(
                 503, "overloaded", f"{exc}; retry later",
@@ -170,29 +178,79 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
             return error_response(
                 504,
                 "timeout",
-                f"classify: no answer within {settings.request_timeout_s:g} s "
+                f"{route}: no answer within {settings.request_timeout_s:g} s "
                 "(request_timeout_s); the server is overloaded, retry later",
             )
-        results = [
-            {
-                "label": labels[int(row.argmax())],
-                "scores": {label: round(float(p), 6) for label, p in zip(labels, row, strict=True)},
-            }
-            for row in proba
-        ]
-        # A Response skips FastAPI's re-validation of the response model (docs keep it): at
-        # batch 1 that validation was a measurable share of the per-request overhead.
-        return JSONResponse({"model": predictor.name, "labels": list(labels), "results": results})
 
-    @app.post("/v1/classify", response_model=ClassifyResponse, dependencies=secured)
-    async def classify(body: ClassifyRequest) -> Response:  # type: ignore[valid-type]
-        """Label and class probabilities for each text, in request order."""
-        return await classify_texts(body.texts)
+    if ner:
+        EntitiesRequest = classify_request(
+            settings, "EntitiesRequest", "Acme Holdings hired Jane Smith in Boston."
+        )
+        app.state.validation_hints = {"/v1/entities": {"fields": ["texts"], "chars": "max_chars"}}
+        types = entity_types(labels)
+        app.state.not_found_hints = dict.fromkeys(
+            ("/v1/classify", "/v1/explain"),
+            f"this server runs a token classifier ({predictor.name}): POST /v1/entities",
+        )
 
-    @app.post("/v1/explain", response_model=ExplainResponse, dependencies=secured)
-    async def explain(body: ExplainRequest) -> dict[str, Any]:  # type: ignore[valid-type]
-        """Word attributions for one text (LIME or SHAP); about a second, one at a time."""
-        return await explainer.explain(body.text, body.method, body.target)
+        async def tag_texts(texts: list[str]) -> Response:
+            """The answer to a valid entities request: 200, or 503/504 when the model cannot."""
+            found = await run_model(texts, "entities")
+            if isinstance(found, Response):
+                return found
+            results = [{"entities": spans} for spans in found]
+            return JSONResponse({"model": predictor.name, "types": types, "results": results})
+
+        @app.post("/v1/entities", response_model=EntitiesResponse, dependencies=secured)
+        async def entities(body: EntitiesRequest) -> Response:  # type: ignore[valid-type]
+            """Entity spans per text, in request order: type, character offsets (end
+            exclusive), text and score; sub-words merged."""
+            return await tag_texts(body.texts)
+
+        fast_path, fast_model, fast_answer = "/v1/entities", EntitiesRequest, tag_texts
+    else:
+        ClassifyRequest = classify_request(settings)
+        ExplainRequest = explain_request(settings, labels)
+        app.state.validation_hints = {
+            "/v1/classify": {"fields": ["texts"], "chars": "max_chars"},
+            "/v1/explain": {"fields": ["text", "method", "target"], "chars": "explain_max_chars"},
+        }
+        app.state.not_found_hints = {
+            "/v1/entities": f"this server runs a sentiment classifier ({predictor.name}): "
+            "POST /v1/classify; serve an exports/<ner model> folder for entities"
+        }
+
+        async def classify_texts(texts: list[str]) -> Response:
+            """The answer to a valid classify request: 200, or 503/504 when the model cannot."""
+            proba = await run_model(texts, "classify")
+            if isinstance(proba, Response):
+                return proba
+            results = [
+                {
+                    "label": labels[int(row.argmax())],
+                    "scores": {
+                        label: round(float(p), 6) for label, p in zip(labels, row, strict=True)
+                    },
+                }
+                for row in proba
+            ]
+            # A Response skips FastAPI's re-validation of the response model (docs keep it): at
+            # batch 1 that validation was a measurable share of the per-request overhead.
+            return JSONResponse(
+                {"model": predictor.name, "labels": list(labels), "results": results}
+            )
+
+        @app.post("/v1/classify", response_model=ClassifyResponse, dependencies=secured)
+        async def classify(body: ClassifyRequest) -> Response:  # type: ignore[valid-type]
+            """Label and class probabilities for each text, in request order."""
+            return await classify_texts(body.texts)
+
+        fast_path, fast_model, fast_answer = "/v1/classify", ClassifyRequest, classify_texts
+
+        @app.post("/v1/explain", response_model=ExplainResponse, dependencies=secured)
+        async def explain(body: ExplainRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+            """Word attributions for one text (LIME or SHAP); about a second, one at a time."""
+            return await explainer.explain(body.text, body.method, body.target)
 
     @app.get("/v1/model", dependencies=secured)
     async def model() -> dict[str, Any]:
@@ -218,7 +276,7 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
         return Response(metrics.render(), media_type=metrics.content_type)
 
     # Innermost first: the fast path sees only requests the guard has checked.
-    app.add_middleware(ClassifyFastPath, model=ClassifyRequest, classify=classify_texts)
+    app.add_middleware(ClassifyFastPath, model=fast_model, classify=fast_answer, path=fast_path)
     app.add_middleware(
         RequestGuard, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes
     )
@@ -263,6 +321,11 @@ class ClassifyFastPath:
             log.exception("classify failed")
             response = error_response(500, "internal", f"{type(exc).__name__}: {exc}")
         await response(scope, receive, send)
+
+
+def entity_types(labels) -> list[str]:
+    """``["PER", "ORG", ...]`` from a token classifier's IOB2/IO labels, in label order."""
+    return list(dict.fromkeys(label[2:] for label in labels if label[:2] in ("B-", "I-")))
 
 
 def _version() -> str:

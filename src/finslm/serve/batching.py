@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-PredictFn = Callable[[list[str]], np.ndarray]
+PredictFn = Callable[[list[str]], Sequence]
 LengthsFn = Callable[[list[str]], Sequence[int]]
 
 
@@ -79,7 +79,7 @@ class _Item:
     texts: list[str]
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
-    out: np.ndarray | None = None
+    out: list | None = None
 
     def answer(self, result=None, error: BaseException | None = None) -> None:
         """Resolve the caller's future from the model thread (unless the caller gave up)."""
@@ -98,8 +98,15 @@ class _Item:
 _STOP = object()
 
 
+def stack_rows(rows: list):
+    """One caller's answers in its order: rows of probabilities as one (n, n_labels) array;
+    anything else (a token classifier's entity lists) as the list itself."""
+    return np.stack(rows) if rows and isinstance(rows[0], np.ndarray) else rows
+
+
 class Batcher:
-    """Runs ``predict(texts) -> (n, n_labels)`` for many concurrent callers in shared calls.
+    """Runs ``predict(texts) -> (n, n_labels)`` for many concurrent callers in shared calls
+    (or ``predict(texts) -> one answer per text``, such as a token classifier's entity lists).
 
     ``on_batch(n_texts, seconds)`` is called after every model call (metrics), on the model
     thread.
@@ -228,17 +235,17 @@ class Batcher:
                 chunk = order[start:end]
                 texts = [items[i].texts[j] for _, i, j in chunk]
                 t0 = time.perf_counter()
-                proba = self.predict(texts)
+                answers = self.predict(texts)
                 if self.on_batch is not None:
                     self.on_batch(len(texts), time.perf_counter() - t0)
-                for row, (_, i, j) in zip(proba, chunk, strict=True):
+                for row, (_, i, j) in zip(answers, chunk, strict=True):
                     item = items[i]
                     if item.out is None:
-                        item.out = np.empty((len(item.texts), proba.shape[1]), proba.dtype)
+                        item.out = [None] * len(item.texts)
                     item.out[j] = row
         except Exception as exc:  # the model failed: every caller in this round hears why
             for item in items:
                 item.answer(error=exc)
             return
         for item in items:
-            item.answer(item.out)
+            item.answer(stack_rows(item.out))

@@ -129,7 +129,8 @@ def install_handlers(app: FastAPI) -> None:
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = str(exc.detail)
         if exc.status_code == 404:
-            message = f"{request.url.path}: no such endpoint; see /docs"
+            hint = getattr(request.app.state, "not_found_hints", {}).get(request.url.path)
+            message = f"{request.url.path}: {hint or 'no such endpoint'}; see /docs"
         elif exc.status_code == 405:
             message = f"{request.method} {request.url.path}: method not allowed; see /docs"
         return error_response(exc.status_code, kind, message, headers=exc.headers)

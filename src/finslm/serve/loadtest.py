@@ -6,6 +6,8 @@
 For each batching policy (``max_batch:max_wait_ms``) it starts ``finslm serve`` on 127.0.0.1 (a
 free port), waits for ``/readyz``, checks that every test sentence gets the label
 ``finslm predict`` gives, then drives ``POST /v1/classify`` at each concurrency (1, 8, 32, 64)
+(a token classifier's folder: ``POST /v1/entities``, the NER test split, the entity spans'
+types and offsets checked against ``finslm predict``)
 for a fixed time with real test sentences, one per request: requests/s, sentences/s,
 p50/p95/p99 and errors. In the same run, with the server idle, the offline benchmark
 (:func:`finslm.bench.run_benchmark`, the harness behind ``metrics/benchmark.json``) measures the
@@ -45,6 +47,9 @@ import numpy as np
 
 TARGET_HOST = "127.0.0.1"  # the only host this tool ever sends to
 LEVELS = (1, 8, 32, 64)
+CLASSIFY, ENTITIES = "/v1/classify", "/v1/entities"
+DEFAULT_TEST = Path("data/prepared/test.parquet")
+DEFAULT_NER_TEST = Path("data/prepared-ner/test.parquet")
 
 
 def free_port() -> int:
@@ -64,6 +69,28 @@ def load_texts(test: Path, sample: Path) -> tuple[list[str], list[str], str]:
         frame = pd.read_csv(sample)
         source = str(sample)
     return frame["text"].astype(str).tolist(), frame["label"].astype(str).tolist(), source
+
+
+def load_ner_texts(test: Path) -> tuple[list[str], list[str], str]:
+    """(texts, [], source): ``prepare_ner``'s test split, each sentence's words joined by
+    spaces (what a client would send)."""
+    import pandas as pd
+
+    if not test.is_file():
+        raise SystemExit(f"error: {test}: missing; run `dvc repro prepare_ner` (or pass --test)")
+    frame = pd.read_parquet(test, columns=["tokens"])
+    return [" ".join(map(str, t)) for t in frame["tokens"]], [], str(test)
+
+
+def answer_keys(route: str, body: dict[str, Any]) -> list[str]:
+    """What the agreement check compares per text: the label, or the entities' types and
+    character offsets (their scores move with batch-mates under dynamic INT8)."""
+    if route == CLASSIFY:
+        return [res["label"] for res in body["results"]]
+    return [
+        json.dumps([[e["type"], e["start"], e["end"]] for e in res["entities"]])
+        for res in body["results"]
+    ]
 
 
 class ServerProcess:
@@ -108,15 +135,19 @@ class ServerProcess:
         return self.proc.returncode
 
 
-async def _classify(session, url: str, texts: list[str]) -> tuple[int, list[str]]:
-    async with session.post(f"{url}/v1/classify", json={"texts": texts}) as r:
+async def _classify(
+    session, url: str, texts: list[str], route: str = CLASSIFY
+) -> tuple[int, list[str]]:
+    async with session.post(f"{url}{route}", json={"texts": texts}) as r:
         body = await r.json(content_type=None)
-        labels = [res["label"] for res in body["results"]] if r.status == 200 else []
-        return r.status, labels
+        return r.status, answer_keys(route, body) if r.status == 200 else []
 
 
-async def served_labels(url: str, texts: list[str], per_request: int = 1) -> list[str]:
-    """Every text's served label, ``per_request`` texts per request, 8 requests at a time."""
+async def served_labels(
+    url: str, texts: list[str], per_request: int = 1, route: str = CLASSIFY
+) -> list[str]:
+    """Every text's served label (:func:`answer_keys`), ``per_request`` texts per request,
+    8 requests at a time."""
     import aiohttp
 
     chunks = [texts[i : i + per_request] for i in range(0, len(texts), per_request)]
@@ -126,7 +157,7 @@ async def served_labels(url: str, texts: list[str], per_request: int = 1) -> lis
 
         async def one(i: int) -> None:
             async with sem:
-                status, labels = await _classify(session, url, chunks[i])
+                status, labels = await _classify(session, url, chunks[i], route)
                 if status != 200:
                     raise RuntimeError(f"parity request {i} answered {status}")
                 out[i] = labels
@@ -136,7 +167,12 @@ async def served_labels(url: str, texts: list[str], per_request: int = 1) -> lis
 
 
 async def drive(
-    url: str, texts: list[str], concurrency: int, duration_s: float, max_requests: int
+    url: str,
+    texts: list[str],
+    concurrency: int,
+    duration_s: float,
+    max_requests: int,
+    route: str = CLASSIFY,
 ) -> dict[str, Any]:
     """``concurrency`` clients in a closed loop for ``duration_s`` (or ``max_requests``)."""
     import aiohttp
@@ -149,7 +185,7 @@ async def drive(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         # Warm the connections (and the server) up, untimed.
         await asyncio.gather(
-            *(_classify(session, url, [texts[i % len(texts)]]) for i in range(concurrency))
+            *(_classify(session, url, [texts[i % len(texts)]], route) for i in range(concurrency))
         )
         loop = asyncio.get_running_loop()
         cpu0 = time.process_time()  # this process is the client while it drives
@@ -163,7 +199,7 @@ async def drive(
                 sent += 1
                 t0 = time.perf_counter()
                 try:
-                    status, _ = await _classify(session, url, [texts[i % len(texts)]])
+                    status, _ = await _classify(session, url, [texts[i % len(texts)]], route)
                 except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                     status = type(exc).__name__
                 if status == 200:
@@ -201,7 +237,7 @@ local reqs, n, sent, limit = {}, 0, 0, 0
 function init(args)
   limit = tonumber(args[2]) or 0
   for line in io.lines(args[1]) do
-    reqs[#reqs + 1] = wrk.format("POST", "/v1/classify",
+    reqs[#reqs + 1] = wrk.format("POST", args[4] or "/v1/classify",
                                  {["Content-Type"] = "application/json"}, line)
   end
   n = (tonumber(args[3]) or 0) % #reqs
@@ -234,6 +270,7 @@ def wrk_drive(
     duration_s: float,
     max_requests: int = 0,
     nice: int = 0,
+    route: str = CLASSIFY,
 ) -> dict[str, Any]:
     """What :func:`drive` measures, with ``wrk`` (C, one thread, epoll) as the client.
 
@@ -253,7 +290,8 @@ def wrk_drive(
         bodies.write_text("".join(json.dumps({"texts": [t]}) + "\n" for t in texts), "utf-8")
         seconds = max(1, round(duration_s))
         cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s"]
-        cmd += ["-s", str(script), f"{url}/v1/classify", "--", str(bodies), str(max_requests)]
+        cmd += ["-s", str(script), f"{url}{route}", "--", str(bodies), str(max_requests), "0"]
+        cmd.append(route)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run(
             cmd,
@@ -302,10 +340,55 @@ def batch_stats(url: str) -> tuple[float, float]:
     return values.get("finslm_batch_size_sum", 0.0), values.get("finslm_batch_size_count", 0.0)
 
 
+def offline_ner(model: Path, backend: str, texts, threads: int, repeats: int = 5) -> dict:
+    """A token classifier's offline figures, measured as :func:`offline` measures a sentence
+    classifier's: ``Tagger.entities`` on one text at a time (20 untimed calls, then up to 300
+    texts; p50/p95/p99) and on all texts at batch 32 (length-bucketed; median of ``repeats``)."""
+    import gc
+
+    from finslm.tasks import load_model
+
+    tagger = load_model(model, backend, threads=threads)
+    for text in texts[:20]:
+        tagger.entities([text], batch_size=1)
+    times = []
+    gc.disable()
+    try:
+        for text in texts[: min(300, len(texts))]:
+            t0 = time.perf_counter()
+            tagger.entities([text], batch_size=1)
+            times.append(time.perf_counter() - t0)
+        rates = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            tagger.entities(texts, batch_size=32)
+            rates.append(len(texts) / (time.perf_counter() - t0))
+    finally:
+        gc.enable()
+    ms = np.asarray(times) * 1e3
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    batch1 = 1000.0 / float(ms.mean())
+    bs32 = float(np.median(rates))
+    return {
+        "variant": tagger.name,
+        "p50_ms": round(float(p50), 3),
+        "p95_ms": round(float(p95), 3),
+        "p99_ms": round(float(p99), 3),
+        "sentences_per_s_bs1": round(batch1, 1),
+        "sentences_per_s_bs32": round(bs32, 1),
+        "best_sentences_per_s": round(max(batch1, bs32), 1),
+        "threads": threads,
+    }
+
+
 def offline(model: Path, backend: str, texts, labels, threads: int) -> dict[str, Any]:
     """The offline benchmark of the same variant (finslm.bench), RSS probe off."""
     from finslm.bench import Variant, run_benchmark
     from finslm.predict import load_predictor
+    from finslm.tasks import is_token_classifier
+
+    if is_token_classifier(model):
+        return offline_ner(model, backend, texts, threads)
 
     name = load_predictor(model, backend, threads=threads).name
     result = run_benchmark(
@@ -346,7 +429,13 @@ def resolve_client(name: str) -> str:
 
 
 def paired_c1(
-    url: str, predictor, texts: list[str], client: str, rounds: int = 5, seconds: float = 1.0
+    url: str,
+    predictor,
+    texts: list[str],
+    client: str,
+    rounds: int = 5,
+    seconds: float = 1.0,
+    route: str = CLASSIFY,
 ) -> dict[str, Any]:
     """Concurrency-1 p50 against offline batch-1 p50, measured in alternation.
 
@@ -355,15 +444,21 @@ def paired_c1(
     an hour here). Here each of ``rounds`` rounds times ``predict_proba([text], 1)`` in this
     process for ``seconds`` (the server idle; GC paused and 3 untimed calls first, as the
     benchmark does), then drives the server at concurrency 1 for ``seconds``: the median of the
-    rounds' differences is the server's share, with the drift cancelled.
+    rounds' differences is the server's share, with the drift cancelled. A token classifier
+    (``route`` ``/v1/entities``) is timed with ``entities([text], 1)``.
     """
     import gc
+
+    if route == ENTITIES:
+        one = lambda text: predictor.entities([text], batch_size=1)  # noqa: E731
+    else:
+        one = lambda text: predictor.predict_proba([text], batch_size=1)  # noqa: E731
 
     diffs, served, off = [], [], []
     k = 0
     for _ in range(rounds):
         for text in texts[k : k + 3] or texts[:3]:
-            predictor.predict_proba([text], batch_size=1)
+            one(text)
         samples = []
         gc.disable()
         try:
@@ -372,15 +467,15 @@ def paired_c1(
                 text = texts[k % len(texts)]
                 k += 1
                 t0 = time.perf_counter()
-                predictor.predict_proba([text], batch_size=1)
+                one(text)
                 samples.append(time.perf_counter() - t0)
         finally:
             gc.enable()
         off.append(float(np.median(samples)) * 1e3)
         if client == "wrk":
-            served.append(wrk_drive(url, texts, 1, seconds)["p50_ms"])
+            served.append(wrk_drive(url, texts, 1, seconds, route=route)["p50_ms"])
         else:
-            served.append(asyncio.run(drive(url, texts, 1, seconds, 10_000))["p50_ms"])
+            served.append(asyncio.run(drive(url, texts, 1, seconds, 10_000, route))["p50_ms"])
         diffs.append(served[-1] - off[-1])
     return {
         "rounds": rounds,
@@ -410,27 +505,30 @@ def run_policy(args, policy, default, client, texts, labels, expected, backend) 
     server = ServerProcess(serve_args, port, args.log)
     try:
         server.wait_ready()
-        got = asyncio.run(served_labels(server.url, texts))
+        got = asyncio.run(served_labels(server.url, texts, route=args.route))
         agree = float(np.mean(np.array(got) == np.array(expected)))
         mismatches = [i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b]
         off = offline(args.model, backend, texts, labels, args.threads)  # server idle
         paired = None
         if 1 in args.levels and args.paired_rounds:
-            from finslm.predict import load_predictor
+            from finslm.tasks import load_model
 
-            model = load_predictor(args.model, backend, threads=args.threads)
-            paired = paired_c1(server.url, model, texts, client, args.paired_rounds)
+            model = load_model(args.model, backend, threads=args.threads)
+            paired = paired_c1(
+                server.url, model, texts, client, args.paired_rounds, route=args.route
+            )
             del model
         levels = {}
         for c in args.levels:
             before = batch_stats(server.url)
             if client == "wrk":
                 levels[str(c)] = wrk_drive(
-                    server.url, texts, c, args.duration, args.max_requests, args.client_nice
-                )
+                    server.url, texts, c, args.duration, args.max_requests, args.client_nice,
+                    route=args.route,
+                )  # fmt: skip
             else:
                 levels[str(c)] = asyncio.run(
-                    drive(server.url, texts, c, args.duration, args.max_requests)
+                    drive(server.url, texts, c, args.duration, args.max_requests, args.route)
                 )
             after = batch_stats(server.url)
             calls = after[1] - before[1]
@@ -518,11 +616,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from finslm.bench import machine_info
     from finslm.predict import load_predictor
     from finslm.serve.settings import ServeSettings
+    from finslm.tasks import is_token_classifier, load_model
 
-    texts, labels, source = load_texts(args.test, args.sample)
-    predictor = load_predictor(args.model, args.backend, threads=args.threads)
-    # What `finslm predict` prints: predict_proba at its default batch size (32), argmax.
-    expected = predictor.predict(texts, batch_size=32)
+    if is_token_classifier(args.model):
+        args.route = ENTITIES
+        test = args.test if args.test != DEFAULT_TEST else DEFAULT_NER_TEST
+        texts, labels, source = load_ner_texts(test)
+        predictor = load_model(args.model, args.backend, threads=args.threads)
+        # What `finslm predict --task ner` prints: entities at batch 32, types and offsets.
+        found = predictor.entities(texts, batch_size=32)
+        expected = answer_keys(ENTITIES, {"results": [{"entities": f} for f in found]})
+    else:
+        args.route = CLASSIFY
+        texts, labels, source = load_texts(args.test, args.sample)
+        predictor = load_predictor(args.model, args.backend, threads=args.threads)
+        # What `finslm predict` prints: predict_proba at its default batch size (32), argmax.
+        expected = predictor.predict(texts, batch_size=32)
     backend = predictor.backend
     del predictor
     default = ServeSettings()  # no --policy: the server's own default
@@ -532,6 +641,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ]
     result: dict[str, Any] = {
         "texts": {"source": source, "n": len(texts)},
+        "route": args.route,
         "duration_s": args.duration,
         "levels": list(args.levels),
         "policies": [],
@@ -557,6 +667,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# Serving load test: `{result['variant']}`",
         "",
+        f"`POST {result.get('route', CLASSIFY)}`: "
         f"{result['texts']['n']} sentences from `{result['texts']['source']}`, one per request, "
         f"{result['duration_s']:g} s per concurrency level, closed loop, client "
         f"`{result.get('client', 'aiohttp')}`; client and server on "
@@ -573,10 +684,13 @@ def markdown(result: dict[str, Any]) -> str:
             f"## Batching: max_batch {p['max_batch']}, max_wait {p['max_wait_ms']:g} ms, "
             f"call cost {p.get('call_cost_tokens', 0):g} tokens",
             "",
-            f"Offline (finslm.bench, same run): p50 {off['p50_ms']:.2f} ms at batch 1; "
+            f"Offline ({'Tagger.entities' if result.get('route') == ENTITIES else 'finslm.bench'}"
+            f", same run): p50 {off['p50_ms']:.2f} ms at batch 1; "
             f"{off['sentences_per_s_bs1']:.0f} sentences/s at batch 1, "
             f"{off['sentences_per_s_bs32']:.0f} at batch 32 (best "
-            f"{off['best_sentences_per_s']:.0f}). Labels equal to `finslm predict`: "
+            f"{off['best_sentences_per_s']:.0f}). "
+            f"{'Entity spans' if result.get('route') == ENTITIES else 'Labels'} equal to "
+            "`finslm predict`: "
             f"{p['label_agreement_with_predict']:.2%}.",
             "",
             "| concurrency | requests/s | sentences/s | p50 ms | p95 ms | p99 ms | errors "
@@ -629,7 +743,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=Path("exports/minilm"))
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--test", type=Path, default=Path("data/prepared/test.parquet"))
+    parser.add_argument(
+        "--test",
+        type=Path,
+        default=DEFAULT_TEST,
+        help=f"test split (default {DEFAULT_TEST}; a token classifier: {DEFAULT_NER_TEST})",
+    )
     parser.add_argument("--sample", type=Path, default=Path("data/sample/sentences.csv"))
     parser.add_argument(
         "--policy",

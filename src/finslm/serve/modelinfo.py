@@ -86,6 +86,7 @@ def describe(predictor, eval_metrics: Path | None = None) -> dict[str, Any]:
             test = None
     return {
         "name": predictor.name,
+        "task": getattr(predictor, "task", None) or "text-classification",
         "backend": predictor.backend,
         "labels": list(predictor.labels),
         "parameters": parameters(predictor),

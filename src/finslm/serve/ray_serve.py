@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from finslm.serve.batching import stack_rows
 from finslm.serve.settings import ServeSettings
 
 APP_NAME = "finslm"
@@ -47,7 +48,7 @@ class RayBatchRunner:
             rows = await asyncio.gather(*(self._batched(t) for t in texts))
         finally:
             self.pending -= len(texts)
-        return np.stack(rows)
+        return stack_rows(rows)
 
     async def close(self, timeout_s: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
@@ -91,10 +92,10 @@ def build_app(
             max_batch_size=settings.max_batch,
             batch_wait_timeout_s=settings.max_wait_ms / 1000,
         )
-        async def classify_one(self, texts: list[str]) -> list[np.ndarray]:
+        async def classify_one(self, texts: list[str]) -> list:
             loop = asyncio.get_running_loop()
-            proba = await loop.run_in_executor(self._executor, self._predict, texts)
-            return list(proba)
+            answers = await loop.run_in_executor(self._executor, self._predict, texts)
+            return list(answers)
 
         def __serve_build_asgi_app__(self):
             from finslm.serve.app import create_app

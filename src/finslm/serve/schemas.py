@@ -25,6 +25,24 @@ class ClassifyResponse(BaseModel):
     results: list[Classification]
 
 
+class Entity(BaseModel):
+    text: str
+    type: str
+    start: int = Field(description="Character offset of the first character.")
+    end: int = Field(description="Character offset after the last character (exclusive).")
+    score: float = Field(description="Mean probability of the entity's word tags.")
+
+
+class TextEntities(BaseModel):
+    entities: list[Entity]
+
+
+class EntitiesResponse(BaseModel):
+    model: str
+    types: list[str]
+    results: list[TextEntities]
+
+
 class ExplainResponse(BaseModel):
     model: str
     method: str
@@ -42,10 +60,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def classify_request(settings: ServeSettings) -> type[BaseModel]:
+def classify_request(
+    settings: ServeSettings,
+    name: str = "ClassifyRequest",
+    example: str = "Operating profit rose 12% to EUR 4.1 mn.",
+) -> type[BaseModel]:
+    """``{"texts": [...]}`` within the server's limits (``/v1/classify``, ``/v1/entities``)."""
     text = Annotated[StrictStr, Field(min_length=1, max_length=settings.max_chars)]
     return create_model(
-        "ClassifyRequest",
+        name,
         __base__=Strict,
         texts=(
             Annotated[
@@ -55,7 +78,7 @@ def classify_request(settings: ServeSettings) -> type[BaseModel]:
                     max_length=settings.max_texts,
                     description=f"1 to {settings.max_texts} texts of at most "
                     f"{settings.max_chars} characters each.",
-                    examples=[["Operating profit rose 12% to EUR 4.1 mn."]],
+                    examples=[[example]],
                 ),
             ],
             ...,

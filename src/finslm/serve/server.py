@@ -17,10 +17,12 @@ from finslm.serve.settings import ServeSettings
 
 
 def load(model: Path, backend: str = "auto", threads: int = 0, device: str = "cpu"):
-    """The Predictor for ``model``/``backend`` (ModelError with the fix when it cannot load)."""
-    from finslm.predict import load_predictor
+    """The Predictor for ``model``/``backend`` (ModelError with the fix when it cannot load);
+    a token classifier's folder gives a :class:`~finslm.ner.predict.Tagger`, which the app
+    serves on ``/v1/entities``."""
+    from finslm.tasks import load_model
 
-    return load_predictor(model, backend, threads=threads, device=device)
+    return load_model(model, backend, threads=threads, device=device)
 
 
 def run_uvicorn(predictor, settings: ServeSettings, log_level: str = "info") -> None:
