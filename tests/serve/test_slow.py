@@ -235,7 +235,9 @@ def _build_image(engine: str, base: str, tmp_path: Path, model: Path) -> str:
     return tag
 
 
-def test_container_builds_runs_and_reports_healthy(tmp_path, tiny_export, served_predictor):
+def test_container_builds_runs_and_reports_healthy(
+    tmp_path, tiny_export, served_predictor, tiny_ner_export
+):
     """Build the image, then run it: in the engine when it can start containers here, else
     (a sandbox without setrlimit/cgroups for OCI runtimes) its filesystem under chroot as the
     image's non-root user, with the image's CMD and HEALTHCHECK commands.
@@ -274,6 +276,12 @@ def test_container_builds_runs_and_reports_healthy(tmp_path, tiny_export, served
         capture_output=True,
         text=True,
     )
+    # The tagger's export, mounted over /model as docs/serving.md shows (readable by uid 10001).
+    ner = tmp_path / "ner-export"
+    shutil.copytree(tiny_ner_export, ner)
+    for path in [ner, *ner.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    ner_texts = ["Tamber Bank hired Marla today.", "Dagny joined Corvik Bank ."]
     try:
         if run.returncode == 0:
             _wait_ready(url)
@@ -283,20 +291,39 @@ def test_container_builds_runs_and_reports_healthy(tmp_path, tiny_export, served
             healthy = subprocess.run([engine, "healthcheck", "run", name]).returncode == 0
             stop = subprocess.run([engine, "stop", "-t", "20", name], capture_output=True)
             assert stop.returncode == 0
+            mount = ["-v", f"{ner}:/model:ro", "-p", f"127.0.0.1:{port}:8000"]
+            started = subprocess.run([engine, "run", "-d", "--name", f"{name}-ner", *mount, tag])
+            assert started.returncode == 0
+            _wait_ready(url)
+            entities = _post(f"{url}/v1/entities", {"texts": ner_texts})
         else:
             if engine != "podman" or os.geteuid() != 0:
                 pytest.skip(f"{engine} cannot start containers here: {run.stderr.strip()}")
             labels, uid, no_torch, healthy = _run_under_chroot(tag, config, health, port)
+            entities = _run_under_chroot(tag, config, health, port, model=ner, texts=ner_texts)
         assert labels == served_predictor.predict(TEXTS, batch_size=1)
         assert uid.stdout.strip() not in ("", "0")
         assert no_torch.returncode != 0
         assert healthy
+        from finslm.ner.predict import Tagger
+
+        tagger = Tagger(tiny_ner_export, "onnx-int8", threads=1)
+        assert entities[0] == 200, entities
+        spans = lambda found: [[(e["type"], e["start"], e["end"]) for e in f] for f in found]  # noqa: E731
+        expected = tagger.entities(ner_texts, 2)
+        assert spans(r["entities"] for r in entities[1]["results"]) == spans(expected)
     finally:
-        subprocess.run([engine, "rm", "-f", name], capture_output=True)
+        subprocess.run([engine, "rm", "-f", name, f"{name}-ner"], capture_output=True)
 
 
-def _run_under_chroot(tag: str, config: dict, health: dict, port: int):
-    """The image's CMD in its own filesystem (podman image mount + chroot, as its user)."""
+def _run_under_chroot(
+    tag: str, config: dict, health: dict, port: int, model: Path | None = None, texts=()
+):
+    """The image's CMD in its own filesystem (podman image mount + chroot, as its user).
+
+    ``model``: bind-mounted over the image's /model (as ``-v model:/model`` would), and the
+    answer of ``POST /v1/entities`` for ``texts`` returned instead of the sentiment checks.
+    """
     root = subprocess.run(
         ["podman", "image", "mount", tag], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -305,10 +332,17 @@ def _run_under_chroot(tag: str, config: dict, health: dict, port: int):
     cmd = [c if c != "8000" else str(port) for c in config["Cmd"]]
     cmd = [c if c != "0.0.0.0" else "127.0.0.1" for c in cmd]  # loopback only, outside a netns
     subprocess.run(["mount", "--bind", "/proc", f"{root}/proc"], check=True)
+    if model is not None:
+        subprocess.run(["mount", "--bind", "-o", "ro", str(model), f"{root}/model"], check=True)
     proc = subprocess.Popen(["chroot", f"--userspec={user}", root, *env, *cmd])
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_ready(url, proc)
+        if model is not None:
+            answer = _post(f"{url}/v1/entities", {"texts": list(texts)})
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) in (0, -signal.SIGTERM)
+            return answer
         labels = [_labels(url, [t])[0] for t in TEXTS]  # one at a time: batch 1 each
         in_image = ["chroot", f"--userspec={user}", root, *env]
         uid = subprocess.run([*in_image, "id", "-u"], capture_output=True, text=True)
@@ -321,5 +355,7 @@ def _run_under_chroot(tag: str, config: dict, health: dict, port: int):
     finally:
         if proc.poll() is None:
             proc.kill()
+        if model is not None:
+            subprocess.run(["umount", f"{root}/model"])
         subprocess.run(["umount", f"{root}/proc"])
         subprocess.run(["podman", "image", "unmount", tag], capture_output=True)
