@@ -28,9 +28,9 @@ from finslm.ner.decode import DECODES
 from finslm.ner.decode import decode as decode_tags
 from finslm.ner.tags import spans, to_iob2
 from finslm.predict import ONNX_FILES, TOKENIZER_FILES
-from finslm.tasks import TOKEN_TASK
+from finslm.tasks import NER_KINDS, TOKEN_TASK
 
-TORCH_KIND, ONNX_KIND = "ner-transformer", "ner-onnx"
+TORCH_KIND, ONNX_KIND = NER_KINDS
 BACKENDS = ("torch-fp32", *ONNX_FILES)
 
 
@@ -221,7 +221,7 @@ class Tagger:
                     scores = word_scores(row, wid, n, o_index=0)
                     covered = 1 + max((x for x in wid if x is not None), default=-1)
                     keep, step = window_plan(covered, n)
-                    if keep == 0:  # one word longer than max_length on its own
+                    if keep == 0:  # not one sub-token fitted (see ``big``)
                         scores[0], keep, step = big, 1, 1
                     out[i][w0 : s + keep] = scores[w0 - s : keep]
                     if s + keep < len(words[i]):
