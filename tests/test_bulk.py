@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from finslm.bulk import read_chunks, rejects_path, score_file
+from finslm.bulk import BulkError, read_chunks, rejects_path, score_file
 from finslm.cli import app
 from finslm.labels import LABELS
 from finslm.predict import Predictor, load_predictor
@@ -34,6 +34,11 @@ def _write_input(path, cells) -> None:
         pd.DataFrame({"id": range(len(cells)), "headline": cells}).to_csv(path, index=False)
     elif path.suffix == ".parquet":
         pd.DataFrame({"headline": cells}).to_parquet(path)
+    elif path.suffix == ".jsonl":
+        rows = [
+            json.dumps({"id": i, "headline": c}, ensure_ascii=False) for i, c in enumerate(cells)
+        ]
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     else:
         path.write_text("\n".join(cells) + "\n", encoding="utf-8")
 
@@ -51,7 +56,7 @@ def tfidf(tiny_tfidf):
     return load_predictor(tiny_tfidf)
 
 
-@pytest.mark.parametrize("fmt_in", [".csv", ".parquet", ".txt"])
+@pytest.mark.parametrize("fmt_in", [".csv", ".parquet", ".jsonl", ".txt"])
 @pytest.mark.parametrize("fmt_out", [".csv", ".parquet", ".jsonl"])
 def test_every_format_keeps_order_and_counts_rejects(tfidf, tmp_path, fmt_in, fmt_out):
     cells, bad = _inputs()
@@ -147,6 +152,44 @@ def test_non_text_and_non_utf8_cells_are_rejects(tfidf, tmp_path):
     source.write_bytes(raw[5:])
     result = score_file(tfidf, source, tmp_path / "o3.csv")
     assert (result.rows, result.kept, result.rejected["not_utf8"]) == (3, 2, 1)
+
+
+def test_jsonl_lines_that_are_not_objects_with_text_are_rejects(tfidf, tmp_path):
+    lines = [
+        json.dumps({"text": GOOD[0], "id": 1}).encode(),
+        b"not json at all",
+        b"[1, 2]",
+        b"",
+        json.dumps({"id": 5}).encode(),  # no text key after the first object: empty
+        json.dumps({"text": 42}).encode(),
+        b'{"text": "Umsatz f\xe4llt"}',
+        json.dumps({"text": GOOD[1]}).encode(),
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    result = score_file(tfidf, source, tmp_path / "o.jsonl")
+    assert (result.rows, result.kept) == (8, 2)
+    expected = {"malformed": 2, "empty": 2, "not_text": 1, "not_utf8": 1}
+    assert {reason: n for reason, n in result.rejected.items() if n} == expected
+    rejects = pd.read_csv(rejects_path(tmp_path / "o.jsonl"), keep_default_na=False)
+    assert rejects["row"].tolist() == [2, 3, 4, 5, 6, 7]
+    # The output is a valid input again: scoring it reproduces the same labels.
+    again = score_file(tfidf, tmp_path / "o.jsonl", tmp_path / "o2.jsonl")
+    assert again.kept == 2
+    first, second = _read_output(tmp_path / "o.jsonl"), _read_output(tmp_path / "o2.jsonl")
+    assert second["label"].tolist() == first["label"].tolist()
+
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text('{"headline": "a"}\n', encoding="utf-8")
+    with pytest.raises(BulkError, match=r"line 1: no key 'text'; it has 'headline'\. Fix"):
+        score_file(tfidf, wrong, tmp_path / "o3.jsonl")
+
+
+def test_binary_csv_is_named_not_utf8(tfidf, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_bytes(b"\xff\xfe\x00\x01binary")
+    with pytest.raises(BulkError, match=r"line 1: the header is not UTF-8 text"):
+        score_file(tfidf, source, tmp_path / "o.csv")
 
 
 def test_transformer_bulk_matches_plain_prediction(tiny_export, tmp_path):

@@ -5,10 +5,11 @@
     >>> result.rows == result.kept + sum(result.rejected.values())   # always
 
 Input (by suffix): ``.csv`` (a header row; ``text_column`` is read, other columns are not),
-``.parquet`` (the one column is read, row group by row group) or ``.txt`` (one text per line,
-split on ``\\n`` only). It is read ``chunk_rows`` rows at a time, never whole. ``row`` is the
-1-based data row (CSV: the record after the header; TXT: the line), so output and rejects join
-back to the input.
+``.parquet`` (the one column is read, row group by row group), ``.jsonl`` (one JSON object per
+line, ``text_column`` its key: a ``.jsonl`` output can be scored again) or ``.txt`` (one text
+per line, split on ``\\n`` only). It is read ``chunk_rows`` rows at a time, never whole.
+``row`` is the 1-based data row (CSV: the record after the header; JSONL/TXT: the line), so
+output and rejects join back to the input.
 
 Within a chunk the texts are sorted by length before batching (little padding, so several
 times faster than input order on mixed lengths) and the predictions are put back in input
@@ -17,9 +18,10 @@ order. Output (by suffix): ``.csv``, ``.parquet`` or ``.jsonl``, columns ``row``
 counted, not fatal, and written to ``<output>.rejects.csv`` (``row, reason, text``), reasons:
 
 - ``empty``: missing, blank or whitespace-only;
-- ``malformed``: a CSV record with the wrong number of fields;
+- ``malformed``: a CSV record with the wrong number of fields, a JSONL line that is not a JSON
+  object;
 - ``not_text``: a non-string cell (a number, a list) in a parquet column;
-- ``not_utf8``: bytes that are not UTF-8 (CSV/TXT);
+- ``not_utf8``: bytes that are not UTF-8 (CSV/TXT/JSONL);
 - ``too_long``: more than ``max_chars`` characters (``data.max_chars``'s default, 2000).
 
 A token classifier (:class:`finslm.ner.predict.Tagger`, an ``exports/<ner model>`` folder)
@@ -49,7 +51,7 @@ import numpy as np
 from finslm.outputs import atomic_path
 from finslm.tasks import tags_entities
 
-INPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".txt": "txt"}
+INPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".txt": "txt", ".jsonl": "jsonl"}
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
 REASONS = ("empty", "malformed", "not_text", "not_utf8", "too_long")
 REJECT_TEXT_CHARS = 200  # rejects keep the start of a text: enough to find it, not a copy
@@ -134,6 +136,11 @@ def _csv_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[Any]]
             header = [name.strip() for name in next(reader, [])]
             if not header:
                 raise BulkError(f"--input {path}: empty file, no header row")
+            if any(_printable(name) != name for name in header):
+                raise BulkError(
+                    f"--input {path}, line 1: the header is not UTF-8 text (is this a CSV "
+                    "file?). Fix: save the file as UTF-8 CSV"
+                )
             if column not in header:
                 raise BulkError(
                     f"--input {path}: no column {column!r}; it has "
@@ -176,20 +183,58 @@ def _parquet_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[A
         yield batch.column(0).to_pylist()
 
 
-def _txt_chunks(path: Path, chunk_rows: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
+def _txt_lines(path: Path) -> Iterator[str]:
+    """Each line (split on ``\\n`` only, BOM and line end removed); bytes that are not UTF-8
+    come as :class:`_NotUtf8`."""
     with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):  # splits on b"\n" only
+        for number, raw in enumerate(fh, start=1):
             raw = raw.rstrip(b"\n").rstrip(b"\r")
             if number == 1:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
             try:
-                chunk.append(raw.decode("utf-8"))
+                yield raw.decode("utf-8")
             except UnicodeDecodeError:
-                chunk.append(_NotUtf8(raw.decode("latin-1")))
-            if len(chunk) >= chunk_rows:
-                yield chunk
-                chunk = []
+                yield _NotUtf8(raw.decode("latin-1"))
+
+
+def _txt_chunks(path: Path, chunk_rows: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for line in _txt_lines(path):
+        chunk.append(line)
+        if len(chunk) >= chunk_rows:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _jsonl_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    first_object = True
+    for number, line in enumerate(_txt_lines(path), start=1):
+        value: Any = None  # a blank line, or an object without the key: a row, rejected as empty
+        if isinstance(line, _NotUtf8):
+            value = line
+        elif line.strip():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if not isinstance(record, dict):
+                value = _Malformed(line)
+            elif column in record:
+                value = record[column]
+            elif first_object:  # a wrong key would reject every row: say so instead
+                keys = ", ".join(map(repr, record)) or "no keys"
+                raise BulkError(
+                    f"--input {path}, line {number}: no key {column!r}; it has {keys}. "
+                    "Fix: --text-column NAME"
+                )
+            first_object = first_object and not isinstance(record, dict)
+        chunk.append(value)
+        if len(chunk) >= chunk_rows:
+            yield chunk
+            chunk = []
     if chunk:
         yield chunk
 
@@ -200,6 +245,8 @@ def read_chunks(path: Path, fmt: str, column: str, chunk_rows: int) -> Iterator[
         return _csv_chunks(path, column, chunk_rows)
     if fmt == "parquet":
         return _parquet_chunks(path, column, chunk_rows)
+    if fmt == "jsonl":
+        return _jsonl_chunks(path, column, chunk_rows)
     return _txt_chunks(path, chunk_rows)
 
 

@@ -197,7 +197,7 @@ def predict(
         typer.Option(
             "--input",
             "-i",
-            help="Bulk scoring: a .csv, .parquet or .txt file of any size, streamed in chunks "
+            help="Bulk scoring: a .csv, .parquet, .jsonl or .txt file of any size, streamed in chunks "
             "(needs --output).",
         ),
     ] = None,
@@ -211,7 +211,7 @@ def predict(
         ),
     ] = None,
     text_column: Annotated[
-        str, typer.Option(help="Bulk scoring: the text column of a .csv/.parquet input.")
+        str, typer.Option(help="Bulk scoring: the text column (.csv/.parquet) or key (.jsonl).")
     ] = "text",
     max_chars: Annotated[
         int, typer.Option(min=1, help="Bulk scoring: longer texts are rejected (too_long).")

@@ -6,6 +6,7 @@ JSON error naming the field (and index), never a 500.
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 
@@ -125,6 +126,7 @@ BAD_INPUTS = [
     ("text-too-long", json.dumps({"texts": ["ok", LONG]}), None, 422, "string_too_long", "texts", 1),
     ("empty-list", '{"texts": []}', None, 422, "too_short", "texts", None),
     ("empty-text", '{"texts": ["fine", ""]}', None, 422, "string_too_short", "texts", 1),
+    ("blank-text", '{"texts": ["fine", " \\t\\n "]}', None, 422, "blank_text", "texts", 1),
     ("non-string", '{"texts": ["fine", 3]}', None, 422, "string_type", "texts", 1),
     ("null-text", '{"texts": [null]}', None, 422, "string_type", "texts", 0),
     ("texts-not-list", '{"texts": "one"}', None, 422, "list_type", "texts", None),
@@ -161,11 +163,42 @@ def test_bad_input_gets_a_4xx_naming_the_field(
         assert f"{field}[{index}]" in error["message"]
 
 
+@pytest.mark.parametrize("path", ["/v1/classify", "/v1/explain"])
+def test_deeply_nested_json_is_a_400_not_a_500(served_predictor, path):
+    # Python's JSON parser recurses per nesting level; 20,000 levels (40 kB) exhaust it.
+    body = '{"texts": ' + "[" * 20_000 + "]" * 20_000 + "}"
+    settings = ServeSettings(max_body_bytes=100_000)
+    with TestClient(create_app(served_predictor, settings)) as c:
+        r = post(c, path, body)
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["type"] == "json_too_deep" and "nested too deeply" in error["message"]
+        assert post(c, "/v1/classify", '{"texts": ["Sales rose."]}').status_code == 200
+
+
+def test_blank_text_message_says_what_to_send(client):
+    r = post(client, "/v1/explain", '{"text": "   "}')
+    assert r.status_code == 422
+    assert r.json()["error"]["message"] == (
+        "text: blank text (whitespace only); send at least one non-space character"
+    )
+    ok = post(client, "/v1/classify", '{"texts": ["  padded text  "]}')
+    assert ok.status_code == 200  # surrounding spaces are fine; only a blank text is refused
+
+
 def test_limit_errors_name_the_setting(client):
     too_many = client.post("/v1/classify", json={"texts": ["a"] * 5}).json()["error"]["message"]
     assert "the limit is 4 per request (max_texts)" in too_many
     too_long = client.post("/v1/classify", json={"texts": [LONG]}).json()["error"]["message"]
     assert "texts[0]: 81 characters; the limit is 80 (max_chars)" in too_long
+
+
+def test_compressed_body_is_415_naming_the_encoding(client):
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    r = client.post("/v1/classify", content=gzip.compress(b'{"texts": ["a"]}'), headers=headers)
+    assert r.status_code == 415
+    error = r.json()["error"]
+    assert error["field"] == "Content-Encoding" and "'gzip' is not supported" in error["message"]
 
 
 def test_missing_content_type_is_415(client):

@@ -51,6 +51,7 @@ def test_entities_are_spans_with_character_offsets_in_request_order(client):
         ({"texts": []}, 422, "texts", "at least one"),
         ({"texts": [3]}, 422, "texts", "string"),
         ({"texts": ["x" * 61]}, 422, "texts", "60"),
+        ({"texts": ["a", "  "]}, 422, "texts", "blank text"),
         ({"texts": ["a", "b", "c", "d"]}, 422, "texts", "3"),
         ({"texts": ["a"], "mode": "fast"}, 422, "mode", ""),
     ],

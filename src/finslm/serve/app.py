@@ -312,8 +312,8 @@ class ClassifyFastPath:
             return
         try:
             texts = self.model.model_validate(json.loads(body)).texts
-        except (ValueError, ValidationError):  # JSONDecodeError is a ValueError
-            await self.app(scope, receive, send)  # FastAPI answers with the 422 naming why
+        except (ValueError, ValidationError, RecursionError):  # JSONDecodeError: a ValueError
+            await self.app(scope, receive, send)  # FastAPI answers with the 4xx naming why
             return
         try:
             response = await self.classify(texts)

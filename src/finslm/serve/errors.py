@@ -94,6 +94,9 @@ def _describe(
         )
     elif kind == "string_too_short":
         message = f"{where}: empty text; send at least one character"
+    elif kind == "string_pattern_mismatch":  # schemas.NOT_BLANK, the only pattern
+        kind = "blank_text"
+        message = f"{where}: blank text (whitespace only); send at least one non-space character"
     elif kind == "too_long":
         message = (
             f"{where}: {ctx.get('actual_length', '?')} items; the limit is "
@@ -131,6 +134,12 @@ def install_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             hint = getattr(request.app.state, "not_found_hints", {}).get(request.url.path)
             message = f"{request.url.path}: {hint or 'no such endpoint'}; see /docs"
+        elif exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            kind = "json_too_deep"  # FastAPI's body parse hit Python's recursion limit
+            message = (
+                "body: JSON nested too deeply to parse; send a flat JSON object such as "
+                '{"texts": ["..."]}'
+            )
         elif exc.status_code == 405:
             message = f"{request.method} {request.url.path}: method not allowed; see /docs"
         return error_response(exc.status_code, kind, message, headers=exc.headers)

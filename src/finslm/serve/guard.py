@@ -6,8 +6,9 @@ so that:
 - an unauthenticated caller gets 401 before the server reads or parses its body;
 - a body over ``max_body_bytes`` gets 413 as soon as ``Content-Length`` (or, when streamed, the
   bytes read so far) passes the cap, without buffering the rest;
-- a body that is not ``application/json`` gets 415, and bytes that are not UTF-8 get 400 naming
-  the offset, instead of FastAPI's generic "error parsing the body".
+- a body that is not ``application/json`` (or is compressed: ``Content-Encoding``) gets 415, and
+  bytes that are not UTF-8 get 400 naming the offset, instead of FastAPI's generic "error
+  parsing the body".
 
 Everything else (malformed JSON, wrong types, unknown fields, limits on texts) is FastAPI's
 validation, translated by :mod:`finslm.serve.errors`.
@@ -97,6 +98,19 @@ class RequestGuard:
             await self._too_large(send, int(length))
             return
         why = _json_content_type(headers.get("content-type"))
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        if why is None and encoding not in ("", "identity"):  # gzip etc.: not decoded here
+            why = f"Content-Encoding {encoding!r} is not supported"
+            await _reply(
+                send,
+                415,
+                error_body(
+                    "unsupported_media_type",
+                    f"{why}: send the JSON body uncompressed",
+                    "Content-Encoding",
+                ),
+            )
+            return
         if why is not None:
             await _reply(
                 send,

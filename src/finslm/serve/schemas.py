@@ -2,7 +2,9 @@
 limits (``max_texts``, ``max_chars``) are enforced by validation and shown in the OpenAPI schema.
 
 Requests are strict: unknown fields are rejected (a typo such as ``"text"`` for ``"texts"`` must
-not be silently ignored) and texts must be JSON strings (no number-to-string coercion).
+not be silently ignored), texts must be JSON strings (no number-to-string coercion), and a text
+must hold a non-space character (bulk scoring rejects blank rows for the same reason: a label for
+nothing is not an answer).
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class ExplainResponse(BaseModel):
     seconds: float
 
 
+# A text must contain a non-space character (pydantic matches patterns anywhere in the string).
+NOT_BLANK = r"\S"
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,7 +72,9 @@ def classify_request(
     example: str = "Operating profit rose 12% to EUR 4.1 mn.",
 ) -> type[BaseModel]:
     """``{"texts": [...]}`` within the server's limits (``/v1/classify``, ``/v1/entities``)."""
-    text = Annotated[StrictStr, Field(min_length=1, max_length=settings.max_chars)]
+    text = Annotated[
+        StrictStr, Field(min_length=1, max_length=settings.max_chars, pattern=NOT_BLANK)
+    ]
     return create_model(
         name,
         __base__=Strict,
@@ -96,6 +104,7 @@ def explain_request(settings: ServeSettings, labels: tuple[str, ...]) -> type[Ba
                 Field(
                     min_length=1,
                     max_length=settings.explain_max_chars,
+                    pattern=NOT_BLANK,
                     examples=["Net sales fell 8% in the quarter."],
                 ),
             ],
