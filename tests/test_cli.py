@@ -184,6 +184,17 @@ def test_export_says_what_is_missing(tiny_classifier, tmp_path):
     assert result.exit_code != 0 and "dvc repro prepare" in result.output
 
 
+def test_export_names_the_kind_before_reading_any_data(
+    tiny_tfidf, tiny_tagger_layout, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # no data/prepared here: the folder's kind must be said first
+    result = runner.invoke(app, ["export", str(tiny_tfidf)])
+    assert result.exit_code != 0 and "only transformer models export to ONNX" in result.output
+    tagger = tiny_tagger_layout[0]
+    result = runner.invoke(app, ["export", str(tagger)])
+    assert result.exit_code != 0 and f"dvc repro export_ner@{tagger.name}" in result.output
+
+
 def test_export_outside_a_checkout_uses_the_default_settings(
     tiny_classifier, tmp_path, monkeypatch
 ):

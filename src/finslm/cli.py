@@ -610,12 +610,13 @@ def export_folder(
 
     from finslm.config import ConfigError, ExportConfig, load_export_config
     from finslm.data import DataError
-    from finslm.export import ParityError, export_model
+    from finslm.export import ParityError, export_model, exportable_meta
     from finslm.models import ModelError
 
     _check_model_folder(model)
     out = out or Path("exports") / model.name
     try:
+        exportable_meta(model)  # before reading any data: a tfidf or NER folder says so first
         # Outside a checkout (no params.yaml) the documented defaults apply.
         cfg = (
             load_export_config(params, check_models=False)

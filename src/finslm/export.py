@@ -332,6 +332,25 @@ def _size_mb(paths: list[Path]) -> float:
     return round(sum(p.stat().st_size for p in paths) / 1e6, 3)
 
 
+def exportable_meta(model_dir: Path) -> dict[str, Any]:
+    """``model_dir``'s finslm.json if this module exports it, else a ModelError naming what does."""
+    from finslm.tasks import NER_KINDS
+
+    meta = read_meta(model_dir)
+    kind = meta.get("kind")
+    if kind in NER_KINDS:
+        raise ModelError(
+            f"{model_dir}: a token classifier (kind {kind!r}); `dvc repro export_ner@"
+            f"{Path(model_dir).name}` exports it (list it under ner.models in params.yaml)"
+        )
+    if kind != "transformer":
+        raise ModelError(
+            f"{model_dir}: kind {kind!r}; only transformer models export to ONNX "
+            "(remove it from export.models in params.yaml)"
+        )
+    return meta
+
+
 def export_model(
     model_dir: Path,
     out_dir: Path,
@@ -350,12 +369,7 @@ def export_model(
     ``model_dir``'s own PyTorch logits.
     """
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    meta = read_meta(model_dir)
-    if meta.get("kind") != "transformer":
-        raise ModelError(
-            f"{model_dir}: kind {meta.get('kind')!r}; only transformer models export to ONNX "
-            "(remove it from export.models in params.yaml)"
-        )
+    meta = exportable_meta(model_dir)
     if not texts:
         raise ModelError("export: no validation texts to measure parity on")
     start = time.perf_counter()

@@ -289,7 +289,7 @@ def test_evaluate_stage_explains_entities_for_the_report(trained, tmp_path):
 
 @pytest.mark.slow
 def test_ner_benchmark_rows_and_side_by_side_rss(trained, tmp_path):
-    from finslm.ner.bench import run_ner_benchmark
+    from finslm.ner.bench import markdown_table, run_ner_benchmark
     from finslm.ner.export import export_ner
 
     out, _ = trained
@@ -308,3 +308,9 @@ def test_ner_benchmark_rows_and_side_by_side_rss(trained, tmp_path):
     # RSS probes ran side by side; each figure is its own process's: torch's is the larger.
     assert 10 < rows["int8"]["rss_mb"] < rows["torch"]["rss_mb"] < 3000
     assert rows["int8"]["size_mb"] < rows["torch"]["size_mb"]
+    assert result["env"]["bucketed"] and rows["int8"]["throughput_bs4"] > 0
+    table = markdown_table(result)
+    assert (
+        "sent/s (batch 4)" in table
+        and "12 test sentences in batches of 4, length-bucketed" in table
+    )

@@ -23,11 +23,12 @@ app = typer_app("Financial named-entity recognition (token classification).")
 @app.command()
 def predict(
     texts: Annotated[list[str], typer.Argument(help="Texts to tag.")],
-    model: Annotated[Path, typer.Option(help="models/<m> or exports/<m>.")] = Path(
+    model: Annotated[Path, typer.Option("--model", "-m", help="models/<m> or exports/<m>.")] = Path(
         "models/ner-minilm"
     ),
     backend: Annotated[
-        str, typer.Option(help="auto, torch-fp32, onnx-fp32, onnx-opt or onnx-int8.")
+        str,
+        typer.Option("--backend", "-b", help="auto, torch-fp32, onnx-fp32, onnx-opt or onnx-int8."),
     ] = "auto",
     threads: Threads = 0,
     decode: Annotated[
@@ -77,7 +78,9 @@ def fetch(
 @app.command()
 def explain(
     text: Annotated[str, typer.Argument(help="One text.")],
-    model: Annotated[Path, typer.Option(help="models/<m> (PyTorch).")] = Path("models/ner-minilm"),
+    model: Annotated[Path, typer.Option("--model", "-m", help="models/<m> (PyTorch).")] = Path(
+        "models/ner-minilm"
+    ),
     entity: Annotated[int, typer.Option(help="Which predicted entity (0 = first).")] = 0,
     steps: Annotated[int, typer.Option(help="Integrated-gradients steps.")] = 16,
 ) -> None:

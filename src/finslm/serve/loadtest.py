@@ -344,8 +344,8 @@ def offline_ner(model: Path, backend: str, texts, threads: int, repeats: int = 5
     """A token classifier's offline figures, measured as :func:`offline` measures a sentence
     classifier's: ``Tagger.entities`` on one text at a time (20 untimed calls, then up to 300
     texts; p50/p95/p99) and on all texts at batch 32 (length-bucketed; median of ``repeats``).
-    Not :func:`finslm.ner.bench.run_ner_benchmark`: its batch-32 pass is ``tag_words`` in input
-    order (as evaluation runs), half the bucketed rate the server's batches get on FIN3."""
+    Not :func:`finslm.ner.bench.run_ner_benchmark`: that times ``tag_words`` on words split
+    beforehand, several variants in turn; the server's route is ``entities`` on raw text."""
     import gc
 
     from finslm.tasks import load_model
