@@ -334,11 +334,10 @@ def _size_mb(paths: list[Path]) -> float:
 
 def exportable_meta(model_dir: Path) -> dict[str, Any]:
     """``model_dir``'s finslm.json if this module exports it, else a ModelError naming what does."""
-    from finslm.tasks import NER_KINDS
-
     meta = read_meta(model_dir)
     kind = meta.get("kind")
-    if kind in NER_KINDS:
+    # finslm.tasks.TOKEN_TASK, not imported: the sentiment stages must not depend on the NER code.
+    if meta.get("task") == "token-classification":
         raise ModelError(
             f"{model_dir}: a token classifier (kind {kind!r}); `dvc repro export_ner@"
             f"{Path(model_dir).name}` exports it (list it under ner.models in params.yaml)"
