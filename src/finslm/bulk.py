@@ -118,15 +118,15 @@ class _NotUtf8(str):
 
 
 class _Malformed(str):
-    """A CSV record with the wrong number of fields (kept, joined, for the rejects file)."""
+    """A CSV record with the wrong number of fields, or a JSONL line that is not a JSON object
+    (kept as text for the rejects file)."""
 
 
-def _csv_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[Any]]:
+def _csv_values(path: Path, column: str) -> Iterator[Any]:
     # The csv module, not pandas: it streams too, keeps bytes that are not UTF-8 (surrogate-
     # escaped, then rejected as not_utf8) and lets a bad record be a reject, not the end.
     from finslm.data.tables import _no_field_limit
 
-    chunk: list[Any] = []
     with (
         open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh,
         _no_field_limit(),
@@ -149,21 +149,16 @@ def _csv_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[Any]]
             at = header.index(column)
             for record in reader:
                 if not record:
-                    chunk.append(None)  # a blank line: a row, rejected as empty
+                    yield None  # a blank line: a row, rejected as empty
                 elif len(record) != len(header):
-                    chunk.append(_Malformed(",".join(record)))
+                    yield _Malformed(",".join(record))
                 else:
-                    chunk.append(record[at])
-                if len(chunk) >= chunk_rows:
-                    yield chunk
-                    chunk = []
+                    yield record[at]
         except csv.Error as exc:
             raise BulkError(
                 f"--input {path}, line {reader.line_num}: cannot parse CSV ({exc}). Fix: quote "
                 "fields that contain commas, quotes or line breaks"
             ) from None
-    if chunk:
-        yield chunk
 
 
 def _parquet_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[Any]]:
@@ -197,19 +192,7 @@ def _txt_lines(path: Path) -> Iterator[str]:
                 yield _NotUtf8(raw.decode("latin-1"))
 
 
-def _txt_chunks(path: Path, chunk_rows: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for line in _txt_lines(path):
-        chunk.append(line)
-        if len(chunk) >= chunk_rows:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _jsonl_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
+def _jsonl_values(path: Path, column: str) -> Iterator[Any]:
     first_object = True
     for number, line in enumerate(_txt_lines(path), start=1):
         value: Any = None  # a blank line, or an object without the key: a row, rejected as empty
@@ -231,6 +214,12 @@ def _jsonl_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[Any
                     "Fix: --text-column NAME"
                 )
             first_object = first_object and not isinstance(record, dict)
+        yield value
+
+
+def _chunked(values: Iterator[Any], chunk_rows: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for value in values:
         chunk.append(value)
         if len(chunk) >= chunk_rows:
             yield chunk
@@ -241,13 +230,13 @@ def _jsonl_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[Any
 
 def read_chunks(path: Path, fmt: str, column: str, chunk_rows: int) -> Iterator[list[Any]]:
     """Lists of raw cell values, ``chunk_rows`` at a time, in file order."""
-    if fmt == "csv":
-        return _csv_chunks(path, column, chunk_rows)
     if fmt == "parquet":
         return _parquet_chunks(path, column, chunk_rows)
+    if fmt == "csv":
+        return _chunked(_csv_values(path, column), chunk_rows)
     if fmt == "jsonl":
-        return _jsonl_chunks(path, column, chunk_rows)
-    return _txt_chunks(path, chunk_rows)
+        return _chunked(_jsonl_values(path, column), chunk_rows)
+    return _chunked(_txt_lines(path), chunk_rows)
 
 
 def classify(value: Any, max_chars: int) -> tuple[str, str | None]:
