@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM ?= false
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup repro repro-phrasebank test test-fast report-check lint format docs clean-venv
-.PHONY: serve loadtest
+.PHONY: serve loadtest locust
 .PHONY: exp-grid exp-wait exp-show diff-report prune-sweep prune-frontier
 
 $(BIN)/.installed: pyproject.toml
@@ -105,6 +105,8 @@ prune-frontier: setup  ## size / accuracy / latency of every pruning experiment 
 SERVE_MODEL ?= exports/minilm
 SERVE_ARGS  ?=
 LOADTEST_ARGS ?=
+LOCUST_HOST ?= http://127.0.0.1:8000
+LOCUST_ARGS ?=
 
 serve: setup  ## serve SERVE_MODEL on 127.0.0.1:8000 (FastAPI; SERVE_ARGS: more finslm serve flags)
 	$(BIN)/finslm serve --model $(SERVE_MODEL) $(SERVE_ARGS)
@@ -112,13 +114,16 @@ serve: setup  ## serve SERVE_MODEL on 127.0.0.1:8000 (FastAPI; SERVE_ARGS: more 
 loadtest: setup  ## bounded localhost load test of SERVE_MODEL -> metrics/serve.json, reports/serve.md
 	$(BIN)/python -m finslm.serve.loadtest --model $(SERVE_MODEL) $(LOADTEST_ARGS)
 
+locust: setup  ## Locust (web UI on :8089) against a running server at LOCUST_HOST; LOCUST_ARGS: --headless -u 32 ...
+	$(BIN)/locust -f serve/locustfile.py --host $(LOCUST_HOST) $(LOCUST_ARGS)
+
 lint: setup
-	$(BIN)/ruff check src stages tests tools
-	$(BIN)/ruff format --check src stages tests tools
+	$(BIN)/ruff check src stages tests tools serve
+	$(BIN)/ruff format --check src stages tests tools serve
 
 format: setup
-	$(BIN)/ruff format src stages tests tools
-	$(BIN)/ruff check --fix src stages tests tools
+	$(BIN)/ruff format src stages tests tools serve
+	$(BIN)/ruff check --fix src stages tests tools serve
 
 docs: setup  ## build the docs site into site/ (strict: a broken link or a page missing from nav fails)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site

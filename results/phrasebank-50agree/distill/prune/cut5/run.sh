@@ -12,4 +12,11 @@
 #   python tools/distill_study.py --name p4 --students 5=p4-src42-repro --out study-p4.json
 #   python stages/benchmark.py --params params-bench.yaml --metrics benchmark.json \
 #       --markdown benchmark.md --csv /tmp/b.csv --plots /tmp/b   # variants: see benchmark.md
+# Later the same day, in the same clone with models.mpnet uncommented in params.yaml and the
+# MPNet teacher (trained on this host, docs/methods/distillation.md) at models/mpnet:
+#   bash chain-mpnet.sh   # prune.teacher mpnet, layers_keep 5, seeds 42 and 45 -> p5-mpnet42/45
+#   finslm export models/p5-mpnet42 --metrics export-p5-mpnet42.json   (and p5-mpnet45)
+#   python tools/distill_study.py --name p5m --students 6=p5-mpnet42 7=p5-mpnet45 \
+#       --out study-mpnet.json
+# Not benchmarked again: the MPNet-recovered cuts have the 5-layer graphs of p5-src42/45.
 echo "see the comments: this file records the commands, it does not rerun them"
