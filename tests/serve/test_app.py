@@ -105,8 +105,13 @@ def test_health_ready_metrics_docs(served_predictor):
     bare = TestClient(app)  # no lifespan: loaded but not warmed, so not ready
     assert bare.get("/healthz").json() == {"status": "ok"}
     assert bare.get("/readyz").status_code == 503
+    assert bare.head("/readyz").status_code == 503
     with TestClient(app) as c:
         assert c.get("/readyz").status_code == 200
+        for path in ("/healthz", "/readyz", "/v1/model", "/metrics"):  # monitors probe with HEAD
+            head = c.head(path)
+            assert head.status_code == 200 and head.content == b"", path
+        assert c.head("/v1/classify").status_code == 405
         c.post("/v1/classify", json={"texts": ["Sales fell."]})
         c.post("/v1/classify", json={"texts": []})
         text = c.get("/metrics").text

@@ -30,6 +30,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response, Security
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import ValidationError
 
@@ -275,6 +276,8 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
         metrics.queue.set(runner.pending)
         return Response(metrics.render(), media_type=metrics.content_type)
 
+    _answer_head(app)
+
     # Innermost first: the fast path sees only requests the guard has checked.
     app.add_middleware(ClassifyFastPath, model=fast_model, classify=fast_answer, path=fast_path)
     app.add_middleware(
@@ -283,6 +286,19 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
     known = frozenset(r.path for r in app.routes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known)
     return app
+
+
+def _answer_head(app: FastAPI) -> None:
+    """Every GET route answers HEAD too (uptime monitors and some load balancers probe with it);
+    left out of the OpenAPI schema, which would otherwise list each operation twice."""
+    for route in [r for r in app.routes if isinstance(r, APIRoute) and "GET" in r.methods]:
+        app.add_api_route(
+            route.path,
+            route.endpoint,
+            methods=["HEAD"],
+            dependencies=route.dependencies,
+            include_in_schema=False,
+        )
 
 
 class ClassifyFastPath:
