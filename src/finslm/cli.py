@@ -904,10 +904,11 @@ def serve(
 
             run_ray(model, backend, settings, replicas=replicas, threads=threads)
             return
-        from finslm.serve.server import load, run_uvicorn
+        from finslm.serve.server import check_address, load, run_uvicorn
 
+        check_address(host, port)  # before the model loads: a busy port is said at once
         predictor = load(model, backend, threads=threads, device=device)
-    except (ModelError, ImportError) as exc:
+    except (ModelError, ImportError, ValueError) as exc:
         raise _fail(str(exc)) from None
     run_uvicorn(predictor, settings, log_level)
 

@@ -16,14 +16,15 @@ def test_unknown_engine(tiny_export):
 
 
 def test_missing_model_folder_is_one_line(tmp_path):
-    result = runner.invoke(app, ["serve", "--model", str(tmp_path / "nope")])
+    result = runner.invoke(app, ["serve", "--model", str(tmp_path / "nope"), "--port", "0"])
     assert result.exit_code == 2
     assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
     assert "nope" in result.output
 
 
 def test_backend_the_folder_cannot_run(tiny_export):
-    result = runner.invoke(app, ["serve", "--model", str(tiny_export[0]), "--backend", "sklearn"])
+    args = ["serve", "--model", str(tiny_export[0]), "--backend", "sklearn", "--port", "0"]
+    result = runner.invoke(app, args)  # port 0: any free port, so the model's error is reached
     assert result.exit_code == 2 and "cannot run on backend 'sklearn'" in result.output
 
 
@@ -31,3 +32,40 @@ def test_out_of_range_setting(tiny_export):
     result = runner.invoke(app, ["serve", "--model", str(tiny_export[0]), "--timeout", "0"])
     assert result.exit_code == 2
     assert "request_timeout_s=0.0: must be more than 0 s" in result.output
+
+
+def test_a_busy_port_is_said_before_the_model_loads(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # tmp_path is no model folder either: the port is checked first, in milliseconds.
+        result = runner.invoke(app, ["serve", "--model", str(tmp_path), "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"127.0.0.1:{port} is in use (another server?); stop it or choose another --port" in (
+        result.output
+    )
+
+
+def test_an_unknown_host_is_one_line(tiny_export):
+    result = runner.invoke(
+        app, ["serve", "--model", str(tiny_export[0]), "--host", "no-such-host.invalid"]
+    )
+    assert result.exit_code == 2 and "--host no-such-host.invalid: not a known address" in (
+        result.output
+    )
+
+
+def test_exposing_the_server_without_a_key_warns():
+    from finslm.serve.settings import ServeSettings
+
+    for host in ("127.0.0.1", "localhost", "::1"):
+        assert ServeSettings(host=host).exposure_warning() is None
+    assert ServeSettings(host="0.0.0.0", api_key="k").exposure_warning() is None
+    warning = ServeSettings(host="0.0.0.0", port=8000).exposure_warning()
+    assert (
+        warning.startswith("serving on 0.0.0.0:8000 with no API key")
+        and "FINSLM_API_KEY" in warning
+    )

@@ -117,6 +117,8 @@ def run_ray(
         raise ImportError(
             "--engine ray needs Ray Serve, which is not installed; pip install 'finslm[ray]'"
         ) from None
+    if warning := settings.exposure_warning():
+        print(f"warning: {warning}", file=sys.stderr)
     ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False)
     # Ray's blocking loop ignores SIGINT/SIGTERM here; turn both into SystemExit so the
     # application is torn down (replicas drain) and a local Ray instance stops with us.

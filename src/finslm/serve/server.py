@@ -16,6 +16,33 @@ from pathlib import Path
 from finslm.serve.settings import ServeSettings
 
 
+def check_address(host: str, port: int) -> None:
+    """ValueError naming the option to change when ``host:port`` cannot be bound, so a busy port
+    is said before the model loads (uvicorn would say it after, with no fix)."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ValueError(f"--host {host}: not a known address ({exc.strerror})") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                why = "is in use (another server?); stop it or choose another --port"
+            elif exc.errno == errno.EACCES:
+                why = "needs privileges (ports below 1024); choose --port 1024 or above"
+            elif exc.errno == errno.EADDRNOTAVAIL:
+                why = "is not an address of this machine; use 127.0.0.1, 0.0.0.0 or its own"
+            else:
+                why = f"cannot be bound ({exc.strerror})"
+            raise ValueError(f"--host {host} --port {port}: {host}:{port} {why}") from None
+
+
 def load(model: Path, backend: str = "auto", threads: int = 0, device: str = "cpu"):
     """The Predictor for ``model``/``backend`` (ModelError with the fix when it cannot load);
     a token classifier's folder gives a :class:`~finslm.ner.predict.Tagger`, which the app
@@ -32,6 +59,8 @@ def run_uvicorn(predictor, settings: ServeSettings, log_level: str = "info") -> 
     from finslm.serve.app import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")
+    if warning := settings.exposure_warning():
+        logging.getLogger("finslm.serve").warning(warning)
     app = create_app(predictor, settings)
     config = uvicorn.Config(
         app,

@@ -80,6 +80,23 @@ class ServeSettings:
         """
         return cls(api_key=os.environ.get(env) or None, **kwargs)
 
+    def exposure_warning(self) -> str | None:
+        """A warning when the server listens beyond this machine with no API key, else None."""
+        import ipaddress
+
+        if self.api_key is not None or self.host == "localhost":
+            return None
+        try:
+            if ipaddress.ip_address(self.host).is_loopback:
+                return None
+        except ValueError:
+            pass  # a host name: it may resolve to a public interface
+        return (
+            f"serving on {self.host}:{self.port} with no API key: anyone who can reach this "
+            f"port can use the model. Set {API_KEY_ENV} (or --api-key-env) to require a key, "
+            "or keep --host 127.0.0.1 behind a proxy that authenticates"
+        )
+
     def public(self) -> dict:
         """The settings a client may see (``GET /v1/model``): everything but the key."""
         out = dataclasses.asdict(self)
