@@ -192,7 +192,7 @@ def test_export_names_the_kind_before_reading_any_data(
     assert result.exit_code != 0 and "only transformer models export to ONNX" in result.output
     tagger = tiny_tagger_layout[0]
     result = runner.invoke(app, ["export", str(tagger)])
-    assert result.exit_code != 0 and f"dvc repro export_ner@{tagger.name}" in result.output
+    assert result.exit_code != 0 and f"finslm ner export {tagger}" in result.output
 
 
 def test_export_outside_a_checkout_uses_the_default_settings(

@@ -608,14 +608,14 @@ def export_folder(
     renamed or hand-made model)."""
     import dataclasses
 
-    from finslm.config import ConfigError, ExportConfig, load_export_config
-    from finslm.data import DataError
-    from finslm.export import ParityError, export_model, exportable_meta
-    from finslm.models import ModelError
+    from finslm.cli_options import run_export
+    from finslm.config import ExportConfig, load_export_config
+    from finslm.export import export_model, exportable_meta
 
     _check_model_folder(model)
     out = out or Path("exports") / model.name
-    try:
+
+    def export() -> dict:
         exportable_meta(model)  # before reading any data: a tfidf or NER folder says so first
         # Outside a checkout (no params.yaml) the documented defaults apply.
         cfg = (
@@ -627,17 +627,9 @@ def export_folder(
             cfg = dataclasses.replace(cfg, qat_epochs=qat_epochs)
         texts = _split_texts(val)
         train_texts = _split_texts(train) if cfg.qat_epochs else None
-        numbers = export_model(model, out, texts, cfg, log=typer.echo, train_texts=train_texts)
-    except ParityError as exc:
-        if metrics:
-            metrics.write_text(json.dumps(exc.metrics, indent=2) + "\n", encoding="utf-8")
-        raise _fail(str(exc)) from None
-    except (ConfigError, DataError, ModelError) as exc:
-        raise _fail(str(exc)) from None
-    if metrics:
-        metrics.parent.mkdir(parents=True, exist_ok=True)
-        metrics.write_text(json.dumps(numbers, indent=2) + "\n", encoding="utf-8")
-    typer.echo(f"wrote {out}" + (f" and {metrics}" if metrics else ""))
+        return export_model(model, out, texts, cfg, log=typer.echo, train_texts=train_texts)
+
+    run_export(export, out, metrics)
 
 
 # --- cv and tune (issue #25; finslm/cv.py, finslm/tune.py) -------------------------------------

@@ -8,7 +8,10 @@ One definition each, so a flag means the same thing, with the same help, in ever
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -34,3 +37,27 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: <message>`` on stderr; raise the returned Exit (status ``code``)."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def run_export(export: Callable[[], dict[str, Any]], out: Path, metrics: Path | None) -> None:
+    """Run ``export()`` (which returns its parity numbers) for ``finslm export`` and ``finslm ner
+    export``: the numbers go to ``metrics`` even when the gate fails, errors are one line."""
+    from finslm.config import ConfigError
+    from finslm.data.errors import DataError
+    from finslm.export import ParityError
+    from finslm.models import ModelError
+
+    def write(numbers: dict[str, Any]) -> None:
+        if metrics:
+            metrics.parent.mkdir(parents=True, exist_ok=True)
+            metrics.write_text(json.dumps(numbers, indent=2) + "\n", encoding="utf-8")
+
+    try:
+        numbers = export()
+    except ParityError as exc:
+        write(exc.metrics)
+        raise fail(str(exc)) from None
+    except (ConfigError, DataError, ModelError) as exc:
+        raise fail(str(exc)) from None
+    write(numbers)
+    typer.echo(f"wrote {out}" + (f" and {metrics}" if metrics else ""))

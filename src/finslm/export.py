@@ -339,8 +339,8 @@ def exportable_meta(model_dir: Path) -> dict[str, Any]:
     # finslm.tasks.TOKEN_TASK, not imported: the sentiment stages must not depend on the NER code.
     if meta.get("task") == "token-classification":
         raise ModelError(
-            f"{model_dir}: a token classifier (kind {kind!r}); `dvc repro export_ner@"
-            f"{Path(model_dir).name}` exports it (list it under ner.models in params.yaml)"
+            f"{model_dir}: a token classifier (kind {kind!r}); `finslm ner export {model_dir}` "
+            f"exports it (or `dvc repro export_ner@{Path(model_dir).name}` for ner.models entries)"
         )
     if kind != "transformer":
         raise ModelError(

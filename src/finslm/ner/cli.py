@@ -4,6 +4,7 @@ finslm ner predict "Acme Corp. hired Jane Doe in Boston."          # entity span
 finslm ner predict --model exports/ner-minilm --backend onnx-int8 "..."
 finslm ner fetch --out data/raw/finer-train.parquet                 # hub:nlpaueb/finer-139
 finslm ner soup models/ner-soup runs/s42 runs/s43 runs/s44          # weight-average, val decides
+finslm ner export models/ner-soup                                   # -> exports/ner-soup, parity-gated
 """
 
 from __future__ import annotations
@@ -94,6 +95,41 @@ def explain(
     except ModelError as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="A trained token classifier (models/<m>).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Export folder to write (default: exports/<model name>).")
+    ] = None,
+    prepared: Annotated[Path, typer.Option(help="prepare_ner's folder (val.parquet).")] = Path(
+        "data/prepared-ner"
+    ),
+    params: Annotated[
+        Path,
+        typer.Option(help="params.yaml whose export.* and ner.* gate apply (defaults if absent)."),
+    ] = Path("params.yaml"),
+    metrics: Annotated[Path | None, typer.Option(help="Write the parity numbers here.")] = None,
+) -> None:
+    """Export any token classifier folder to ONNX (fp32, optimised, INT8), gated on parity like
+    `dvc repro export_ner@<m>`: for folders ner.models does not list (a soup, a copy)."""
+    from finslm.cli_options import run_export
+    from finslm.config import ExportConfig, NerConfig, load_export_config, load_ner_config
+    from finslm.ner.export import export_ner
+    from finslm.ner.prepare import read_split
+
+    out = out or Path("exports") / model.name
+
+    def export() -> dict:
+        if params.is_file() or params != Path("params.yaml"):
+            graph_cfg = load_export_config(params, check_models=False).for_model(model.name)
+            cfg = load_ner_config(params)
+        else:  # outside a checkout: the documented defaults
+            graph_cfg, cfg = ExportConfig(), NerConfig()
+        return export_ner(model, out, read_split(prepared, "val"), graph_cfg, cfg, log=typer.echo)
+
+    run_export(export, out, metrics)
 
 
 @app.command()

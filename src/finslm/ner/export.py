@@ -152,7 +152,14 @@ def export_ner(
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     meta = read_meta(model_dir)
     if meta.get("kind") != TORCH_KIND:
-        raise ModelError(f"{model_dir}: kind {meta.get('kind')!r}; want {TORCH_KIND}")
+        hint = (
+            "; `finslm export` exports a sentence classifier"
+            if meta.get("kind") == "transformer"
+            else ""
+        )
+        raise ModelError(
+            f"{model_dir}: kind {meta.get('kind')!r}; a token classifier is {TORCH_KIND!r}{hint}"
+        )
     if val.empty:
         raise ModelError("export_ner: no validation sentences to measure parity on")
     start = time.perf_counter()
