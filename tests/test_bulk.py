@@ -68,7 +68,8 @@ def test_every_format_keeps_order_and_counts_rejects(tfidf, tmp_path, fmt_in, fm
     assert result.rejected["empty"] == 2 and result.rejected["too_long"] == 1
 
     out = _read_output(target)
-    assert list(out.columns) == ["row", "text", "label", *(f"p_{lb}" for lb in LABELS)]
+    assert list(out.columns) == ["row", "text", "label", *(f"p_{lb}" for lb in LABELS), "truncated"]
+    assert not out["truncated"].astype(bool).any()  # TF-IDF reads every word
     kept_rows = [i for i in range(1, len(cells) + 1) if i not in bad]
     assert out["row"].tolist() == kept_rows  # input order, numbered as in the input
     assert out["text"].tolist() == [cells[i - 1] for i in kept_rows]
@@ -197,11 +198,30 @@ def test_transformer_bulk_matches_plain_prediction(tiny_export, tmp_path):
     texts = [t for t, _ in invented_sentences(1)] + ["Short.", "A longer sentence " * 10]
     source = tmp_path / "in.txt"
     _write_input(source, texts)
-    score_file(predictor, source, tmp_path / "out.parquet", batch_size=2)
+    result = score_file(predictor, source, tmp_path / "out.parquet", batch_size=2)
     out = pd.read_parquet(tmp_path / "out.parquet")
     expected = predictor.predict_proba(texts, batch_size=1)
     got = out[[f"p_{lb}" for lb in LABELS]].to_numpy(dtype=float)
     np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert not out["truncated"].any() and result.truncated == 0
+
+
+def test_texts_over_the_models_max_tokens_are_flagged_and_counted(tiny_export, tmp_path):
+    from tokenizers import Tokenizer
+
+    predictor = load_predictor(tiny_export[0], "onnx-fp32", threads=1)
+    texts = ["Short.", "Orders rose. " * 100, "Sales fell 4% in the quarter."]  # 1,300 chars
+    full = Tokenizer.from_file(str(tiny_export[0] / "tokenizer.json"))
+    full.no_truncation()
+    full.no_padding()
+    long = [len(full.encode(t).ids) > predictor.max_tokens for t in texts]
+    assert long == [False, True, False]
+    source = tmp_path / "in.txt"
+    _write_input(source, texts)
+    result = score_file(predictor, source, tmp_path / "out.jsonl")
+    assert _read_output(tmp_path / "out.jsonl")["truncated"].tolist() == long
+    assert result.truncated == 1
+    assert f"1 texts longer than the model's {predictor.max_tokens} tokens" in result.summary()
 
 
 runner = CliRunner()

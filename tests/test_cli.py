@@ -23,6 +23,18 @@ def test_single_text_prints_label_and_probabilities(tiny_export):
         assert f"p({label})" in result.output
 
 
+def test_a_text_over_the_models_max_tokens_is_flagged(tiny_export):
+    long = "Orders rose. " * 100
+    args = ["predict", "Sales fell.", long, "--model", str(tiny_export[0]), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "truncated" not in records[0] and records[1]["truncated"] is True
+    assert (
+        "note: 1 text(s) longer than the model's" in result.stderr and "(line 2)" in result.stderr
+    )
+
+
 def test_stdin_lines_as_json(tiny_classifier):
     result = runner.invoke(
         app,

@@ -276,5 +276,7 @@ def test_encoder_lengths_count_tokens_after_truncation(predictors):
     texts = ["Short.", TEXTS[-2]]
     lengths = p.lengths(texts)
     assert lengths[1] == p.max_length  # truncated
+    assert p.truncated(texts).tolist() == [False, True] and p.max_tokens == p.max_length
+    assert predictors["torch-fp32"].truncated(texts).tolist() == [False, True]
     assert lengths[0] == p.encoder([texts[0]])["input_ids"].shape[1]
     assert [list(b) for b in batch_plan(5, 2)] == [[0, 1], [2, 3], [4]]

@@ -14,7 +14,9 @@ output and rejects join back to the input.
 Within a chunk the texts are sorted by length before batching (little padding, so several
 times faster than input order on mixed lengths) and the predictions are put back in input
 order. Output (by suffix): ``.csv``, ``.parquet`` or ``.jsonl``, columns ``row``, ``text``,
-``label`` and ``p_<label>`` per class, kept rows in input order. Rows that cannot be scored are
+``label``, ``p_<label>`` per class and ``truncated`` (the text is longer than the model's
+``max_length`` tokens, so only its first part was read; counted in the summary), kept rows in
+input order. Rows that cannot be scored are
 counted, not fatal, and written to ``<output>.rejects.csv`` (``row, reason, text``), reasons:
 
 - ``empty``: missing, blank or whitespace-only;
@@ -69,6 +71,8 @@ class BulkResult:
     seconds: float = 0.0
     output: Path | None = None
     rejects: Path | None = None
+    truncated: int = 0  # kept texts longer than the model's max tokens (scored on their start)
+    max_tokens: int | None = None
 
     @property
     def per_second(self) -> float:
@@ -82,6 +86,12 @@ class BulkResult:
             f"({self.per_second:.1f} sentences/s) -> {self.output}; rejected "
             f"{sum(self.rejected.values())} ({reasons})"
             + (f" -> {self.rejects}" if sum(self.rejected.values()) else "")
+            + (
+                f"; {self.truncated} texts longer than the model's {self.max_tokens} tokens were "
+                "scored on their first part (column truncated)"
+                if self.truncated
+                else ""
+            )
         )
 
 
@@ -274,7 +284,9 @@ def _printable(text: str) -> str:
 class _Writer:
     def __init__(self, path: Path, fmt: str, labels: tuple[str, ...], columns=None):
         self.path, self.fmt, self.labels = path, fmt, labels
-        self.columns = columns or ["row", "text", "label", *(f"p_{label}" for label in labels)]
+        self.columns = columns or [
+            "row", "text", "label", *(f"p_{label}" for label in labels), "truncated"
+        ]  # fmt: skip
         self._fh = None
         self._parquet = None
         if fmt != "parquet":
@@ -283,15 +295,17 @@ class _Writer:
                 self._csv = csv.writer(self._fh)
                 self._csv.writerow(self.columns)
 
-    def write(self, rows: list[int], texts: list[str], proba: np.ndarray) -> None:
+    def write(self, rows: list[int], texts: list[str], proba: np.ndarray, cut: np.ndarray) -> None:
         labels = [self.labels[i] for i in proba.argmax(axis=1)] if len(rows) else []
+        cut = [bool(c) for c in cut]
         if self.fmt == "csv":
-            for row, text, label, p in zip(rows, texts, labels, proba, strict=True):
-                self._csv.writerow([row, text, label, *(f"{x:.6f}" for x in p)])
+            for row, text, label, p, c in zip(rows, texts, labels, proba, cut, strict=True):
+                self._csv.writerow([row, text, label, *(f"{x:.6f}" for x in p), c])
         elif self.fmt == "jsonl":
-            for row, text, label, p in zip(rows, texts, labels, proba, strict=True):
+            for row, text, label, p, c in zip(rows, texts, labels, proba, cut, strict=True):
                 record = {"row": row, "text": text, "label": label}
                 record |= {f"p_{lb}": round(float(x), 6) for lb, x in zip(self.labels, p, strict=True)}  # fmt: skip
+                record["truncated"] = c
                 self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
             import pyarrow as pa
@@ -301,6 +315,7 @@ class _Writer:
             data["label"] = pa.array(labels, pa.string())
             for i, label in enumerate(self.labels):
                 data[f"p_{label}"] = pa.array(proba[:, i].astype(np.float32), pa.float32())
+            data["truncated"] = pa.array(cut, pa.bool_())
             table = pa.table(data)
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self.path, table.schema)
@@ -309,7 +324,7 @@ class _Writer:
     def close(self) -> None:
         if self.fmt == "parquet":
             if self._parquet is None:  # no row kept: still a valid, empty file
-                self.write([], [], np.zeros((0, len(self.labels)), dtype=np.float32))
+                self.write([], [], np.zeros((0, len(self.labels)), dtype=np.float32), [])
             self._parquet.close()
         else:
             self._fh.close()
@@ -321,7 +336,7 @@ class _EntityWriter(_Writer):
     def __init__(self, path: Path, fmt: str):
         super().__init__(path, fmt, (), columns=["row", "text", "n_entities", "entities"])
 
-    def write(self, rows: list[int], texts: list[str], found: list) -> None:
+    def write(self, rows: list[int], texts: list[str], found: list, cut=None) -> None:
         if self.fmt == "jsonl":
             for row, text, spans in zip(rows, texts, found, strict=True):
                 record = {"row": row, "text": text, "n_entities": len(spans), "entities": spans}
@@ -349,7 +364,7 @@ class _EntityWriter(_Writer):
 
     def close(self) -> None:
         if self.fmt == "parquet" and self._parquet is None:
-            self.write([], [], [])
+            self.write([], [], [])  # no row kept: still a valid, empty file
         super().close()
 
 
@@ -376,6 +391,7 @@ def score_file(
     input, output = Path(input), Path(output)
     fmt_in, fmt_out = check_paths(input, output)
     result = BulkResult(output=output, rejects=rejects_path(output))
+    result.max_tokens = getattr(predictor, "max_tokens", None)
     result.rejected = Counter(dict.fromkeys(REASONS, 0))
     total = None
     if fmt_in == "parquet":
@@ -408,7 +424,11 @@ def score_file(
                         else:
                             result.rejected[reason] += 1
                             rejects.writerow([first + offset, reason, text[:REJECT_TEXT_CHARS]])
-                    writer.write(keep_rows, keep_texts, _scored(predictor, keep_texts, batch_size))
+                    scored = _scored(predictor, keep_texts, batch_size)
+                    # A token classifier tags long texts in windows; a classifier reads the start.
+                    cut = [] if tags_entities(predictor) else predictor.truncated(keep_texts)
+                    result.truncated += int(np.sum(cut))
+                    writer.write(keep_rows, keep_texts, scored, cut)
                     result.rows += len(values)
                     result.kept += len(keep_rows)
                     bar.update(len(values))

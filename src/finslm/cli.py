@@ -206,7 +206,8 @@ def predict(
         typer.Option(
             "--output",
             "-o",
-            help="Bulk scoring: .csv, .parquet or .jsonl (row, text, label, p_<label>); rows "
+            help="Bulk scoring: .csv, .parquet or .jsonl (row, text, label, p_<label>, "
+            "truncated); rows "
             "that cannot be scored go to <output>.rejects.csv.",
         ),
     ] = None,
@@ -273,6 +274,15 @@ def predict(
 
     labels = predictor.labels
     scored = {n: row for (n, _), row in zip(wanted, proba, strict=True)}
+    flags = predictor.truncated([text for _, text in wanted])
+    cut = [n for (n, _), c in zip(wanted, flags, strict=True) if c]
+    if cut:  # never silent: the model read only the start of these
+        shown = ", ".join(map(str, cut[:10])) + (" …" if len(cut) > 10 else "")
+        typer.echo(
+            f"note: {len(cut)} text(s) longer than the model's {predictor.max_tokens} tokens "
+            f"(line {shown}) were scored on their first {predictor.max_tokens}",
+            err=True,
+        )
     if as_json:
         for n, line in enumerate(lines, start=1):
             if n not in scored:
@@ -287,6 +297,8 @@ def predict(
                     label: round(float(p), 6) for label, p in zip(labels, row, strict=True)
                 },
             }
+            if n in cut:
+                record["truncated"] = True
             typer.echo(_json_line(record))
         return
 

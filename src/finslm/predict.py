@@ -104,6 +104,19 @@ class Predictor(abc.ABC):
             return encoder.lengths(list(texts))
         return np.array([len(t) for t in texts], dtype=np.int64)
 
+    @property
+    def max_tokens(self) -> int | None:
+        """The tokens a text may have before the model stops reading (None: no limit)."""
+        encoder = getattr(self, "encoder", None)
+        return encoder.max_length if isinstance(encoder, Encoder) else None
+
+    def truncated(self, texts: Sequence[str]) -> np.ndarray:
+        """Whether each text is longer than :attr:`max_tokens` (scored on its first part only)."""
+        encoder = getattr(self, "encoder", None)
+        if isinstance(encoder, Encoder):
+            return encoder.truncated(list(texts))
+        return np.zeros(len(texts), dtype=bool)
+
     def predict_proba(
         self, texts: Sequence[str], batch_size: int = 32, bucket: bool = True
     ) -> np.ndarray:
@@ -208,6 +221,16 @@ class Encoder:
             return np.zeros(0, dtype=np.int64)
         mask = self(list(texts))["attention_mask"]
         return mask.sum(axis=1).astype(np.int64)
+
+    def truncated(self, texts: list[str]) -> np.ndarray:
+        """Whether each text is longer than ``max_length`` tokens (special tokens included): the
+        model reads only its first ``max_length``."""
+        if not texts:
+            return np.zeros(0, dtype=bool)
+        if self._hf is not None:
+            ids = self._hf(list(texts), truncation=False)["input_ids"]
+            return np.array([len(i) > self.max_length for i in ids], dtype=bool)
+        return np.array([bool(e.overflowing) for e in self._tok.encode_batch(list(texts))])
 
     def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
         if self._hf is not None:

@@ -52,6 +52,19 @@ def test_classify_matches_the_predictor(client, served_predictor):
     assert list(body["results"][0]["scores"]) == list(LABELS)  # classes in the model's order
 
 
+def test_a_text_over_the_models_max_tokens_is_flagged_and_counted(served_predictor):
+    limit = served_predictor.max_tokens
+    long = "a b c d e f g h " * (limit // 8 + 1)  # one token per letter: over the limit
+    settings = ServeSettings(max_chars=len(long) + 10)
+    with TestClient(create_app(served_predictor, settings)) as c:
+        r = c.post("/v1/classify", json={"texts": ["Sales fell.", long, "x" * (limit - 3)]})
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert [res.get("truncated", False) for res in results] == [False, True, False]
+        assert "finslm_truncated_texts_total 1.0" in c.get("/metrics").text
+    assert served_predictor.truncated([long]).tolist() == [True]
+
+
 def test_concurrent_requests_are_batched_and_answered_in_order(served_fp32):
     settings = ServeSettings(max_batch=8, max_wait_ms=50)
     app = create_app(served_fp32, settings)  # fp32: batching must not change any answer

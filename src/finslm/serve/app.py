@@ -235,6 +235,9 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
                 }
                 for row in proba
             ]
+            for i in truncated_texts(predictor, texts):
+                results[i]["truncated"] = True
+                metrics.truncated.inc()
             # A Response skips FastAPI's re-validation of the response model (docs keep it): at
             # batch 1 that validation was a measurable share of the per-request overhead.
             return JSONResponse(
@@ -286,6 +289,22 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
     known = frozenset(r.path for r in app.routes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known)
     return app
+
+
+def truncated_texts(predictor, texts: list[str]) -> list[int]:
+    """Indices of ``texts`` longer than the model's max tokens (it read only their start).
+
+    Only texts of at least ``max_tokens - 2`` UTF-8 bytes are tokenised: every token but the two
+    special ones covers a byte or more (WordPiece a character, byte-level BPE a byte), so a
+    shorter text cannot overflow, and most requests pay nothing."""
+    limit = getattr(predictor, "max_tokens", None)
+    if not limit:
+        return []
+    maybe = [i for i, text in enumerate(texts) if len(text.encode()) >= limit - 2]
+    if not maybe:
+        return []
+    flags = predictor.truncated([texts[i] for i in maybe])
+    return [i for i, cut in zip(maybe, flags, strict=True) if cut]
 
 
 def _answer_head(app: FastAPI) -> None:

@@ -57,6 +57,11 @@ class ServeMetrics:
             "finslm_batch_seconds", "Seconds per model call.", buckets=LATENCY_BUCKETS, registry=r
         )
         self.texts = Counter("finslm_texts", "Texts classified.", registry=r)
+        self.truncated = Counter(
+            "finslm_truncated_texts",
+            "Texts longer than the model's max tokens (scored on their first part).",
+            registry=r,
+        )
         self.queue = Gauge("finslm_queue_texts", "Texts waiting for the model.", registry=r)
         self.ready = Gauge("finslm_ready", "1 when the model is loaded and warm.", registry=r)
         self.model = Info("finslm_model", "The served model.", registry=r)

@@ -19,6 +19,11 @@ from finslm.serve.settings import EXPLAIN_METHODS, ServeSettings
 class Classification(BaseModel):
     label: str
     scores: dict[str, float] = Field(description="Probability per class, in the model's order.")
+    truncated: bool = Field(
+        False,
+        description="Present (true) when the text is longer than the model's max tokens: "
+        "only its first part was read.",
+    )
 
 
 class ClassifyResponse(BaseModel):
