@@ -307,6 +307,17 @@ def test_explain_lime(client, served_predictor):
     assert len(body["attributions"]) == len(body["words"]) == len(body["spans"])
     assert body["predicted"] == served_predictor.predict([text])[0] == body["target"]
     assert body["method"] == "lime" and body["model"] == served_predictor.name
+    assert body["truncated"] is False
+
+
+def test_explain_says_when_the_model_read_only_the_start(served_predictor):
+    long = "a b c d e f g h " * (served_predictor.max_tokens // 8 + 1)
+    settings = ServeSettings(explain_max_chars=len(long), explain_samples=10)
+    with TestClient(create_app(served_predictor, settings)) as c:
+        body = c.post("/v1/explain", json={"text": long, "method": "lime"}).json()
+    assert body["truncated"] is True
+    # Words past the model's max tokens cannot move its answer: LIME gives them nothing.
+    assert all(abs(a) < 1e-9 for a in body["attributions"][served_predictor.max_tokens :])
 
 
 def test_explain_validation(client):

@@ -85,6 +85,8 @@ class ExplainService:
         except ValueError as exc:  # e.g. a text with no words
             raise ApiError(422, "unexplainable", f"text: {exc}", "text") from None
         record = explanation.to_record()
+        # Words past the model's max tokens cannot move its answer: say the text was cut.
+        cut = bool(self.predictor.truncated([text])[0])
         return {
             "model": self.predictor.name,
             "method": method,
@@ -96,6 +98,7 @@ class ExplainService:
             "spans": record["spans"],
             "attributions": record["attributions"][method],
             "seconds": round(explanation.seconds.get(method, 0.0), 4),
+            "truncated": cut,
         }
 
     def close(self) -> None:

@@ -61,6 +61,11 @@ class ExplainResponse(BaseModel):
     spans: list[list[int]]
     attributions: list[float] = Field(description="One value per word; > 0 supports target.")
     seconds: float
+    truncated: bool = Field(
+        False,
+        description="True when the text is longer than the model's max tokens: words past "
+        "them cannot change the answer, so their attributions are 0.",
+    )
 
 
 # A text must contain a non-space character (pydantic matches patterns anywhere in the string).
