@@ -391,7 +391,7 @@ def explain(
         )
     settings = MethodSettings.from_config(ExplainConfig())
     try:
-        explanation, used = explain_text(
+        explanation, used, cut = explain_text(
             text, model, methods, backend, export, target, settings, threads
         )
     except (ModelError, ValueError) as exc:
@@ -400,6 +400,12 @@ def explain(
 
     console = Console()
     console.print(f"[dim]{model} · SHAP/LIME on {used}[/]")
+    if cut:
+        typer.echo(
+            "note: the text is longer than the model's max tokens; it read only the first part, "
+            "so the last words cannot move its answer",
+            err=True,
+        )
     print_explanation(explanation, methods, console)
     if html is not None:
         from html import escape

@@ -30,6 +30,16 @@ def test_explain_prints_each_method(tiny_classifier, tmp_path):
     assert "Integrated Gradients" in page and "Operating" in parsed.all_text
 
 
+def test_explain_notes_a_text_longer_than_the_model_reads(tiny_classifier):
+    long = "Orders rose. " * 40  # over the tiny model's max tokens
+    args = ["explain", long, "--model", str(tiny_classifier), "-M", "lime", "--threads", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "note: the text is longer than the model's max tokens" in result.stderr
+    short = runner.invoke(app, ["explain", TEXT, "--model", str(tiny_classifier), "-M", "lime"])
+    assert short.exit_code == 0 and "note:" not in short.stderr
+
+
 def test_explain_uses_the_onnx_export_when_given(tiny_classifier, tiny_export):
     folder, _ = tiny_export
     result = runner.invoke(

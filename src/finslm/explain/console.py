@@ -84,9 +84,10 @@ def explain_text(
     target: str | None = None,
     settings: MethodSettings | None = None,
     threads: int = 0,
-) -> tuple[Explanation, str]:
-    """(explanation, backend used for SHAP/LIME). ``auto``: ONNX INT8 when an export exists
-    (``export_dir``, default ``exports/<model folder name>``, or ``<model>/onnx/``), else PyTorch."""
+) -> tuple[Explanation, str, bool]:
+    """(explanation, backend used for SHAP/LIME, whether the text is longer than the model's max
+    tokens). ``auto``: ONNX INT8 when an export exists (``export_dir``, default
+    ``exports/<model folder name>``, or ``<model>/onnx/``), else PyTorch."""
     from finslm.explain.attributions import TORCH_METHODS
     from finslm.explain.runner import open_predictors
 
@@ -103,4 +104,4 @@ def explain_text(
         need_torch=bool(TORCH_METHODS.intersection(methods)),
     )
     explainer = Explainer(predictor, torch_model, settings, methods)
-    return explainer.explain(text, target=target), used
+    return explainer.explain(text, target=target), used, bool(predictor.truncated([text])[0])
