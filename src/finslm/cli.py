@@ -572,11 +572,13 @@ def soup(
     import logging
 
     from finslm.data import DataError, read_split
-    from finslm.models import ModelError
+    from finslm.models import ModelError, read_meta
     from finslm.train.soup import make_soup
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
+        for folder in ingredients:  # a wrong folder is said before any data is read
+            read_meta(folder)
         df = read_split(val)
         result = make_soup(ingredients, out, df.text.tolist(), df.label.tolist(), method)
     except (DataError, ModelError) as exc:

@@ -100,6 +100,11 @@ def test_cli_writes_a_soup_and_names_bad_input(ingredients, tmp_path):
         app, ["soup", str(tmp_path / "t"), str(tmp_path), "--val", str(val_path)]
     )
     assert result.exit_code == 2 and "not a finslm model folder" in result.output
+    # A wrong ingredient is named before the (here missing) validation split is read.
+    result = runner.invoke(
+        app, ["soup", str(tmp_path / "t"), str(tmp_path), "--val", "none.parquet"]
+    )
+    assert result.exit_code == 2 and f"{tmp_path}: not a finslm model folder" in result.output
 
 
 def test_train_soup_trains_consecutive_seeds_and_saves_their_average(tmp_path, tiny_checkpoint):

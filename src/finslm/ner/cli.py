@@ -148,7 +148,7 @@ def soup(
     import logging
 
     from finslm.data.errors import DataError
-    from finslm.models import ModelError
+    from finslm.models import ModelError, read_meta
     from finslm.ner.evaluate_run import score
     from finslm.ner.predict import Tagger
     from finslm.ner.prepare import read_split
@@ -156,6 +156,8 @@ def soup(
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
+        for folder in ingredients:  # a wrong folder is said before any data is read
+            read_meta(folder)
         val = read_split(prepared, "val")
         # Each ingredient is opened as a Tagger first: a folder that is not one says so.
         result = make_soup(
