@@ -95,3 +95,14 @@ def test_evaluate_stage_failure_leaves_no_stale_metrics(tmp_path, monkeypatch, t
     # No prepared splits: one error line, status 1, and no stale metrics left behind.
     assert stage.main(["tfidf", "--prepared", str(tmp_path / "data" / "prepared")]) == 1
     assert not stale.exists()
+
+
+def test_evaluation_counts_texts_the_model_read_only_in_part(tiny_export, tiny_tfidf):
+    from finslm.evaluation import evaluate_predictor
+    from finslm.predict import load_predictor
+
+    texts = ["Sales fell.", "Orders rose. " * 100, "Profit rose."]
+    labels = ["negative", "positive", "positive"]
+    onnx = load_predictor(tiny_export[0], "onnx-fp32", threads=1)
+    assert evaluate_predictor(onnx, texts, labels)[0]["truncated"] == 1
+    assert evaluate_predictor(load_predictor(tiny_tfidf), texts, labels)[0]["truncated"] == 0

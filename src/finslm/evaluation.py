@@ -51,10 +51,13 @@ def confusion_rows(y_true: Sequence[str], y_pred: Sequence[str]) -> list[dict[st
 def evaluate_predictor(
     predictor, texts: Sequence[str], labels: Sequence[str], batch_size: int = 32
 ):
-    """(metrics, predicted labels, probabilities) of ``predictor`` on one split."""
+    """(metrics, predicted labels, probabilities) of ``predictor`` on one split. ``truncated``
+    counts the texts longer than the model's max tokens (scored on their first part)."""
     proba = predictor.predict_proba(list(texts), batch_size=batch_size)
     pred = [predictor.labels[i] for i in np.asarray(proba).argmax(axis=1)]
-    return classification_metrics(list(labels), pred, predictor.labels), pred, proba
+    metrics = classification_metrics(list(labels), pred, predictor.labels)
+    metrics["truncated"] = int(np.sum(predictor.truncated(list(texts))))
+    return metrics, pred, proba
 
 
 def metrics_by_agreement(
