@@ -20,6 +20,7 @@ Prints each text's label and class probabilities as a table.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -911,13 +912,15 @@ def serve(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     try:
+        from finslm.serve.server import check_address, load, run_uvicorn
+
         if engine == "ray":
             from finslm.serve.ray_serve import run_ray
 
+            if not os.environ.get("RAY_ADDRESS"):  # a local Ray binds the port on this machine
+                check_address(host, port)
             run_ray(model, backend, settings, replicas=replicas, threads=threads)
             return
-        from finslm.serve.server import check_address, load, run_uvicorn
-
         check_address(host, port)  # before the model loads: a busy port is said at once
         predictor = load(model, backend, threads=threads, device=device)
     except (ModelError, ImportError, ValueError) as exc:

@@ -69,3 +69,16 @@ def test_exposing_the_server_without_a_key_warns():
         warning.startswith("serving on 0.0.0.0:8000 with no API key")
         and "FINSLM_API_KEY" in warning
     )
+
+
+def test_a_busy_port_is_said_before_ray_starts(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local Ray would bind this machine's port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = ["serve", "--model", str(tmp_path), "--port", str(port), "--engine", "ray"]
+        result = runner.invoke(app, args)
+    assert result.exit_code == 2 and f"127.0.0.1:{port} is in use" in result.output
