@@ -27,7 +27,7 @@ from typing import Annotated
 
 import typer
 
-from finslm.cli_options import Backend, Device, Threads, typer_app
+from finslm.cli_options import Backend, Device, ExportOut, ParityMetrics, Threads, typer_app
 from finslm.cli_options import fail as _fail
 
 app = typer_app("Small, fast financial-sentiment models: predict with a trained finslm model.")
@@ -607,9 +607,7 @@ def _split_texts(path: Path) -> list[str]:
 @app.command("export")
 def export_folder(
     model: Annotated[Path, typer.Argument(help="A trained transformer folder (finslm.json).")],
-    out: Annotated[
-        Path | None, typer.Option(help="Export folder to write (default: exports/<model name>).")
-    ] = None,
+    out: ExportOut = None,
     val: Annotated[Path, typer.Option(help="Validation split for the parity gate.")] = Path(
         "data/prepared/val.parquet"
     ),
@@ -622,14 +620,14 @@ def export_folder(
     qat_epochs: Annotated[
         int | None, typer.Option(help="Override export.qat_epochs (0 = no QAT).", min=0)
     ] = None,
-    metrics: Annotated[Path | None, typer.Option(help="Write the parity numbers here.")] = None,
+    metrics: ParityMetrics = None,
 ) -> None:
     """Export any trained transformer folder to ONNX (fp32, optimised, INT8), gated on parity
     like `dvc repro export@<m>`: for folders the pipeline does not list in export.models (a
     renamed or hand-made model)."""
     import dataclasses
 
-    from finslm.cli_options import run_export
+    from finslm.cli_options import params_in_use, run_export
     from finslm.config import ExportConfig, load_export_config
     from finslm.export import export_model, exportable_meta
 
@@ -638,10 +636,9 @@ def export_folder(
 
     def export() -> dict:
         exportable_meta(model)  # before reading any data: a tfidf or NER folder says so first
-        # Outside a checkout (no params.yaml) the documented defaults apply.
         cfg = (
             load_export_config(params, check_models=False)
-            if params.is_file() or params != Path("params.yaml")
+            if params_in_use(params)
             else ExportConfig()
         ).for_model(model.name)
         if qat_epochs is not None:

@@ -1,5 +1,5 @@
 """What the typer apps share: one way to build an app, to fail, and the options several commands
-take (predict, explain, serve, ner predict).
+take (predict, explain, serve, ner predict, export, ner export).
 
 One definition each, so a flag means the same thing, with the same help, in every command:
 
@@ -23,6 +23,19 @@ BACKENDS_HELP = (
 Backend = Annotated[str, typer.Option("--backend", "-b", help=BACKENDS_HELP)]
 Threads = Annotated[int, typer.Option(help="CPU threads (0: the library default).")]
 Device = Annotated[str, typer.Option(help="cpu, cuda, or auto (CUDA when present).")]
+
+
+# `finslm export` and `finslm ner export`.
+ExportOut = Annotated[
+    Path | None, typer.Option(help="Export folder to write (default: exports/<model name>).")
+]
+ParityMetrics = Annotated[Path | None, typer.Option(help="Write the parity numbers here.")]
+
+
+def params_in_use(params: Path) -> bool:
+    """Whether a command reads ``params``: named on the command line, or the checkout's
+    params.yaml. Outside a checkout (no params.yaml) the documented defaults apply."""
+    return params.is_file() or params != Path("params.yaml")
 
 
 def typer_app(help: str) -> typer.Typer:

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from finslm.cli_options import Threads, typer_app
+from finslm.cli_options import ExportOut, ParityMetrics, Threads, typer_app
 from finslm.cli_options import fail as _fail
 
 app = typer_app("Financial named-entity recognition (token classification).")
@@ -100,9 +100,7 @@ def explain(
 @app.command()
 def export(
     model: Annotated[Path, typer.Argument(help="A trained token classifier (models/<m>).")],
-    out: Annotated[
-        Path | None, typer.Option(help="Export folder to write (default: exports/<model name>).")
-    ] = None,
+    out: ExportOut = None,
     prepared: Annotated[Path, typer.Option(help="prepare_ner's folder (val.parquet).")] = Path(
         "data/prepared-ner"
     ),
@@ -110,11 +108,11 @@ def export(
         Path,
         typer.Option(help="params.yaml whose export.* and ner.* gate apply (defaults if absent)."),
     ] = Path("params.yaml"),
-    metrics: Annotated[Path | None, typer.Option(help="Write the parity numbers here.")] = None,
+    metrics: ParityMetrics = None,
 ) -> None:
     """Export any token classifier folder to ONNX (fp32, optimised, INT8), gated on parity like
     `dvc repro export_ner@<m>`: for folders ner.models does not list (a soup, a copy)."""
-    from finslm.cli_options import run_export
+    from finslm.cli_options import params_in_use, run_export
     from finslm.config import ExportConfig, NerConfig, load_export_config, load_ner_config
     from finslm.ner.export import export_ner
     from finslm.ner.prepare import read_split
@@ -122,10 +120,10 @@ def export(
     out = out or Path("exports") / model.name
 
     def export() -> dict:
-        if params.is_file() or params != Path("params.yaml"):
+        if params_in_use(params):
             graph_cfg = load_export_config(params, check_models=False).for_model(model.name)
             cfg = load_ner_config(params)
-        else:  # outside a checkout: the documented defaults
+        else:
             graph_cfg, cfg = ExportConfig(), NerConfig()
         return export_ner(model, out, read_split(prepared, "val"), graph_cfg, cfg, log=typer.echo)
 
