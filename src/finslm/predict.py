@@ -224,13 +224,22 @@ class Encoder:
 
     def truncated(self, texts: list[str]) -> np.ndarray:
         """Whether each text is longer than ``max_length`` tokens (special tokens included): the
-        model reads only its first ``max_length``."""
-        if not texts:
-            return np.zeros(0, dtype=bool)
+        model reads only its first ``max_length``.
+
+        Only texts of at least ``max_length - 2`` UTF-8 bytes are tokenised: every token but the
+        two special ones covers a byte or more (WordPiece a character, byte-level BPE a byte),
+        so a shorter text cannot overflow, and most short texts cost nothing."""
+        flags = np.zeros(len(texts), dtype=bool)
+        maybe = [i for i, text in enumerate(texts) if len(text.encode()) >= self.max_length - 2]
+        if not maybe:
+            return flags
+        candidates = [texts[i] for i in maybe]
         if self._hf is not None:
-            ids = self._hf(list(texts), truncation=False)["input_ids"]
-            return np.array([len(i) > self.max_length for i in ids], dtype=bool)
-        return np.array([bool(e.overflowing) for e in self._tok.encode_batch(list(texts))])
+            ids = self._hf(candidates, truncation=False)["input_ids"]
+            flags[maybe] = [len(i) > self.max_length for i in ids]
+        else:
+            flags[maybe] = [bool(e.overflowing) for e in self._tok.encode_batch(candidates)]
+        return flags
 
     def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
         if self._hf is not None:

@@ -292,19 +292,9 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
 
 
 def truncated_texts(predictor, texts: list[str]) -> list[int]:
-    """Indices of ``texts`` longer than the model's max tokens (it read only their start).
-
-    Only texts of at least ``max_tokens - 2`` UTF-8 bytes are tokenised: every token but the two
-    special ones covers a byte or more (WordPiece a character, byte-level BPE a byte), so a
-    shorter text cannot overflow, and most requests pay nothing."""
-    limit = getattr(predictor, "max_tokens", None)
-    if not limit:
-        return []
-    maybe = [i for i, text in enumerate(texts) if len(text.encode()) >= limit - 2]
-    if not maybe:
-        return []
-    flags = predictor.truncated([texts[i] for i in maybe])
-    return [i for i, cut in zip(maybe, flags, strict=True) if cut]
+    """Indices of ``texts`` longer than the model's max tokens (it read only their start); the
+    encoder tokenises only texts long enough to overflow (:meth:`finslm.predict.Encoder.truncated`)."""
+    return [i for i, cut in enumerate(predictor.truncated(texts)) if cut]
 
 
 def _answer_head(app: FastAPI) -> None:
