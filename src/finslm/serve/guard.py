@@ -98,29 +98,16 @@ class RequestGuard:
             await self._too_large(send, int(length))
             return
         why = _json_content_type(headers.get("content-type"))
+        field, fix = (
+            "Content-Type",
+            "send a JSON body with 'Content-Type: application/json' (UTF-8)",
+        )
         encoding = headers.get("content-encoding", "identity").strip().lower()
         if why is None and encoding not in ("", "identity"):  # gzip etc.: not decoded here
             why = f"Content-Encoding {encoding!r} is not supported"
-            await _reply(
-                send,
-                415,
-                error_body(
-                    "unsupported_media_type",
-                    f"{why}: send the JSON body uncompressed",
-                    "Content-Encoding",
-                ),
-            )
-            return
+            field, fix = "Content-Encoding", "send the JSON body uncompressed"
         if why is not None:
-            await _reply(
-                send,
-                415,
-                error_body(
-                    "unsupported_media_type",
-                    f"{why}: send a JSON body with 'Content-Type: application/json' (UTF-8)",
-                    "Content-Type",
-                ),
-            )
+            await _reply(send, 415, error_body("unsupported_media_type", f"{why}: {fix}", field))
             return
         chunks, size = [], 0
         while True:
