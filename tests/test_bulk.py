@@ -308,3 +308,12 @@ def test_cli_task_option_checks_the_model_folder(tiny_tfidf, tmp_path):
     assert result.exit_code == 2 and "is a token classifier (ner)" in result.output
     result = runner.invoke(app, ["predict", "--task", "pos", "x", "--model", str(ner)])
     assert result.exit_code == 2 and "--task 'pos': unknown" in result.output
+    # `finslm ner predict` and --decode refuse a sentence classifier instead of failing inside.
+    result = runner.invoke(app, ["ner", "predict", "x", "--model", str(tiny_tfidf)])
+    assert (
+        result.exit_code == 2 and "a sentence classifier, not a token classifier" in result.output
+    )
+    result = runner.invoke(app, ["predict", "x", "--model", str(tiny_tfidf), "--decode", "argmax"])
+    assert result.exit_code == 2 and "applies to token classifiers (ner) only" in result.output
+    result = runner.invoke(app, ["ner", "predict", "--model", str(ner)], input="\n \n")
+    assert result.exit_code == 2 and "no text given" in result.output

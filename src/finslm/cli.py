@@ -27,7 +27,17 @@ from typing import Annotated
 
 import typer
 
-from finslm.cli_options import Backend, Device, ExportOut, ParityMetrics, Threads, typer_app
+from finslm.cli_options import (
+    Backend,
+    BatchSize,
+    Decode,
+    Device,
+    ExportOut,
+    ParityMetrics,
+    TextFile,
+    Threads,
+    typer_app,
+)
 from finslm.cli_options import fail as _fail
 
 app = typer_app("Small, fast financial-sentiment models: predict with a trained finslm model.")
@@ -38,7 +48,7 @@ def _main() -> None:
     """finslm: financial sentiment (negative / neutral / positive)."""
 
 
-def _read_texts(texts: list[str] | None, file: Path | None) -> list[str]:
+def read_texts(texts: list[str] | None, file: Path | None) -> list[str]:
     """Every input in order: each argument, and each line of stdin (``-``) and ``--file``.
 
     Lines are split on ``\\n``, ``\\r\\n`` and ``\\r`` only (a form feed or U+0085 inside a
@@ -98,7 +108,7 @@ def _json_line(record: dict) -> str:
     )
 
 
-def _check_model_folder(model: Path, task: str = "sentiment") -> None:
+def check_model_folder(model: Path, task: str = "sentiment") -> None:
     from finslm.models import META_FILE
 
     train, export = ("train", "export") if task != "ner" else ("train_ner", "export_ner")
@@ -140,13 +150,17 @@ def _bulk(predictor_args: dict, input: Path, output: Path | None, **options) -> 
     typer.echo(result.summary(), err=True)
 
 
-def _print_entities(lines, wanted, model, backend, threads, device, batch_size) -> None:
-    """``predict`` on a token classifier: one JSON line per input line, entity spans."""
+def print_entities(lines, model, backend, threads, device, batch_size, decode=None) -> None:
+    """``predict`` on a token classifier (``finslm predict`` and ``finslm ner predict``): one
+    JSON line per input line, entity spans; blank lines reported as skipped."""
     from finslm.models import ModelError
     from finslm.tasks import load_model
 
+    wanted = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
+    if not wanted:
+        raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
     try:
-        tagger = load_model(model, backend, threads=threads, device=device)
+        tagger = load_model(model, backend, threads=threads, device=device, decode=decode)
         found = tagger.entities([text for _, text in wanted], batch_size=batch_size)
     except ModelError as exc:
         raise _fail(str(exc)) from None
@@ -184,12 +198,11 @@ def predict(
         ),
     ] = "auto",
     backend: Backend = "auto",
-    file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="Read one text per line from this file.")
-    ] = None,
+    file: TextFile = None,
     threads: Threads = 0,
     device: Device = "cpu",
-    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
+    batch_size: BatchSize = 32,
+    decode: Decode = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per line instead of a table.")
     ] = False,
@@ -250,8 +263,10 @@ def predict(
     if input is not None:
         if texts or file is not None:
             raise _fail("--input scores a whole file: give no texts, '-' or --file with it")
-        _check_model_folder(model, task)
-        options = dict(model_dir=model, backend=backend, threads=threads, device=device)
+        check_model_folder(model, task)
+        options = dict(
+            model_dir=model, backend=backend, threads=threads, device=device, decode=decode
+        )
         _bulk(
             options, input, output, text_column=text_column, batch_size=batch_size,
             chunk_rows=chunk_rows, max_chars=max_chars, progress=progress,
@@ -259,14 +274,16 @@ def predict(
         return
     if output is not None:
         raise _fail("--output goes with --input FILE (bulk scoring)")
-    lines = _read_texts(texts, file)
+    lines = read_texts(texts, file)
     wanted = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
     if not wanted:
         raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
-    _check_model_folder(model, task)
+    check_model_folder(model, task)
     if ner:
-        _print_entities(lines, wanted, model, backend, threads, device, batch_size)
+        print_entities(lines, model, backend, threads, device, batch_size, decode)
         return
+    if decode is not None:
+        raise _fail(f"--decode {decode}: applies to token classifiers (ner) only; drop it")
     try:
         predictor = load_model(model, backend, threads=threads, device=device)
         proba = predictor.predict_proba([text for _, text in wanted], batch_size=batch_size)
@@ -631,7 +648,7 @@ def export_folder(
     from finslm.config import ExportConfig, load_export_config
     from finslm.export import export_model, exportable_meta
 
-    _check_model_folder(model)
+    check_model_folder(model)
     out = out or Path("exports") / model.name
 
     def export() -> dict:

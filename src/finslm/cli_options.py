@@ -24,6 +24,16 @@ Backend = Annotated[str, typer.Option("--backend", "-b", help=BACKENDS_HELP)]
 Threads = Annotated[int, typer.Option(help="CPU threads (0: the library default).")]
 Device = Annotated[str, typer.Option(help="cpu, cuda, or auto (CUDA when present).")]
 
+# `finslm predict` and `finslm ner predict`.
+TextFile = Annotated[
+    Path | None, typer.Option("--file", "-f", help="Read one text per line from this file.")
+]
+BatchSize = Annotated[int, typer.Option(min=1, help="Texts per forward pass.")]
+Decode = Annotated[
+    str | None,
+    typer.Option(help="Token classifiers: viterbi or argmax (default: the model's finslm.json)."),
+]
+
 
 # `finslm export` and `finslm ner export`.
 ExportOut = Annotated[

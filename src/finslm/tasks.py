@@ -30,10 +30,22 @@ def tags_entities(model) -> bool:
     return getattr(model, "task", None) == TOKEN_TASK
 
 
-def load_model(model_dir: str | Path, backend: str = "auto", threads: int = 0, device: str = "cpu"):
+def load_model(
+    model_dir: str | Path,
+    backend: str = "auto",
+    threads: int = 0,
+    device: str = "cpu",
+    decode: str | None = None,
+):
     """A :class:`~finslm.predict.Predictor` (:func:`finslm.predict.load_predictor`), or for a
-    token classifier's folder a :class:`~finslm.ner.predict.Tagger`."""
+    token classifier's folder a :class:`~finslm.ner.predict.Tagger` (``decode``: viterbi or
+    argmax, default the folder's ``finslm.json``; token classifiers only)."""
     if not is_token_classifier(model_dir):
+        if decode is not None:
+            raise ModelError(
+                f"{model_dir}: --decode {decode} applies to token classifiers (ner) only; "
+                "drop it for a sentence classifier"
+            )
         from finslm.predict import load_predictor
 
         return load_predictor(model_dir, backend, threads=threads, device=device)
@@ -41,4 +53,4 @@ def load_model(model_dir: str | Path, backend: str = "auto", threads: int = 0, d
         raise ModelError(f"{model_dir}: token classifiers run on the CPU only (--device cpu)")
     from finslm.ner.predict import Tagger
 
-    return Tagger(model_dir, backend, threads=threads)
+    return Tagger(model_dir, backend, threads=threads, decode=decode)

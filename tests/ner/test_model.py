@@ -213,6 +213,14 @@ def test_ner_predict_cli_spans_and_decode_option(trained):
         ]  # fmt: skip
     bad = CliRunner().invoke(app, ["ner", "predict", text, "--model", str(out), "--decode", "beam"])
     assert bad.exit_code != 0 and "decode 'beam': choose one of viterbi, argmax" in bad.output
+    # The same lines as `finslm predict --task ner`: numbered, stdin and --file, blanks skipped.
+    args = ["--model", str(out), "--decode", "argmax"]
+    ner = CliRunner().invoke(app, ["ner", "predict", "-", *args], input=f"{text}\n\n")
+    both = CliRunner().invoke(app, ["predict", "--task", "ner", "-", *args], input=f"{text}\n\n")
+    assert ner.exit_code == 0 and both.exit_code == 0, ner.output + both.output
+    assert ner.output == both.output
+    lines = [json.loads(line) for line in ner.output.strip().splitlines()]
+    assert lines[0]["line"] == 1 and lines[1] == {"line": 2, "text": "", "skipped": "empty line"}
 
 
 @pytest.mark.slow

@@ -15,7 +15,15 @@ from typing import Annotated
 
 import typer
 
-from finslm.cli_options import ExportOut, ParityMetrics, Threads, typer_app
+from finslm.cli_options import (
+    BatchSize,
+    Decode,
+    ExportOut,
+    ParityMetrics,
+    TextFile,
+    Threads,
+    typer_app,
+)
 from finslm.cli_options import fail as _fail
 
 app = typer_app("Financial named-entity recognition (token classification).")
@@ -23,7 +31,10 @@ app = typer_app("Financial named-entity recognition (token classification).")
 
 @app.command()
 def predict(
-    texts: Annotated[list[str], typer.Argument(help="Texts to tag.")],
+    texts: Annotated[
+        list[str] | None,
+        typer.Argument(help="Texts to tag; '-' reads one text per line from stdin."),
+    ] = None,
     model: Annotated[Path, typer.Option("--model", "-m", help="models/<m> or exports/<m>.")] = Path(
         "models/ner-minilm"
     ),
@@ -31,22 +42,24 @@ def predict(
         str,
         typer.Option("--backend", "-b", help="auto, torch-fp32, onnx-fp32, onnx-opt or onnx-int8."),
     ] = "auto",
+    file: TextFile = None,
     threads: Threads = 0,
-    decode: Annotated[
-        str | None, typer.Option(help="viterbi or argmax (default: the model's finslm.json).")
-    ] = None,
+    batch_size: BatchSize = 32,
+    decode: Decode = None,
 ) -> None:
-    """Entity spans per text: type, character offsets (end exclusive), text and score."""
-    from finslm.models import ModelError
-    from finslm.ner.predict import Tagger
+    """Entity spans per text: type, character offsets (end exclusive), text and score; one JSON
+    line per input line, as `finslm predict --task ner` (its bulk --input/--output too)."""
+    from finslm.cli import check_model_folder, print_entities, read_texts
+    from finslm.tasks import is_token_classifier
 
-    try:
-        tagger = Tagger(model, backend, threads=threads, decode=decode)
-        found = tagger.entities(texts)
-    except ModelError as exc:
-        raise _fail(str(exc)) from None
-    for text, entities in zip(texts, found, strict=True):
-        typer.echo(json.dumps({"text": text, "entities": entities}, ensure_ascii=False))
+    lines = read_texts(texts, file)
+    check_model_folder(model, "ner")
+    if not is_token_classifier(model):
+        raise _fail(
+            f"--model {model}: a sentence classifier, not a token classifier; use `finslm "
+            "predict` for it, or pass a token classifier (models/ner-minilm, exports/ner-minilm)"
+        )
+    print_entities(lines, model, backend, threads, "cpu", batch_size, decode)
 
 
 @app.command()
