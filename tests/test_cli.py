@@ -219,3 +219,20 @@ def test_export_outside_a_checkout_uses_the_default_settings(
     assert (tmp_path / "exports" / tiny_classifier.name / "model.int8.onnx").is_file()
     result = runner.invoke(app, ["export", str(tiny_classifier), "--params", "other.yaml"])
     assert result.exit_code != 0 and "other.yaml: not found" in result.output
+
+
+def test_every_command_has_a_one_line_summary():
+    """`finslm --help` lists each command by its docstring's first paragraph; a paragraph
+    wrapped over several source lines shows its line breaks there, mid-sentence."""
+    import typer.main
+
+    def walk(command, name):
+        for sub_name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, f"{name} {sub_name}")
+        yield name, (command.help or "").strip().split("\n\n")[0]
+
+    summaries = dict(walk(typer.main.get_command(app), "finslm"))
+    assert "finslm ner predict" in summaries and "finslm models install" in summaries
+    wrapped = {name: summary for name, summary in summaries.items() if "\n" in summary}
+    assert not wrapped, f"first docstring paragraph over several lines: {wrapped}"
+    assert all(summaries.values()), [name for name, s in summaries.items() if not s]

@@ -40,7 +40,10 @@ from finslm.cli_options import (
 )
 from finslm.cli_options import fail as _fail
 
-app = typer_app("Small, fast financial-sentiment models: predict with a trained finslm model.")
+app = typer_app(
+    "Small, fast, explainable financial language models: sentiment and entity tagging "
+    "(predict, explain, serve), and the tools the pipeline uses (export, soup, cv, tune)."
+)
 
 
 @app.callback()
@@ -639,8 +642,9 @@ def export_folder(
     ] = None,
     metrics: ParityMetrics = None,
 ) -> None:
-    """Export any trained transformer folder to ONNX (fp32, optimised, INT8), gated on parity
-    like `dvc repro export@<m>`: for folders the pipeline does not list in export.models (a
+    """Export any trained transformer folder to ONNX (fp32, optimised, INT8), parity-gated.
+
+    Like `dvc repro export@<m>`, for folders the pipeline does not list in export.models (a
     renamed or hand-made model)."""
     import dataclasses
 

@@ -47,8 +47,10 @@ def predict(
     batch_size: BatchSize = 32,
     decode: Decode = None,
 ) -> None:
-    """Entity spans per text: type, character offsets (end exclusive), text and score; one JSON
-    line per input line, as `finslm predict --task ner` (its bulk --input/--output too)."""
+    """Entity spans per text: type, character offsets (end exclusive), text and score.
+
+    One JSON line per input line, as `finslm predict --task ner` (which also scores whole files
+    with --input/--output)."""
     from finslm.cli import check_model_folder, print_entities, read_texts
     from finslm.tasks import is_token_classifier
 
@@ -69,8 +71,9 @@ def fetch(
     split: Annotated[str, typer.Option(help="Split to download.")] = "train",
     config: Annotated[str, typer.Option(help="Dataset config folder, if several.")] = "",
 ) -> None:
-    """Download a hub token-classification dataset to a {tokens, tags} table (label names
-    read from the dataset's ClassLabel feature), for ner.source."""
+    """Download a hub token-classification dataset to a {tokens, tags} table for ner.source.
+
+    Label names are read from the dataset's ClassLabel feature, not assumed."""
     import pandas as pd
 
     from finslm.data.errors import DataError
@@ -123,8 +126,9 @@ def export(
     ] = Path("params.yaml"),
     metrics: ParityMetrics = None,
 ) -> None:
-    """Export any token classifier folder to ONNX (fp32, optimised, INT8), gated on parity like
-    `dvc repro export_ner@<m>`: for folders ner.models does not list (a soup, a copy)."""
+    """Export any token classifier folder to ONNX (fp32, optimised, INT8), parity-gated.
+
+    Like `dvc repro export_ner@<m>`, for folders ner.models does not list (a soup, a copy)."""
     from finslm.cli_options import params_in_use, run_export
     from finslm.config import ExportConfig, NerConfig, load_export_config, load_ner_config
     from finslm.ner.export import export_ner
@@ -154,8 +158,10 @@ def soup(
         "data/prepared-ner"
     ),
 ) -> None:
-    """Average token classifiers' weights into one model (a model soup), ranked and greedily
-    kept by validation entity micro-F1; the result is an ordinary models/<m> folder."""
+    """Average token classifiers' weights into one model (a model soup), chosen on validation.
+
+    Ingredients are ranked and greedily kept by validation entity micro-F1; the result is an
+    ordinary models/<m> folder."""
     import logging
 
     from finslm.data.errors import DataError
