@@ -76,6 +76,7 @@ def test_every_variant_has_sane_numbers(result):
         for key in ("accuracy", "macro_f1", *(f"f1_{label}" for label in LABELS)):
             assert 0.0 <= r[key] <= 1.0, (name, key)
         assert r["size_mb"] > 0 and r["params"] > 0
+        assert 0 < r["first_pass_p95_ms"] <= r["first_pass_max_ms"], name
         assert 0.0 <= r["agreement_ref"] <= 1.0
         assert all(math.isfinite(r[k]) for k in ("speedup_p50", "throughput_ratio"))
     ref = rows["tiny/torch-fp32"]
@@ -107,6 +108,30 @@ def test_host_probe_is_in_the_table_and_an_old_env_without_it_still_renders(resu
     assert "matmuls 12.3 / 40.0 ms" in md
     old = {k: v for k, v in env.items() if not k.startswith("probe_")}
     assert "Host speed probe" not in markdown_table({**result, "env": old})
+
+
+def test_first_call_per_length_is_timed_apart_from_the_steady_state():
+    """A model that is slow the first time it sees a length (kernels built per shape, as
+    PyTorch's oneDNN does) shows it in the first pass, not in the timed repetitions."""
+    import time
+
+    from finslm.bench import first_pass
+
+    seen: set[int] = set()
+
+    def call(text: str) -> None:
+        if len(text) not in seen:
+            seen.add(len(text))
+            time.sleep(0.02)
+
+    texts = ["a" * n for n in range(1, 9)]
+    cold = first_pass(call, texts, warmup=2)
+    assert len(seen) == 8  # every length built in the first pass
+    assert cold["first_pass_max_ms"] >= 20 and cold["first_pass_p95_ms"] >= 20
+    t0 = time.perf_counter()
+    for text in texts:
+        call(text)
+    assert (time.perf_counter() - t0) * 1e3 < 20  # what the repetitions then time
 
 
 def test_turns_are_round_robin_and_rotated():

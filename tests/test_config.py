@@ -34,6 +34,39 @@ def test_defaults_fill_missing_keys(tmp_path):
     assert params.train.seed == 42
 
 
+def test_errors_name_the_file_and_line_and_a_close_key(tmp_path):
+    """A typo points the editor at its line and says which key was meant; a bad value in a
+    section the loaders check apart (tune, benchmark) is located the same way."""
+    from finslm.config import load_benchmark_config, load_tune_config
+
+    path = tmp_path / "params.yaml"
+    text = (
+        "data: {}\n"
+        "models:\n"
+        "  m:\n"
+        "    kind: transformer\n"
+        "    lr_schedul: cosine\n"
+        "benchmark:\n"
+        "  repeats: 0\n"
+    )
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_params(path)
+    assert str(exc.value).startswith(f"{path}:5: models.m: unknown key(s) lr_schedul; ")
+    assert "did you mean lr_schedule?" in str(exc.value)
+    # tune.space checks its models: the typo in the model is reported as the model's.
+    path.write_text(text + "tune:\n  space:\n    m:\n      lr: {low: 1.0e-5, high: 1.0e-4}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:5: models.m: unknown key"):
+        load_tune_config(path)
+    path.write_text(text.replace("    lr_schedul: cosine\n", ""))
+    with pytest.raises(ConfigError, match=r"params.yaml:6: benchmark.repeats: got 0"):
+        load_benchmark_config(path)
+    # A key the file does not spell out (a default that fails a cross-check) names the file.
+    path.write_text("data: {}\nmodels:\n  m: {kind: transformer}\nexport:\n  models: [x]\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:5: export"):
+        load_params(path)
+
+
 @pytest.mark.parametrize(
     ("section", "patch", "message"),
     [

@@ -24,7 +24,54 @@ from finslm.errors import FinslmError
 
 
 class ConfigError(FinslmError, ValueError):
-    """A params.yaml value is missing, unknown or out of range; the message says which and why."""
+    """A params.yaml value is missing, unknown or out of range; the message says which and why
+    (and, raised through a ``load_*`` function, the file and line: :func:`_names_the_line`)."""
+
+
+# A message that starts with the dotted params key it is about: "models.minilm.lr: ...".
+_KEY_AT_START = re.compile(r"^([A-Za-z_][\w-]*(?:\.[\w@-]+)*)(?:\[\d+\])?: ")
+_UNKNOWN_KEY = re.compile(r"unknown key\(s\) ([\w@-]+)")
+
+
+def _line_of(path: Path, keys: list[str]) -> int | None:
+    """1-based line of the deepest of ``keys`` (a params path) that the YAML file spells out."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    line = None
+    for key in keys:
+        found = None
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if str(k.value) == key), None)
+        if found is None:
+            break
+        line, node = found[0].start_mark.line + 1, found[1]
+    return line
+
+
+def _names_the_line(load: Callable[..., Any]) -> Callable[..., Any]:
+    """``load(path, ...)`` whose ConfigError starts with ``<path>:<line>:`` where the key it
+    names is written (the unknown key itself for "unknown key(s)"), so an editor jumps there."""
+    import functools
+
+    @functools.wraps(load)
+    def wrapper(path: str | Path = "params.yaml", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return load(path, *args, **kwargs)
+        except ConfigError as exc:
+            message, path = str(exc), Path(path)
+            match = _KEY_AT_START.match(message)
+            if message.startswith(str(path)) or match is None:
+                raise
+            keys = match.group(1).split(".")
+            unknown = _UNKNOWN_KEY.match(message, match.end())
+            line = _line_of(path, keys + ([unknown.group(1)] if unknown else []))
+            raise ConfigError(
+                f"{path}:{line}: {message}" if line else f"{path}: {message}"
+            ) from None
+
+    return wrapper
 
 
 # need(cond, key, what[, value]): raise ``<prefix>.<key>: got <value>; must be <what>``.
@@ -422,8 +469,13 @@ def build(cls: type, raw: dict[str, Any] | None, prefix: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
+        import difflib
+
+        close = [c for u in unknown for c in difflib.get_close_matches(str(u), names, n=1)]
+        hint = f"did you mean {', '.join(close)}? " if close else ""
         raise ConfigError(
-            f"{prefix}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(names))}"
+            f"{prefix}: unknown key(s) {', '.join(map(str, unknown))}; {hint}"
+            f"known keys: {', '.join(sorted(names))}"
         )
     kwargs = {k: _check_type(v, hints[k], f"{prefix}.{k}") for k, v in raw.items()}
     obj = cls(**kwargs)  # a Section with a fixed name checks itself here
@@ -720,6 +772,7 @@ def derived_models(raw: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+@_names_the_line
 def load_export_config(path: str | Path = "params.yaml", check_models: bool = True) -> ExportConfig:
     """``export.*``, checking every listed model is a transformer under ``models`` or one
     derived from such a model by another stage (:data:`DERIVED_SUFFIXES`); ``check_models``
@@ -742,6 +795,7 @@ def load_export_config(path: str | Path = "params.yaml", check_models: bool = Tr
     return cfg
 
 
+@_names_the_line
 def load_benchmark_config(path: str | Path = "params.yaml") -> BenchmarkConfig:
     """``benchmark.*`` (variants are checked against folders on disk by the stage)."""
     return build(BenchmarkConfig, read_params(path).get("benchmark"), "benchmark")
@@ -830,6 +884,7 @@ class ExplainConfig(Section):
         need(0 < self.target_accuracy <= 1, "target_accuracy", "in (0, 1]")
 
 
+@_names_the_line
 def load_explain_config(path: str | Path = "params.yaml") -> ExplainConfig:
     """``explain.*``, checking ``explain.model`` is a transformer under ``models``."""
     raw = read_params(path)
@@ -964,6 +1019,7 @@ class FinetuneConfig(Section):
         need(total > 0, "focus_epochs", "such that the phases train (all three lengths are 0)")
 
 
+@_names_the_line
 def load_finetune_config(path: str | Path = "params.yaml") -> FinetuneConfig:
     """``finetune.*``, checking ``finetune.model`` is a transformer under ``models``."""
     raw = read_params(path)
@@ -1051,6 +1107,7 @@ class PruneConfig(DistillConfig):
         return DistillConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in fields})
 
 
+@_names_the_line
 def load_prune_config(path: str | Path = "params.yaml") -> PruneConfig:
     """``prune.*``, checking ``prune.model`` is a transformer under ``models``."""
     raw = read_params(path)
@@ -1170,6 +1227,7 @@ class DistillSection(Section):
         return cfg
 
 
+@_names_the_line
 def load_distill_config(path: str | Path = "params.yaml") -> DistillSection:
     """``distill.*``: every teacher a transformer under ``models``, every student's teacher
     listed, and no student named like a model (both would write models/<name>)."""
@@ -1282,6 +1340,7 @@ def _check_range(need: Need, key: str, spec: Any) -> None:
     need(step is None or not log, key, "either log or step, not both", value=spec)
 
 
+@_names_the_line
 def load_tune_config(path: str | Path = "params.yaml") -> TuneConfig:
     """``tune.*``, each ``space``/``fixed`` entry checked against its model under ``models``:
     the model exists, the key is one of its settings, a range's ends (and every choice) are
@@ -1297,6 +1356,7 @@ def load_tune_config(path: str | Path = "params.yaml") -> TuneConfig:
                     f"{where}: no model {model!r} under models; have {', '.join(models)}"
                 )
             base = models[model] or {}
+            model_config(model, base)  # a mistake in models.<m> itself is reported as such
             cls = _MODEL_KINDS.get(base.get("kind"), TransformerConfig)
             names = {f.name for f in dataclasses.fields(cls)} - {"kind"}
             for name, spec in entries.items():
@@ -1414,7 +1474,8 @@ class NerConfig(Section):
     # differ between train and validation as they do between FIN5 and a test file.
     val_by: Literal["sentence", "document"] = "sentence"
     seed: int = 42
-    threads: int = 1  # torch threads for training (same seed + threads -> same weights)
+    # torch threads for training (train_ner; 0 = every core; same seed + threads -> same weights)
+    threads: int = 0
     # Token classifiers: name -> NerModelConfig fields. models/<name>, exports/<name>.
     # (Typed Any: each entry is built and checked by model(), not coerced to strings.)
     models: Any = dataclasses.field(default_factory=lambda: {"ner-minilm": {}})
@@ -1467,6 +1528,7 @@ class NerConfig(Section):
         return build(NerModelConfig, self.models[name] or {}, f"ner.models.{name}")
 
 
+@_names_the_line
 def load_ner_config(path: str | Path = "params.yaml") -> NerConfig:
     """``ner.*``, every model entry checked."""
     cfg = build(NerConfig, read_params(path).get("ner"), "ner")
@@ -1517,6 +1579,7 @@ SECTIONS: dict[str, type[Section]] = {
 KNOWN_SECTIONS = ("models", *SECTIONS, QUICK)
 
 
+@_names_the_line
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the whole params file: every section, and the model names the
     export, explain, finetune and prune sections refer to (when the file has that section)."""
@@ -1524,6 +1587,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     models = raw.get("models") or {}
     if not isinstance(models, dict) or not models:
         raise ConfigError(f"{path}: 'models' must map at least one model name to its settings")
+    built = {n: model_config(n, c) for n, c in models.items()}  # first: the sections refer to them
     sections = {name: build(cls, raw.get(name), name) for name, cls in SECTIONS.items()}
     checks = {
         "export": lambda: load_export_config(path),
@@ -1536,4 +1600,4 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     for name, check in checks.items():
         if name in raw:
             check()
-    return Params(models={n: model_config(n, c) for n, c in models.items()}, **sections)
+    return Params(models=built, **sections)

@@ -46,7 +46,7 @@ def test_defaults(tmp_path):
         ({"lr": 0}, "finetune.lr: got 0.0; must be > 0"),
         ({"max_hard_share": 1.5}, "finetune.max_hard_share: got 1.5; must be between 0 and 1"),
         ({"consolidation_lr_scale": 0}, "finetune.consolidation_lr_scale"),
-        ({"epochs": 3}, "finetune: unknown key(s) epochs; known keys:"),
+        ({"epochs": 3}, "finetune: unknown key(s) epochs; did you mean mine_epochs"),
         ({"model": "b"}, "finetune.model: 'b' has kind 'tfidf'"),
         ({"model": "x"}, "finetune.model: 'x' is not under models"),
     ],
