@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 # Python's default: cache compiled modules. Some machines (this team's among them) set
 # PYTHONDONTWRITEBYTECODE=1, which makes every process recompile finslm and pytest re-rewrite
-# all ~250 test modules on every run (~6 s per pytest worker, docs/development.md).
+# all ~75 test modules on every run (~6 s per pytest worker, docs/development.md).
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup repro repro-phrasebank test test-fast report-check lint format docs clean-venv
