@@ -155,6 +155,19 @@ def test_non_text_and_non_utf8_cells_are_rejects(tfidf, tmp_path):
     assert (result.rows, result.kept, result.rejected["not_utf8"]) == (3, 2, 1)
 
 
+def test_texts_with_nothing_visible_are_empty_rejects(tfidf, tmp_path):
+    """Zero-width, control and format characters alone are not text (as the server says)."""
+    source = tmp_path / "in.jsonl"
+    rows = [GOOD[0], "\u200b\u200b", "\x00", "\ufeff \t", GOOD[1], "\u20ac"]
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in rows), encoding="utf-8")
+    result = score_file(tfidf, source, tmp_path / "o.csv")
+    assert (result.rows, result.kept, result.rejected["empty"]) == (6, 3, 3)
+    rejects = pd.read_csv(rejects_path(tmp_path / "o.csv"), keep_default_na=False)
+    assert rejects["row"].tolist() == [2, 3, 4] and set(rejects["reason"]) == {"empty"}
+    out = pd.read_csv(tmp_path / "o.csv")
+    assert out["row"].tolist() == [1, 5, 6]  # "€" alone is a symbol: scored
+
+
 def test_jsonl_lines_that_are_not_objects_with_text_are_rejects(tfidf, tmp_path):
     lines = [
         json.dumps({"text": GOOD[0], "id": 1}).encode(),

@@ -96,6 +96,17 @@ def _json(result) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+def test_lines_with_nothing_visible_are_skipped_like_blank_lines(tiny_tfidf):
+    result = runner.invoke(
+        app,
+        ["predict", "-", "--model", str(tiny_tfidf), "--json"],
+        input="Sales rose.\n\u200b\x00\n",
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert lines[0]["label"] in LABELS and lines[1]["skipped"] == "empty line"
+
+
 def test_output_row_i_is_input_line_i(tiny_tfidf):
     # A form feed and U+0085 inside a line used to split it (str.splitlines); blank lines were
     # dropped, so output rows no longer lined up with input lines (item 7).

@@ -19,7 +19,8 @@ order. Output (by suffix): ``.csv``, ``.parquet`` or ``.jsonl``, columns ``row``
 input order. Rows that cannot be scored are
 counted, not fatal, and written to ``<output>.rejects.csv`` (``row, reason, text``), reasons:
 
-- ``empty``: missing, blank or whitespace-only;
+- ``empty``: missing, blank, or only spaces, zero-width or control characters
+  (:mod:`finslm.visible`);
 - ``malformed``: a CSV record with the wrong number of fields, a JSONL line that is not a JSON
   object;
 - ``not_text``: a non-string cell (a number, a list) in a parquet column;
@@ -52,6 +53,7 @@ import numpy as np
 
 from finslm.outputs import atomic_path
 from finslm.tasks import tags_entities
+from finslm.visible import has_content
 
 INPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".txt": "txt", ".jsonl": "jsonl"}
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
@@ -262,8 +264,8 @@ def classify(value: Any, max_chars: int) -> tuple[str, str | None]:
     if _printable(value) != value:  # surrogate-escaped bytes from the CSV reader
         return _printable(value), "not_utf8"
     text = value.strip()
-    if not text:
-        return "", "empty"
+    if not has_content(text):  # blank, or only zero-width / control characters (finslm.visible)
+        return _printable(text), "empty"
     if len(text) > max_chars:
         return text, "too_long"
     return text, None

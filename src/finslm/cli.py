@@ -153,13 +153,21 @@ def _bulk(predictor_args: dict, input: Path, output: Path | None, **options) -> 
     typer.echo(result.summary(), err=True)
 
 
+def _wanted(lines: list[str]) -> list[tuple[int, str]]:
+    """``(line number, text)`` of the lines with something to score (:mod:`finslm.visible`);
+    the others are reported as skipped."""
+    from finslm.visible import has_content
+
+    return [(n, line.strip()) for n, line in enumerate(lines, start=1) if has_content(line)]
+
+
 def print_entities(lines, model, backend, threads, device, batch_size, decode=None) -> None:
     """``predict`` on a token classifier (``finslm predict`` and ``finslm ner predict``): one
     JSON line per input line, entity spans; blank lines reported as skipped."""
     from finslm.models import ModelError
     from finslm.tasks import load_model
 
-    wanted = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
+    wanted = _wanted(lines)
     if not wanted:
         raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
     try:
@@ -278,7 +286,7 @@ def predict(
     if output is not None:
         raise _fail("--output goes with --input FILE (bulk scoring)")
     lines = read_texts(texts, file)
-    wanted = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
+    wanted = _wanted(lines)
     if not wanted:
         raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
     check_model_folder(model, task)
@@ -403,8 +411,10 @@ def explain(
         raise _fail(f"--backend {backend!r}: unknown; choose {', '.join(backends)}")
     if target is not None and target not in LABELS:
         raise _fail(f"--target {target!r}: unknown; choose {', '.join(LABELS)}")
-    if not text.strip():
-        raise _fail("nothing to explain: the text is empty")
+    from finslm.visible import has_content
+
+    if not has_content(text):
+        raise _fail("nothing to explain: the text is empty (no letter, digit or punctuation)")
     if not (model / META_FILE).is_file():
         raise _fail(
             f"--model {model}: not a finslm model folder (no {META_FILE}); train one with "
@@ -895,6 +905,9 @@ def serve(
     max_texts: Annotated[int, typer.Option(min=1, help="Texts per request.")] = 64,
     max_chars: Annotated[int, typer.Option(min=1, help="Characters per text.")] = 2000,
     timeout: Annotated[float, typer.Option(help="Seconds before a request gets 504.")] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(help="Seconds for a request body to arrive; then 408, closed.")
+    ] = 30.0,
     eval_metrics: Annotated[
         Path | None,
         typer.Option(help="Test metrics JSON for GET /v1/model (default: metrics/eval/<name>)."),
@@ -902,7 +915,9 @@ def serve(
     api_key_env: Annotated[
         str, typer.Option(help="Environment variable holding the API key (unset: no auth).")
     ] = "FINSLM_API_KEY",
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[
+        str, typer.Option(help="critical, error, warning, info, debug or trace.")
+    ] = "info",
 ) -> None:
     """Serve a model over HTTP: POST /v1/classify, /v1/explain; GET /v1/model, /metrics, /docs.
 
@@ -913,6 +928,9 @@ def serve(
 
     if engine not in ("uvicorn", "ray"):
         raise _fail(f"--engine {engine!r}: unknown; choose uvicorn or ray")
+    levels = ("critical", "error", "warning", "info", "debug", "trace")
+    if log_level.lower() not in levels:
+        raise _fail(f"--log-level {log_level!r}: unknown; choose {', '.join(levels)}")
     try:
         settings = ServeSettings.with_env_key(
             api_key_env,
@@ -925,6 +943,7 @@ def serve(
             max_texts=max_texts,
             max_chars=max_chars,
             request_timeout_s=timeout,
+            body_timeout_s=body_timeout,
             eval_metrics=eval_metrics,
         )
     except ValueError as exc:

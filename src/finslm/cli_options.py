@@ -21,7 +21,7 @@ BACKENDS_HELP = (
 )
 
 Backend = Annotated[str, typer.Option("--backend", "-b", help=BACKENDS_HELP)]
-Threads = Annotated[int, typer.Option(help="CPU threads (0: the library default).")]
+Threads = Annotated[int, typer.Option(min=0, help="CPU threads (0: the library default).")]
 Device = Annotated[str, typer.Option(help="cpu, cuda, or auto (CUDA when present).")]
 
 # `finslm predict` and `finslm ner predict`.

@@ -158,6 +158,11 @@ BAD_INPUTS = [
     ("form", "texts=a", "application/x-www-form-urlencoded", 415, "unsupported_media_type", "Content-Type", None),
     ("latin1", '{"texts": ["a"]}', "application/json; charset=latin-1", 415, "unsupported_media_type", "Content-Type", None),
     ("too-large", json.dumps({"texts": ["y" * 3000]}), None, 413, "body_too_large", "body", None),
+    # Texts with nothing to classify: controls, zero-width and format characters, lone marks.
+    ("nul-only", '{"texts": ["ok", "\\u0000"]}', None, 422, "blank_text", "texts", 1),
+    ("zero-width", '{"texts": ["\\u200b\\u200b"]}', None, 422, "blank_text", "texts", 0),
+    ("bom-only", '{"texts": ["\\ufeff"]}', None, 422, "blank_text", "texts", 0),
+    ("marks-only", '{"texts": ["\\u0301\\u0301"]}', None, 422, "blank_text", "texts", 0),
 ]  # fmt: skip
 
 
@@ -182,7 +187,7 @@ def test_bad_input_gets_a_4xx_naming_the_field(
 
 
 @pytest.mark.parametrize("path", ["/v1/classify", "/v1/explain"])
-def test_deeply_nested_json_is_a_400_not_a_500(served_predictor, path):
+def test_deeply_nested_json_and_huge_numbers_are_4xx_not_500(served_predictor, path):
     # Python's JSON parser recurses per nesting level; 20,000 levels (40 kB) exhaust it.
     body = '{"texts": ' + "[" * 20_000 + "]" * 20_000 + "}"
     settings = ServeSettings(max_body_bytes=100_000)
@@ -192,16 +197,102 @@ def test_deeply_nested_json_is_a_400_not_a_500(served_predictor, path):
         error = r.json()["error"]
         assert error["type"] == "json_too_deep" and "nested too deeply" in error["message"]
         assert post(c, "/v1/classify", '{"texts": ["Sales rose."]}').status_code == 200
+        # An integer past Python's 4,300-digit parse limit: malformed JSON, not a vague 400.
+        r = post(c, path, '{"texts": [' + "9" * 5000 + "]}")
+        assert r.status_code == 422 and r.json()["error"]["type"] == "json_invalid", r.text
+        assert "4300 digits" in r.json()["error"]["message"]
 
 
 def test_blank_text_message_says_what_to_send(client):
     r = post(client, "/v1/explain", '{"text": "   "}')
     assert r.status_code == 422
     assert r.json()["error"]["message"] == (
-        "text: blank text (whitespace only); send at least one non-space character"
+        "text: blank text (no letter, digit, punctuation or symbol: only spaces, zero-width or "
+        "control characters); send at least one visible character"
     )
     ok = post(client, "/v1/classify", '{"texts": ["  padded text  "]}')
     assert ok.status_code == 200  # surrounding spaces are fine; only a blank text is refused
+    # One visible character is enough, in any script, and a symbol or digit counts.
+    for text in ("€", "7", "é", "\u4e2d\u200b", "!"):
+        r = client.post("/v1/classify", json={"texts": [text]})
+        assert r.status_code == 200, (text, r.text)
+
+
+def test_the_server_and_bulk_scoring_agree_on_what_is_blank():
+    """schemas.NOT_BLANK (a Rust-regex pattern, checked inside pydantic) and
+    finslm.visible.has_content (Python, for bulk and the CLI) are the same rule."""
+    import sys
+    import unicodedata
+
+    from pydantic import BaseModel, Field, ValidationError
+
+    from finslm.serve.schemas import NOT_BLANK
+    from finslm.visible import has_content
+
+    class One(BaseModel):
+        text: str = Field(pattern=NOT_BLANK)
+
+    step = 7  # every 7th code point below U+30000 (surrogates excluded): all categories occur
+    for code in range(0, min(sys.maxunicode, 0x30000), step):
+        if 0xD800 <= code <= 0xDFFF or unicodedata.category(chr(code)) == "Cn":
+            continue  # surrogates; unassigned in Python's Unicode (the regex's may be newer)
+        char = chr(code)
+        try:
+            One(text=char)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert accepted == has_content(char), (hex(code), accepted)
+
+
+def test_rfc2231_charset_parameter_is_read_not_a_500(client):
+    """charset*=utf-8''utf-8 (RFC 2231) parses to a tuple in the email module; it is accepted
+    when it says UTF-8 and is a 415 naming the charset otherwise."""
+    body = b'{"texts": ["Sales rose."]}'
+    ok = client.post(
+        "/v1/classify",
+        content=body,
+        headers={"content-type": "application/json; charset*=utf-8''utf-8"},
+    )
+    assert ok.status_code == 200, ok.text
+    bad = client.post(
+        "/v1/classify",
+        content=body,
+        headers={"content-type": "application/json; charset*=utf-8''latin-1"},
+    )
+    assert bad.status_code == 415 and "charset 'latin-1'" in bad.json()["error"]["message"]
+    odd = client.post(
+        "/v1/classify", content=body, headers={"content-type": "application/json;charset*0*=x"}
+    )
+    assert odd.status_code == 415, odd.text
+
+
+def test_trailing_slash_is_a_404_naming_the_route_not_a_redirect(client):
+    r = client.post("/v1/classify/", json={"texts": ["a"]}, follow_redirects=False)
+    assert r.status_code == 404 and "location" not in r.headers
+    assert "did you mean /v1/classify (no trailing slash)?" in r.json()["error"]["message"]
+
+
+def test_a_body_that_stops_arriving_is_408_and_the_connection_closes(served_predictor):
+    """A client that sends part of its body and stalls gets 408 after body_timeout_s instead
+    of holding the connection (and a worker's file descriptor) open."""
+    import socket
+
+    settings = ServeSettings(body_timeout_s=0.5)
+    with running_server(create_app(served_predictor, settings)) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 100\r\n\r\n{"texts"'
+            )
+            reply = b""
+            while chunk := sock.recv(4096):  # the server answers, then closes
+                reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408"), reply[:200]
+        assert b"connection: close" in head.lower()
+        assert json.loads(body)["error"]["type"] == "body_timeout"
 
 
 def test_limit_errors_name_the_setting(client):

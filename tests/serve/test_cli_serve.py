@@ -28,10 +28,21 @@ def test_backend_the_folder_cannot_run(tiny_export):
     assert result.exit_code == 2 and "cannot run on backend 'sklearn'" in result.output
 
 
+def test_bad_log_level_and_threads_are_refused_before_the_model_loads(tmp_path):
+    missing = str(tmp_path / "never-read")  # the option is checked first: no model error
+    result = runner.invoke(app, ["serve", "--model", missing, "--log-level", "loud"])
+    assert result.exit_code == 2
+    assert "--log-level 'loud': unknown; choose critical, error, warning" in result.output
+    result = runner.invoke(app, ["serve", "--model", missing, "--threads", "-3"])
+    assert result.exit_code == 2 and "greater than or equal to 0" in result.output
+
+
 def test_out_of_range_setting(tiny_export):
     result = runner.invoke(app, ["serve", "--model", str(tiny_export[0]), "--timeout", "0"])
     assert result.exit_code == 2
     assert "request_timeout_s=0.0: must be more than 0 s" in result.output
+    result = runner.invoke(app, ["serve", "--model", str(tiny_export[0]), "--body-timeout", "0"])
+    assert result.exit_code == 2 and "body_timeout_s=0.0: must be more than 0 s" in result.output
 
 
 def test_a_busy_port_is_said_before_the_model_loads(tmp_path):

@@ -149,7 +149,15 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
         if ner
         else "Financial-sentiment classification (negative / neutral / positive)."
     )
-    app = FastAPI(title="finslm", summary=summary, version=_version(), lifespan=lifespan)
+    # No 307 from /v1/classify/ to /v1/classify: its Location would echo the caller's Host
+    # header; a 404 that names the route instead (errors.install_handlers).
+    app = FastAPI(
+        title="finslm",
+        summary=summary,
+        version=_version(),
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
     app.state.ready = False
     app.state.settings = settings
     app.state.metrics = metrics
@@ -284,7 +292,10 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
     # Innermost first: the fast path sees only requests the guard has checked.
     app.add_middleware(ClassifyFastPath, model=fast_model, classify=fast_answer, path=fast_path)
     app.add_middleware(
-        RequestGuard, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes
+        RequestGuard,
+        api_key=settings.api_key,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
     )
     known = frozenset(r.path for r in app.routes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known)

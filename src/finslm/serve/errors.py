@@ -96,7 +96,10 @@ def _describe(
         message = f"{where}: empty text; send at least one character"
     elif kind == "string_pattern_mismatch":  # schemas.NOT_BLANK, the only pattern
         kind = "blank_text"
-        message = f"{where}: blank text (whitespace only); send at least one non-space character"
+        message = (
+            f"{where}: blank text (no letter, digit, punctuation or symbol: only spaces, "
+            "zero-width or control characters); send at least one visible character"
+        )
     elif kind == "too_long":
         message = (
             f"{where}: {ctx.get('actual_length', '?')} items; the limit is "
@@ -129,20 +132,30 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        status = exc.status_code
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
         message = str(exc.detail)
         if exc.status_code == 404:
-            hint = getattr(request.app.state, "not_found_hints", {}).get(request.url.path)
-            message = f"{request.url.path}: {hint or 'no such endpoint'}; see /docs"
+            path = request.url.path
+            hint = getattr(request.app.state, "not_found_hints", {}).get(path)
+            routes = {getattr(r, "path", None) for r in request.app.routes}
+            if hint is None and path.endswith("/") and path.rstrip("/") in routes:
+                hint = f"no such endpoint; did you mean {path.rstrip('/')} (no trailing slash)?"
+            message = f"{path}: {hint or 'no such endpoint'}; see /docs"
         elif exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
             kind = "json_too_deep"  # FastAPI's body parse hit Python's recursion limit
             message = (
                 "body: JSON nested too deeply to parse; send a flat JSON object such as "
                 '{"texts": ["..."]}'
             )
+        elif exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # e.g. an integer over Python's 4,300-digit parse limit: malformed JSON, as FastAPI's
+            # own json_invalid (422) says for a syntax error
+            status, kind = 422, "json_invalid"
+            message = f"body: JSON that cannot be parsed ({exc.__cause__}); send JSON strings"
         elif exc.status_code == 405:
             message = f"{request.method} {request.url.path}: method not allowed; see /docs"
-        return error_response(exc.status_code, kind, message, headers=exc.headers)
+        return error_response(status, kind, message, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -8,7 +8,10 @@ so that:
   bytes read so far) passes the cap, without buffering the rest;
 - a body that is not ``application/json`` (or is compressed: ``Content-Encoding``) gets 415, and
   bytes that are not UTF-8 get 400 naming the offset, instead of FastAPI's generic "error
-  parsing the body".
+  parsing the body";
+- a body that does not arrive within ``body_timeout_s`` gets 408 and the connection is closed,
+  so a client that stops sending mid-body does not hold it open (headers that never end are
+  the HTTP server's or a proxy's to time out: docs/serving.md).
 
 Everything else (malformed JSON, wrong types, unknown fields, limits on texts) is FastAPI's
 validation, translated by :mod:`finslm.serve.errors`.
@@ -16,11 +19,14 @@ validation, translated by :mod:`finslm.serve.errors`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Any
 
 from finslm.serve.errors import error_body
@@ -58,7 +64,10 @@ def _parse_content_type(value: str) -> str | None:
         msg.get_content_subtype() == "json" or msg.get_content_subtype().endswith("+json")
     ):
         return f"Content-Type {msg.get_content_type()!r}"
-    charset = (msg.get_param("charset") or "utf-8").lower()
+    charset = msg.get_param("charset") or "utf-8"
+    if isinstance(charset, tuple):  # RFC 2231 form, charset*=utf-8''utf-8: (charset, lang, value)
+        charset = collapse_rfc2231_value(charset)
+    charset = str(charset).strip().lower()
     if charset not in ("utf-8", "utf8"):
         return f"charset {charset!r}"
     return None
@@ -67,10 +76,13 @@ def _parse_content_type(value: str) -> str | None:
 class RequestGuard:
     """ASGI middleware: see the module docstring. ``api_key=None`` turns authentication off."""
 
-    def __init__(self, app, api_key: str | None, max_body_bytes: int):
+    def __init__(
+        self, app, api_key: str | None, max_body_bytes: int, body_timeout_s: float = math.inf
+    ):
         self.app = app
         self.api_key = api_key
         self.max_body_bytes = int(max_body_bytes)
+        self.body_timeout_s = float(body_timeout_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
@@ -109,20 +121,26 @@ class RequestGuard:
         if why is not None:
             await _reply(send, 415, error_body("unsupported_media_type", f"{why}: {fix}", field))
             return
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left; nobody to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._too_large(send, size)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            body = await asyncio.wait_for(self._read_body(receive), self._body_deadline())
+        except TimeoutError:  # a client that stops sending holds a connection: answer and close
+            await _reply(
+                send,
+                408,
+                error_body(
+                    "body_timeout",
+                    f"body: not received within {self.body_timeout_s:g} s (body_timeout_s); "
+                    "send the whole body at once",
+                    "body",
+                ),
+                {"Connection": "close"},
+            )
+            return
+        if body is None:
+            return  # the client left; nobody to answer
+        if isinstance(body, int):
+            await self._too_large(send, body)
+            return
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -139,6 +157,24 @@ class RequestGuard:
             return
         scope[BODY_SCOPE_KEY] = body
         await self.app(scope, _replay(body, receive), send)
+
+    def _body_deadline(self) -> float | None:
+        return None if math.isinf(self.body_timeout_s) else self.body_timeout_s
+
+    async def _read_body(self, receive: Receive) -> bytes | int | None:
+        """The whole body; its size so far once it passes the cap; None if the client left."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None  # the client left; nobody to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return size
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     def _authorised(self, header: str) -> bool:
         scheme, _, token = header.partition(" ")

@@ -3,8 +3,9 @@ limits (``max_texts``, ``max_chars``) are enforced by validation and shown in th
 
 Requests are strict: unknown fields are rejected (a typo such as ``"text"`` for ``"texts"`` must
 not be silently ignored), texts must be JSON strings (no number-to-string coercion), and a text
-must hold a non-space character (bulk scoring rejects blank rows for the same reason: a label for
-nothing is not an answer).
+must hold a visible character, not only spaces, zero-width or control characters
+(:mod:`finslm.visible`; bulk scoring rejects such rows for the same reason: a label for nothing is
+not an answer).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
 
 from finslm.serve.settings import EXPLAIN_METHODS, ServeSettings
+from finslm.visible import VISIBLE_PATTERN
 
 
 class Classification(BaseModel):
@@ -68,8 +70,8 @@ class ExplainResponse(BaseModel):
     )
 
 
-# A text must contain a non-space character (pydantic matches patterns anywhere in the string).
-NOT_BLANK = r"\S"
+# A text must hold a letter, digit, punctuation mark or symbol (finslm.visible).
+NOT_BLANK = VISIBLE_PATTERN
 
 
 class Strict(BaseModel):

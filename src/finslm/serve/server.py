@@ -58,7 +58,8 @@ def run_uvicorn(predictor, settings: ServeSettings, log_level: str = "info") -> 
 
     from finslm.serve.app import create_app
 
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")
+    level = 5 if log_level.lower() == "trace" else log_level.upper()  # uvicorn's TRACE is 5
+    logging.basicConfig(level=level, format="%(levelname)s:     %(message)s")
     if warning := settings.exposure_warning():
         logging.getLogger("finslm.serve").warning(warning)
     app = create_app(predictor, settings)

@@ -38,6 +38,7 @@ class ServeSettings:
     max_chars: int = 2000
     max_body_bytes: int = 1_048_576
     request_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0  # the whole body must arrive within this; else 408, closed
     # /v1/explain: one at a time, short texts, small sampling budgets.
     explain_max_chars: int = 500
     explain_timeout_s: float = 30.0
@@ -61,6 +62,7 @@ class ServeSettings:
             "max_chars": (self.max_chars >= 1, "at least 1"),
             "max_body_bytes": (self.max_body_bytes >= 64, "at least 64"),
             "request_timeout_s": (self.request_timeout_s > 0, "more than 0 s"),
+            "body_timeout_s": (self.body_timeout_s > 0, "more than 0 s"),
             "explain_max_chars": (self.explain_max_chars >= 1, "at least 1"),
             "explain_timeout_s": (self.explain_timeout_s > 0, "more than 0 s"),
             "explain_queue": (self.explain_queue >= 0, "0 or more"),
