@@ -28,6 +28,21 @@ def test_utf16_with_bom_is_decoded():
     assert decode_bytes(TEXT.encode("utf-16"), "f.txt") == TEXT
 
 
+def test_utf32_with_bom_is_decoded_not_read_as_utf16():
+    # UTF-32 LE's byte-order mark starts with UTF-16 LE's.
+    assert decode_bytes(TEXT.encode("utf-32"), "f.txt") == TEXT
+    assert decode_bytes(codecs.BOM_UTF32_BE + TEXT.encode("utf-32-be"), "f.txt") == TEXT
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_named_with_the_conversion(codec):
+    with pytest.raises(
+        DataError,
+        match=rf"s\.csv: looks like {codec.upper().replace('-LE', 'LE').replace('-BE', 'BE')} text",
+    ):
+        decode_bytes(("text,label\n" + TEXT + ",positive\n").encode(codec), "s.csv")
+
+
 def test_c1_bytes_are_read_as_cp1252():
     # 0x80 is the euro sign and 0x92 a right quote in Windows-1252, invisible controls in latin-1.
     assert (

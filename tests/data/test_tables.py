@@ -114,6 +114,53 @@ def test_parquet_float_labels_with_missing_values(tmp_path):
     assert rows["label"].tolist() == ["1.0", ""]
 
 
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        ([b"Profit rose strongly"], "binary"),
+        ([["Profit", "rose"]], "list<"),
+        ([{"a": "Profit"}], "struct<a: string>"),
+        ([pd.Timestamp("2020-01-01")], "timestamp"),
+    ],
+)
+def test_parquet_text_column_that_is_not_text_is_a_data_error(tmp_path, values, kind):
+    """Not silently trained on as "b'Profit rose strongly'" or "['Profit' 'rose']"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"text": values, "label": ["positive"]}), path)
+    with pytest.raises(
+        DataError, match=rf"t\.parquet: column 'text' \(data.text_column\) holds {kind}"
+    ):
+        read_table(path, "parquet", "text", "label")
+
+
+def test_parquet_with_damaged_pandas_metadata_is_read(tmp_path):
+    """Only the two columns are read, without pandas' metadata: a damaged index entry in it
+    (KeyError inside pyarrow's pandas conversion) does not matter."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"text": [invented(1)], "label": ["neutral"]})
+    meta = {"index_columns": ["nope"], "column_indexes": [], "columns": []}
+    path = tmp_path / "m.parquet"
+    pq.write_table(table.replace_schema_metadata({b"pandas": json.dumps(meta).encode()}), path)
+    rows, _ = read_table(path, "parquet", "text", "label")
+    assert rows["text"].tolist() == [invented(1)] and rows["label"].tolist() == ["neutral"]
+
+
+def test_a_duplicated_text_column_is_a_data_error(tmp_path):
+    path = _write(tmp_path, "d.csv", f"text,text,label\n{invented(1)},x,positive\n")
+    with pytest.raises(
+        DataError,
+        match=r"d\.csv: column 'text' \(data.text_column\) appears 2 times in the header \(columns 1, 2\)",
+    ):
+        read_table(path, "csv", "text", "label")
+
+
 def test_invalid_parquet_is_a_data_error(tmp_path):
     path = _write(tmp_path, "bad.parquet", "not parquet at all")
     with pytest.raises(DataError, match=r"bad\.parquet: not a readable parquet file"):

@@ -5,9 +5,11 @@
 
 Decoding order, and why:
 
-1. A UTF-16 BOM -> UTF-16 (Excel's "Unicode text" export; it is full of NUL bytes, so this must
-   come before the binary check).
-2. A NUL byte in the first 8 KiB -> binary file (the same heuristic git uses), a ``DataError``.
+1. A UTF-32 or UTF-16 BOM -> that encoding (Excel's "Unicode text" export is UTF-16; it is full
+   of NUL bytes, so this must come before the binary check).
+2. A NUL byte in the first 8 KiB -> a ``DataError``: UTF-16 without a BOM (NUL in every other
+   byte) is named as such with the ``iconv`` line that converts it; anything else is a binary
+   file (the same heuristic git uses).
 3. UTF-8, strictly, after dropping a UTF-8 BOM. Strict first because a UTF-8 file read as
    latin-1 silently turns every accent into mojibake ("ä" -> "Ã¤"), while latin-1 text is almost
    never valid UTF-8 by accident, so a successful strict decode is a reliable signal.
@@ -41,16 +43,28 @@ _BINARY_PROBE = 8192  # bytes inspected for NUL, like git's buffer_is_binary()
 
 def decode_bytes(raw: bytes, name: str) -> str:
     """Decode a text file's bytes (see the module docstring for the order); ``name`` is for errors."""
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return raw.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{name}: starts with a UTF-16 byte-order mark but is not valid UTF-16 "
-                f"({exc.reason} at byte {exc.start}). Fix: re-save the file as UTF-8."
-            ) from None
+    # UTF-32 first: its little-endian byte-order mark begins with UTF-16's.
+    for boms, codec in (
+        ((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE), "utf-32"),
+        ((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-16"),
+    ):
+        if raw.startswith(boms):
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{name}: starts with a {codec.upper()} byte-order mark but is not valid "
+                    f"{codec.upper()} ({exc.reason} at byte {exc.start}). Fix: re-save the file "
+                    "as UTF-8."
+                ) from None
     if b"\x00" in raw[:_BINARY_PROBE]:
         hint = " (it looks like a zip archive: extract it first)" if raw[:2] == b"PK" else ""
+        if not hint and (codec := _bomless_utf16(raw[:_BINARY_PROBE])):
+            raise DataError(
+                f"{name}: looks like {codec.upper()} text without a byte-order mark (every "
+                f"other byte is NUL). Fix: iconv -f {codec.upper()} -t UTF-8 {name} > "
+                f"{Path(name).stem}.utf8{Path(name).suffix}"
+            )
         raise DataError(
             f"{name}: binary file, not text{hint}; it contains NUL bytes. Fix: point "
             "data.source at a UTF-8 or latin-1 text file (PhraseBank .txt, .csv, .tsv) or a "
@@ -65,6 +79,20 @@ def decode_bytes(raw: bytes, name: str) -> str:
     if _C1.search(text):
         text = text.translate(_CP1252_C1)
     return text
+
+
+def _bomless_utf16(probe: bytes) -> str | None:
+    """``utf-16le`` / ``utf-16be`` when NULs fill one byte of nearly every pair (mostly-ASCII
+    text written as UTF-16 without a byte-order mark), else None."""
+    pairs = len(probe) // 2
+    if pairs < 4:
+        return None
+    for codec, offset in (("utf-16le", 1), ("utf-16be", 0)):
+        nul = probe[offset : 2 * pairs : 2].count(0)
+        other = probe[1 - offset : 2 * pairs : 2].count(0)
+        if nul >= 0.9 * pairs and other <= 0.1 * pairs:
+            return codec
+    return None
 
 
 def read_text(path: Path) -> str:

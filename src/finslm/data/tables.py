@@ -91,19 +91,46 @@ def read_delimited(path: Path, delimiter: str, text_column: str, label_column: s
 
 
 def read_parquet(path: Path, text_column: str, label_column: str) -> Loaded:
-    """Read a parquet file; ``line`` is the 1-based row number."""
+    """Read a parquet file's text and label columns; ``line`` is the 1-based row number.
+
+    Only the two columns are read, with pyarrow and without the pandas metadata a file may
+    carry (a damaged one cannot break the read), and their types are checked: text must be
+    a string column (bytes, lists, structs or timestamps would be turned into their Python
+    repr and trained on), labels strings or numbers (``data.label_map`` maps them).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        frame = pd.read_parquet(path)
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        schema = pq.read_schema(path)
+        header = list(schema.names)
+        text_at, label_at = _column_positions(header, path, text_column, label_column)
+        for at, key, allowed in (
+            (text_at, "text_column", (pa.types.is_string, pa.types.is_large_string)),
+            (label_at, "label_column", (pa.types.is_string, pa.types.is_large_string,
+                                        pa.types.is_integer, pa.types.is_floating,
+                                        pa.types.is_boolean)),
+        ):  # fmt: skip
+            kind = schema.field(at).type
+            if pa.types.is_dictionary(kind):
+                kind = kind.value_type
+            if not (pa.types.is_null(kind) or any(ok(kind) for ok in allowed)):
+                raise DataError(
+                    f"{path}: column {header[at]!r} (data.{key}) holds {kind} values, not "
+                    f"{'text' if key == 'text_column' else 'labels'}. Fix: write it as a string "
+                    f"column, or point data.{key} at the right column."
+                )
+        table = pq.read_table(path, columns=[header[text_at], header[label_at]])
+    except DataError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, pa.ArrowException) as exc:
         raise DataError(
-            f"{path}: not a readable parquet file ({exc}). Fix: point data.source at a valid "
-            ".parquet file, or set data.format to the file's real format."
+            f"{path}: not a readable parquet file ({type(exc).__name__}: {exc}). Fix: point "
+            "data.source at a valid .parquet file, or set data.format to the file's real format."
         ) from None
-    if frame.empty:
+    if table.num_rows == 0:
         raise DataError(f"{path}: the parquet file has no rows. Fix: check the file.")
-    header = [str(name) for name in frame.columns]
-    text_at, label_at = _column_positions(header, path, text_column, label_column)
-    texts, labels = frame.iloc[:, text_at], frame.iloc[:, label_at]
+    texts, labels = (table.column(i).to_pylist() for i in range(2))
     rows = [
         {"text": _cell(text), "label": _cell(label), "line": number, "source": path.name}
         for number, (text, label) in enumerate(zip(texts, labels, strict=True), start=1)
@@ -129,6 +156,12 @@ def _column_positions(
     ):
         if wanted not in header:
             raise DataError(_missing_column(path, wanted, key, header, likely))
+        if header.count(wanted) > 1:
+            where = [i + 1 for i, name in enumerate(header) if name == wanted]
+            raise DataError(
+                f"{path}: column {wanted!r} (data.{key}) appears {len(where)} times in the "
+                f"header (columns {', '.join(map(str, where))}). Fix: rename all but one."
+            )
         positions.append(header.index(wanted))
     return positions[0], positions[1]
 
