@@ -1457,8 +1457,9 @@ class NerConfig(Section):
     hub_config: str = ""
     # Tag scheme of the sources: auto detects io / iob1 / iob2; all are normalised to IOB2.
     scheme: Literal["auto", "io", "iob1", "iob2"] = "auto"
-    # An I-T with no T entity before it in data declared (or detected) IOB2: ``repair`` makes
-    # it B-T (counted), ``reject`` drops the sentence (counted).
+    # An I-T with no T entity before it in data declared IOB2 (scheme: iob2; under auto such a
+    # file is detected as IOB1, where it is legal): ``repair`` makes it B-T (counted),
+    # ``reject`` drops the sentence (counted).
     orphan_i: Literal["repair", "reject"] = "repair"
     # Entity types kept, in label order; other types become O (as the FiNER-139 subset did).
     # [] = every type found in the training data.

@@ -330,3 +330,160 @@ def test_prepare_validation_by_document(tmp_path):
     assert report["splits"]["train"]["documents"] == 3
     assert report["splits"]["val"]["sentences"] == 10
     assert not set(splits["train"].document) & set(splits["val"].document)
+
+
+def malformed(records):
+    out = clean(records)
+    bad = out.rejects[out.rejects.reason == "malformed_line"]
+    return bad.line.tolist(), bad.detail.tolist(), out
+
+
+def test_jsonl_records_of_the_wrong_shape_are_counted_rejects(tmp_path):
+    good = '{"tokens": ["Acme", "rose"], "tags": ["B-ORG", "O"]}'
+    lines = [
+        good,
+        "5",
+        "null",
+        '{"tokens": null, "tags": ["O"]}',
+        '{"tokens": 5, "tags": ["O"]}',
+        '{"tokens": ["a"], "tags": null}',
+        '{"tokens": "AB", "tags": "OO"}',  # list("AB") would keep ['A', 'B'] / ['O', 'O']
+        '{"tokens": {"a": 1}, "tags": {"O": 1}}',  # a dict would keep its keys
+        '{"tokens": ["a", 5], "tags": ["O", "O"]}',
+        '{"tokens": ["a"], "tags": [1]}',  # integers only in the ner_tags layout
+        "[" * 100_000 + "]" * 100_000,  # valid JSON, too deep for the parser
+    ]
+    path = write(tmp_path, "shape.jsonl", "\n".join(lines))
+    line, detail, out = malformed(read_sentences(str(path)))
+    assert line == list(range(2, 12))
+    assert len(out.rows) == 1 and len(out.rows) + len(out.rejects) == len(lines)
+    assert detail[0] == "an int, not a JSON object"
+    assert detail[5] == "'tokens' is a str, not a list"
+    assert detail[-1] == "JSON nested too deeply"
+    assert out.counts["malformed_line"] == 10
+
+
+def test_integer_ner_tags_must_be_integers(tmp_path):
+    names = ["O", "B-ORG", "I-ORG"]
+    path = tmp_path / "ids.parquet"
+    hf_parquet(path, names, [(["Acme"], [1]), (["b"], None)])  # a null list cell
+    line, detail, _ = malformed(read_table(path))
+    assert (line, detail) == ([2], ["'ner_tags' is null, not a list"])
+    # The same label names, ids written as JSON: strings, null, floats and huge numbers are
+    # rejects, not a crash, and 1.7 is not cut to 1.
+    ids = ['["x"]', "[null]", "[1e400]", "[1.7]", "[true]", "[1]"]
+    jsonl = write(
+        tmp_path,
+        "ids.jsonl",
+        "\n".join(f'{{"tokens": ["a{i}"], "ner_tags": {t}}}' for i, t in enumerate(ids)),
+    )
+    line, detail, out = malformed(read_table(jsonl, names))
+    assert line == [1, 2, 3, 4, 5]
+    assert detail[3] == "'ner_tags' holds a float (1.7), not int"
+    assert out.rows.tags.tolist() == [["B-ORG"]]
+
+
+def test_parquet_null_and_string_cells_are_counted_rejects(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lists = pa.table(
+        {
+            "tokens": [["Acme", "rose"], None, ["a", None]],
+            "tags": [["B-ORG", "O"], ["O"], ["O", "O"]],
+        }
+    )
+    pq.write_table(lists, tmp_path / "nulls.parquet")
+    line, detail, out = malformed(read_sentences(str(tmp_path / "nulls.parquet")))
+    assert (line, detail) == (
+        [2, 3],
+        ["'tokens' is null, not a list", "'tokens' holds null (None), not str"],
+    )
+    strings = pa.table({"tokens": ["AB"], "tags": ["OO"]})  # string columns, not lists
+    pq.write_table(strings, tmp_path / "str.parquet")
+    line, detail, out = malformed(read_sentences(str(tmp_path / "str.parquet")))
+    assert (line, len(out.rows)) == ([1], 0)
+
+
+@pytest.mark.parametrize("content", [b"", b"PAR1 not really", b"hello world\n" * 10])
+def test_unreadable_parquet_names_the_file(tmp_path, content):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "broken.parquet"
+    if content == b"PAR1 not really":  # a real file, truncated
+        pq.write_table(pa.table({"tokens": [["a"]], "tags": [["O"]]}), path)
+        content = path.read_bytes()[:-20]
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=r"broken.parquet: not a readable Parquet file"):
+        read_sentences(str(path))
+
+
+def test_conll_splits_only_on_ascii_blanks_and_physical_lines(tmp_path):
+    path = write(
+        tmp_path,
+        "u.conll",
+        "Sales NN O\nof IN O\n5\u00a0000 CD O\nA\u2028B O\n\nnext O\r\nline\tO\rend O\n",
+    )
+    out = read_conll(path)
+    assert out[0]["tokens"] == ["Sales", "of", "5\u00a0000", "A\u2028B"]
+    assert out[0]["tags"] == ["O"] * 4
+    assert out[1]["tokens"] == ["next", "line", "end"]
+    assert out[1]["line"] == 6  # U+2028 did not add a line
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_utf16_conll_gets_an_iconv_hint_that_works(tmp_path, encoding):
+    path = tmp_path / "wide.conll"
+    path.write_bytes("Acme B-ORG\nrose O\n".encode(encoding))
+    name = "UTF-32" if encoding == "utf-32" else "UTF-16"
+    with pytest.raises(DataError, match=rf"wide.conll: .*{name}.*iconv -f {name}\S* -t UTF-8"):
+        read_sentences(str(path))
+
+
+def test_format_overrides_the_suffix(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "real.pq"
+    pq.write_table(pa.table({"tokens": [["Acme"]], "tags": [["B-ORG"]]}), path)
+    assert read_sentences(str(path), "parquet")[0]["tags"] == ["B-ORG"]
+    jsonl = write(tmp_path, "rows.txt", '{"tokens": ["Acme"], "tags": ["B-ORG"]}\n')
+    assert read_sentences(str(jsonl), "jsonl")[0]["tokens"] == ["Acme"]
+    with pytest.raises(DataError, match=r"rows.txt: not a readable Parquet file"):
+        read_sentences(str(jsonl), "parquet")
+
+
+def test_document_values(tmp_path):
+    rows = [
+        '{"tokens": ["a"], "tags": ["O"]}',
+        '{"tokens": ["b"], "tags": ["O"], "document": null}',
+        '{"tokens": ["c"], "tags": ["O"], "document": 1.0}',
+        '{"tokens": ["d"], "tags": ["O"], "document": "10-K 2019"}',
+        '{"tokens": ["e"], "tags": ["O"], "document": 7}',
+        '{"tokens": ["f"], "tags": ["O"], "document": [1]}',
+        '{"tokens": ["g"], "tags": ["O"], "document": {"id": 1}}',
+        '{"tokens": ["h"], "tags": ["O"], "document": 1.5}',
+        '{"tokens": ["i"], "tags": ["O"], "document": true}',
+    ]
+    records = read_sentences(str(write(tmp_path, "docs.jsonl", "\n".join(rows))))
+    line, detail, out = malformed(records)
+    assert out.rows.document.tolist() == ["0", "0", "1", "10-K 2019", "7"]
+    assert (
+        line == [6, 7, 8, 9]
+        and detail[0] == "'document' is a list ([1]), not a string or an integer"
+    )
+    path = tmp_path / "docs.parquet"
+    pd.DataFrame(  # pandas writes an integer column with a gap as floats (NaN for the gap)
+        {"tokens": [["a"], ["b"]], "tags": [["O"], ["O"]], "document": [3, None]}
+    ).to_parquet(path)
+    assert [r["document"] for r in read_sentences(str(path))] == ["3", "0"]
+
+
+@pytest.mark.parametrize("text", ["", "Acme\nrose\n"])
+def test_prepare_stops_on_an_unusable_test_source(tmp_path, text):
+    train = write(tmp_path, "train.txt", "\n".join(f"Firm{i} B-ORG\nrose O\n" for i in range(20)))
+    test = write(tmp_path, "test.txt", text)  # empty, or every sentence rejected
+    cfg = NerConfig(source=str(train), test_source=str(test))
+    with pytest.raises(DataError, match=r"test.txt: no usable sentence"):
+        prepare(cfg)

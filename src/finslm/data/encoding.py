@@ -59,7 +59,7 @@ def decode_bytes(raw: bytes, name: str) -> str:
                 ) from None
     if b"\x00" in raw[:_BINARY_PROBE]:
         hint = " (it looks like a zip archive: extract it first)" if raw[:2] == b"PK" else ""
-        if not hint and (codec := _bomless_utf16(raw[:_BINARY_PROBE])):
+        if not hint and (codec := bomless_utf16(raw[:_BINARY_PROBE])):
             raise DataError(
                 f"{name}: looks like {codec.upper()} text without a byte-order mark (every "
                 f"other byte is NUL). Fix: iconv -f {codec.upper()} -t UTF-8 {name} > "
@@ -81,7 +81,7 @@ def decode_bytes(raw: bytes, name: str) -> str:
     return text
 
 
-def _bomless_utf16(probe: bytes) -> str | None:
+def bomless_utf16(probe: bytes) -> str | None:
     """``utf-16le`` / ``utf-16be`` when NULs fill one byte of nearly every pair (mostly-ASCII
     text written as UTF-16 without a byte-order mark), else None."""
     pairs = len(probe) // 2

@@ -3,23 +3,29 @@ cut long sentences into windows.
 
 Sources (``ner.source`` / ``ner.test_source``, ``ner.format``):
 
-- CoNLL text (``.conll``, ``.txt``): one token a line, any number of whitespace-separated
+- CoNLL text (``.conll``, ``.txt``): one token a line, any number of space- or tab-separated
   columns, the token first and the tag last; a blank line ends a sentence; ``-DOCSTART-`` lines
-  are skipped;
+  are skipped. Lines end at ``\n``, ``\r\n`` or ``\r`` only and columns split on ASCII
+  spaces and tabs only, so a token keeps any other character (U+00A0 in ``5 000``);
 - JSONL (``.jsonl``) or Parquet (``.parquet``) tables with a list column ``tokens`` and a list
   column ``tags`` (tag strings), or ``ner_tags`` (integers, named by the file's Hugging Face
-  ``ClassLabel`` metadata);
+  ``ClassLabel`` metadata); ``ner.format: jsonl`` / ``parquet`` overrides the suffix;
 - ``hub:nlpaueb/finer-139`` (any hub dataset in that layout): the dataset's Parquet files,
   label names read from its ``ClassLabel`` feature, never assumed (:func:`read_hub`).
 
 A sentence is a record ``{tokens, tags, source, line, document}`` (``line``: 1-based line of
 its first token; row number for tables; ``document``: the number of ``-DOCSTART-`` lines
-before it in a CoNLL file, or a table's optional ``document`` field, as a string; else
+before it in a CoNLL file, or a table's optional ``document`` field (a string, an integer or a
+whole-number float, kept as a string: ``1.0`` -> ``"1"``; missing or null: ``"0"``); else
 ``"0"``). Cleaning (:func:`clean`) rejects, counting each reason:
+``malformed_line`` (a table row that is not a record: a JSONL line that is not an object,
+``tokens`` / ``tags`` that are not lists of strings, ``ner_tags`` that are not lists of
+integers, a ``document`` that is not a string, an integer or a whole-number float),
 ``length_mismatch`` (tokens and tags differ in number: a CoNLL line with no tag column),
 ``unknown_tag`` (not ``O`` / ``B-T`` / ``I-T``, or an integer outside the label names),
 ``orphan_i`` (an ``I-T`` starting an entity in data declared IOB2, with ``ner.orphan_i:
-reject``; ``repair`` makes it ``B-T`` and counts it under ``repaired``), ``empty``
+reject``; ``repair`` makes it ``B-T`` and counts it under ``repaired``; under ``scheme: auto``
+such a file is detected as IOB1, where the ``I-`` is legal), ``empty``
 (no tokens, or a blank token), ``duplicate`` (same tokens and tags as an earlier sentence) and
 ``conflicting_duplicate`` (same tokens, other tags: the first is kept). Over-long sentences are
 not truncated: :func:`windows` cuts them into pieces of at most ``ner.max_words`` words, never
@@ -28,7 +34,10 @@ inside an entity when it can help it.
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +46,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from finslm.data.encoding import bomless_utf16, split_lines
 from finslm.data.errors import DataError
 from finslm.ner.tags import detect_scheme, is_valid, orphan_positions, select_types, to_iob2
 
 COLUMNS = ("tokens", "tags", "source", "line", "document")
 REJECT_REASONS = (
+    "malformed_line",
     "length_mismatch",
     "unknown_tag",
     "orphan_i",
@@ -53,6 +64,35 @@ REJECT_REASONS = (
 DOCSTART = "-DOCSTART-"
 HUB_PREFIX = "hub:"
 CONLL_SUFFIXES = {".conll", ".txt", ".iob", ".bio", ".tsv"}
+FORMATS = ("auto", "conll", "jsonl", "parquet", "hub")
+_COLUMN_SEP = re.compile(r"[ \t]+")  # ASCII space and tab only: tokens keep U+00A0 etc.
+_PROBE = 8192  # bytes inspected for NUL (binary or BOM-less UTF-16), as git does
+
+
+def _not_text(path: Path, raw: bytes) -> str | None:
+    """Why ``raw`` cannot be UTF-8 text (a UTF-16/32 byte-order mark, NUL bytes), or None."""
+    fix = "Fix: re-encode the file as UTF-8 (iconv -f {} -t UTF-8 {} > out)."
+    for bom, name in (
+        (codecs.BOM_UTF32_LE, "UTF-32"),  # before UTF-16: its BOM starts with UTF-16 LE's
+        (codecs.BOM_UTF32_BE, "UTF-32"),
+        (codecs.BOM_UTF16_LE, "UTF-16"),
+        (codecs.BOM_UTF16_BE, "UTF-16"),
+    ):
+        if raw.startswith(bom):
+            return f"{path}: {name} text (byte-order mark), not UTF-8. " + fix.format(name, path)
+    probe = raw[:_PROBE]
+    if b"\x00" not in probe:
+        return None
+    if codec := bomless_utf16(probe):  # ASCII text in UTF-16: every other byte NUL
+        name = codec.upper()
+        return f"{path}: looks like {name} text (no byte-order mark), not UTF-8. " + (
+            fix.format(name, path)
+        )
+    kind = " (a Parquet file: set ner.format: parquet)" if raw.startswith(b"PAR1") else ""
+    return (
+        f"{path}: binary file, not text{kind}; it contains NUL bytes. Fix: point ner.source / "
+        "ner.test_source at a UTF-8 CoNLL or JSONL file, or a .parquet file."
+    )
 
 
 def _read_text(path: Path) -> str:
@@ -62,13 +102,15 @@ def _read_text(path: Path) -> str:
             "CoNLL, JSONL or Parquet file, or hub:<dataset id>."
         )
     raw = path.read_bytes()
+    if problem := _not_text(path, raw):
+        raise DataError(problem)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(
             f"{path}, line {line}: not UTF-8 (byte {raw[exc.start]:#x}). Fix: re-encode the file "
-            "as UTF-8 (iconv -f latin1 -t utf-8)."
+            "as UTF-8 (from latin-1: iconv -f latin1 -t utf-8)."
         ) from None
 
 
@@ -98,8 +140,9 @@ def read_conll(path: Path) -> list[dict[str, Any]]:
             )
         tokens, tags = [], []
 
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        fields = line.split()
+    for number, line in enumerate(split_lines(_read_text(path)), start=1):
+        line = line.strip(" \t")
+        fields = _COLUMN_SEP.split(line) if line else []
         if not fields:
             flush()
             continue
@@ -117,74 +160,167 @@ def read_conll(path: Path) -> list[dict[str, Any]]:
 
 
 def _classlabel_names(schema_metadata: dict[bytes, bytes] | None, column: str) -> list[str] | None:
-    """Label names of a Sequence(ClassLabel) column from a Hugging Face Parquet file's metadata."""
+    """Label names of a Sequence(ClassLabel) column from a Hugging Face Parquet file's metadata
+    (None when there are none, or the metadata cannot be read)."""
     if not schema_metadata or b"huggingface" not in schema_metadata:
         return None
-    info = json.loads(schema_metadata[b"huggingface"])
-    features = info.get("info", {}).get("features", {}) or info.get("features", {})
-    feature = features.get(column) or {}
-    inner = feature.get("feature", feature)
-    if isinstance(inner, list):  # the older list-of-feature form
-        inner = inner[0] if inner else {}
-    names = inner.get("names")
-    return list(names) if names else None
+    try:
+        info = json.loads(schema_metadata[b"huggingface"])
+        features = info.get("info", {}).get("features", {}) or info.get("features", {})
+        feature = features.get(column) or {}
+        inner = feature.get("feature", feature)
+        if isinstance(inner, list):  # the older list-of-feature form
+            inner = inner[0] if inner else {}
+        names = inner.get("names")
+    except (ValueError, AttributeError, TypeError, RecursionError):
+        return None
+    return [str(n) for n in names] if isinstance(names, list) and names else None
 
 
-def read_table(path: Path, label_names: list[str] | None = None) -> list[dict[str, Any]]:
-    """Sentences of a JSONL or Parquet ``{tokens, tags}`` (or ``{tokens, ner_tags}``) table."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        if not path.is_file():
-            _read_text(path)  # raises the missing-file error
-        import pyarrow.parquet as pq
+class _Malformed(ValueError):
+    """A table row that is not a sentence record; :func:`clean` rejects it as ``malformed_line``."""
 
+
+def _what(value: Any) -> str:
+    name = type(value).__name__
+    return "null" if value is None else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _list_of(record: dict, key: str, kind: type) -> list:
+    """``record[key]`` if it is a list of ``kind`` (a JSON array, a Parquet list cell)."""
+    value = record[key]
+    if not isinstance(value, list):  # a string would become its characters, a dict its keys
+        raise _Malformed(f"{key!r} is {_what(value)}, not a list")
+    for item in value:
+        if not isinstance(item, kind) or isinstance(item, bool):
+            raise _Malformed(f"{key!r} holds {_what(item)} ({item!r:.40}), not {kind.__name__}")
+    return value
+
+
+def _document(value: Any) -> str:
+    """A table's ``document`` field as a string: missing / null / NaN -> ``"0"`` (no document),
+    ``1.0`` -> ``"1"`` (pandas writes integer columns with gaps as floats)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return str(value)
+    raise _Malformed(f"'document' is {_what(value)} ({value!r:.40}), not a string or an integer")
+
+
+def _table_sentence(record: Any, path: Path, number: int, label_names: list[str] | None) -> dict:
+    """One table row as a sentence; ``_Malformed`` for a bad row, DataError for a bad file."""
+    if isinstance(record, _Malformed):  # a JSONL line that could not be parsed into a record
+        raise record
+    if not isinstance(record, dict):
+        raise _Malformed(f"{_what(record)}, not a JSON object")
+    if "tokens" not in record or not ({"tags", "ner_tags"} & set(record)):
+        raise DataError(
+            f"{path}, line {number}: needs a 'tokens' list and a 'tags' (strings) or "
+            f"'ner_tags' (integers) list; has {', '.join(map(str, record)) or 'nothing'}."
+        )
+    tokens = _list_of(record, "tokens", str)
+    if "tags" in record:
+        tags = _list_of(record, "tags", str)
+    else:
+        if label_names is None:
+            raise DataError(
+                f"{path}: 'ner_tags' are integers but the file names no labels (no Hugging "
+                "Face ClassLabel metadata). Fix: write tag strings in a 'tags' column."
+            )
+        ids = _list_of(record, "ner_tags", int)
+        # An id outside the names becomes an invalid tag: rejected as unknown_tag.
+        tags = [label_names[i] if 0 <= i < len(label_names) else f"?{i}" for i in ids]
+    return {
+        "tokens": list(tokens),
+        "tags": list(tags),
+        "source": path.name,
+        "line": number,
+        "document": _document(record.get("document")),
+    }
+
+
+def _read_parquet(path: Path) -> tuple[list[dict], list[str] | None]:
+    """(rows as dicts of the columns read, ``ner_tags`` label names) of a Parquet file."""
+    if not path.is_file():
+        _read_text(path)  # raises the missing-file error
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
         table = pq.read_table(path)
-        frame = table.to_pandas()
-        label_names = label_names or _classlabel_names(table.schema.metadata, "ner_tags")
-        records = frame.to_dict("records")
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"{path}: not a readable Parquet file ({str(exc)[:200]}). Fix: re-write it (e.g. "
+            "pandas DataFrame.to_parquet), or set ner.format to the file's format."
+        ) from None
+    names = table.column_names
+    if "tokens" not in names or not ({"tags", "ner_tags"} & set(names)):
+        raise DataError(
+            f"{path}: needs a 'tokens' list column and a 'tags' (strings) or 'ner_tags' "
+            f"(integers) list column; has {', '.join(names) or 'nothing'}."
+        )
+    wanted = [c for c in ("tokens", "tags", "ner_tags", "document") if c in names]
+    # Arrow -> Python directly: list cells stay lists (a string cell stays a string, to be
+    # rejected), nulls are None.
+    return table.select(wanted).to_pylist(), _classlabel_names(table.schema.metadata, "ner_tags")
+
+
+def _read_jsonl(path: Path) -> tuple[list[Any], list[int]]:
+    """(parsed lines, their line numbers); a line that parses but cannot be a record (nested
+    too deeply, a number too long) is a ``_Malformed`` in its place, invalid JSON a DataError."""
+    records: list[Any] = []
+    lines: list[int] = []
+    for number, line in enumerate(split_lines(_read_text(path)), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{path}, line {number}: not valid JSON ({exc.msg}). Fix: one JSON object "
+                'a line, e.g. {"tokens": ["Acme", "Corp"], "tags": ["B-ORG", "I-ORG"]}.'
+            ) from None
+        except RecursionError:
+            records.append(_Malformed("JSON nested too deeply"))
+        except ValueError as exc:  # e.g. an integer over Python's 4300-digit limit
+            records.append(_Malformed(f"unreadable JSON value ({str(exc)[:80]})"))
+        lines.append(number)
+    return records, lines
+
+
+def read_table(
+    path: Path, label_names: list[str] | None = None, fmt: str = "auto"
+) -> list[dict[str, Any]]:
+    """Sentences of a JSONL or Parquet ``{tokens, tags}`` (or ``{tokens, ner_tags}``) table
+    (``fmt``: ``jsonl``, ``parquet``, or ``auto``: Parquet for ``.parquet``, else JSONL).
+
+    A row that is not a record (see the module docstring) is kept with no tokens and a
+    ``malformed`` detail, so :func:`clean` counts it as ``malformed_line`` with its line (JSONL)
+    or row number (Parquet)."""
+    path = Path(path)
+    if fmt == "parquet" or (fmt == "auto" and path.suffix.lower() == ".parquet"):
+        records, names = _read_parquet(path)
+        label_names = label_names or names
         lines = list(range(1, len(records) + 1))  # row numbers
     else:
-        records, lines = [], []
-        for number, line in enumerate(_read_text(path).splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path}, line {number}: not valid JSON ({exc.msg}). Fix: one JSON object "
-                    'a line, e.g. {"tokens": ["Acme", "Corp"], "tags": ["B-ORG", "I-ORG"]}.'
-                ) from None
-            lines.append(number)
+        records, lines = _read_jsonl(path)
     out = []
     for record, number in zip(records, lines, strict=True):
-        if "tokens" not in record or not ({"tags", "ner_tags"} & set(record)):
-            raise DataError(
-                f"{path}, line {number}: needs a 'tokens' list and a 'tags' (strings) or "
-                f"'ner_tags' (integers) list; has {', '.join(map(str, record)) or 'nothing'}."
+        try:
+            out.append(_table_sentence(record, path, number, label_names))
+        except _Malformed as exc:
+            out.append(
+                {
+                    "tokens": [],
+                    "tags": [],
+                    "source": path.name,
+                    "line": number,
+                    "document": "0",
+                    "malformed": str(exc),
+                }
             )
-        tokens = [str(t) for t in list(record["tokens"])]
-        if "tags" in record:
-            tags = [str(t) for t in list(record["tags"])]
-        else:
-            ids = [int(t) for t in list(record["ner_tags"])]
-            if label_names is None:
-                raise DataError(
-                    f"{path}: 'ner_tags' are integers but the file names no labels (no Hugging "
-                    "Face ClassLabel metadata). Fix: write tag strings in a 'tags' column."
-                )
-            # An id outside the names becomes an invalid tag: rejected as unknown_tag.
-            tags = [label_names[i] if 0 <= i < len(label_names) else f"?{i}" for i in ids]
-        out.append(
-            {
-                "tokens": tokens,
-                "tags": tags,
-                "source": path.name,
-                "line": number,
-                "document": str(record.get("document", 0)),
-            }
-        )
     return out
 
 
@@ -213,7 +349,7 @@ def read_hub(source: str, split: str, config: str) -> list[dict[str, Any]]:
         raise _download_error(repo_id, exc) from exc
     out = []
     for path in split_files(root, split, config, repo_id):
-        records = read_table(path)
+        records = read_table(path, fmt="parquet")
         name = str(path.relative_to(root).as_posix())
         out += [{**r, "source": name} for r in records]
     return out
@@ -221,6 +357,8 @@ def read_hub(source: str, split: str, config: str) -> list[dict[str, Any]]:
 
 def read_sentences(source: str, fmt: str = "auto", hub_split="train", hub_config="") -> list[dict]:
     """Read ``source`` in ``fmt`` (``auto``: by suffix, or ``hub:`` prefix)."""
+    if fmt not in FORMATS:
+        raise DataError(f"ner.format: {fmt!r} is not one of {', '.join(FORMATS)}.")
     if fmt == "hub" or (fmt == "auto" and source.startswith(HUB_PREFIX)):
         return read_hub(source, hub_split, hub_config)
     path = Path(source)
@@ -228,8 +366,10 @@ def read_sentences(source: str, fmt: str = "auto", hub_split="train", hub_config
     if fmt == "auto":
         if suffix in CONLL_SUFFIXES:
             fmt = "conll"
-        elif suffix in {".jsonl", ".json", ".parquet"}:
-            fmt = "table"
+        elif suffix in {".jsonl", ".json"}:
+            fmt = "jsonl"
+        elif suffix == ".parquet":
+            fmt = "parquet"
         else:
             raise DataError(
                 f"{path}: cannot tell the format from the suffix {suffix!r}. Fix: set "
@@ -237,7 +377,7 @@ def read_sentences(source: str, fmt: str = "auto", hub_split="train", hub_config
             )
     if fmt == "conll":
         return read_conll(path)
-    return read_table(path)
+    return read_table(path, fmt=fmt)
 
 
 # --- cleaning ---
@@ -281,7 +421,9 @@ def clean(
     valid: list[dict] = []
     for s in sentences:
         tokens, tags = list(s["tokens"]), list(s["tags"])
-        if not tokens or any(not t.strip() for t in tokens):
+        if s.get("malformed"):
+            reject(s, "malformed_line", s["malformed"])
+        elif not tokens or any(not t.strip() for t in tokens):
             reject(s, "empty", "no tokens" if not tokens else "a blank token")
         elif len(tokens) != len(tags):
             reject(s, "length_mismatch", f"{len(tokens)} tokens, {len(tags)} tags")

@@ -31,6 +31,7 @@ SPLITS = ("train", "val", "test")
 
 
 def _clean(cfg: NerConfig, source: str, split: str, types: list[str]) -> tuple[Cleaned, int]:
+    """(cleaned, sentences read) of one source; a DataError naming it when nothing is usable."""
     sentences = read_sentences(source, cfg.format, split, cfg.hub_config)
     cleaned = clean(
         sentences,
@@ -39,6 +40,12 @@ def _clean(cfg: NerConfig, source: str, split: str, types: list[str]) -> tuple[C
         entity_types=types,
         label_map=cfg.label_map,
     )
+    if cleaned.rows.empty:
+        name = f"{source} ({split} split)" if source.startswith("hub:") else source
+        raise DataError(
+            f"{name}: no usable sentence ({len(sentences)} read, rejects: {cleaned.counts}). "
+            "Fix the file or ner.format / ner.scheme."
+        )
     return cleaned, len(sentences)
 
 
@@ -46,11 +53,6 @@ def prepare(cfg: NerConfig) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict
     """(splits, rejects, report) for ``cfg``; raises DataError naming the file when unusable."""
     types = list(cfg.entity_types)
     main, n_main = _clean(cfg, cfg.source, cfg.hub_split, types)
-    if main.rows.empty:
-        raise DataError(
-            f"{cfg.source}: no usable sentence ({n_main} read, rejects: {main.counts}). Fix the "
-            "file or ner.format / ner.scheme."
-        )
     if not types:  # every type found in the training data, in order of appearance
         types = list(dict.fromkeys(split_tag(t)[1] for s in main.rows.tags for t in s if t != "O"))
     rejects = [main.rejects.assign(file="source")]
