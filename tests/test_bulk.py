@@ -155,6 +155,16 @@ def test_non_text_and_non_utf8_cells_are_rejects(tfidf, tmp_path):
     assert (result.rows, result.kept, result.rejected["not_utf8"]) == (3, 2, 1)
 
 
+def test_max_chars_is_inclusive(tfidf, tmp_path):
+    n = 40
+    source = tmp_path / "in.txt"
+    source.write_text("a" * (n - 3) + " up\n" + "b" * (n - 2) + " up\n", encoding="utf-8")
+    result = score_file(tfidf, source, tmp_path / "o.csv", max_chars=n)
+    assert (result.kept, result.rejected["too_long"]) == (1, 1)
+    assert pd.read_csv(tmp_path / "o.csv")["row"].tolist() == [1]
+    assert pd.read_csv(rejects_path(tmp_path / "o.csv"))["row"].tolist() == [2]
+
+
 def test_texts_with_nothing_visible_are_empty_rejects(tfidf, tmp_path):
     """Zero-width, control and format characters alone are not text (as the server says)."""
     source = tmp_path / "in.jsonl"

@@ -28,6 +28,13 @@ def test_repo_params_load_with_documented_types():
     assert params.data.val_size == pytest.approx(0.1)
 
 
+def test_max_chars_must_exceed_min_chars():
+    from finslm.config import DataConfig
+
+    with pytest.raises(ConfigError, match=r"max_chars.*> min_chars"):
+        DataConfig(min_chars=10, max_chars=5)
+
+
 def test_defaults_fill_missing_keys(tmp_path):
     params = load_params(write(tmp_path, base()))
     assert params.models["m"].checkpoint == "packaged:all-MiniLM-L6-v2"

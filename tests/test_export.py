@@ -155,6 +155,14 @@ def test_parity_failures_name_the_graph_and_the_key():
     assert "onnx-int8" in failures[1] and "export.int8_min_agreement" in failures[1]
 
 
+def test_parity_tolerance_is_inclusive():
+    cfg = ExportConfig()
+    at = {"onnx-fp32": {"max_abs_logit_diff": cfg.atol, "agreement": 1.0, "n": 10}}
+    assert parity_failures(at, cfg) == []
+    over = {"onnx-fp32": {"max_abs_logit_diff": 2 * cfg.atol, "agreement": 1.0, "n": 10}}
+    assert len(parity_failures(over, cfg)) == 1
+
+
 def _stage(tmp_path: Path, model: Path, export_params: dict) -> tuple[int, str, Path]:
     """Run stages/export.py in a scratch layout (models/<m>, data/prepared/val.parquet)."""
     import contextlib

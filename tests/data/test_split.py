@@ -85,6 +85,15 @@ def test_check_disjoint_catches_a_leak():
         check_disjoint({"train": train, "test": test})
 
 
+def test_split_itself_refuses_a_leak():
+    """split() runs the no-overlap check on its own parts: rows whose texts collide after
+    normalisation (the same text under two labels here) cannot land in two splits quietly."""
+    frame = rows_with({"negative": 20, "neutral": 20, "positive": 20})
+    frame["text"] = frame["label"] + " results ."  # 20 copies of three texts
+    with pytest.raises(DataError, match="leak"):
+        split(frame, test_size=0.2, val_size=0.1, seed=42)
+
+
 def test_split_errors_name_the_source_and_row_count():
     rows = rows_with({"negative": 1, "neutral": 30, "positive": 30})
     with pytest.raises(DataError, match=r"^data.source=x.csv: cannot stratify .* row\(s\) of 61 "):

@@ -111,3 +111,11 @@ def test_word_shape_needs_token_types():
     )
     with pytest.raises(ModelError, match="word_shape needs .* token type ids.*word_shape: false"):
         check_word_shape(model, "tiny-distilbert")
+
+
+def test_macro_f1_averages_the_types_present_in_gold():
+    """A type with no gold entity (PER predicted once, LOC never seen) is not averaged in as 0:
+    macro-F1 is over the types the test set has (seqeval's support > 0)."""
+    m = entity_metrics([["B-ORG", "O"]], [["B-ORG", "B-PER"]], types=["ORG", "PER", "LOC"])
+    assert m["entity_macro_f1"] == 1.0
+    assert m["entity_micro_f1"] < 1.0  # the spurious PER still costs micro precision

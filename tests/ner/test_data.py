@@ -113,6 +113,16 @@ BAD = [
 ]
 
 
+def test_an_i_tag_of_another_type_is_an_orphan():
+    """I-PER right after B-ORG starts a new entity: illegal in IOB2, like an I- after O."""
+    from finslm.ner.tags import orphan_positions
+
+    assert orphan_positions(["B-ORG", "I-PER"]) == [1]
+    assert orphan_positions(["B-ORG", "I-ORG", "O", "I-LOC"]) == [3]
+    out = clean([sent("Corvik Marla paid", "B-ORG I-PER O", 1)], scheme="iob2", orphan_i="reject")
+    assert out.rejects.reason.tolist() == ["orphan_i"] and out.rows.empty
+
+
 @pytest.mark.parametrize("policy", ["repair", "reject"])
 def test_rejects_counted_by_reason_and_nothing_lost(policy):
     out = clean(BAD, scheme="iob2", orphan_i=policy)

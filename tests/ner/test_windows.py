@@ -77,3 +77,22 @@ def test_bucketed_batches_keep_input_order():
     bucketed = fake.tag_words(sentences, batch_size=2, bucket=True)
     assert [t for t, _ in plain] == [t for t, _ in bucketed]
     assert [len(w) for w in fake.windows] == [2, 4, 6, 10]  # shortest first
+
+
+def test_entity_spans_are_exact_character_offsets():
+    """Tagger.entities turns word tags into spans whose [start, end) slice the text back to the
+    entity (end exclusive), with a multi-word entity spanning from its first to its last word;
+    the model is stubbed, so this runs without one."""
+    import numpy as np
+
+    text = "Tamber Bank hired Marla today."
+    tags = ["B-ORG", "I-ORG", "O", "B-PER", "O", "O"]  # Tamber Bank hired Marla today .
+    tagger = Tagger.__new__(Tagger)
+    tagger.tag_words = lambda words, batch_size=32, bucket=False: [
+        (tags[: len(w)], np.full(len(w), 0.5)) for w in words
+    ]
+    found = tagger.entities([text])[0]
+    assert [(e["type"], e["start"], e["end"], e["text"]) for e in found] == [
+        ("ORG", 0, 11, "Tamber Bank"), ("PER", 18, 23, "Marla"),
+    ]  # fmt: skip
+    assert all(text[e["start"] : e["end"]] == e["text"] for e in found)

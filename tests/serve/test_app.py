@@ -127,10 +127,12 @@ def test_health_ready_metrics_docs(served_predictor):
         assert c.head("/v1/classify").status_code == 405
         c.post("/v1/classify", json={"texts": ["Sales fell."]})
         c.post("/v1/classify", json={"texts": []})
+        c.post("/v1/classify", json={"texts": ["Costs rose.", "Orders held."]})
         text = c.get("/metrics").text
         assert c.get("/openapi.json").json()["paths"]["/v1/classify"]["post"]
         assert c.get("/docs").status_code == 200
-    assert 'finslm_requests_total{route="/v1/classify",status="200"} 1.0' in text
+    assert 'finslm_requests_total{route="/v1/classify",status="200"} 2.0' in text
+    assert "finslm_texts_total 3.0" in text  # texts, not requests; the warm-up does not count
     assert 'finslm_errors_total{route="/v1/classify",status="422"} 1.0' in text
     assert 'finslm_request_seconds_bucket{le="0.005",route="/v1/classify"}' in text
     assert "finslm_batch_size_count" in text and "finslm_ready 1.0" in text
@@ -315,6 +317,19 @@ def test_missing_content_type_is_415(client):
     assert r.status_code == 415 and r.json()["error"]["field"] == "Content-Type"
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_body_limit_is_inclusive(client, streamed):
+    """max_body_bytes (2000 here) bytes pass; one more is 413, by Content-Length or streamed."""
+    head = b'{"texts": ["Sales fell."]}'
+    for size, status in ((2000, 200), (2001, 413)):
+        body = head + b" " * (size - len(head))
+        content = iter([body[:1000], body[1000:]]) if streamed else body
+        r = client.post(
+            "/v1/classify", content=content, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == status, (size, streamed, r.text)
+
+
 def test_streamed_body_over_the_cap_is_413(client):
     def chunks():
         yield b'{"texts": ["'
@@ -351,6 +366,7 @@ def test_api_key(served_predictor, monkeypatch):
         assert c.post("/v1/classify", json=body, headers=good).status_code == 200
         assert c.get("/v1/model", headers=good).status_code == 200
         assert c.get("/v1/model").status_code == 401
+        assert c.post("/v1/explain", json={"text": "Sales fell."}).status_code == 401
         assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
         assert c.get("/metrics").status_code == 200
 
