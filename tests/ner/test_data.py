@@ -433,13 +433,16 @@ def test_conll_splits_only_on_ascii_blanks_and_physical_lines(tmp_path):
     path = write(
         tmp_path,
         "u.conll",
-        "Sales NN O\nof IN O\n5\u00a0000 CD O\nA\u2028B O\n\nnext O\r\nline\tO\rend O\n",
+        "Sales NN O\nof IN O\n5\u00a0000 CD O\nA\u2028B O\n\nnext O\r\nline\tO\rend O\n"
+        "\u00a0\u3000\nlast O\n",
     )
     out = read_conll(path)
     assert out[0]["tokens"] == ["Sales", "of", "5\u00a0000", "A\u2028B"]
     assert out[0]["tags"] == ["O"] * 4
     assert out[1]["tokens"] == ["next", "line", "end"]
     assert out[1]["line"] == 6  # U+2028 did not add a line
+    # A line of only non-ASCII blanks ends a sentence, as an empty line does.
+    assert [s["tokens"] for s in out[2:]] == [["last"]] and out[2]["line"] == 10
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])

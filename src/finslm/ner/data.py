@@ -142,7 +142,9 @@ def read_conll(path: Path) -> list[dict[str, Any]]:
 
     for number, line in enumerate(split_lines(_read_text(path)), start=1):
         line = line.strip(" \t")
-        fields = _COLUMN_SEP.split(line) if line else []
+        # A line of only blanks of any kind (U+00A0, U+3000 ...) ends a sentence, as an empty one
+        # does; inside a line only ASCII space and tab separate columns.
+        fields = _COLUMN_SEP.split(line) if line.strip() else []
         if not fields:
             flush()
             continue
