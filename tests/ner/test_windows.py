@@ -61,6 +61,13 @@ def test_every_word_of_a_long_sentence_is_tagged():
     assert fake.windows[1][0] == words[10]  # the second window overlaps half of the first
 
 
+def test_a_sentence_of_no_words_is_tagged_empty_beside_others():
+    fake = WindowedFake(width=20)
+    (empty, _), (tags, _) = fake.tag_words([[], ["Acme", "rose"]])
+    assert empty == [] and tags == ["B-ORG", "O"]
+    assert fake.windows == [["Acme", "rose"]]  # the empty one never reached the model
+
+
 def test_a_word_longer_than_a_window_is_scored_on_its_first_sub_token():
     words = ["Acme", "~" + "x" * 50, "said", "Velmont"]
     fake = WindowedFake(width=3)

@@ -98,7 +98,7 @@ def explain(
     model: Annotated[Path, typer.Option("--model", "-m", help="models/<m> (PyTorch).")] = Path(
         "models/ner-minilm"
     ),
-    entity: Annotated[int, typer.Option(help="Which predicted entity (0 = first).")] = 0,
+    entity: Annotated[int, typer.Option(min=0, help="Which predicted entity (0 = first).")] = 0,
     steps: Annotated[int, typer.Option(help="Integrated-gradients steps.")] = 16,
 ) -> None:
     """Which words drove one predicted entity (integrated gradients), as JSON."""

@@ -30,6 +30,8 @@ def explain_entity(tagger, text: str, index: int = 0, steps: int = 16) -> dict[s
     if tagger.backend != "torch-fp32":
         raise ModelError("explain needs the PyTorch model (models/<m>, backend torch-fp32)")
     words = split_words(text)
+    if not words:
+        raise ModelError("nothing to explain: the text has no words")
     tokens = [w for w, _, _ in words]
     ((tags, _),) = tagger.tag_words([tokens])
     found = spans(tags)

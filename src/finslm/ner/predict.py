@@ -207,8 +207,9 @@ class Tagger:
         out = [np.empty((len(w), len(self.labels)), dtype=np.float32) for w in words]
         big = np.zeros(len(self.labels), dtype=np.float32)
         big[0] = 30.0  # no room for even one sub-token (max_length <= 2): certain O
-        # (sentence, first word of the window, first word this window writes)
-        todo = [(i, 0, 0) for i in range(len(words))]
+        # (sentence, first word of the window, first word this window writes); a sentence of no
+        # words has nothing to tag (its logits are (0, n_labels))
+        todo = [(i, 0, 0) for i in range(len(words)) if words[i]]
         while todo:
             if bucket and len(todo) > batch_size:
                 todo.sort(key=lambda item: len(words[item[0]]) - item[1])
