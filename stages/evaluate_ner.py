@@ -6,7 +6,8 @@ Entity-level micro/macro P/R/F1 and per-type scores (seqeval, strict IOB2), toke
 a token-level confusion of types, for ``val`` and ``test``. With ``--explain-out DIR`` (as
 dvc.yaml runs it; the PyTorch backend) it also explains the first predicted entity of the first
 ``ner.explain_entities`` test sentences that have one (integrated gradients, ``ner.ig_steps``)
-into ``DIR/<name>.json``, which the report's NER section shows.
+into ``DIR/<name>.json``, which the report's NER section shows, and measures how faithful those
+explanations are (``explain_faithfulness`` in the metrics: :mod:`finslm.ner.faithfulness`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     for split in ("val", "test"):
         result[split] = score(tagger, read_split(args.prepared, split), types)
+    if args.explain_out is not None:
+        result["explain_faithfulness"] = _explain(args, tagger)
     out = args.out / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -56,16 +59,25 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {out}: test entity micro-F1 {t['entity_micro_f1']:.4f}, "
         + ", ".join(f"{k} {v['f1']:.3f}" for k, v in t["per_type"].items())
     )
-    if args.explain_out is not None:
-        _explain(args, tagger)
+    if "explain_faithfulness" in result:
+        f = result["explain_faithfulness"]
+        print(
+            f"explanations of {f['n']} entities: comprehensiveness {f['ig']['comprehensiveness']:.3f}"
+            f" (random {f['random']['comprehensiveness']:.3f}), sufficiency "
+            f"{f['ig']['sufficiency']:.3f} (random {f['random']['sufficiency']:.3f})"
+            if f["n"]
+            else "no test entity to explain"
+        )
     return 0
 
 
-def _explain(args, tagger) -> None:
+def _explain(args, tagger) -> dict:
+    """Explain entities into ``--explain-out``; their faithfulness (numbers only, no text)."""
     from tqdm import tqdm
 
     from finslm.config import load_ner_config
     from finslm.ner.explain import explain_examples
+    from finslm.ner.faithfulness import explanations_faithfulness
     from finslm.outputs import atomic_path
 
     cfg = load_ner_config(args.params)
@@ -78,11 +90,14 @@ def _explain(args, tagger) -> None:
             cfg.ig_steps,
             progress=lambda k: bar.update(k - bar.n),
         )
+    faithfulness = explanations_faithfulness(tagger, found, seed=cfg.seed)
     out = args.explain_out / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps({"explanations": found}, indent=2) + "\n", encoding="utf-8")
+        body = {"explanations": found, "faithfulness": faithfulness}
+        tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}: {len(found)} entities explained (integrated gradients)")
+    return faithfulness
 
 
 if __name__ == "__main__":

@@ -102,7 +102,8 @@ def _explanations(path: Path) -> str:
     entity, red: against) and the entity underlined; empty when the file is absent."""
     if not path.is_file():
         return ""
-    found = json.loads(path.read_text(encoding="utf-8")).get("explanations") or []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    found = data.get("explanations") or []
     if not found:
         return "<p>No test sentence had a predicted entity to explain.</p>"
     rows = []
@@ -126,4 +127,28 @@ def _explanations(path: Path) -> str:
         "green for the entity, red against; the entity underlined):</p><ul>"
         + "".join(rows)
         + "</ul>"
+        + _faithfulness(data.get("faithfulness"))
+    )
+
+
+def _faithfulness(f: dict | None) -> str:
+    """One table: each metric for integrated gradients and the random floor."""
+    if not f or not f.get("n"):
+        return ""
+    metrics = (
+        ("comprehensiveness", "↑: p drop when the top words are masked"),
+        ("sufficiency", "↓: p drop when only the top words are kept"),
+        ("loo_spearman", "↑: rank agreement with masking each word alone"),
+    )
+    rows = "".join(
+        f"<tr><td>{key}</td><td>{f['ig'][key]:.3f}</td><td>{f['random'][key]:.3f}</td>"
+        f"<td>{_e(what)}</td></tr>"
+        for key, what in metrics
+    )
+    fractions = ", ".join(f"{k:g}" for k in f.get("fractions", []))
+    return (
+        f"<p>Faithfulness of these {f['n']} explanations (words masked, the entity's score p "
+        f"recomputed; top fractions {fractions}; <code>finslm.ner.faithfulness</code>):</p>"
+        "<table><tr><th>metric</th><th>integrated gradients</th><th>random</th><th></th></tr>"
+        f"{rows}</table>"
     )
