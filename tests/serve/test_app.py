@@ -156,6 +156,8 @@ BAD_INPUTS = [
     ("malformed-json", '{"texts": ["a",', None, 422, "json_invalid", "body", None),
     ("empty-body", "", None, 422, "missing", "body", None),
     ("invalid-utf8", b'{"texts": ["caf\xe9"]}', None, 400, "invalid_utf8", "body", None),
+    # UTF-16 without a byte-order mark is valid UTF-8 byte by byte (NULs), not UTF-8 JSON.
+    ("utf16-no-bom", '{"texts": ["a"]}'.encode("utf-16-le"), None, 400, "invalid_utf8", "body", None),
     ("wrong-type", '{"texts": ["a"]}', "text/plain", 415, "unsupported_media_type", "Content-Type", None),
     ("form", "texts=a", "application/x-www-form-urlencoded", 415, "unsupported_media_type", "Content-Type", None),
     ("latin1", '{"texts": ["a"]}', "application/json; charset=latin-1", 415, "unsupported_media_type", "Content-Type", None),

@@ -143,14 +143,17 @@ class RequestGuard:
             return
         try:
             body.decode("utf-8")
+            nul = body.find(b"\x00")  # never in UTF-8 JSON (escaped as \u0000); UTF-16/32 is full
+            if nul >= 0:
+                raise UnicodeDecodeError("utf-8", body, nul, nul + 1, "a NUL byte (UTF-16/32?)")
         except UnicodeDecodeError as exc:
             await _reply(
                 send,
                 400,
                 error_body(
                     "invalid_utf8",
-                    f"body: byte {exc.start} is not valid UTF-8 ({body[exc.start : exc.start + 1]!r});"
-                    " encode the JSON as UTF-8",
+                    f"body: byte {exc.start} is not valid UTF-8 JSON "
+                    f"({body[exc.start : exc.start + 1]!r}: {exc.reason}); encode the JSON as UTF-8",
                     "body",
                 ),
             )
