@@ -249,3 +249,53 @@ def test_fraction_of_peak_and_padding(result):
     assert "peak_frac_bs1" not in rows["tfidf/sklearn"]
     table = markdown_table(result)
     assert "% peak bs 1" in table and "ort-int8" in table
+
+
+def test_percentiles_and_first_pass_warm_up():
+    from finslm.bench import _percentiles, first_pass
+
+    p = _percentiles([i / 1e3 for i in range(1, 101)])
+    assert p["p50_ms"] == pytest.approx(50.5) and p["p95_ms"] == pytest.approx(95.05)
+    calls = []
+    out = first_pass(calls.append, ["a", "b", "c"], warmup=2)
+    assert calls == ["a", "b", "a", "b", "c"] and out["first_pass_max_ms"] >= 0
+
+
+def test_ratios_against_the_reference(result):
+    rows, env = result["variants"], result["env"]
+    ref = rows[env["reference"]]
+    for r in rows.values():
+        assert r["speedup_p50"] == pytest.approx(ref["p50_ms"] / r["p50_ms"], rel=0.02)
+        assert r["throughput_ratio"] == pytest.approx(
+            r["throughput_bs8"] / ref["throughput_bs8"], rel=0.02
+        )
+        assert r["accuracy_delta_pt"] == pytest.approx(
+            100 * (r["accuracy"] - ref["accuracy"]), abs=0.06
+        )
+    assert rows["tfidf/sklearn"]["accuracy_delta_pt"] != 0  # the one row where it differs
+    probe = env["peak_probe"]
+    for e, v in env["peak_gops"].items():
+        assert v == max(probe["before"][e], probe["after"][e])
+
+
+def test_first_pass_p95_is_the_95th_percentile():
+    import time
+
+    from finslm.bench import first_pass
+
+    out = first_pass(lambda t: time.sleep(len(t) / 1e3), ["a" * n for n in range(1, 11)], warmup=0)
+    assert 8.5 < out["first_pass_p95_ms"] <= out["first_pass_max_ms"]  # p50 would be ~5.5
+
+
+def test_batch1_rate_counts_the_latency_sentences_only(result, layout):
+    from finslm.opcount import EncoderShape, sentence_ops
+    from finslm.predict import load_predictor
+
+    n = KNOBS["latency_sentences"]
+    assert len(TEXTS) > n
+    p = load_predictor(layout / "exports/tiny", "onnx-fp32", threads=1)
+    ops = sentence_ops(
+        EncoderShape.from_folder(layout / "exports/tiny"), p.lengths(TEXTS[:n]).tolist()
+    )
+    r = result["variants"]["tiny/onnx-fp32"]
+    assert r["gops_bs1"] == pytest.approx(ops / n / (r["mean_ms"] / 1e3) / 1e9, rel=0.02)

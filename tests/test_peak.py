@@ -76,3 +76,12 @@ def test_openvino_int8_probe_is_an_integer_gemm_of_the_quantised_operands():
     got = compiled.create_infer_request().infer({0: a})[compiled.outputs[0]]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     assert ov_gemm(1, int8=True, n=64, repeats=1, fill_s=0.01) > 0
+
+
+def test_gops_counts_every_call():
+    import time
+
+    from finslm.peak import _gops
+
+    rate = _gops(lambda: time.sleep(0.005), 5e6, repeats=3, fill_s=0.05)  # ~1 GOP/s
+    assert 0.4 < rate < 1.1

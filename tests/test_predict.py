@@ -280,3 +280,43 @@ def test_encoder_lengths_count_tokens_after_truncation(predictors):
     assert predictors["torch-fp32"].truncated(texts).tolist() == [False, True]
     assert lengths[0] == p.encoder([texts[0]])["input_ids"].shape[1]
     assert [list(b) for b in batch_plan(5, 2)] == [[0, 1], [2, 3], [4]]
+
+
+@pytest.fixture(scope="module")
+def onnx_fp32(tiny_export):
+    return load_predictor(tiny_export[0], "onnx-fp32", threads=1)
+
+
+def _spy(p):
+    seen = []
+    run = p._predict_batch
+    p._predict_batch = lambda batch: seen.append(list(batch)) or run(batch)
+    return seen
+
+
+def test_predict_honours_batch_size_and_bucket_flag(onnx_fp32):
+    texts = ["profit " * (k % 7 + 1) for k in range(10)]
+    seen = _spy(onnx_fp32)
+    try:
+        onnx_fp32.predict(texts, batch_size=3)
+        assert [len(b) for b in seen] == [3, 3, 3, 1]
+        seen.clear()
+        onnx_fp32.predict_proba(texts, batch_size=3, bucket=False)
+        assert [t for b in seen for t in b] == texts  # input order without bucketing
+        seen.clear()
+        onnx_fp32.predict_proba(texts, batch_size=3)  # bucketed: batches run in length order
+        lengths = [
+            len(onnx_fp32.encoder.lengths(b)) and int(onnx_fp32.encoder.lengths(b).max())
+            for b in seen
+        ]
+        assert lengths == sorted(lengths) and [t for b in seen for t in b] != texts
+    finally:
+        del onnx_fp32._predict_batch
+
+
+def test_truncated_is_exact_near_the_byte_threshold(onnx_fp32):
+    m = onnx_fp32.max_length
+    # Each "!" is its own token: m-1 of them + [CLS], [SEP] overflow; m-3 fit.
+    assert onnx_fp32.truncated(["!" * (m - 1), "!" * (m - 3)]).tolist() == [True, False]
+    # Many bytes, few tokens: long enough to be tokenised, too short to overflow.
+    assert onnx_fp32.truncated(["profitability " * 8]).tolist() == [False]

@@ -346,3 +346,14 @@ def test_prune_teacher_must_be_a_transformer(tmp_path):
         load_prune_config(params)
     params.write_text("models: {m: {kind: transformer}}\nprune: {model: m}\n")
     assert load_prune_config(params).recovery_teacher == "m"  # empty: the unpruned source
+
+
+def test_ffn_importance_is_additive_over_sentences(model, tiny_classifier, frames):
+    from finslm.prune.run import _batches, load_transformer
+
+    tokenizer, _, _ = load_transformer(tiny_classifier)
+    whole = list(_batches(tokenizer, frames[0].iloc[:8], 64, 8))
+    single = list(_batches(tokenizer, frames[0].iloc[:8], 64, 1))
+    a, b = ffn_importance(model, whole), ffn_importance(model, single)
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-3, atol=1e-6)

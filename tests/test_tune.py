@@ -313,3 +313,16 @@ def test_study_killed_mid_trial_resumes_and_finishes(workspace):
     assert [t.number for t in trials] == list(range(len(trials)))
     saved = json.loads((workspace / "tune" / "minilm.json").read_text())
     assert saved["counts"]["fail"] == 1 and "dvc_exp_run" in saved
+
+
+def test_suggest_keeps_bounds_and_log_scale():
+    import optuna
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from finslm.tune import suggest
+
+    trial = optuna.create_study().ask()
+    space = {"lr": {"low": 1e-5, "high": 1e-3, "log": True}, "epochs": {"low": 1, "high": 4}}
+    suggest(trial, space, {"lr": float, "epochs": int})
+    assert trial.distributions["lr"] == FloatDistribution(1e-5, 1e-3, log=True)
+    assert trial.distributions["epochs"] == IntDistribution(1, 4)

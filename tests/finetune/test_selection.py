@@ -120,3 +120,14 @@ def test_load_targets_reads_and_checks_the_analysis(tmp_path):
         load_targets(path, "minilm")
     with pytest.raises(DataError, match="run `dvc repro explain`"):
         load_targets(tmp_path / "missing.json", "minilm")
+
+
+def test_hard_cap_rounds_down_and_easy_pool_is_exact():
+    out = select(_frame(n=99), Targets(), dataclasses.replace(FinetuneConfig(), max_hard_share=0.2))
+    assert out["hard"].sum() == 19  # floor(0.2 * 99)
+    frame = _frame(n=100)
+    frame["label"] = ["neutral", "positive", "negative"] * 33 + ["neutral"]
+    frame["hard"] = False
+    frame.loc[:1, "hard"] = True  # 2 hard, easy_ratio 1 -> 2 easy; per-label rounding gives 3
+    hard, easy = focus_pool(frame, 1.0, np.random.default_rng(0))
+    assert len(easy) == 2

@@ -91,3 +91,55 @@ def test_summary_over_entities_and_empty():
         "n": 0, "fractions": [0.1, 0.2, 0.5], "ig": {}, "random": {},
     }  # fmt: skip
     assert mask_token(tagger) == "[MASK]"
+
+
+def test_random_floor_is_seeded():
+    from finslm.explain.faithfulness import random_attributions
+
+    np.testing.assert_array_equal(random_attributions(6, 3), random_attributions(6, 3))
+    assert not np.array_equal(random_attributions(6, 3), random_attributions(6, 4))
+
+
+def test_summary_seeds_each_entity_apart():
+    tagger, items = CueTagger(), [explanation([0.3, 0, 0, 0.7, 0, 0, 0, 0])] * 3
+    summary = explanations_faithfulness(tagger, items, seed=5)
+    want = np.mean(
+        [
+            entity_faithfulness(tagger, e, seed=5 + i)["random"]["comprehensiveness"]
+            for i, e in enumerate(items)
+        ]
+    )
+    assert summary["random"]["comprehensiveness"] == pytest.approx(want)
+
+
+class TwoWordTagger(CueTagger):
+    """Words 0-1 are one ORG ("Acme Holdings"); word 1's I-ORG logit needs word 1 unmasked."""
+
+    def word_logits(self, words, batch_size=32, bucket=False):
+        self.batches += 1
+        out = []
+        for s in words:
+            lg = np.zeros((len(s), 3), dtype=np.float32)
+            lg[:, 0] = 2.0
+            lg[0, 1] = 4.0
+            lg[1, 2] = 1.0 + 3.0 * (s[1] != "[MASK]")
+            out.append(lg)
+        return out
+
+
+def test_a_multi_word_entity_is_scored_over_all_its_words():
+    words = ["Acme", "Holdings", "rose", "after", "said", "so", "today", "."]
+    spans, at = [], 0
+    for w in words:
+        spans.append((w, at, at + len(w)))
+        at += len(w) + 1
+    attr = [0.0, 1.0, 0, 0, 0, 0, 0, 0]  # credits "Holdings", the word p depends on
+    exp = {
+        "entity": {"text": "Acme Holdings", "type": "ORG", "start": 0, "end": 13},
+        "words": [
+            {"word": w, "start": s, "end": e, "attribution": a}
+            for (w, s, e), a in zip(spans, attr, strict=True)
+        ],
+    }
+    ig = entity_faithfulness(TwoWordTagger(), exp)["ig"]
+    assert ig["comprehensiveness"] > 0.1

@@ -530,3 +530,14 @@ def test_a_model_failure_is_a_json_500(gated, monkeypatch):
         "field": None,
         "index": None,
     }
+
+
+def test_checksum_covers_names_and_bytes(tmp_path):
+    import hashlib
+
+    from finslm.serve.modelinfo import checksum
+
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    a.write_bytes(b"x"), b.write_bytes(b"x")
+    want = hashlib.sha256(b"a.onnx\0x").hexdigest()
+    assert checksum([a]) == f"sha256:{want}" != checksum([b])

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from finslm.serve.batching import Batcher, Closed, QueueFull
+from finslm.serve.batching import Batcher, Closed, QueueFull, plan_calls
 
 
 class Recorder:
@@ -181,3 +181,29 @@ def test_a_round_of_mixed_lengths_runs_as_calls_of_similar_lengths():
     out = run(main())
     assert [[len(t) for t in call] for call in rec.calls[1:]] == [[2, 2, 3], [39, 40, 41]]
     assert [int(o[0, 0]) for o in out[1:]] == [len(t) for t in texts]
+
+
+def test_plan_calls_ties_keep_fewer_larger_calls():
+    # one call: 1 + 2*2 = 5; two calls: (1+1) + (1+2) = 5: a tie -> one call
+    assert plan_calls([1, 2], max_batch=2, call_cost=1) == [2]
+
+
+def test_a_model_error_reaches_every_caller_in_the_round():
+    import asyncio
+
+    from finslm.serve.batching import Batcher
+
+    def broken(texts):
+        raise RuntimeError("engine exploded")
+
+    async def main():
+        b = Batcher(broken, max_batch=8, max_wait_s=0.3)
+        await b.start()
+        results = await asyncio.wait_for(
+            asyncio.gather(b.submit(["a"]), b.submit(["b"]), return_exceptions=True), 3
+        )
+        await b.close()
+        return results
+
+    results = asyncio.run(main())
+    assert [type(r).__name__ for r in results] == ["RuntimeError", "RuntimeError"]

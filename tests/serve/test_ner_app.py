@@ -117,3 +117,10 @@ def test_stack_rows_keeps_arrays_as_arrays_and_lists_as_lists():
 
     assert stack_rows([np.ones(3), np.zeros(3)]).shape == (2, 3)
     assert stack_rows([[{"a": 1}], []]) == [[{"a": 1}], []]
+
+
+def test_entity_types_of_io_and_iob2_labels():
+    from finslm.serve.app import entity_types
+
+    assert entity_types(["O", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]) == ["ORG", "LOC"]
+    assert entity_types(["O", "I-PER", "I-ORG"]) == ["PER", "ORG"]  # IO scheme
