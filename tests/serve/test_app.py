@@ -299,6 +299,14 @@ def test_a_body_that_stops_arriving_is_408_and_the_connection_closes(served_pred
         assert json.loads(body)["error"]["type"] == "body_timeout"
 
 
+def test_a_value_not_allowed_is_shown_in_json_spelling(client):
+    r = client.post("/v1/explain", json={"text": "Sales fell.", "method": None})
+    assert r.status_code == 422
+    assert r.json()["error"]["message"].startswith("method: null is not allowed; expected")
+    r = client.post("/v1/explain", json={"text": "Sales fell.", "method": "magic"})
+    assert r.json()["error"]["message"].startswith('method: "magic" is not allowed')
+
+
 def test_limit_errors_name_the_setting(client):
     too_many = client.post("/v1/classify", json={"texts": ["a"] * 5}).json()["error"]["message"]
     assert "the limit is 4 per request (max_texts)" in too_many

@@ -11,6 +11,7 @@ shape; the first error is reported, as a compiler reports the first.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -108,7 +109,10 @@ def _describe(
     elif kind == "too_short":
         message = f"{where}: empty list; send at least one text"
     elif kind == "literal_error":
-        message = f"{where}: {value!r} is not allowed; expected {ctx.get('expected')}"
+        shown = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else "?"
+        message = (
+            f"{where}: {shown} is not allowed; expected {ctx.get('expected')}"  # JSON spelling
+        )
     else:
         message = f"{where}: {err.get('msg', 'invalid value')}"
     return kind, message, field, index
