@@ -153,23 +153,23 @@ def _bulk(predictor_args: dict, input: Path, output: Path | None, **options) -> 
     typer.echo(result.summary(), err=True)
 
 
-def _wanted(lines: list[str]) -> list[tuple[int, str]]:
+def wanted_lines(lines: list[str]) -> list[tuple[int, str]]:
     """``(line number, text)`` of the lines with something to score (:mod:`finslm.visible`);
-    the others are reported as skipped."""
+    the others are reported as skipped. None at all is an error."""
     from finslm.visible import has_content
 
-    return [(n, line.strip()) for n, line in enumerate(lines, start=1) if has_content(line)]
+    wanted = [(n, line.strip()) for n, line in enumerate(lines, start=1) if has_content(line)]
+    if not wanted:
+        raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
+    return wanted
 
 
-def print_entities(lines, model, backend, threads, device, batch_size, decode=None) -> None:
+def print_entities(lines, wanted, model, backend, threads, device, batch_size, decode) -> None:
     """``predict`` on a token classifier (``finslm predict`` and ``finslm ner predict``): one
-    JSON line per input line, entity spans; blank lines reported as skipped."""
+    JSON line per input line (``wanted``: :func:`wanted_lines`), entity spans."""
     from finslm.models import ModelError
     from finslm.tasks import load_model
 
-    wanted = _wanted(lines)
-    if not wanted:
-        raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
     try:
         tagger = load_model(model, backend, threads=threads, device=device, decode=decode)
         found = tagger.entities([text for _, text in wanted], batch_size=batch_size)
@@ -286,17 +286,13 @@ def predict(
     if output is not None:
         raise _fail("--output goes with --input FILE (bulk scoring)")
     lines = read_texts(texts, file)
-    wanted = _wanted(lines)
-    if not wanted:
-        raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
+    wanted = wanted_lines(lines)
     check_model_folder(model, task)
     if ner:
-        print_entities(lines, model, backend, threads, device, batch_size, decode)
+        print_entities(lines, wanted, model, backend, threads, device, batch_size, decode)
         return
-    if decode is not None:
-        raise _fail(f"--decode {decode}: applies to token classifiers (ner) only; drop it")
-    try:
-        predictor = load_model(model, backend, threads=threads, device=device)
+    try:  # load_model refuses --decode for a sentence classifier
+        predictor = load_model(model, backend, threads=threads, device=device, decode=decode)
         proba = predictor.predict_proba([text for _, text in wanted], batch_size=batch_size)
     except ModelError as exc:
         raise _fail(str(exc)) from None

@@ -51,7 +51,7 @@ def predict(
 
     One JSON line per input line, as `finslm predict --task ner` (which also scores whole files
     with --input/--output)."""
-    from finslm.cli import check_model_folder, print_entities, read_texts
+    from finslm.cli import check_model_folder, print_entities, read_texts, wanted_lines
     from finslm.tasks import is_token_classifier
 
     lines = read_texts(texts, file)
@@ -61,7 +61,8 @@ def predict(
             f"--model {model}: a sentence classifier, not a token classifier; use `finslm "
             "predict` for it, or pass a token classifier (models/ner-minilm, exports/ner-minilm)"
         )
-    print_entities(lines, model, backend, threads, "cpu", batch_size, decode)
+    wanted = wanted_lines(lines)
+    print_entities(lines, wanted, model, backend, threads, "cpu", batch_size, decode)
 
 
 @app.command()
