@@ -43,20 +43,15 @@ _BINARY_PROBE = 8192  # bytes inspected for NUL, like git's buffer_is_binary()
 
 def decode_bytes(raw: bytes, name: str) -> str:
     """Decode a text file's bytes (see the module docstring for the order); ``name`` is for errors."""
-    # UTF-32 first: its little-endian byte-order mark begins with UTF-16's.
-    for boms, codec in (
-        ((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE), "utf-32"),
-        ((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-16"),
-    ):
-        if raw.startswith(boms):
-            try:
-                return raw.decode(codec)
-            except UnicodeDecodeError as exc:
-                raise DataError(
-                    f"{name}: starts with a {codec.upper()} byte-order mark but is not valid "
-                    f"{codec.upper()} ({exc.reason} at byte {exc.start}). Fix: re-save the file "
-                    "as UTF-8."
-                ) from None
+    if codec := bom_codec(raw):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{name}: starts with a {codec.upper()} byte-order mark but is not valid "
+                f"{codec.upper()} ({exc.reason} at byte {exc.start}). Fix: re-save the file "
+                "as UTF-8."
+            ) from None
     if b"\x00" in raw[:_BINARY_PROBE]:
         hint = " (it looks like a zip archive: extract it first)" if raw[:2] == b"PK" else ""
         if not hint and (codec := bomless_utf16(raw[:_BINARY_PROBE])):
@@ -79,6 +74,16 @@ def decode_bytes(raw: bytes, name: str) -> str:
     if _C1.search(text):
         text = text.translate(_CP1252_C1)
     return text
+
+
+def bom_codec(raw: bytes) -> str | None:
+    """``utf-32`` or ``utf-16`` when ``raw`` starts with that byte-order mark, else None
+    (UTF-32 first: its little-endian mark begins with UTF-16's)."""
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
 
 
 def bomless_utf16(probe: bytes) -> str | None:

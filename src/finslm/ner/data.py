@@ -34,7 +34,6 @@ inside an entity when it can help it.
 
 from __future__ import annotations
 
-import codecs
 import json
 import math
 import re
@@ -46,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finslm.data.encoding import bomless_utf16, split_lines
+from finslm.data.encoding import bom_codec, bomless_utf16, split_lines
 from finslm.data.errors import DataError
 from finslm.ner.tags import detect_scheme, is_valid, orphan_positions, select_types, to_iob2
 
@@ -72,14 +71,9 @@ _PROBE = 8192  # bytes inspected for NUL (binary or BOM-less UTF-16), as git doe
 def _not_text(path: Path, raw: bytes) -> str | None:
     """Why ``raw`` cannot be UTF-8 text (a UTF-16/32 byte-order mark, NUL bytes), or None."""
     fix = "Fix: re-encode the file as UTF-8 (iconv -f {} -t UTF-8 {} > out)."
-    for bom, name in (
-        (codecs.BOM_UTF32_LE, "UTF-32"),  # before UTF-16: its BOM starts with UTF-16 LE's
-        (codecs.BOM_UTF32_BE, "UTF-32"),
-        (codecs.BOM_UTF16_LE, "UTF-16"),
-        (codecs.BOM_UTF16_BE, "UTF-16"),
-    ):
-        if raw.startswith(bom):
-            return f"{path}: {name} text (byte-order mark), not UTF-8. " + fix.format(name, path)
+    if codec := bom_codec(raw):
+        name = codec.upper()
+        return f"{path}: {name} text (byte-order mark), not UTF-8. " + fix.format(name, path)
     probe = raw[:_PROBE]
     if b"\x00" not in probe:
         return None
