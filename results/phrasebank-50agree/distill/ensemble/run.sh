@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Three MPNet teachers (train.seed 42, 43, 44) and their ensemble as one teacher (issue #23;
+# README.md here). From the root of a checkout whose params.yaml has ../params.yaml laid over it
+# with: data.source = the PhraseBank 50Agree file; export.reduce_range: false;
+#   models.mpnet43, models.mpnet44, models.mpnet-ens = copies of models.mpnet (mpnet-ens is never
+#     trained: it only names the averaged logits file, which the config check wants under models);
+#   distill.teachers: {mpnet, mpnet43, mpnet44, mpnet-ens}: {batch_size: 64} each, no augmented copies;
+#   distill.students minilm-x42/45/48: {teacher: mpnet-ens, alpha: 0.5, temperature: 2.0,
+#     epochs: 6, seed: <s>, augmented: false}  (the recipe of ../xeon-amx's minilm-e<s>)
+# and minilm-x42 minilm-x45 minilm-x48 mpnet mpnet43 mpnet44 in export.models.
+set -euo pipefail
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+D=results/phrasebank-50agree/distill/ensemble
+setseed() { python3 -c "
+import yaml,sys; p=yaml.safe_load(open('params.yaml')); p['train']['seed']=int(sys.argv[1])
+yaml.safe_dump(p,open('params.yaml','w'),sort_keys=False)" "$1"; }
+finslm models install all-mpnet-base-v2
+python stages/prepare.py
+for pair in 42:mpnet 43:mpnet43 44:mpnet44; do       # each ~14 min on the Xeon, 2 threads
+  setseed "${pair%%:*}"
+  python stages/train.py "${pair#*:}"
+  python stages/evaluate.py "${pair#*:}"
+  python stages/distill.py logits "${pair#*:}"
+done
+setseed 42
+python tools/teacher_ensemble.py --members mpnet mpnet43 mpnet44 --name mpnet-ens \
+  --phrasebank-folder ../shared/data/FinancialPhraseBank-v1.0 --out $D/teachers.json
+for s in minilm-x42 minilm-x45 minilm-x48; do
+  python stages/distill.py student "$s" && python stages/export.py "$s"
+done
+python tools/distill_study.py --name ensemble-teacher --students 42=minilm-x42 45=minilm-x45 48=minilm-x48 \
+  --baseline results/phrasebank-50agree/ablation/soup3.json --out $D/students.json
+for m in mpnet mpnet43 mpnet44; do python stages/export.py "$m"; done   # 8-bit INT8 (VNNI/AMX)
+python tools/distill_study.py --name teachers --students 42=mpnet 43=mpnet43 44=mpnet44 \
+  --out $D/teachers-3seeds.json
+for m in mpnet mpnet43 mpnet44; do
+  cp metrics/export/$m.json $D/export-$m.json; cp metrics/train/$m.json $D/train-$m.json
+done
+# the pairing against the single-teacher students (../xeon-amx/plain-seeded.json), by seed:
+python - <<'PY'
+import json
+from finslm.ablation import paired
+D = "results/phrasebank-50agree/distill/"
+x = json.load(open(D + "ensemble/students.json"))
+e = json.load(open(D + "xeon-amx/plain-seeded.json"))
+out = {"what": "ensemble-teacher students (minilm-x<seed>) minus single-teacher students "
+       "(xeon-amx minilm-e<seed>), same recipe and seeds, paired by seed",
+       "baseline": D + "xeon-amx/plain-seeded.json", "backends": {
+    b: paired(x["backends"][b]["per_seed"], e["backends"][b]["per_seed"])
+    for b in ("torch-fp32", "onnx-int8")}}
+open(D + "ensemble/paired-vs-single-teacher.json", "w").write(json.dumps(out, indent=2) + "\n")
+PY
