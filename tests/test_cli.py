@@ -102,8 +102,7 @@ def test_lines_with_nothing_visible_are_skipped_like_blank_lines(tiny_tfidf):
         ["predict", "-", "--model", str(tiny_tfidf), "--json"],
         input="Sales rose.\n\u200b\x00\n",
     )
-    assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    lines = _json(result)
     assert lines[0]["label"] in LABELS and lines[1]["skipped"] == "empty line"
 
 

@@ -12,6 +12,7 @@
 set -euo pipefail
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 D=results/phrasebank-50agree/distill/ensemble
+# setseed rewrites params.yaml's train.seed (through PyYAML: the file loses its comments)
 setseed() { python3 -c "
 import yaml,sys; p=yaml.safe_load(open('params.yaml')); p['train']['seed']=int(sys.argv[1])
 yaml.safe_dump(p,open('params.yaml','w'),sort_keys=False)" "$1"; }
