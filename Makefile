@@ -8,6 +8,11 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# Where pip finds torch. Empty: pip's own configuration (this team's machines point it at a CPU
+# wheel). On stock PyPI the Linux x86_64 torch wheel is the CUDA build (several GB with its
+# nvidia-* packages); `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes the
+# CPU build instead.
+TORCH_INDEX ?=
 # Python's default: cache compiled modules. Some machines (this team's among them) set
 # PYTHONDONTWRITEBYTECODE=1, which makes every process recompile finslm and pytest re-rewrite
 # all ~75 test modules on every run (~6 s per pytest worker, docs/development.md).
@@ -20,8 +25,8 @@ unexport PYTHONDONTWRITEBYTECODE
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# torch first, pinned: pip takes the CPU wheel here instead of a multi-GB CUDA build.
-	$(BIN)/pip install --quiet torch==2.13.0
+	# torch first, pinned, from TORCH_INDEX when given (above): the rest must not move it.
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	# onnxruntime and onnxruntime-gpu share one module: drop whichever an older install left, so
 	# pyproject's platform markers decide and the two never sit in one environment.
 	$(BIN)/pip uninstall --quiet -y onnxruntime onnxruntime-gpu

@@ -215,3 +215,21 @@ def test_soup_ablation_averages_kept_models_instead_of_retraining(workspace):
             keep_models=models,
             ingredients_from="kept",
         )
+
+
+def test_ablate_on_the_sample_says_the_quick_profile_applies(tmp_path, caplog):
+    # ablate reads params as dvc repro does: on the embedded sample the quick overlay applies.
+    with caplog.at_level("WARNING", logger="finslm"), pytest.raises(ConfigError):
+        run_ablation("x", {}, [42], params_path="params.yaml", prepared=tmp_path / "none")
+    assert "the quick profile is in force" in caplog.text and "data.profile: full" in caplog.text
+
+
+def test_table_of_nothing_or_of_other_json_is_an_error_naming_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="no ablation results"):
+        table(tmp_path)
+    (tmp_path / "data.json").write_text('{"rows_in": 3}')
+    with pytest.raises(ConfigError, match=r"data.json: not a finslm ablate result \(no name"):
+        table(tmp_path)
+    (tmp_path / "data.json").write_text("{oops")
+    with pytest.raises(ConfigError, match=r"data.json: not a readable JSON file"):
+        table(tmp_path)

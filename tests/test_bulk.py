@@ -126,14 +126,14 @@ def test_batches_are_length_sorted_and_results_come_back_in_input_order(tmp_path
 
 def test_non_text_and_non_utf8_cells_are_rejects(tfidf, tmp_path):
     source = tmp_path / "in.parquet"
-    # A parquet column has one type: a list column stands for any non-text cells.
+    # A parquet column has one type: a list column is not text at all, an error (not N rejects).
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     pq.write_table(pa.table({"text": pa.array([[1], None, [2, 3]])}), source)
-    result = score_file(tfidf, source, tmp_path / "o.csv")
-    assert result.rows == 3 and result.kept == 0
-    assert result.rejected["not_text"] == 2 and result.rejected["empty"] == 1
+    with pytest.raises(BulkError, match=r"column 'text' is list<\w+: int64>, not text; Fix"):
+        score_file(tfidf, source, tmp_path / "o.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 
     raw = b"text\n" + GOOD[0].encode() + b"\nUmsatz f\xe4llt\n" + GOOD[1].encode() + b"\n"
     source = tmp_path / "in.csv"
@@ -340,3 +340,186 @@ def test_cli_task_option_checks_the_model_folder(tiny_tfidf, tmp_path):
     assert result.exit_code == 2 and "applies to token classifiers (ner) only" in result.output
     result = runner.invoke(app, ["ner", "predict", "--model", str(ner)], input="\n \n")
     assert result.exit_code == 2 and "no text given" in result.output
+
+
+# --- regressions from the CLI audit (/tmp/audit-cli/REPORT.md, items 1, 5-9, 12) ---
+
+
+def test_an_output_whose_rejects_file_is_the_input_is_refused(tiny_tfidf, tmp_path):
+    """Re-scoring fixed rejects into the same --output would overwrite them (item 1)."""
+    source = tmp_path / "scored.csv.rejects.csv"
+    source.write_text(f"text,id\n{GOOD[0]},1\n,2\n{GOOD[1]},3\n", encoding="utf-8")
+    before = source.read_bytes()
+    target = tmp_path / "scored.csv"
+    args = ["predict", "--input", str(source), "--output", str(target), "-m", str(tiny_tfidf)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"its rejects file {source} is the input file" in result.output
+    assert "choose another --output" in result.output
+    assert source.read_bytes() == before and not target.exists()
+    # The same through a different spelling of the same file.
+    with pytest.raises(BulkError, match="is the input file"):
+        score_file(load_predictor(tiny_tfidf), source, tmp_path / "." / "sub" / ".." / target.name)
+    assert source.read_bytes() == before
+
+
+def test_a_parquet_column_that_is_not_text_is_an_error(tfidf, tmp_path):
+    """Not a reject per row and exit 0 (item 5): the schema says so before any row is read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "ints.parquet"
+    pq.write_table(pa.table({"text": pa.array([1, 2, None]), "headline": ["a", "b", "c"]}), source)
+    message = r"column 'text' is int64, not text; its text columns: 'headline'\. Fix: --text-column"
+    with pytest.raises(BulkError, match=message):
+        score_file(tfidf, source, tmp_path / "o.csv")
+    assert not (tmp_path / "o.csv").exists() and not rejects_path(tmp_path / "o.csv").exists()
+    assert score_file(tfidf, source, tmp_path / "o.csv", text_column="headline").kept == 3
+
+
+@pytest.mark.parametrize("dtype", ["binary", "large_binary", "dictionary"])
+def test_a_binary_parquet_column_is_decoded_as_utf8(tfidf, tmp_path, dtype):
+    """Spark writes strings as binary: each cell is UTF-8 text, or a not_utf8 reject (item 5)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cells = [GOOD[0].encode(), None, "Umsatz f\xe4llt".encode("latin-1"), GOOD[1].encode()]
+    column = pa.array(cells, pa.large_binary() if dtype == "large_binary" else pa.binary())
+    if dtype == "dictionary":
+        column = column.dictionary_encode()
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"text": column}), source)
+    result = score_file(tfidf, source, tmp_path / "o.csv")
+    assert (result.rows, result.kept) == (4, 2)
+    assert (result.rejected["empty"], result.rejected["not_utf8"]) == (1, 1)
+    out = pd.read_csv(tmp_path / "o.csv")
+    assert out["row"].tolist() == [1, 4] and out["text"].tolist() == [GOOD[0], GOOD[1]]
+    rejects = pd.read_csv(rejects_path(tmp_path / "o.csv"), keep_default_na=False)
+    assert rejects.to_dict("records") == [
+        {"row": 2, "reason": "empty", "text": ""},
+        {"row": 3, "reason": "not_utf8", "text": "Umsatz fällt"},
+    ]
+
+
+@pytest.mark.parametrize("read_chars", [1, 2, 3, 7, 1 << 20])
+def test_txt_lines_are_split_as_predict_file_splits_them(tfidf, tmp_path, monkeypatch, read_chars):
+    """CR-only, CRLF and LF line ends, as `predict --file` reads them (item 6); reads that cut a
+    CRLF in two change nothing."""
+    from finslm import bulk
+    from finslm.cli import _decode_lines
+
+    monkeypatch.setattr(bulk, "_READ_CHARS", read_chars)
+    raw = "\ufeff{}\r{}\r\n\r{}\n{}\r\r\n{}".format(*GOOD[:5]).encode()
+    lines = _decode_lines(raw, "--file x")
+    assert len(lines) == 7 and lines[0] == GOOD[0] and lines[-1] == GOOD[4]
+    source = tmp_path / "in.txt"
+    source.write_bytes(raw)
+    result = score_file(tfidf, source, tmp_path / "o.jsonl")
+    assert (result.rows, result.kept, result.rejected["empty"]) == (7, 5, 2)
+    out = _read_output(tmp_path / "o.jsonl")
+    wanted = [(n, line) for n, line in enumerate(lines, start=1) if line]
+    assert list(zip(out["row"], out["text"], strict=True)) == wanted
+    # A final line end adds no row; rows stay line numbers around a line that is not UTF-8.
+    source.write_bytes(GOOD[0].encode() + b"\rUmsatz f\xe4llt\r" + GOOD[1].encode() + b"\r")
+    result = score_file(tfidf, source, tmp_path / "o2.jsonl")
+    assert (result.rows, result.kept, result.rejected["not_utf8"]) == (3, 2, 1)
+    assert _read_output(tmp_path / "o2.jsonl")["row"].tolist() == [1, 3]
+    # JSONL lines are split the same way.
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\r" for t in GOOD[:3]), "utf-8")
+    assert score_file(tfidf, source, tmp_path / "o3.jsonl").kept == 3
+
+
+def test_an_output_that_is_a_folder_fails_before_scoring_and_writes_no_rejects(
+    tiny_tfidf, tmp_path
+):
+    """Not a new rejects file beside a failed run (item 7)."""
+    source = tmp_path / "in.csv"
+    _write_input(source, ["", GOOD[0]])  # row 1 is an empty reject
+    folder = tmp_path / "adir.csv"
+    folder.mkdir()
+    args = ["predict", "--input", str(source), "--output", str(folder), "-m", str(tiny_tfidf)]
+    result = runner.invoke(app, [*args, "--text-column", "headline"])
+    assert result.exit_code == 2 and not rejects_path(folder).exists()
+    assert f"--output {folder}: is a folder; pass a file name" in result.output  # before scoring
+
+
+def test_the_rejects_file_is_renamed_into_place_after_the_output(tiny_tfidf, tmp_path, monkeypatch):
+    """Renaming the output fails at the very end: the previous run's pair is left as it was
+    (item 7)."""
+    import finslm.outputs
+
+    source = tmp_path / "in.csv"
+    _write_input(source, ["", GOOD[0]])  # row 1 is an empty reject
+    target = tmp_path / "out.csv"
+    target.write_text("old output\n")
+    rejects_path(target).write_text("old rejects\n")
+    replace = finslm.outputs.os.replace
+
+    def failing(src, dst):
+        if Path(dst) == target:
+            raise PermissionError(13, "Permission denied")
+        return replace(src, dst)
+
+    monkeypatch.setattr(finslm.outputs.os, "replace", failing)
+    with pytest.raises(PermissionError):
+        score_file(load_predictor(tiny_tfidf), source, target, text_column="headline")
+    assert target.read_text() == "old output\n"
+    assert rejects_path(target).read_text() == "old rejects\n"
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {"in.csv", "out.csv", "out.csv.rejects.csv"}  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "gave_up"),
+    [
+        ('text,id\nA,1\n"Unbalanced quote,2\nMiddle,3\nAnother "x" here,4\nLast,5\n', 3, 5),
+        ('text,id\n"two\nlines",1\n\n"Unclosed,2\nx,3\n', 5, 6),  # after a multi-line record
+        ('text,id\nA,1\n"closed" then text,2\n', 3, None),
+    ],
+)
+def test_a_csv_quote_error_names_the_line_where_the_record_began(
+    tfidf, tmp_path, content, line, gave_up
+):
+    """Not the line where the parser gave up, often many lines later (item 8)."""
+    source = tmp_path / "in.csv"
+    source.write_text(content, encoding="utf-8")
+    with pytest.raises(BulkError) as error:
+        score_file(tfidf, source, tmp_path / "o.csv")
+    message = str(error.value)
+    assert f"{source}, line {line}: cannot parse CSV: a quoted field opened on this line" in message
+    assert (f"gave up at line {gave_up}" in message) == (gave_up is not None)
+
+
+def test_cli_bulk_input_that_is_a_folder_or_stdin_says_so(tiny_tfidf, tmp_path, monkeypatch):
+    """Not "no such file" or "unsupported type '(no suffix)'"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "news.csv").mkdir()
+    (tmp_path / "batch").mkdir()
+    cases = {
+        "news.csv": "--input news.csv: is a folder; pass a file",
+        "batch": "--input batch: is a folder; pass a file",
+        "-": "bulk scoring reads files, not stdin. Fix: for stdin (one text per line) use "
+        "`finslm predict -` without --input/--output",
+    }
+    for given, message in cases.items():
+        args = ["predict", "--input", given, "--output", "o.csv", "-m", str(tiny_tfidf)]
+        result = runner.invoke(app, args, input=f"{GOOD[0]}\n")
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch", "news.csv"]
+
+
+def test_cli_bulk_run_that_scores_no_row_fails(tiny_tfidf, tmp_path):
+    # Every row rejected (here: all blank) is a wrong file or column, not a result to ship.
+    blank = tmp_path / "blank.csv"
+    blank.write_text("text\n\n \n", encoding="utf-8")
+    out = tmp_path / "o.csv"
+    args = ["predict", "--input", str(blank), "--output", str(out), "-m", str(tiny_tfidf)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "no row could be scored" in result.output
+    assert "scored 0 of 2 rows" in result.output  # the summary with the reasons comes first
+    empty = tmp_path / "empty.csv"
+    empty.write_text("text\n", encoding="utf-8")  # no rows at all is not an error
+    args = ["predict", "--input", str(empty), "--output", str(out), "-m", str(tiny_tfidf)]
+    assert runner.invoke(app, args).exit_code == 0

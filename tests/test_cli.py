@@ -211,7 +211,10 @@ def test_export_names_the_kind_before_reading_any_data(
 ):
     monkeypatch.chdir(tmp_path)  # no data/prepared here: the folder's kind must be said first
     result = runner.invoke(app, ["export", str(tiny_tfidf)])
-    assert result.exit_code != 0 and "only transformer models export to ONNX" in result.output
+    assert (
+        result.exit_code != 0
+        and "only a trained transformer's folder (models/<name>) exports to ONNX" in result.output
+    )
     tagger = tiny_tagger_layout[0]
     result = runner.invoke(app, ["export", str(tagger)])
     assert result.exit_code != 0 and f"finslm ner export {tagger}" in result.output

@@ -294,3 +294,82 @@ def test_line_of_a_key_the_file_lacks_is_its_parent(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("data: {}\nmodels:\n  m:\n    kind: transformer\n")
     assert _line_of(path, ["models", "m", "lr"]) == 3
+
+
+def _line(path: Path, text: str, after: str = "") -> int:
+    """The first line of ``path`` that contains ``text`` below the first that contains ``after``."""
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if after in line)
+    return next(i for i, line in enumerate(lines[start:], start + 1) if text in line)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("data:\n  seed: 1\nmodels:\n  b: {kind: tfidf}\ndata:\n  seed: 2\n", 5, "'data' (first at line 1)"),
+        ("data:\n  seed: 1\n  seed: 2\nmodels:\n  b: {kind: tfidf}\n", 3, "'seed' (first at line 2)"),
+    ],
+)  # fmt: skip
+def test_a_key_written_twice_is_an_error_naming_both_lines(tmp_path, text, line, message):
+    # PyYAML keeps the last silently: a second data block would replace the first one's source.
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    assert str(info.value).startswith(f"{path}:{line}:")
+    assert f": not valid YAML: duplicate key {message}" in str(info.value)
+
+
+def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("data:\n  seed: 1\n   x: 2\nmodels: {b: {kind: tfidf}}\n")
+    with pytest.raises(ConfigError, match=r"params.yaml:3:\d+: not valid YAML: mapping values"):
+        load_params(path)
+
+
+@pytest.mark.parametrize("source", ["data/sample/sentences.csv", "my.csv"])
+def test_misspelled_quick_section_is_an_error_under_either_profile(tmp_path, source):
+    params = _quick_params(source)
+    params["quick"]["prnue"] = {"epochs": 1}
+    path = write(tmp_path, params)
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    assert str(info.value).startswith(f"{path}:{_line(path, 'prnue')}: quick.prnue: not a params")
+    assert "did you mean 'prune'?" in str(info.value)
+
+
+@pytest.mark.parametrize("source", ["data/sample/sentences.csv", "my.csv"])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [({"epochs": -2}, "epochs: got -2; must be >= 1"), ({"epohcs": 2}, "unknown key(s) epohcs")],
+)
+def test_a_bad_quick_value_is_reported_at_its_own_line(tmp_path, source, override, message):
+    # On the sample the quick value is the one in force; on real data it is checked all the same.
+    params = _quick_params(source)
+    params["quick"]["models"]["minilm"] = override
+    path = write(tmp_path, params)
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    key = next(iter(override))
+    assert str(info.value).startswith(
+        f"{path}:{_line(path, key + ':', 'quick:')}: quick.models.minilm"
+    )
+    assert message in str(info.value)
+
+
+def test_a_bad_full_recipe_value_fails_on_the_sample_too(tmp_path):
+    # The quick profile replaces epochs on the sample, but real data would train with it.
+    params = _quick_params("data/sample/sentences.csv")
+    params["models"]["minilm"]["epochs"] = "six"
+    path = write(tmp_path, params)
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}:{_line(path, 'six')}: models.minilm.epochs: expected an int")
+    assert "in the full recipe" in text
+
+
+def test_a_misspelled_prune_model_is_blamed_on_prune_not_export(tmp_path):
+    params = base() | {"prune": {"model": "mm"}, "export": {"models": ["m", "mm-pruned"]}}
+    with pytest.raises(ConfigError, match=r"prune.model: 'mm' is not under models"):
+        load_params(write(tmp_path, params))

@@ -251,7 +251,9 @@ def test_keep_fp32_entry_that_selects_nothing_fails(tiny_classifier, tmp_path):
 
 
 def test_tfidf_has_nothing_to_export(tiny_tfidf, tmp_path):
-    with pytest.raises(ModelError, match="only transformer models export to ONNX"):
+    with pytest.raises(
+        ModelError, match=r"only a trained transformer.s folder \(models/<name>\) exports"
+    ):
         export_model(tiny_tfidf, tmp_path / "out", TEXTS, ExportConfig())
 
 

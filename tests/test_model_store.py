@@ -193,3 +193,11 @@ def test_list_check_exits_1_when_a_model_is_not_usable(store):
     result = CliRunner().invoke(app, ["models", "list", "--check"])
     assert result.exit_code == 1 and "not usable" in result.output
     assert CliRunner().invoke(app, ["models", "list"]).exit_code == 0
+
+
+def test_a_store_that_cannot_be_created_names_finslm_home(tmp_path, monkeypatch, wheels):
+    home = tmp_path / "a-file"
+    home.write_text("not a folder")
+    monkeypatch.setenv(model_store.HOME_ENV, str(home))
+    with pytest.raises(ModelError, match=r"cannot create the model store.*FINSLM_HOME"):
+        model_store.install(NAME, downloader=_copying(wheels), progress=False, log=lambda m: None)

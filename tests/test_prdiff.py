@@ -109,3 +109,14 @@ def test_cli_outside_a_dvc_repo_fails_with_dvc_error(tmp_path: Path, monkeypatch
     result = CliRunner().invoke(app, ["diff-report", "main"])
     assert result.exit_code == 2
     assert "error: dvc params diff main --md failed" in result.output
+
+
+def test_cli_out_that_is_a_folder_or_unwritable_is_one_error(tmp_path: Path, monkeypatch):
+    # Checked before any revision is read (so outside a dvc repo too).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir.md").mkdir()
+    result = CliRunner().invoke(app, ["diff-report", "main", "--out", "adir.md"])
+    assert result.exit_code == 2 and "--out adir.md: a folder" in result.output
+    (tmp_path / "afile").write_text("x")
+    result = CliRunner().invoke(app, ["diff-report", "main", "--out", "afile/d.md"])
+    assert result.exit_code == 2 and "--out afile/d.md: cannot create its folder" in result.output

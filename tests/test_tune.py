@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -326,3 +327,20 @@ def test_suggest_keeps_bounds_and_log_scale():
     suggest(trial, space, {"lr": float, "epochs": int})
     assert trial.distributions["lr"] == FloatDistribution(1e-5, 1e-3, log=True)
     assert trial.distributions["epochs"] == IntDistribution(1, 4)
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("bogus://x", "NoSuchModuleError"),
+        # No driver installed: which to install; with one: the server that is not there.
+        ("postgresql://u@127.0.0.1:1/db", "(psycopg2-binary|OperationalError)"),
+        ("sqlite:////proc/nope/x.db", "cannot create its file"),
+        ("journal:/proc/nope/x.log", "cannot create its file"),
+    ],
+)
+def test_a_storage_that_cannot_open_is_one_config_error(url, words):
+    from finslm.tune import open_storage
+
+    with pytest.raises(ConfigError, match=rf"--storage {re.escape(url)}: .*{words}"):
+        open_storage(url)

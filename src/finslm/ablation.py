@@ -42,6 +42,7 @@ from finslm.config import (
     TfidfConfig,
     TransformerConfig,
     model_config,
+    profile_note,
     read_params,
     yaml_load,
 )
@@ -298,7 +299,11 @@ def run_ablation(
     soup recipe (``soup_size`` > 1), ``ingredients_from`` names an ablation of the same recipe
     without the soup whose models (``keep_models``) are averaged instead of retrained.
     """
+    if cv == 1 or cv < 0:
+        raise ConfigError(f"--cv {cv}: need at least 2 folds (0, the default: seeds, no CV)")
     raw = read_params(params_path)
+    if note := profile_note(raw):
+        log.warning("%s: %s", params_path, note)
     cfg = recipe(raw.get("models") or {}, model, overrides, any_kind=bool(cv))
     if cv and (len(seeds) != 1 or keep_models or ingredients_from):
         raise ConfigError(
@@ -448,6 +453,24 @@ def _yaml(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+_RESULT_KEYS = ("name", "overrides", "summary", "per_seed")
+
+
+def _read_result(path: Path) -> dict:
+    """One ``finslm ablate`` result; a ConfigError naming the file when it is not one."""
+    try:
+        r = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable JSON file ({exc})") from None
+    lacking = [k for k in _RESULT_KEYS if not isinstance(r, dict) or k not in r]
+    if lacking:
+        raise ConfigError(
+            f"{path}: not a finslm ablate result (no {', '.join(lacking)}); point --out at the "
+            "folder finslm ablate wrote (metrics/ablation)"
+        )
+    return r
+
+
 def table(out: Path = Path("metrics/ablation"), names: Sequence[str] | None = None) -> str:
     """The README's ablation table (markdown) from ``<out>/*.json``, in ``names`` order.
 
@@ -459,13 +482,15 @@ def table(out: Path = Path("metrics/ablation"), names: Sequence[str] | None = No
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise ConfigError(f"no ablation result at {', '.join(missing)}")
+    if not paths:
+        raise ConfigError(f"{out}: no ablation results (*.json); run `finslm ablate NAME` first")
     lines = [
         "| recipe | seeds | val acc | val macro-F1 | test acc | test macro-F1 "
         "| Δ val macro-F1, paired (higher in) | s/epoch |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for path in paths:
-        r = json.loads(path.read_text(encoding="utf-8"))
+        r = _read_result(path)
         levers = ", ".join(f"`{k}: {_yaml(v)}`" for k, v in r["overrides"].items())
         levers = levers or "params.yaml"
         summary, seeds = r["summary"], ", ".join(r["per_seed"])

@@ -5,11 +5,13 @@
     >>> result.rows == result.kept + sum(result.rejected.values())   # always
 
 Input (by suffix): ``.csv`` (a header row; ``text_column`` is read, other columns are not),
-``.parquet`` (the one column is read, row group by row group), ``.jsonl`` (one JSON object per
-line, ``text_column`` its key: a ``.jsonl`` output can be scored again) or ``.txt`` (one text
-per line, split on ``\\n`` only). It is read ``chunk_rows`` rows at a time, never whole.
-``row`` is the 1-based data row (CSV: the record after the header; JSONL/TXT: the line), so
-output and rejects join back to the input.
+``.parquet`` (the one column is read, row group by row group; a string column, or a binary one,
+as Spark writes strings, decoded as UTF-8 per cell; any other type is an error), ``.jsonl`` (one
+JSON object per line, ``text_column`` its key: a ``.jsonl`` output can be scored again) or
+``.txt`` (one text per line, split as ``finslm predict --file`` splits: CRLF, lone CR or LF).
+It is read ``chunk_rows`` rows at a time, never whole. ``row`` is the 1-based data row (CSV:
+the record after the header; JSONL/TXT: the line), so output and rejects join back to the
+input.
 
 Within a chunk the texts are sorted by length before batching (little padding, so several
 times faster than input order on mixed lengths) and the predictions are put back in input
@@ -23,8 +25,8 @@ counted, not fatal, and written to ``<output>.rejects.csv`` (``row, reason, text
   (:mod:`finslm.visible`);
 - ``malformed``: a CSV record with the wrong number of fields, a JSONL line that is not a JSON
   object;
-- ``not_text``: a non-string cell (a number, a list) in a parquet column;
-- ``not_utf8``: bytes that are not UTF-8 (CSV/TXT/JSONL);
+- ``not_text``: a non-string JSONL value (a number, a list);
+- ``not_utf8``: bytes that are not UTF-8 (CSV/TXT/JSONL, a binary parquet cell);
 - ``too_long``: more than ``max_chars`` characters (``data.max_chars``'s default, 2000).
 
 A token classifier (:class:`finslm.ner.predict.Tagger`, an ``exports/<ner model>`` folder)
@@ -33,8 +35,9 @@ writes ``row``, ``text``, ``n_entities`` and ``entities`` instead: the entity sp
 and a JSON string in ``.csv`` and ``.parquet``; long texts are tagged in overlapping windows,
 never cut.
 
-Both files are written under temporary names and renamed at the end, so an interrupted run
-leaves no half-written output.
+Both files are written under temporary names and renamed at the end, the output first, so an
+interrupted or failed run leaves no half-written output and no rejects file of its own. Neither
+file may be the input (:func:`check_paths`).
 """
 
 from __future__ import annotations
@@ -102,7 +105,16 @@ def rejects_path(output: Path) -> Path:
 
 
 def check_paths(input: Path, output: Path) -> tuple[str, str]:
-    """``(input format, output format)`` from the suffixes, or a BulkError."""
+    """``(input format, output format)`` from the suffixes, or a BulkError. Neither the output
+    nor its rejects file (:func:`rejects_path`) may be the input: both are replaced."""
+    input, output = Path(input), Path(output)
+    if str(input) == "-":
+        raise BulkError(
+            "--input -: bulk scoring reads files, not stdin. Fix: for stdin (one text per "
+            "line) use `finslm predict -` without --input/--output, or save it to a file"
+        )
+    if input.is_dir():
+        raise BulkError(f"--input {input}: is a folder; pass a file ({', '.join(INPUT_FORMATS)})")
     fmt_in = INPUT_FORMATS.get(input.suffix.lower())
     if fmt_in is None:
         raise BulkError(
@@ -119,6 +131,22 @@ def check_paths(input: Path, output: Path) -> tuple[str, str]:
         )
     if output.resolve() == input.resolve():
         raise BulkError(f"--output {output}: is the input file; choose another name")
+    rejects = rejects_path(output)
+    if rejects.resolve() == input.resolve():
+        raise BulkError(
+            f"--output {output}: its rejects file {rejects} is the input file {input}, and "
+            "would be overwritten. Fix: choose another --output"
+        )
+    # A folder in the way is found now, not after every row has been scored.
+    if output.is_dir():
+        raise BulkError(
+            f"--output {output}: is a folder; pass a file name ({', '.join(OUTPUT_FORMATS)})"
+        )
+    if rejects.is_dir():
+        raise BulkError(
+            f"--output {output}: its rejects file {rejects} is a folder. Fix: choose another "
+            "--output"
+        )
     return fmt_in, fmt_out
 
 
@@ -144,6 +172,7 @@ def _csv_values(path: Path, column: str) -> Iterator[Any]:
         _no_field_limit(),
     ):
         reader = csv.reader(fh, strict=True)
+        start = 1
         try:
             header = [name.strip() for name in next(reader, [])]
             if not header:
@@ -159,7 +188,11 @@ def _csv_values(path: Path, column: str) -> Iterator[Any]:
                     f"{', '.join(map(repr, header))}. Fix: --text-column NAME"
                 )
             at = header.index(column)
-            for record in reader:
+            while True:
+                start = reader.line_num + 1  # a record can span lines: name where it began
+                record = next(reader, None)
+                if record is None:
+                    break
                 if not record:
                     yield None  # a blank line: a row, rejected as empty
                 elif len(record) != len(header):
@@ -167,9 +200,14 @@ def _csv_values(path: Path, column: str) -> Iterator[Any]:
                 else:
                     yield record[at]
         except csv.Error as exc:
+            # Reported at the line where the record began: an unclosed quote makes the parser
+            # read on, often for many lines, before it fails.
+            ended = f", gave up at line {reader.line_num}" if reader.line_num > start else ""
             raise BulkError(
-                f"--input {path}, line {reader.line_num}: cannot parse CSV ({exc}). Fix: quote "
-                "fields that contain commas, quotes or line breaks"
+                f"--input {path}, line {start}: cannot parse CSV: a quoted field opened on this "
+                f'line is not closed, or its closing " is followed by more text ({exc}{ended}). '
+                'Fix: quote fields that contain commas, quotes or line breaks, and double each " '
+                'inside a quoted field ("")'
             ) from None
 
 
@@ -186,22 +224,74 @@ def _parquet_chunks(path: Path, column: str, chunk_rows: int) -> Iterator[list[A
             f"--input {path}: no column {column!r}; it has {', '.join(map(repr, names))}. "
             f"Fix: --text-column NAME"
         )
+    kind = _parquet_kind(file.schema_arrow.field(column).type)
+    if kind is None:  # every row would be a not_text reject: say so before reading any
+        texts = [f.name for f in file.schema_arrow if _parquet_kind(f.type) in ("text", "bytes")]
+        have = f"its text columns: {', '.join(map(repr, texts))}. " if texts else ""
+        raise BulkError(
+            f"--input {path}: column {column!r} is {file.schema_arrow.field(column).type}, not "
+            f"text; {have}Fix: --text-column NAME"
+        )
     for batch in file.iter_batches(batch_size=chunk_rows, columns=[column]):
-        yield batch.column(0).to_pylist()
+        values = batch.column(0).to_pylist()
+        yield [_utf8(v) for v in values] if kind == "bytes" else values
+
+
+def _parquet_kind(dtype) -> str | None:
+    """``text`` (strings), ``bytes`` (binary, as Spark writes strings: decoded per cell), ``null``
+    (no values at all: every row an empty reject) or None (numbers, lists, …: not text)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    if pa.types.is_null(dtype):
+        return "null"
+    t = pa.types
+    if t.is_string(dtype) or t.is_large_string(dtype) or t.is_string_view(dtype):
+        return "text"
+    if t.is_binary(dtype) or t.is_large_binary(dtype) or t.is_binary_view(dtype):
+        return "bytes"
+    return None
+
+
+def _utf8(value: bytes | None) -> str | None:
+    """A binary cell as text; bytes that are not UTF-8 come as :class:`_NotUtf8`."""
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return _NotUtf8(value.decode("latin-1"))
+
+
+_READ_CHARS = 1 << 20  # characters read at a time by _txt_lines
 
 
 def _txt_lines(path: Path) -> Iterator[str]:
-    """Each line (split on ``\\n`` only, BOM and line end removed); bytes that are not UTF-8
-    come as :class:`_NotUtf8`."""
-    with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            raw = raw.rstrip(b"\n").rstrip(b"\r")
-            if number == 1:
-                raw = raw.removeprefix(b"\xef\xbb\xbf")
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError:
-                yield _NotUtf8(raw.decode("latin-1"))
+    """Each line, BOM and line end removed, split as ``predict --file`` splits
+    (:func:`finslm.data.encoding.split_lines`: CRLF, lone CR and LF; a final line end adds no
+    line), but streamed; a line whose bytes are not UTF-8 comes as :class:`_NotUtf8`."""
+    from finslm.data.encoding import split_lines
+
+    def line(text: str) -> str:
+        printable = _printable(text)
+        return text if printable == text else _NotUtf8(printable)
+
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        carry: list[str] = []  # pieces of the unfinished last line (joined once: no rescans)
+        cr = ""  # a final "\r" held back: maybe the first half of a CRLF cut by the read
+        while chunk := fh.read(_READ_CHARS):
+            text = cr + chunk
+            cr = "\r" if text.endswith("\r") else ""
+            lines = split_lines(text[:-1] if cr else text)
+            if len(lines) > 1:  # a line end: the carried line is complete
+                lines[0] = "".join(carry) + lines[0]
+                carry = []
+            carry.append(lines.pop())
+            yield from map(line, lines)
+        rest = "".join(carry)
+        if rest or cr:  # a last line without a line end, or one ended by the held "\r"
+            yield line(rest)
 
 
 def _jsonl_values(path: Path, column: str) -> Iterator[Any]:
@@ -406,7 +496,9 @@ def score_file(
     start = clock()
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=total, unit=" rows", file=sys.stderr, disable=not show, mininterval=0.5)
-    with atomic_path(output) as tmp_out, atomic_path(result.rejects) as tmp_rej:
+    # The output is renamed into place first, its rejects file only after it (the inner block
+    # exits first): a run that fails, even at the very end, leaves no rejects file of its own.
+    with atomic_path(result.rejects) as tmp_rej, atomic_path(output) as tmp_out:
         if tags_entities(predictor):
             writer = _EntityWriter(tmp_out, fmt_out)
         else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -151,6 +152,8 @@ def _bulk(predictor_args: dict, input: Path, output: Path | None, **options) -> 
     except OSError as exc:
         raise _fail(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     typer.echo(result.summary(), err=True)
+    if result.rows and not result.kept:  # every row rejected: a wrong column, not a result
+        raise _fail(f"--input {input}: no row could be scored; the reasons are in the line above")
 
 
 def wanted_lines(lines: list[str]) -> list[tuple[int, str]]:
@@ -256,6 +259,7 @@ def predict(
 
     Output row i is input i (each argument, then each line of stdin or --file); blank lines
     are reported as skipped with their number. With --input/--output, score a whole file.
+    A text that starts with "-" goes after "--": finslm predict -- "-5% in sales".
     """
     from finslm.models import ModelError
     from finslm.predict import BACKENDS
@@ -530,13 +534,13 @@ def ablate(
     from finslm.models import ModelError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    seeds = seeds or ("42" if cv else "42,43,44")
+    seeds = ("42" if cv else "42,43,44") if seeds is None else seeds
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
-        raise _fail(
-            f"--seeds {seeds!r}: expected comma-separated integers, e.g. 42,43,44"
-        ) from None
+        seed_list = []
+    if not seed_list:
+        raise _fail(f"--seeds {seeds!r}: expected comma-separated integers, e.g. 42,43,44")
     try:
         result = run_ablation(
             name,
@@ -900,6 +904,15 @@ def serve(
     max_queue: Annotated[int, typer.Option(min=1, help="Texts waiting; more: 503.")] = 512,
     max_texts: Annotated[int, typer.Option(min=1, help="Texts per request.")] = 64,
     max_chars: Annotated[int, typer.Option(min=1, help="Characters per text.")] = 2000,
+    max_words: Annotated[
+        int, typer.Option(min=1, help="Words per request, all texts (a token classifier's).")
+    ] = 8192,
+    max_body_bytes: Annotated[
+        int | None,
+        typer.Option(
+            min=64, help="Bytes per request body (default: 12 x max-texts x max-chars, >= 1 MiB)."
+        ),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds before a request gets 504.")] = 10.0,
     body_timeout: Annotated[
         float, typer.Option(help="Seconds for a request body to arrive; then 408, closed.")
@@ -938,12 +951,20 @@ def serve(
             max_queue=max_queue,
             max_texts=max_texts,
             max_chars=max_chars,
+            max_words=max_words,
+            max_body_bytes=max_body_bytes,
             request_timeout_s=timeout,
             body_timeout_s=body_timeout,
             eval_metrics=eval_metrics,
         )
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+    except ValueError as exc:  # "serve setting request_timeout_s=0.0: ..." -> "--timeout 0.0: ..."
+        message = str(exc)
+        match = re.match(r"serve setting (\w+)=", message)
+        if match:
+            name = match.group(1)
+            flag = _SERVE_FLAGS.get(name, name.replace("_", "-"))
+            message = f"--{flag} " + message[match.end() :]
+        raise _fail(message) from None
     try:
         from finslm.serve.server import check_address, load, run_uvicorn
 
@@ -952,6 +973,9 @@ def serve(
 
             if not os.environ.get("RAY_ADDRESS"):  # a local Ray binds the port on this machine
                 check_address(host, port)
+            # Load it here once, so a bad folder or backend is one line now, not a replica's
+            # traceback after Ray has started (the replicas load their own copies).
+            load(model, backend, threads=threads, device=device)
             run_ray(model, backend, settings, replicas=replicas, threads=threads)
             return
         check_address(host, port)  # before the model loads: a busy port is said at once
@@ -959,6 +983,10 @@ def serve(
     except (ModelError, ImportError, ValueError) as exc:
         raise _fail(str(exc)) from None
     run_uvicorn(predictor, settings, log_level)
+
+
+# ServeSettings fields whose flag is not the field's name with dashes.
+_SERVE_FLAGS = {"request_timeout_s": "timeout", "body_timeout_s": "body-timeout"}
 
 
 # Token classification (financial NER): finslm ner predict "…", finslm ner fetch (docs/ner.md).

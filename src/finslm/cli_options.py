@@ -17,7 +17,7 @@ import typer
 
 BACKENDS_HELP = (
     "auto (the folder's default), torch-fp32, onnx-fp32, onnx-opt, onnx-int8, sklearn; "
-    "openvino-fp32, openvino-int8 (finslm[openvino]), ct2-int8 (finslm[ct2])."
+    "openvino-fp32, openvino-int8 (pip install 'finslm\\[openvino]'), ct2-int8 ('finslm\\[ct2]')."
 )
 
 Backend = Annotated[str, typer.Option("--backend", "-b", help=BACKENDS_HELP)]

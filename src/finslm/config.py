@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 import yaml
 
 from finslm.errors import FinslmError
+from finslm.labels import LABELS
 
 
 class ConfigError(FinslmError, ValueError):
@@ -66,12 +67,55 @@ def _names_the_line(load: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             keys = match.group(1).split(".")
             unknown = _UNKNOWN_KEY.match(message, match.end())
-            line = _line_of(path, keys + ([unknown.group(1)] if unknown else []))
+            keys += [unknown.group(1)] if unknown else []
+            view = kwargs.get("profile", "auto")
+            if _set_by_overlay(path, keys, view):  # the quick profile's value: point there
+                message, keys = f"{QUICK}.{message}", [QUICK, *keys]
+            elif view == "full" and _in_force(path) == QUICK:
+                message += FULL_RECIPE_NOTE
+            elif view == QUICK and _in_force(path) != QUICK:
+                message += QUICK_RECIPE_NOTE
+            line = _line_of(path, keys)
             raise ConfigError(
                 f"{path}:{line}: {message}" if line else f"{path}: {message}"
             ) from None
 
     return wrapper
+
+
+# Appended to an error in the full recipe found while the quick profile is in force.
+FULL_RECIPE_NOTE = (
+    " (in the full recipe: the quick profile overrides it on the embedded sample, but any other "
+    "data.source runs it)"
+)
+
+
+QUICK_RECIPE_NOTE = " (with the quick profile laid over the file, as on the embedded sample)"
+
+
+def _raw_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def _in_force(path: Path) -> str:
+    return profile_in_force(_raw_file(path))
+
+
+def _set_by_overlay(path: Path, keys: list[str], view: str) -> bool:
+    """Whether params ``keys`` (``models.minilm.epochs``) got their value from the ``quick``
+    section in the ``view`` a loader read (``auto``: the profile in force)."""
+    if view == "full" or (view == "auto" and _in_force(path) != QUICK):
+        return False
+    node: Any = _raw_file(path).get(QUICK)
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
 # need(cond, key, what[, value]): raise ``<prefix>.<key>: got <value>; must be <what>``.
@@ -97,6 +141,25 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml: ~10x f
     """
 
 
+def _construct_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict:
+    """A YAML mapping, refusing a key written twice: PyYAML would keep the last silently, so a
+    second ``data:`` block would replace the first one's settings without a word."""
+    first: dict[str, yaml.Node] = {}
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            seen = first.setdefault(str(key_node.value), key_node)
+            if seen is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key_node.value!r} (first at line "
+                    f"{seen.start_mark.line + 1}); keep one and merge their settings",
+                    key_node.start_mark,
+                )
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
@@ -196,6 +259,17 @@ class DataConfig(Section):
         need(self.min_chars >= 1, "min_chars", ">= 1")
         need(self.max_chars > self.min_chars, "max_chars", "> min_chars")
         need(0 <= self.seed < 2**32, "seed", "between 0 and 2**32 - 1 (a numpy seed)")
+        need(
+            self.text_column != self.label_column,
+            "label_column",
+            f"a column other than data.text_column ({self.text_column!r})",
+        )
+        for raw, target in self.label_map.items():
+            need(
+                target.strip().lower() in LABELS,
+                "label_map",
+                f"a mapping onto {', '.join(LABELS)} ({raw!r} maps to {target!r})",
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -424,6 +498,9 @@ def _check_type(value: Any, annotation: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        for k, v in value.items():
+            if v is None or isinstance(v, dict | list) or not str(v).strip():
+                raise ConfigError(f"{key}: {k!r} maps to {v!r}; give a name")
         return {str(k): str(v) for k, v in value.items()}
     if origin is list:
         if not isinstance(value, list):
@@ -666,16 +743,18 @@ class BenchmarkConfig(Section):
         need(self.batch_size >= 1, "batch_size", ">= 1")
 
 
-def read_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+def read_params(path: str | Path = "params.yaml", profile: str = "auto") -> dict[str, Any]:
     """The one YAML reader: ``params.yaml`` as a mapping (``{}`` when empty), with the
-    ``quick`` profile applied when it is in force (:func:`apply_profile`)."""
+    ``quick`` profile applied when it is in force (:func:`apply_profile`). ``profile``
+    ``full`` or ``quick`` reads that recipe whichever is in force (:func:`load_params` checks
+    both)."""
     path = Path(path)
     try:
         raw = yaml_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found; run from the repository root") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(_yaml_error(path, exc)) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections ({', '.join(KNOWN_SECTIONS)})")
     for section, value in raw.items():
@@ -684,8 +763,9 @@ def read_params(path: str | Path = "params.yaml") -> dict[str, Any]:
 
             close = difflib.get_close_matches(str(section), KNOWN_SECTIONS, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
+            line = _line_of(path, [str(section)])
             raise ConfigError(
-                f"{path}: unknown section {section!r}; {hint}known sections: "
+                f"{path}:{line}: unknown section {section!r}; {hint}known sections: "
                 f"{', '.join(KNOWN_SECTIONS)}"
             )
         if not isinstance(value, dict):
@@ -693,7 +773,21 @@ def read_params(path: str | Path = "params.yaml") -> dict[str, Any]:
                 f"{path}: section {section!r} is {value!r}, not a mapping of keys; give its "
                 f"keys (see src/finslm/config.py) or delete the line to use the defaults"
             )
-    return apply_profile(raw) if isinstance(raw, dict) else raw
+    if profile == "full":
+        _check_overlay(raw)
+        return raw
+    return apply_profile(raw, force=profile == QUICK)
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """``<path>:<line>:<column>: <problem>`` (the form an editor jumps to) for a YAML error."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return f"{path}: not valid YAML: {exc}"
+    context = getattr(exc, "context", None)
+    where = f" ({context})" if context else ""
+    return f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {problem}{where}"
 
 
 SAMPLE_SOURCE = "data/sample/sentences.csv"  # the embedded sample (DataConfig.source's default)
@@ -713,14 +807,47 @@ def profile_in_force(raw: dict[str, Any]) -> str:
     return profile
 
 
-def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` with the ``quick`` section merged over the other sections when the quick
-    profile is in force; the ``quick`` section itself is kept (DVC tracks it as a param)."""
+def profile_note(raw: dict[str, Any]) -> str | None:
+    """A line for commands outside ``dvc repro`` (ablate, tune, cv) that read the params as the
+    pipeline does: what the quick profile changes when it is in force, else None."""
+    if profile_in_force(raw) != QUICK or not raw.get(QUICK):
+        return None
+    return (
+        "the quick profile is in force (data.source is the embedded sample, or data.profile: "
+        "quick): params.yaml's quick section replaces some settings (fewer epochs and seeds); "
+        "data.profile: full (-S or in params.yaml) runs the recipe as written"
+    )
+
+
+def _check_overlay(raw: dict[str, Any]) -> None:
+    """The ``quick`` section's shape, whichever profile is in force: a mapping of sections
+    that exist (a misspelled one would otherwise be merged in and never read)."""
     overlay = raw.get(QUICK)
-    if profile_in_force(raw) != "quick" or not overlay:
-        return raw
+    if overlay is None:
+        return
     if not isinstance(overlay, dict):
         raise ConfigError(f"{QUICK}: expected a mapping of params sections, got {overlay!r}")
+    allowed = ("models", *SECTIONS)
+    for section in overlay:
+        if section not in allowed:
+            import difflib
+
+            close = difflib.get_close_matches(str(section), allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"{QUICK}.{section}: not a params section; {hint}the quick profile can set "
+                f"{', '.join(allowed)}"
+            )
+
+
+def apply_profile(raw: dict[str, Any], force: bool = False) -> dict[str, Any]:
+    """``raw`` with the ``quick`` section merged over the other sections when the quick
+    profile is in force (or ``force``); the ``quick`` section itself is kept (DVC tracks it as
+    a param)."""
+    _check_overlay(raw)
+    overlay = raw.get(QUICK)
+    if not (force or profile_in_force(raw) == QUICK) or not overlay:
+        return raw
 
     def merge(base: Any, over: dict[str, Any], key: str) -> dict[str, Any]:
         if base is None:
@@ -732,9 +859,10 @@ def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:
             where = f"{key}.{name}"
             if isinstance(value, dict) and name != "label_map":  # a mapping param is replaced
                 if key == f"{QUICK}.models" and name not in (raw.get("models") or {}):
+                    missing = "" if raw.get("models") else " (the file has no models section)"
                     raise ConfigError(
-                        f"{where}: no model {name!r} under models; remove it from the quick "
-                        "profile or add the model"
+                        f"{where}: no model {name!r} under models{missing}; remove it from "
+                        "the quick profile or add the model"
                     )
                 out[name] = merge(base.get(name), value, where)
             else:
@@ -773,11 +901,13 @@ def derived_models(raw: dict[str, Any]) -> dict[str, str]:
 
 
 @_names_the_line
-def load_export_config(path: str | Path = "params.yaml", check_models: bool = True) -> ExportConfig:
+def load_export_config(
+    path: str | Path = "params.yaml", check_models: bool = True, *, profile: str = "auto"
+) -> ExportConfig:
     """``export.*``, checking every listed model is a transformer under ``models`` or one
     derived from such a model by another stage (:data:`DERIVED_SUFFIXES`); ``check_models``
     False skips that (``finslm export`` of a folder the pipeline does not name)."""
-    raw = read_params(path)
+    raw = read_params(path, profile)
     cfg = build(ExportConfig, raw.get("export"), "export")
     if not check_models:
         return cfg
@@ -796,9 +926,11 @@ def load_export_config(path: str | Path = "params.yaml", check_models: bool = Tr
 
 
 @_names_the_line
-def load_benchmark_config(path: str | Path = "params.yaml") -> BenchmarkConfig:
+def load_benchmark_config(
+    path: str | Path = "params.yaml", *, profile: str = "auto"
+) -> BenchmarkConfig:
     """``benchmark.*`` (variants are checked against folders on disk by the stage)."""
-    return build(BenchmarkConfig, read_params(path).get("benchmark"), "benchmark")
+    return build(BenchmarkConfig, read_params(path, profile).get("benchmark"), "benchmark")
 
 
 # --- explain (owned by the explain stage) ---
@@ -885,9 +1017,11 @@ class ExplainConfig(Section):
 
 
 @_names_the_line
-def load_explain_config(path: str | Path = "params.yaml") -> ExplainConfig:
+def load_explain_config(
+    path: str | Path = "params.yaml", *, profile: str = "auto"
+) -> ExplainConfig:
     """``explain.*``, checking ``explain.model`` is a transformer under ``models``."""
-    raw = read_params(path)
+    raw = read_params(path, profile)
     cfg = build(ExplainConfig, raw.get("explain"), "explain")
     need = "integrated gradients and attention need a transformer"
     _require_transformer(raw, cfg.model, "explain.model", need)
@@ -1020,9 +1154,11 @@ class FinetuneConfig(Section):
 
 
 @_names_the_line
-def load_finetune_config(path: str | Path = "params.yaml") -> FinetuneConfig:
+def load_finetune_config(
+    path: str | Path = "params.yaml", *, profile: str = "auto"
+) -> FinetuneConfig:
     """``finetune.*``, checking ``finetune.model`` is a transformer under ``models``."""
-    raw = read_params(path)
+    raw = read_params(path, profile)
     cfg = build(FinetuneConfig, raw.get("finetune"), "finetune")
     need = "the targeted fine-tune continues training a transformer"
     _require_transformer(raw, cfg.model, "finetune.model", need)
@@ -1108,9 +1244,9 @@ class PruneConfig(DistillConfig):
 
 
 @_names_the_line
-def load_prune_config(path: str | Path = "params.yaml") -> PruneConfig:
+def load_prune_config(path: str | Path = "params.yaml", *, profile: str = "auto") -> PruneConfig:
     """``prune.*``, checking ``prune.model`` is a transformer under ``models``."""
-    raw = read_params(path)
+    raw = read_params(path, profile)
     cfg = build(PruneConfig, raw.get("prune"), "prune")
     _require_transformer(raw, cfg.model, "prune.model", "pruning cuts a transformer's layers")
     if cfg.teacher:
@@ -1228,10 +1364,12 @@ class DistillSection(Section):
 
 
 @_names_the_line
-def load_distill_config(path: str | Path = "params.yaml") -> DistillSection:
+def load_distill_config(
+    path: str | Path = "params.yaml", *, profile: str = "auto"
+) -> DistillSection:
     """``distill.*``: every teacher a transformer under ``models``, every student's teacher
     listed, and no student named like a model (both would write models/<name>)."""
-    raw = read_params(path)
+    raw = read_params(path, profile)
     cfg = build(DistillSection, raw.get("distill"), "distill")
     for name in cfg.teachers:
         cfg.teacher(name)
@@ -1341,11 +1479,11 @@ def _check_range(need: Need, key: str, spec: Any) -> None:
 
 
 @_names_the_line
-def load_tune_config(path: str | Path = "params.yaml") -> TuneConfig:
+def load_tune_config(path: str | Path = "params.yaml", *, profile: str = "auto") -> TuneConfig:
     """``tune.*``, each ``space``/``fixed`` entry checked against its model under ``models``:
     the model exists, the key is one of its settings, a range's ends (and every choice) are
     values that setting accepts."""
-    raw = read_params(path)
+    raw = read_params(path, profile)
     cfg = build(TuneConfig, raw.get("tune"), "tune")
     models = raw.get("models") or {}
     for key in ("space", "fixed"):
@@ -1530,9 +1668,9 @@ class NerConfig(Section):
 
 
 @_names_the_line
-def load_ner_config(path: str | Path = "params.yaml") -> NerConfig:
+def load_ner_config(path: str | Path = "params.yaml", *, profile: str = "auto") -> NerConfig:
     """``ner.*``, every model entry checked."""
-    cfg = build(NerConfig, read_params(path).get("ner"), "ner")
+    cfg = build(NerConfig, read_params(path, profile).get("ner"), "ner")
     for name in cfg.models:
         cfg.model(name)
     return cfg
@@ -1581,24 +1719,40 @@ KNOWN_SECTIONS = ("models", *SECTIONS, QUICK)
 
 
 @_names_the_line
-def load_params(path: str | Path = "params.yaml") -> Params:
+def load_params(path: str | Path = "params.yaml", *, profile: str = "auto") -> Params:
     """Read and validate the whole params file: every section, and the model names the
-    export, explain, finetune and prune sections refer to (when the file has that section)."""
-    raw = read_params(path)
+    export, explain, finetune and prune sections refer to (when the file has that section).
+
+    Returns the recipe in force (``profile``: ``auto``); the other one is checked too, so a
+    bad value in the full recipe fails on the sample, and a bad ``quick`` value on real data.
+    """
+    params = _load_view(path, profile)
+    if profile == "auto":
+        raw = read_params(path, "full")
+        other = "full" if profile_in_force(raw) == QUICK else QUICK
+        if other == "full" or raw.get(QUICK):
+            load_params(path, profile=other)
+    return params
+
+
+def _load_view(path: str | Path, profile: str) -> Params:
+    raw = read_params(path, profile)
     models = raw.get("models") or {}
     if not isinstance(models, dict) or not models:
         raise ConfigError(f"{path}: 'models' must map at least one model name to its settings")
     built = {n: model_config(n, c) for n, c in models.items()}  # first: the sections refer to them
     sections = {name: build(cls, raw.get(name), name) for name, cls in SECTIONS.items()}
+    # The sections that derive models (prune, finetune, distill) before export, which lists
+    # them: a misspelled prune.model is reported there, not as an unknown export.models entry.
     checks = {
-        "export": lambda: load_export_config(path),
-        "explain": lambda: load_explain_config(path),
-        "finetune": lambda: load_finetune_config(path),
-        "prune": lambda: load_prune_config(path),
-        "tune": lambda: load_tune_config(path),
-        "distill": lambda: load_distill_config(path),
+        "finetune": load_finetune_config,
+        "prune": load_prune_config,
+        "distill": load_distill_config,
+        "export": load_export_config,
+        "explain": load_explain_config,
+        "tune": load_tune_config,
     }
     for name, check in checks.items():
         if name in raw:
-            check()
+            check(path, profile=profile)
     return Params(models=built, **sections)

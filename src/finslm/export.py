@@ -344,8 +344,10 @@ def exportable_meta(model_dir: Path) -> dict[str, Any]:
         )
     if kind != "transformer":
         raise ModelError(
-            f"{model_dir}: kind {kind!r}; only transformer models export to ONNX "
-            "(remove it from export.models in params.yaml)"
+            f"{model_dir}: kind {kind!r}; only a trained transformer's folder (models/<name>) "
+            "exports to ONNX"
+            + (" (this folder is already an export)" if kind == "onnx" else "")
+            + "; in the pipeline, list only transformers under export.models"
         )
     return meta
 

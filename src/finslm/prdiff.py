@@ -234,7 +234,15 @@ def write_report(
 ) -> Path:
     """Write the markdown report comparing `a_rev` with `b_rev` (None: the workspace)."""
     target = out if out.is_absolute() else repo / out
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise DiffError(f"--out {out}: a folder; give the report's file name, e.g. {out}/diff.md")
+    try:  # before the revisions are read: a bad --out is said at once
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DiffError(f"--out {out}: cannot create its folder ({exc.strerror})") from None
     inputs = collect(a_rev, b_rev, repo, out if plots else None)
-    target.write_text(render_report(inputs), encoding="utf-8")
+    try:
+        target.write_text(render_report(inputs), encoding="utf-8")
+    except OSError as exc:
+        raise DiffError(f"--out {out}: cannot write ({exc.strerror})") from None
     return target

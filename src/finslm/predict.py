@@ -611,11 +611,21 @@ def load_predictor(model_dir: str | Path, backend: str = "auto", **options: Any)
             from finslm.engines import auto_export_backend
 
             backend = auto_export_backend(model_dir)
+    if backend == "" and not any(kind in k for k, _ in BACKENDS.values()):
+        raise ModelError(
+            f"{model_dir}: a {kind!r} model is not a sentence classifier"
+            + ("; `finslm ner …` commands take it" if "ner" in kind else "")
+        )
     if backend not in BACKENDS:
         raise ModelError(f"backend {backend!r}: unknown; choose one of {', '.join(BACKENDS)}")
     kinds, factory = BACKENDS[backend]
     if kind not in kinds:
         usable = [b for b, (k, _) in BACKENDS.items() if kind in k]
+        if not usable:
+            raise ModelError(
+                f"{model_dir}: a {kind!r} model is not a sentence classifier"
+                + ("; `finslm ner …` commands take it" if "ner" in kind else "")
+            )
         raise ModelError(
             f"{model_dir}: a {kind!r} model cannot run on backend {backend!r}; use {', '.join(usable)}"
         )

@@ -47,6 +47,7 @@ from finslm.config import (
     TuneConfig,
     load_tune_config,
     model_config,
+    profile_note,
     read_params,
 )
 
@@ -191,6 +192,25 @@ def open_storage(url: str, heartbeat: int = 0):
     RDB storages get the heartbeat: a RUNNING trial silent for 2 x ``heartbeat`` s is failed
     (when any worker next starts a trial) and re-queued with the same parameters once.
     """
+    try:
+        return _open_storage(url, heartbeat)
+    except OSError as exc:
+        raise ConfigError(f"--storage {url}: cannot create its file ({exc})") from None
+    except ImportError as exc:  # the database's driver (psycopg2, PyMySQL) is not installed
+        raise ConfigError(
+            f"--storage {url}: the database driver is not installed ({exc}); pip install the "
+            "driver for it (postgresql: psycopg2-binary, mysql: PyMySQL)"
+        ) from None
+    except Exception as exc:  # sqlalchemy: an unknown dialect, a server that is not there
+        if type(exc).__module__.startswith(("sqlalchemy", "optuna")):
+            raise ConfigError(
+                f"--storage {url}: {type(exc).__name__}: {str(exc).splitlines()[0]}; give "
+                "journal:<file>, sqlite:///<file> or a reachable postgresql:// / mysql:// URL"
+            ) from None
+        raise
+
+
+def _open_storage(url: str, heartbeat: int):
     import optuna
 
     if url.startswith("journal:"):
@@ -302,6 +322,8 @@ def run_tune(
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     cfg = load_tune_config(params_path)
     raw = read_params(params_path)
+    if note := profile_note(raw):
+        log.warning("%s: %s", params_path, note)
     models = raw.get("models") or {}
     if model not in models:
         raise ConfigError(

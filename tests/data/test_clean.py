@@ -72,6 +72,16 @@ def test_dedup_key_ignores_case_punctuation_and_spacing_but_not_decimals():
     assert dedup_key("... -- !") == ""
 
 
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("EUR -2.1 mn", "EUR 2.1 mn"), ("margin 1,5 percent", "margin 15 percent")],
+)
+def test_dedup_key_keeps_signs_and_digit_commas(one, other):
+    # Different numbers, so not duplicates (with opposite labels they were dropped as conflicts).
+    assert dedup_key(one) != dedup_key(other)
+    assert dedup_key("in 2008-09") == dedup_key("in 2008 09")  # a hyphen is not a sign
+
+
 # --- labels ------------
 
 
@@ -95,8 +105,9 @@ def test_label_map_keys_are_compared_as_strings_case_insensitively(cfg):
 
 
 def test_label_map_target_must_be_a_known_label(cfg):
-    with pytest.raises(ConfigError, match=r"data\.label_map: '1' maps to 'good'"):
-        clean(_rows((invented(1), "1")), cfg(label_map={"1": "good"}))
+    # Checked with the params (file and line named by the loader), before any data is read.
+    with pytest.raises(ConfigError, match=r"data\.label_map: .*\('1' maps to 'good'\)"):
+        cfg(label_map={"1": "good"})
 
 
 def test_unknown_labels_are_rejected_with_a_note_listing_labels_seen(cfg):
@@ -242,3 +253,12 @@ def test_input_with_a_non_default_index(cfg):
     assert kept["line"].tolist() == [3]
     assert _reasons(rejects) == [(2, "unknown_label")]
     assert "'bullish' (1)" in report["notes"][0]
+
+
+def test_a_sentence_read_as_a_label_is_cut_and_the_column_questioned(cfg):
+    sentence = invented(7)
+    assert len(sentence) > 30
+    _, _, report = clean(_rows((invented(1), sentence), (invented(2), "neutral")), cfg())
+    (note,) = report["notes"]
+    assert sentence not in note and sentence[:29] + "…" in note
+    assert "is data.label_column the label column?" in note

@@ -144,3 +144,14 @@ def test_read_split_rejects_bad_labels_and_columns(tmp_path):
     pd.DataFrame({"text": ["a"], "label": ["neutral"]}).to_parquet(path)
     with pytest.raises(DataError, match=r"missing column\(s\) line"):
         read_split(path)
+
+
+def test_a_class_with_no_rows_is_warned_about(tmp_path, run, caplog):
+    good = rows_with({"negative": 20, "neutral": 0, "positive": 20})
+    path = tmp_path / "two-classes.csv"
+    pd.DataFrame(good).to_csv(path, index=False)
+    with caplog.at_level("WARNING", logger="finslm"):
+        metrics, _ = run(source=str(path))
+    assert metrics["labels"]["train"]["neutral"] == 0
+    assert "no neutral sentence after cleaning" in caplog.text
+    assert "negative sentence" not in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -257,8 +258,114 @@ def test_finer_hub_layout_with_a_local_fake(tmp_path, monkeypatch):
     assert splits["test"].tags.tolist() == [["O", "O", "O"]]
     assert (len(splits["train"]), len(splits["val"])) == (2, 2)
     assert report["sources"]["test_source"]["retyped_tokens"] == 1
-    with pytest.raises(DataError, match="too few sentences"):
+    with pytest.raises(DataError, match=r"ner.val_size: 4 usable sentence\(s\) left .* a smaller"):
         prepare(dataclasses.replace(cfg, val_size=0.99))
+
+
+def test_a_failed_hub_download_names_ner_source(monkeypatch):
+    """Audit #9: the offline fix for `ner fetch` / a hub ner.source is ner.source, not the
+    sentiment pipeline's data.source."""
+    import huggingface_hub
+
+    def offline(repo_id, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(DataError) as caught:
+        read_hub("hub:nlpaueb/finer-139", "train", "")
+    message = str(caught.value)
+    assert "hub:nlpaueb/finer-139: download from the Hugging Face hub failed" in message
+    assert "point ner.source at the local file (e.g. -S ner.source=" in message
+    assert "data.source" not in message
+
+
+def _fake_download(monkeypatch):
+    """``read_hub`` replaced by one invented sentence; returns the list of calls made."""
+    import finslm.ner.data
+
+    calls = []
+
+    def fake(source, split, config):
+        calls.append(source)
+        return [{"tokens": ["Velmont", "Bank", "grew"], "tags": ["B-ORG", "I-ORG", "O"]}]
+
+    monkeypatch.setattr(finslm.ner.data, "read_hub", fake)
+    return calls
+
+
+def test_ner_fetch_checks_out_before_downloading(tmp_path, monkeypatch):
+    """Audit #3h/#4: a wrong --out fails at once, in one line, with nothing downloaded."""
+    from typer.testing import CliRunner
+
+    from finslm.cli import app
+
+    runner = CliRunner()
+    calls = _fake_download(monkeypatch)
+    (tmp_path / "adir.parquet").mkdir()
+    (tmp_path / "afile").write_text("x")
+    cases = [
+        (tmp_path / "nf.csv", "write a .parquet or .jsonl file (got .csv)"),
+        (tmp_path / "nf.xlsx", "write a .parquet or .jsonl file (got .xlsx)"),
+        (tmp_path / "nf", "write a .parquet or .jsonl file (got no suffix)"),
+        (tmp_path / "adir.parquet", "is a folder; pass a file path"),
+        (tmp_path / "afile" / "x.parquet", f"{tmp_path / 'afile'} is a file, not a folder"),
+        (Path("/proc/nope/x.parquet"), "cannot write there"),
+    ]
+    for out, message in cases:
+        result = runner.invoke(app, ["ner", "fetch", "--out", str(out)])
+        assert result.exit_code == 2, (out, result.output)
+        assert f"error: --out {out}: {message}" in result.output, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert calls == []
+    assert not (tmp_path / "nf.csv").exists() and not (tmp_path / "nf.xlsx").exists()
+
+
+def test_ner_fetch_writes_parquet_or_jsonl_into_new_folders(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from finslm.cli import app
+
+    runner = CliRunner()
+    calls = _fake_download(monkeypatch)
+    for out in (tmp_path / "a" / "b" / "finer.parquet", tmp_path / "c" / "finer.JSONL"):
+        result = runner.invoke(app, ["ner", "fetch", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert f"wrote 1 sentences from hub:nlpaueb/finer-139 (train) to {out}" in result.output
+        assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no partial file
+    frame = pd.read_parquet(tmp_path / "a" / "b" / "finer.parquet")
+    assert frame.tokens.map(list).tolist() == [["Velmont", "Bank", "grew"]]
+    line = json.loads((tmp_path / "c" / "finer.JSONL").read_text().splitlines()[0])
+    assert line == {"tokens": ["Velmont", "Bank", "grew"], "tags": ["B-ORG", "I-ORG", "O"]}
+    assert len(calls) == 2
+
+
+def test_ner_fetch_write_failure_and_failed_download_are_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import finslm.ner.data
+    from finslm.cli import app
+
+    runner = CliRunner()
+    _fake_download(monkeypatch)
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
+    out = tmp_path / "x.parquet"
+    result = runner.invoke(app, ["ner", "fetch", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"error: --out {out}: cannot write (No space left on device)" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+    def offline(source, split, config):
+        raise DataError("hub:x: download from the Hugging Face hub failed")
+
+    monkeypatch.setattr(finslm.ner.data, "read_hub", offline)
+    out = tmp_path / "new" / "deeper" / "x.parquet"
+    result = runner.invoke(app, ["ner", "fetch", "--out", str(out)])
+    assert result.exit_code == 2 and "error: hub:x: download" in result.output
+    assert list(tmp_path.iterdir()) == []  # the folders made for --out are gone again
 
 
 def test_splits_stratified_and_disjoint(tmp_path):
@@ -289,7 +396,9 @@ def test_prepare_accounts_for_every_sentence(tmp_path):
     lines += ["Firm0 I-ORG", "rose O", "in0 O", ""]  # a duplicate
     train = write(tmp_path, "train.txt", "\n".join(lines))
     test = write(tmp_path, "test.txt", "Firm1 I-ORG\nrose O\nin1 O\n\nNew I-LOC\nthing O\n")
-    cfg = NerConfig(source=str(train), test_source=str(test), val_size=0.2, max_words=4)
+    cfg = NerConfig(
+        source=str(train), test_source=str(test), val_size=0.2, max_words=4, entity_types=["ORG"]
+    )
     splits, rejects, report = prepare(cfg)
     acc = report["accounting"]
     assert acc["read"] == acc["kept"] + acc["rejected"] == 33
@@ -334,7 +443,13 @@ def test_prepare_validation_by_document(tmp_path):
             lines += [f"Firm{d}x{i} I-ORG", "rose O", ""]
     train = write(tmp_path, "train.txt", "\n".join(lines))
     test = write(tmp_path, "test.txt", "New I-LOC\nthing O\n")
-    cfg = NerConfig(source=str(train), test_source=str(test), val_size=0.25, val_by="document")
+    cfg = NerConfig(
+        source=str(train),
+        test_source=str(test),
+        val_size=0.25,
+        val_by="document",
+        entity_types=["ORG"],
+    )
     splits, _, report = prepare(cfg)
     assert report["splits"]["val"]["documents"] == 1
     assert report["splits"]["train"]["documents"] == 3
@@ -497,6 +612,48 @@ def test_document_values(tmp_path):
 def test_prepare_stops_on_an_unusable_test_source(tmp_path, text):
     train = write(tmp_path, "train.txt", "\n".join(f"Firm{i} B-ORG\nrose O\n" for i in range(20)))
     test = write(tmp_path, "test.txt", text)  # empty, or every sentence rejected
-    cfg = NerConfig(source=str(train), test_source=str(test))
+    cfg = NerConfig(source=str(train), test_source=str(test), entity_types=["ORG"])
     with pytest.raises(DataError, match=r"test.txt: no usable sentence"):
         prepare(cfg)
+
+
+def _org_sentences(n: int) -> str:
+    return "\n".join(f"Firm{i} B-ORG\nrose O\nin{i} O\n" for i in range(n))
+
+
+def test_an_entity_type_absent_from_the_source_is_an_error_with_a_close_name(tmp_path):
+    # A typo would map every LOC tag to O and train a head for a type with no example.
+    train = write(tmp_path, "train.txt", _org_sentences(10) + "\nPort B-LOC\nHalden I-LOC\n")
+    cfg = NerConfig(source=str(train), test_source="", entity_types=["ORG", "LCO"])
+    with pytest.raises(
+        DataError, match=r"ner.entity_types: 'LCO' has no entity .*did you mean 'LOC'"
+    ):
+        prepare(cfg)
+    renamed = dataclasses.replace(cfg, entity_types=["ORG", "PLACE"], label_map={"LOC": "PLACE"})
+    assert prepare(renamed)[2]["entity_types"] == ["ORG", "PLACE"]
+
+
+def test_a_source_that_is_all_test_sentences_says_so(tmp_path):
+    train = write(tmp_path, "train.txt", _org_sentences(6))
+    cfg = NerConfig(source=str(train), test_source=str(train), entity_types=["ORG"])
+    with pytest.raises(DataError, match=r"all 6 usable sentences also occur in ner.test_source"):
+        prepare(cfg)
+
+
+def test_no_usable_sentence_names_the_first_rejects_line_and_reason(tmp_path):
+    rows = [{"tokens": ["Acme", "rose"], "tags": [1, 0]}] * 2
+    path = write(tmp_path, "ints.jsonl", "\n".join(json.dumps(r) for r in rows))
+    cfg = NerConfig(source=str(path), test_source="", entity_types=["ORG"])
+    with pytest.raises(DataError, match=r"ints.jsonl: no usable .*line 1: malformed_line \('tags'"):
+        prepare(cfg)
+
+
+def test_a_jsonl_row_without_the_columns_is_a_counted_reject(tmp_path):
+    rows = [
+        {"tokens": ["Acme", "rose"], "tags": ["B-ORG", "O"]},
+        {"tokens": ["x"], "labels": ["O"]},
+    ]
+    path = write(tmp_path, "mixed.jsonl", "\n".join(json.dumps(r) for r in rows))
+    out = clean(read_sentences(str(path)))
+    assert len(out.rows) == 1
+    assert out.rejects[["line", "reason"]].values.tolist() == [[2, "malformed_line"]]

@@ -51,7 +51,8 @@ def test_a_broken_gate_refuses_and_keeps_the_numbers(tiny_tagger_layout, tmp_pat
 
 
 def test_wrong_folders_and_missing_data_are_one_line(tiny_classifier, tiny_tagger_layout, tmp_path):
-    result = runner.invoke(app, ["ner", "export", str(tiny_classifier), "--params", "none.yaml"])
+    args = ["ner", "export", str(tiny_tagger_layout[0]), "--params", "none.yaml"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 2 and "none.yaml" in result.output
     prepared = _prepared(tmp_path)
     args = ["ner", "export", str(tiny_classifier), "--prepared", str(prepared)]
@@ -61,3 +62,30 @@ def test_wrong_folders_and_missing_data_are_one_line(tiny_classifier, tiny_tagge
     args = ["ner", "export", str(tiny_tagger_layout[0]), "--prepared", str(tmp_path / "none")]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "run `dvc repro prepare_ner` first" in result.output
+
+
+def test_the_model_folder_is_checked_before_params_and_data(tiny_tagger_layout, tmp_path):
+    """Audit #9: `ner export /nonexistent` named the missing data, not the model; the NER
+    commands' fixes name the NER stages (train_ner@, not train@)."""
+    missing = tmp_path / "none"
+    args = ["ner", "export", str(missing), "--prepared", str(tmp_path / "no-data")]
+    result = runner.invoke(app, [*args, "--params", str(tmp_path / "no.yaml")])
+    assert result.exit_code == 2
+    assert f"error: {missing}: no such folder" in result.output
+    assert "`dvc repro train_ner@<name>`" in result.output
+    assert "prepare_ner" not in result.output and "no.yaml" not in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["ner", "export", str(empty), "--prepared", str(tmp_path)])
+    assert result.exit_code == 2 and "run `dvc repro train_ner@<name>`" in result.output
+    model, export = tiny_tagger_layout
+    result = runner.invoke(app, ["ner", "export", str(export), "--prepared", str(tmp_path)])
+    assert result.exit_code == 2
+    want = (
+        f"an ONNX export already (kind 'ner-onnx'); pass the PyTorch folder it came from ({model})"
+    )
+    assert want in result.output
+    result = runner.invoke(app, ["ner", "soup", str(tmp_path / "s"), str(model), str(missing)])
+    assert result.exit_code == 2
+    assert f"{missing}: not a finslm model folder" in result.output
+    assert "`dvc repro train_ner@<name>`" in result.output

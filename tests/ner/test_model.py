@@ -266,6 +266,71 @@ def test_integrated_gradients_for_one_entity(trained):
     assert sum(abs(w["attribution"]) for w in result["words"]) == pytest.approx(1, abs=1e-3)
 
 
+def _tags_with_entities_at(*starts):
+    """A stand-in for Tagger.tag_words: B-ORG at each word index in ``starts``, O elsewhere."""
+
+    def tag_words(self, words, *args, **kwargs):
+        out = []
+        for tokens in words:
+            tags = ["O"] * len(tokens)
+            for i in starts:
+                if i < len(tags):
+                    tags[i] = "B-ORG"
+            out.append((tags, None))
+        return out
+
+    return tag_words
+
+
+LONG_TEXT = "Velmont Bank hired Dagny today . " * 12  # 72 words, far past 32 sub-tokens
+
+
+def test_an_entity_past_the_models_window_is_a_clear_error(tiny_tagger_layout, monkeypatch):
+    """Audit #3b: not captum's TypeError; and a long text says it was cut, not 0.0s silently."""
+    from finslm.ner.explain import UnreadEntity, explain_entity
+
+    monkeypatch.setattr(Tagger, "tag_words", _tags_with_entities_at(0, 60))
+    tagger = Tagger(tiny_tagger_layout[0], "torch-fp32")  # max_length 32
+    with pytest.raises(UnreadEntity, match="entity 1 .* lies past the model's first 32 tokens"):
+        explain_entity(tagger, LONG_TEXT, index=1, steps=2)
+    result = explain_entity(tagger, LONG_TEXT, index=0, steps=2)
+    assert result["truncated"] is True and 0 < result["words_read"] < 32
+    assert len(result["words"]) == 72
+    assert all(w["attribution"] == 0 for w in result["words"][result["words_read"] :])
+    short = explain_entity(tagger, "Velmont Bank hired Dagny today .", index=0, steps=2)
+    assert short["truncated"] is False and short["words_read"] == 6
+
+
+def test_ner_explain_cli_refuses_bad_steps_and_unread_entities(tiny_tagger_layout, monkeypatch):
+    """Audit #3a/#3b/#9: one `error:` line (or typer's usage error), never a traceback."""
+    from typer.testing import CliRunner
+
+    from finslm.cli import app
+
+    runner = CliRunner()
+    monkeypatch.setattr(Tagger, "tag_words", _tags_with_entities_at(0, 60))
+    model, export = (str(p) for p in tiny_tagger_layout)
+    for steps in ("0", "-3", "1"):
+        result = runner.invoke(app, ["ner", "explain", "Acme Corp.", "-m", model, "--steps", steps])
+        assert result.exit_code == 2 and "Invalid value for '--steps'" in result.output, steps
+    result = runner.invoke(app, ["ner", "explain", LONG_TEXT, "-m", model, "--entity", "1"])
+    assert result.exit_code == 2, result.output
+    assert "error: entity 1 (ORG 'Velmont', word 61 of 72) lies past the model's first 32" in (
+        result.output
+    )
+    assert "explain a shorter excerpt" in result.output
+    result = runner.invoke(app, ["ner", "explain", LONG_TEXT, "-m", model, "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert "note: the text is longer than the model reads in one pass (32 tokens)" in (
+        result.stderr
+    )
+    assert json.loads(result.stdout)["truncated"] is True
+    result = runner.invoke(app, ["ner", "explain", "Acme Corp.", "-m", export])
+    assert result.exit_code == 2
+    want = f"an ONNX export; ner explain needs the PyTorch folder it came from: --model {model}"
+    assert want in result.output
+
+
 @pytest.mark.slow
 def test_evaluate_stage_explains_entities_for_the_report(trained, tmp_path):
     from finslm.ner.prepare import write_splits

@@ -151,7 +151,10 @@ BAD_INPUTS = [
     ("null-text", '{"texts": [null]}', None, 422, "string_type", "texts", 0),
     ("texts-not-list", '{"texts": "one"}', None, 422, "list_type", "texts", None),
     ("unknown-field", '{"texts": ["a"], "text": "b"}', None, 422, "extra_forbidden", "text", None),
-    ("missing-field", '{"text": "a"}', None, 422, "missing", "texts", None),
+    # A misspelled field is named, not the required one it leaves missing.
+    ("misspelled-field", '{"text": "a"}', None, 422, "extra_forbidden", "text", None),
+    ("missing-field", "{}", None, 422, "missing", "texts", None),
+    ("lone-surrogate", '{"texts": ["\\ud800"]}', None, 422, "invalid_unicode", "texts", 0),
     ("not-an-object", '["a"]', None, 422, "model_attributes_type", "body", None),
     ("malformed-json", '{"texts": ["a",', None, 422, "json_invalid", "body", None),
     ("empty-body", "", None, 422, "missing", "body", None),
@@ -387,7 +390,7 @@ def test_no_key_in_the_environment_means_no_auth(served_predictor, monkeypatch):
 
 
 def test_full_queue_is_503_with_retry_after(gated):
-    settings = ServeSettings(max_queue=2, warmup=False)
+    settings = ServeSettings(max_queue=2, max_texts=2, warmup=False)
     with TestClient(create_app(gated, settings)) as c:
         gated.gate.clear()
         first = threading.Thread(
@@ -446,7 +449,8 @@ def test_explain_validation(client):
     r = client.post("/v1/explain", json={"text": "Sales fell.", "target": "bullish"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "target"
     r = client.post("/v1/explain", json={"texts": ["Sales fell."]})
-    assert r.status_code == 422 and r.json()["error"]["type"] in ("missing", "extra_forbidden")
+    assert r.status_code == 422 and r.json()["error"]["type"] == "extra_forbidden"
+    assert r.json()["error"]["field"] == "texts"
     r = client.post("/v1/explain", json={"text": "   "})
     assert r.status_code == 422 and r.json()["error"]["field"] == "text"
 
@@ -549,3 +553,37 @@ def test_checksum_covers_names_and_bytes(tmp_path):
     a.write_bytes(b"x"), b.write_bytes(b"x")
     want = hashlib.sha256(b"a.onnx\0x").hexdigest()
     assert checksum([a]) == f"sha256:{want}" != checksum([b])
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [("POST", "/v1/nope", 404), ("POST", "/v1/classify/", 404), ("POST", "/v1/model", 405)])  # fmt: skip
+def test_a_post_to_no_body_route_is_a_404_or_405_not_a_415(client, method, path, status):
+    # No Content-Type: the body checks apply only to routes that take a body.
+    r = client.request(method, path, content=b"x")
+    assert r.status_code == status, r.text
+
+
+@pytest.mark.parametrize("header", ["json", ";;;", "application/json, text/plain"])
+def test_unsupported_media_type_quotes_the_header_as_sent(client, header):
+    r = client.post("/v1/classify", content=b'{"texts": ["a"]}', headers={"content-type": header})
+    assert r.status_code == 415 and f"Content-Type {header!r}" in r.json()["error"]["message"]
+
+
+def test_openapi_documents_the_error_shape_the_server_sends(client):
+    spec = client.get("/openapi.json").json()
+    responses = spec["paths"]["/v1/classify"]["post"]["responses"]
+    assert {"400", "413", "415", "422", "503", "504"} <= set(responses)
+    ref = responses["422"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/ErrorResponse") and "HTTPValidationError" not in json.dumps(spec)
+    r = client.post("/v1/classify", json={"texts": []})  # and a real 422 has that shape
+    assert set(r.json()) == {"error"} and set(r.json()["error"]) == set(
+        spec["components"]["schemas"]["ErrorDetail"]["properties"]
+    )
+
+
+def test_the_body_cap_grows_with_the_text_limits():
+    # JSON may write a character as 12 bytes ("\ud83d\ude00"): a request within max_texts x
+    # max_chars must not meet a smaller byte cap first.
+    assert ServeSettings().body_limit >= 12 * 64 * 2000
+    assert ServeSettings(max_texts=8, max_chars=30_000).body_limit >= 12 * 8 * 30_000
+    assert ServeSettings(max_texts=1, max_chars=10).body_limit == 1_048_576  # at least 1 MiB
+    assert ServeSettings(max_body_bytes=5000).body_limit == 5000

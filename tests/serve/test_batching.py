@@ -207,3 +207,26 @@ def test_a_model_error_reaches_every_caller_in_the_round():
 
     results = asyncio.run(main())
     assert [type(r).__name__ for r in results] == ["RuntimeError", "RuntimeError"]
+
+
+def test_a_caller_who_gives_up_mid_round_has_the_rest_of_its_calls_skipped():
+    # One request of 6 texts runs as 3 calls of 2; its caller times out during the first call.
+    # Its other calls must not run (they would hold up everyone queued behind them).
+    rec = Recorder()
+
+    async def main():
+        b = Batcher(rec, max_batch=2)
+        await b.start()
+        rec.gate.clear()
+        big = asyncio.create_task(b.submit([f"t{i}" for i in range(6)]))
+        await asyncio.to_thread(rec.entered.wait, 5)
+        big.cancel()  # the caller leaves (a timeout cancels the same way)
+        await asyncio.sleep(0.05)
+        rec.gate.set()
+        after = await b.submit(["next"])  # the model thread is alive and answers
+        await b.close()
+        return after
+
+    after = run(main())
+    assert [len(call) for call in rec.calls] == [2, 1]  # the first call, then "next"
+    assert rec.calls[-1] == ["next"] and int(after[0, 0]) == 4

@@ -40,9 +40,14 @@ def test_bad_log_level_and_threads_are_refused_before_the_model_loads(tmp_path):
 def test_out_of_range_setting(tiny_export):
     result = runner.invoke(app, ["serve", "--model", str(tiny_export[0]), "--timeout", "0"])
     assert result.exit_code == 2
-    assert "request_timeout_s=0.0: must be more than 0 s" in result.output
+    assert "--timeout 0.0: must be more than 0 s" in result.output  # the flag, not the field
     result = runner.invoke(app, ["serve", "--model", str(tiny_export[0]), "--body-timeout", "0"])
-    assert result.exit_code == 2 and "body_timeout_s=0.0: must be more than 0 s" in result.output
+    assert result.exit_code == 2 and "--body-timeout 0.0: must be more than 0 s" in result.output
+    args = ["serve", "--model", str(tiny_export[0]), "--max-queue", "4", "--max-texts", "8"]
+    result = runner.invoke(app, args)  # a full request could never get in: refused at start
+    assert (
+        result.exit_code == 2 and "--max-queue 4: must be at least max_texts (8)" in result.output
+    )
 
 
 def test_a_busy_port_is_said_before_the_model_loads(tmp_path):
@@ -93,3 +98,15 @@ def test_a_busy_port_is_said_before_ray_starts(tmp_path, monkeypatch):
         args = ["serve", "--model", str(tmp_path), "--port", str(port), "--engine", "ray"]
         result = runner.invoke(app, args)
     assert result.exit_code == 2 and f"127.0.0.1:{port} is in use" in result.output
+
+
+def test_ray_engine_checks_the_model_before_starting_ray(tmp_path, monkeypatch):
+    import finslm.serve.ray_serve as ray_serve
+
+    def never(*args, **kwargs):
+        raise AssertionError("Ray started for a folder that is not a model")
+
+    monkeypatch.setattr(ray_serve, "run_ray", never)
+    args = ["serve", "--engine", "ray", "--port", "0", "--model", str(tmp_path / "none")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "not a finslm model folder" in result.output

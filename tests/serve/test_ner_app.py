@@ -47,7 +47,8 @@ def test_entities_are_spans_with_character_offsets_in_request_order(client):
 @pytest.mark.parametrize(
     ("body", "status", "field", "words"),
     [
-        ({"text": "Velmont"}, 422, "texts", "required"),
+        ({"text": "Velmont"}, 422, "text", "unknown field"),
+        ({}, 422, "texts", "required"),
         ({"texts": []}, 422, "texts", "at least one"),
         ({"texts": [3]}, 422, "texts", "string"),
         ({"texts": ["x" * 61]}, 422, "texts", "60"),
@@ -124,3 +125,17 @@ def test_entity_types_of_io_and_iob2_labels():
 
     assert entity_types(["O", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]) == ["ORG", "LOC"]
     assert entity_types(["O", "I-PER", "I-ORG"]) == ["PER", "ORG"]  # IO scheme
+
+
+def test_words_over_max_words_are_a_422_before_the_model_runs(tagger):
+    # The tagger reads every word, so a request's cost is its words; max_words bounds it.
+    settings = ServeSettings(max_texts=3, max_chars=60, max_words=10, warmup=False)
+    with TestClient(create_app(tagger, settings)) as c:
+        ok = c.post("/v1/entities", json={"texts": ["a b c d e", "f g h i j"]})
+        assert ok.status_code == 200
+        calls = len(tagger.calls)
+        r = c.post("/v1/entities", json={"texts": ["a b c d e", "f g h i j", "k"]})
+    assert r.status_code == 422 and len(tagger.calls) == calls
+    error = r.json()["error"]
+    assert (error["type"], error["field"]) == ("too_many_words", "texts")
+    assert "11 words in all; the limit is 10" in error["message"]

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-from finslm.config import ConfigError, DataConfig
+from finslm.config import DataConfig
 from finslm.data.schema import REASONS, REJECT_COLUMNS, rejects_frame
 from finslm.labels import LABELS
 
@@ -38,9 +38,16 @@ _MOJIBAKE = re.compile(
     "\u20ac\u2122]"
 )
 _INVISIBLE = ("Cc", "Cf")  # control and format characters (not whitespace: that is collapsed)
-# A decimal point between digits becomes "ª", a word character NFKC never leaves in text (it
-# maps it to "a"), so "5.2" and "52" keep different keys while other punctuation is dropped.
-_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+# Punctuation that changes a number's value keeps a mark in the key: a decimal point between
+# digits becomes "ª", a comma between digits "ⁿ", a minus sign before a digit (not a hyphen
+# after a word: "2008-09") "º". NFKC never leaves these word characters in text (it maps them
+# to a, n and o), so "5.2"/"52", "1,5"/"15" and "-2.1"/"2.1" keep different keys while other
+# punctuation is dropped.
+_NUMBER_MARKS = (
+    (re.compile(r"(?<=\d)\.(?=\d)"), "ª"),
+    (re.compile(r"(?<=\d),(?=\d)"), "ⁿ"),
+    (re.compile(r"(?<!\w)-(?=\d)"), "º"),
+)
 _NOT_WORD = re.compile(r"[\W_]+")
 
 DESCRIPTIONS: dict[str, str] = {
@@ -83,20 +90,16 @@ def normalise_text(text: str) -> str:
 
 def dedup_key(text: str) -> str:
     """Key for near-duplicates: case-folded, punctuation and spaces removed ('' = no content)."""
-    return _NOT_WORD.sub("", _DECIMAL_POINT.sub("ª", text.casefold()))
+    text = text.casefold()
+    for pattern, mark in _NUMBER_MARKS:
+        text = pattern.sub(mark, text)
+    return _NOT_WORD.sub("", text)
 
 
 def label_lookup(label_map: Mapping[str, str]) -> dict[str, str]:
-    """``data.label_map`` keyed like ``_label_key`` (so 0, "0" and "0.0" match), values checked."""
-    lookup = {}
-    for key, value in label_map.items():
-        target = str(value).strip().lower()
-        if target not in LABELS:
-            raise ConfigError(
-                f"data.label_map: {key!r} maps to {value!r}; allowed targets: {', '.join(LABELS)}"
-            )
-        lookup[_label_key(str(key))] = target
-    return lookup
+    """``data.label_map`` keyed like ``_label_key`` (so 0, "0" and "0.0" match); its targets
+    are checked by :class:`DataConfig` (each one of LABELS, any case)."""
+    return {_label_key(str(key)): str(value).strip().lower() for key, value in label_map.items()}
 
 
 def _label_key(raw: str) -> str:
@@ -202,14 +205,23 @@ def _notes(raw_labels: pd.Series, labels: pd.Series) -> list[str]:
     unknown = Counter(raw_labels[labels.isna()])
     if not unknown:
         return []
-    listed = ", ".join(f"{label!r} ({n})" for label, n in unknown.most_common(10))
-    seen = ", ".join(map(repr, sorted(set(raw_labels))[:20]))
+    listed = ", ".join(f"{_short(label)!r} ({n})" for label, n in unknown.most_common(10))
+    seen = ", ".join(repr(_short(label)) for label in sorted(set(raw_labels))[:20])
+    long = max(map(len, unknown)) > _LABEL_CHARS
+    hint = " Long labels look like text: is data.label_column the label column?" if long else ""
     return [
         f"{sum(unknown.values())} row(s) have a label outside {', '.join(LABELS)}: {listed}. "
         f"Labels seen in the source: {seen}. Fix: map them with data.label_map in params.yaml, "
         "e.g. label_map: {0: negative, 1: neutral, 2: positive}, or for one experiment "
-        "-S '++data.label_map={0: negative, 1: neutral, 2: positive}' (++: new keys)"
+        "-S '++data.label_map={0: negative, 1: neutral, 2: positive}' (++: new keys)" + hint
     ]
+
+
+_LABEL_CHARS = 30  # a longer "label" is shown cut: it is probably a sentence
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
 
 
 def log_report(report: dict) -> None:

@@ -166,11 +166,21 @@ def _read_hub_file(root: Path, path: Path, cfg: DataConfig) -> Loaded:
     return Loaded(loaded.rows.assign(source=name), loaded.rejects.assign(source=name))
 
 
-def _download_error(repo_id: str, exc: Exception) -> DataError:
-    """A failed hub download, explained with what to do offline."""
+# The params key a hub source is set in, and a local file it can point at instead.
+SOURCE_EXAMPLES = {
+    "data.source": "../shared/data/FinancialPhraseBank-v1.0/Sentences_50Agree.txt",
+    "ner.source": "../shared/data/SEC-filings-NER/train/FIN5.txt",
+}
+
+
+def _download_error(repo_id: str, exc: Exception, key: str = "data.source") -> DataError:
+    """A failed hub download, explained with what to do offline: point ``key`` (the params
+    key that names the source: ``data.source``, or ``ner.source`` for token classification)
+    at a local file."""
+    example = SOURCE_EXAMPLES.get(key)
+    hint = f" (e.g. -S {key}={example})" if example else ""
     return DataError(
         f"hub:{repo_id}: download from the Hugging Face hub failed: {type(exc).__name__}: "
         f"{exc}. Fix: check the network and the dataset id, or download the data and point "
-        "data.source at the local file (e.g. -S "
-        "data.source=../shared/data/FinancialPhraseBank-v1.0/Sentences_50Agree.txt)."
+        f"{key} at the local file{hint}."
     )

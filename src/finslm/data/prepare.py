@@ -65,6 +65,14 @@ def prepare(
             f"data.source={cfg.source!r}: no rows left after cleaning (dropped: "
             f"{_nonzero(report['dropped'])}); see {rejects_path}. {notes}".rstrip()
         )
+    absent = [label for label in LABELS if not (kept["label"] == label).any()]
+    if absent:
+        log.warning(
+            "data.source=%r: no %s sentence after cleaning, so no model can learn to predict it "
+            "(if the file has one under another name, map it with data.label_map)",
+            cfg.source,
+            " or ".join(absent),
+        )
     parts = split(kept, cfg.test_size, cfg.val_size, cfg.seed, source=f"data.source={cfg.source}")
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, part in parts.items():

@@ -87,21 +87,33 @@ def explain_text(
 ) -> tuple[Explanation, str, bool]:
     """(explanation, backend used for SHAP/LIME, whether the text is longer than the model's max
     tokens). ``auto``: ONNX INT8 when an export exists (``export_dir``, default
-    ``exports/<model folder name>``, or ``<model>/onnx/``), else PyTorch."""
+    ``exports/<model folder name>``, or ``<model>/onnx/``), else PyTorch.
+
+    An ``export_dir`` given is used or refused, never skipped: it must hold the graphs and have
+    been exported from ``model_dir`` (:func:`finslm.explain.runner.check_export`), else a
+    ModelError. The default one is used only when it was; when it exists but is not used, a
+    note on stderr says why."""
+    import sys
+
     from finslm.explain.attributions import TORCH_METHODS
     from finslm.explain.runner import open_predictors
 
     model_dir = Path(model_dir)
+    given = export_dir is not None
     if export_dir is None:
         export_dir = model_dir.parent.parent / "exports" / model_dir.name
     wanted, fallback = ("onnx-int8", "torch-fp32") if backend == "auto" else (backend, "")
-    predictor, torch_model, used, _ = open_predictors(
+    predictor, torch_model, used, notes = open_predictors(
         model_dir,
         export_dir,
         wanted,
         fallback,
         threads,
         need_torch=bool(TORCH_METHODS.intersection(methods)),
+        export_given=given,
     )
+    if notes and not given and Path(export_dir).is_dir():
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
     explainer = Explainer(predictor, torch_model, settings, methods)
     return explainer.explain(text, target=target), used, bool(predictor.truncated([text])[0])

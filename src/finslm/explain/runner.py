@@ -80,6 +80,111 @@ class ExplainPaths:
         )
 
 
+def check_explainable(model_dir: Path) -> dict[str, Any]:
+    """``model_dir``'s finslm.json when it is a trained sentence transformer (what every method
+    needs: IG and attention take gradients and attention weights from PyTorch), else a
+    ModelError saying what the folder is and what to pass instead."""
+    from finslm.models import read_meta
+
+    model_dir = Path(model_dir)
+    meta = read_meta(model_dir)
+    kind = meta.get("kind")
+    if kind == "transformer":
+        return meta
+    if kind in ("ner-transformer", "ner-onnx") or meta.get("task") == "token-classification":
+        source = meta.get("source") if kind == "ner-onnx" else str(model_dir)
+        where = f" --model {source}" if source else ""
+        raise ModelError(
+            f"{model_dir}: a token classifier (kind {kind!r}); `finslm ner explain TEXT{where}` "
+            "explains its entities"
+        )
+    if kind == "onnx":
+        source = meta.get("source") or f"models/{meta.get('name') or '<name>'}"
+        raise ModelError(
+            f"{model_dir}: an ONNX export; explain needs the PyTorch folder it came from: "
+            f"--model {source} (its ONNX graphs then run SHAP/LIME: --export {model_dir})"
+        )
+    raise ModelError(
+        f"{model_dir}: a {kind!r} model; explain needs a transformer folder (models/<name>, "
+        "e.g. models/minilm)"
+    )
+
+
+# Keys an export's finslm.json adds to (or rewrites in) its source model's; every other key is
+# copied from the model, so a difference there means another model (finslm.export).
+_EXPORT_KEYS = {"kind", "name", "source", "opset", "exporter", "int8_qat", "params", "max_length"}
+
+
+def check_export(model_dir: Path, export_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """``export_dir``'s finslm.json when it holds ONNX graphs exported from ``model_dir`` (whose
+    finslm.json is ``meta``), else a ModelError naming the difference.
+
+    An export records its source model (``source``, ``name``) and copies the model's own
+    finslm.json fields (labels, checkpoint, pooling, pruning, ...) and its config.json: any
+    disagreement means the graphs are another model's, whose SHAP/LIME numbers would be shown
+    under this model's name.
+    """
+    from finslm.models import META_FILE, read_meta
+
+    model_dir, export_dir = Path(model_dir), Path(export_dir)
+    fix = (
+        f"pass {model_dir}'s own export (`finslm export {model_dir}` writes it to "
+        f"exports/{model_dir.name})"
+    )
+    if not export_dir.is_dir():
+        what = "is a file, not a folder" if export_dir.exists() else "no such folder"
+        raise ModelError(f"{export_dir}: {what}; {fix}")
+    if not (export_dir / META_FILE).is_file():
+        raise ModelError(f"{export_dir}: not an export folder (no {META_FILE}); {fix}")
+    export_meta = read_meta(export_dir)
+    kind = export_meta.get("kind")
+    if kind != "onnx":
+        what = {
+            "ner-onnx": "the export of a token classifier",
+        }.get(kind, "a model folder, not an ONNX export")
+        raise ModelError(f"{export_dir}: {what} (kind {kind!r}); {fix}")
+    # The export names its model as finslm.export wrote it: the model's finslm.json name, else
+    # its folder name. (Not the recorded path: a copied or re-checked-out project moves it.)
+    name = meta.get("name") or model_dir.name
+    exported = export_meta.get("name") or Path(str(export_meta.get("source") or "")).name
+    if exported and exported != name:
+        origin = export_meta.get("source") or exported
+        raise ModelError(f"{export_dir}: exported from {origin}, not from {model_dir}; {fix}")
+    keys = (set(meta) | set(export_meta)) - _EXPORT_KEYS
+    for key in sorted(keys, key=lambda k: (k != "labels", k)):
+        if meta.get(key) != export_meta.get(key):
+            raise ModelError(
+                f"{export_dir}: its {key} ({export_meta.get(key)!r}) differs from {model_dir}'s "
+                f"({meta.get(key)!r}): exported from another model, or before {model_dir} was "
+                f"retrained; {fix}"
+            )
+    lengths = [int(m.get("max_length", 128)) for m in (export_meta, meta)]
+    if lengths[0] != lengths[1]:
+        raise ModelError(
+            f"{export_dir}: max_length {lengths[0]}, {model_dir} reads {lengths[1]} tokens: "
+            f"exported from another model; {fix}"
+        )
+    if "params" in meta and "params" in export_meta and meta["params"] != export_meta["params"]:
+        raise ModelError(
+            f"{export_dir}: {export_meta['params']} parameters, {model_dir} has {meta['params']}: "
+            f"exported from another model; {fix}"
+        )
+    configs = [export_dir / "config.json", model_dir / "config.json"]
+    if all(c.is_file() for c in configs):
+        try:
+            differ = json.loads(configs[0].read_text("utf-8")) != json.loads(
+                configs[1].read_text("utf-8")
+            )
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            differ = False  # unreadable: loading the model or graph says so
+        if differ:
+            raise ModelError(
+                f"{export_dir}: its config.json differs from {model_dir}'s (another "
+                f"architecture or labels): exported from another model; {fix}"
+            )
+    return export_meta
+
+
 def open_predictors(
     model_dir: Path,
     export_dir: Path | None,
@@ -87,19 +192,56 @@ def open_predictors(
     fallback: str = "",
     threads: int = 0,
     need_torch: bool = True,
+    export_given: bool = False,
 ) -> tuple[Any, Any, str, list[str]]:
     """(perturbation predictor, torch predictor or None, backend used, notes for the report).
 
-    ``onnx-*`` backends look in ``export_dir`` first, then in ``model_dir`` (an ``onnx/``
-    subfolder). When neither has the graph and ``fallback`` is set, the fallback backend is
-    used and a note says so; otherwise the ModelError (with its fix) propagates.
-    """
-    from finslm.predict import load_predictor
+    ``model_dir`` must be a transformer folder (:func:`check_explainable`). ``onnx-*``
+    backends look in ``export_dir`` first, then in ``model_dir`` itself or its ``onnx/``
+    subfolder; an export folder is used only when its finslm.json says it was exported from
+    ``model_dir`` (:func:`check_export`). When neither has the graph and ``fallback`` is set,
+    the fallback backend is used and a note says so; otherwise the ModelError (with its fix)
+    propagates.
 
+    ``export_given``: ``export_dir`` was named by the user (``--export``): it must be such an
+    export (checked even for ``torch-fp32``), the graphs come from it alone, and nothing falls
+    back.
+    """
+    from finslm.predict import ONNX_FILES, ONNX_SUBDIR, load_predictor
+
+    model_dir = Path(model_dir)
+    meta = check_explainable(model_dir)
+    if export_given:
+        if export_dir is None:
+            raise ValueError("export_given needs an export_dir")
+        try:
+            check_export(model_dir, export_dir, meta)
+        except ModelError as exc:
+            raise ModelError(f"--export {exc}") from None
+        fallback = ""
     notes: list[str] = []
     torch_model = None
     if need_torch or backend == "torch-fp32":
         torch_model = load_predictor(model_dir, "torch-fp32", threads=threads)
+
+    def from_export(name: str):
+        check_export(model_dir, export_dir, meta)
+        return load_predictor(export_dir, name, threads=threads)
+
+    def from_model(name: str):
+        # Only the model's own folder: the exports/<m> a models/<m> would also find
+        # (finslm.predict.find_export_file) is export_dir's to vouch for, above.
+        filename = ONNX_FILES.get(name)
+        if filename is None:
+            return load_predictor(model_dir, name, threads=threads)
+        for folder in (model_dir, model_dir / ONNX_SUBDIR):
+            if (folder / filename).is_file():
+                return load_predictor(model_dir, name, threads=threads, graph=folder / filename)
+        raise ModelError(
+            f"{model_dir}: no {filename} for backend {name!r} in it or its {ONNX_SUBDIR}/ "
+            f"subfolder; run `dvc repro export@{meta.get('name') or model_dir.name}` (or "
+            f"`finslm export {model_dir}`) and pass --export exports/<name>"
+        )
 
     def open_backend(name: str):
         nonlocal torch_model
@@ -107,10 +249,12 @@ def open_predictors(
             if torch_model is None:
                 torch_model = load_predictor(model_dir, "torch-fp32", threads=threads)
             return torch_model
+        if export_given:
+            return from_export(name)  # its errors name the fix; no other folder is tried
         errors = []
-        for folder in [f for f in (export_dir, model_dir) if f is not None]:
+        for attempt in ([from_export] if export_dir is not None else []) + [from_model]:
             try:
-                return load_predictor(folder, name, threads=threads)
+                return attempt(name)
             except ModelError as exc:
                 errors.append(str(exc))
         raise ModelError("; ".join(errors))

@@ -65,9 +65,50 @@ def predict(
     print_entities(lines, wanted, model, backend, threads, "cpu", batch_size, decode)
 
 
+FETCH_SUFFIXES = (".parquet", ".jsonl")
+
+
+def check_fetch_out(out: Path) -> list[Path]:
+    """Refuse an ``--out`` that ``ner fetch`` could not write, before anything is downloaded:
+    a suffix other than .parquet / .jsonl, a folder, a parent that cannot be created or written.
+    Creates the missing parent folders (returned, deepest last, so a failed download can remove
+    them again)."""
+    import tempfile
+
+    suffix = out.suffix.lower()
+    if suffix not in FETCH_SUFFIXES:
+        raise _fail(
+            f"--out {out}: write a {' or '.join(FETCH_SUFFIXES)} file (got {suffix or 'no suffix'})"
+        )
+    if out.is_dir():
+        raise _fail(f"--out {out}: is a folder; pass a file path (e.g. {out / ('finer' + suffix)})")
+    created = [p for p in [*reversed(out.parent.parents), out.parent] if not p.exists()]
+    existing = next((p for p in [out.parent, *out.parent.parents] if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise _fail(f"--out {out}: {existing} is a file, not a folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        remove_empty(created)
+        where = f": {exc.filename}" if exc.filename else ""
+        raise _fail(f"--out {out}: cannot write there ({exc.strerror or exc}{where})") from None
+    return created
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest last) that are still empty: undo a mkdir."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 @app.command()
 def fetch(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Parquet or JSONL table to write.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Table to write: .parquet or .jsonl.")],
     source: Annotated[str, typer.Option(help="hub:<dataset id>.")] = "hub:nlpaueb/finer-139",
     split: Annotated[str, typer.Option(help="Split to download.")] = "train",
     config: Annotated[str, typer.Option(help="Dataset config folder, if several.")] = "",
@@ -75,21 +116,30 @@ def fetch(
     """Download a hub token-classification dataset to a {tokens, tags} table for ner.source.
 
     Label names are read from the dataset's ClassLabel feature, not assumed."""
+    import os
+
     import pandas as pd
 
     from finslm.data.errors import DataError
     from finslm.ner.data import read_hub
 
+    created = check_fetch_out(out)  # before the download: a wrong --out costs nothing
     try:
         records = read_hub(source, split, config)
     except DataError as exc:
+        remove_empty(created)
         raise _fail(str(exc)) from None
     frame = pd.DataFrame.from_records(records, columns=["tokens", "tags"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".jsonl":
-        frame.to_json(out, orient="records", lines=True, force_ascii=False)
-    else:
-        frame.to_parquet(out, index=False)
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        if out.suffix.lower() == ".jsonl":
+            frame.to_json(partial, orient="records", lines=True, force_ascii=False)
+        else:
+            frame.to_parquet(partial, index=False)
+        os.replace(partial, out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise _fail(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     typer.echo(f"wrote {len(frame)} sentences from {source} ({split}) to {out}")
 
 
@@ -100,17 +150,39 @@ def explain(
         "models/ner-minilm"
     ),
     entity: Annotated[int, typer.Option(min=0, help="Which predicted entity (0 = first).")] = 0,
-    steps: Annotated[int, typer.Option(help="Integrated-gradients steps.")] = 16,
+    steps: Annotated[int, typer.Option(min=2, help="Integrated-gradients steps (>= 2).")] = 16,
 ) -> None:
     """Which words drove one predicted entity (integrated gradients), as JSON."""
-    from finslm.models import ModelError
+    from finslm.cli import check_model_folder
+    from finslm.models import ModelError, read_meta
     from finslm.ner.explain import explain_entity
-    from finslm.ner.predict import Tagger
+    from finslm.ner.predict import ONNX_KIND, Tagger
 
+    check_model_folder(model, "ner")
     try:
-        result = explain_entity(Tagger(model, "torch-fp32"), text, entity, steps)
+        meta = read_meta(model, ner=True)
+        if meta.get("kind") == ONNX_KIND:  # no gradients in an ONNX graph
+            source = meta.get("source") or f"models/{meta.get('name') or '<name>'}"
+            raise ModelError(
+                f"--model {model}: an ONNX export; ner explain needs the PyTorch folder it came "
+                f"from: --model {source}"
+            )
+        if meta.get("kind") == "transformer":
+            raise ModelError(
+                f"--model {model}: a sentence classifier, not a token classifier; `finslm "
+                "explain` explains it"
+            )
+        tagger = Tagger(model, "torch-fp32")
+        result = explain_entity(tagger, text, entity, steps)
     except ModelError as exc:
         raise _fail(str(exc)) from None
+    if result.get("truncated"):
+        typer.echo(
+            f"note: the text is longer than the model reads in one pass ({tagger.max_length} "
+            f"tokens): words after word {result['words_read']} cannot move the entity and get "
+            "attribution 0",
+            err=True,
+        )
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 
@@ -132,12 +204,13 @@ def export(
     Like `dvc repro export_ner@<m>`, for folders ner.models does not list (a soup, a copy)."""
     from finslm.cli_options import params_in_use, run_export
     from finslm.config import ExportConfig, NerConfig, load_export_config, load_ner_config
-    from finslm.ner.export import export_ner
+    from finslm.ner.export import export_ner, exportable_ner_meta
     from finslm.ner.prepare import read_split
 
     out = out or Path("exports") / model.name
 
     def export() -> dict:
+        exportable_ner_meta(model)  # first: a wrong folder says so before params or data
         if params_in_use(params):
             graph_cfg = load_export_config(params, check_models=False).for_model(model.name)
             cfg = load_ner_config(params)
@@ -175,7 +248,7 @@ def soup(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         for folder in ingredients:  # a wrong folder is said before any data is read
-            read_meta(folder)
+            read_meta(folder, ner=True)
         val = read_split(prepared, "val")
         # Each ingredient is opened as a Tagger first: a folder that is not one says so.
         result = make_soup(

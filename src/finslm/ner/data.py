@@ -177,6 +177,11 @@ class _Malformed(ValueError):
     """A table row that is not a sentence record; :func:`clean` rejects it as ``malformed_line``."""
 
 
+class _MissingKeys(_Malformed):
+    """A row without the sentence columns: a counted reject, unless no row has them (then the
+    file is not in this layout at all, a DataError)."""
+
+
 def _what(value: Any) -> str:
     name = type(value).__name__
     return "null" if value is None else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
@@ -212,7 +217,7 @@ def _table_sentence(record: Any, path: Path, number: int, label_names: list[str]
     if not isinstance(record, dict):
         raise _Malformed(f"{_what(record)}, not a JSON object")
     if "tokens" not in record or not ({"tags", "ner_tags"} & set(record)):
-        raise DataError(
+        raise _MissingKeys(
             f"{path}, line {number}: needs a 'tokens' list and a 'tags' (strings) or "
             f"'ner_tags' (integers) list; has {', '.join(map(str, record)) or 'nothing'}."
         )
@@ -302,11 +307,13 @@ def read_table(
         lines = list(range(1, len(records) + 1))  # row numbers
     else:
         records, lines = _read_jsonl(path)
-    out = []
+    out, missing = [], []
     for record, number in zip(records, lines, strict=True):
         try:
             out.append(_table_sentence(record, path, number, label_names))
         except _Malformed as exc:
+            if isinstance(exc, _MissingKeys):
+                missing.append(exc)
             out.append(
                 {
                     "tokens": [],
@@ -317,6 +324,8 @@ def read_table(
                     "malformed": str(exc),
                 }
             )
+    if missing and len(missing) == len(records):
+        raise DataError(str(missing[0]))
     return out
 
 
@@ -342,7 +351,7 @@ def read_hub(source: str, split: str, config: str) -> list[dict[str, Any]]:
             )
         )
     except Exception as exc:
-        raise _download_error(repo_id, exc) from exc
+        raise _download_error(repo_id, exc, key="ner.source") from exc
     out = []
     for path in split_files(root, split, config, repo_id):
         records = read_table(path, fmt="parquet")
@@ -387,6 +396,9 @@ class Cleaned:
     rejects: pd.DataFrame
     scheme: str
     counts: dict[str, int] = field(default_factory=dict)
+    # Entity types in the valid sentences, renamed by label_map, before the type selection
+    # (in order of appearance): what ``entity_types`` can choose from.
+    types_found: list[str] = field(default_factory=list)
 
 
 def _frame(records: list[dict], extra: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -432,6 +444,7 @@ def clean(
     keep_types = list(entity_types)
     rename = dict(label_map or {})
     seen: dict[tuple[str, ...], tuple[str, ...]] = {}
+    found: dict[str, None] = {}
     for s in valid:
         tags = list(s["tags"])
         if scheme == "iob2" and (orphans := orphan_positions(tags)):
@@ -440,6 +453,9 @@ def clean(
                 continue
             counts["repaired"] += 1
         tags = to_iob2(tags)
+        for tag in tags:
+            if tag != "O":
+                found.setdefault(rename.get(tag[2:], tag[2:]))
         new = select_types(tags, keep_types, rename)
         counts["retyped_tokens"] += sum(
             a != "O" and b == "O" for a, b in zip(tags, new, strict=True)
@@ -454,7 +470,7 @@ def clean(
     reject_frame = _frame(rejects, ("reason", "detail"))
     for reason in reject_frame["reason"]:
         counts[reason] += 1
-    return Cleaned(_frame(kept), reject_frame, scheme, dict(counts))
+    return Cleaned(_frame(kept), reject_frame, scheme, dict(counts), list(found))
 
 
 # --- windows and splits ---
@@ -495,16 +511,18 @@ def has_entity(rows: pd.DataFrame) -> np.ndarray:
 
 
 def stratified_split(
-    rows: pd.DataFrame, size: float, seed: int
+    rows: pd.DataFrame, size: float, seed: int, key: str = "ner.val_size"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rest, held-out share ``size``), stratified by whether a sentence has an entity."""
+    """(rest, held-out share ``size``), stratified by whether a sentence has an entity;
+    ``key`` is the params key of ``size`` (for the error)."""
     from sklearn.model_selection import train_test_split
 
     n_held = int(np.ceil(size * len(rows)))
     if len(rows) < 2 or n_held < 1 or n_held >= len(rows):
+        fix = "more sentences in ner.source" if len(rows) < 2 else f"a smaller {key}"
         raise DataError(
-            f"too few sentences ({len(rows)}) to hold out a share of {size:g}. Fix: more data, "
-            "or a larger ner.val_size / ner.test_size."
+            f"{key}: {len(rows)} usable sentence(s) left cannot give a held-out share of "
+            f"{size:g} and keep the rest. Fix: {fix}."
         )
     strata = has_entity(rows)
     stratify = strata if min(Counter(strata).values()) >= 2 and len(set(strata)) > 1 else None

@@ -17,13 +17,24 @@ from typing import Any
 
 import numpy as np
 
+from finslm.models import ModelError
+
+
+class UnreadEntity(ModelError):
+    """The entity lies past the sub-tokens the model reads in one pass (``max_length``): no
+    gradient reaches it, so it cannot be explained in this text."""
+
 
 def explain_entity(tagger, text: str, index: int = 0, steps: int = 16) -> dict[str, Any]:
-    """IG word attributions for entity ``index`` of ``text`` (a torch-fp32 :class:`Tagger`)."""
+    """IG word attributions for entity ``index`` of ``text`` (a torch-fp32 :class:`Tagger`).
+
+    One forward pass reads the first ``tagger.max_length`` sub-tokens (tagging slides windows
+    over longer texts, explaining does not): ``truncated`` says whether the text is longer,
+    ``words_read`` how many of its words the model read (the others get attribution 0). An
+    entity wholly past them raises :class:`UnreadEntity`."""
     import torch
     from captum.attr import LayerIntegratedGradients
 
-    from finslm.models import ModelError
     from finslm.ner.align import first_subtokens, split_words
     from finslm.ner.tags import spans, to_labels
 
@@ -42,10 +53,23 @@ def explain_entity(tagger, text: str, index: int = 0, steps: int = 16) -> dict[s
     kind, a, b = found[index]
     feeds, word_ids = tagger.encoder([tokens])
     first = first_subtokens(word_ids[0], len(tokens))
+    covered = [w for w in word_ids[0] if w is not None]
+    read = max(covered) + 1 if covered else 0  # truncation keeps a prefix of the words
     # The model's own label per word (an IO-labelled model has I-T where the tags say B-T).
     scheme = tagger.meta.get("tag_scheme", "iob2")
     label_ids = [tagger.labels.index(t) for t in to_labels(tags[a:b], scheme)]
     positions = [int(first[i]) for i in range(a, b) if first[i] >= 0]
+    if not positions:
+        start, end = words[a][1], words[b - 1][2]
+        if a < read:  # inside the read words, yet no sub-token: nothing for a gradient to reach
+            raise ModelError(
+                f"entity {index} ({text[start:end]!r}): the tokenizer gives it no token"
+            )
+        raise UnreadEntity(
+            f"entity {index} ({kind} {text[start:end]!r}, word {a + 1} of {len(tokens)}) lies "
+            f"past the model's first {tagger.max_length} tokens (it reads words 1-{read} in one "
+            "pass); explain a shorter excerpt that contains it"
+        )
     model = tagger.model
     ids = torch.from_numpy(feeds["input_ids"])
     mask = torch.from_numpy(feeds["attention_mask"])
@@ -72,6 +96,8 @@ def explain_entity(tagger, text: str, index: int = 0, steps: int = 16) -> dict[s
     return {
         "text": text,
         "entity": {"text": text[start:end], "type": kind, "start": start, "end": end},
+        "truncated": read < len(tokens),
+        "words_read": read,
         "words": [
             {"word": w, "start": s, "end": e, "attribution": round(float(x / total), 4)}
             for (w, s, e), x in zip(words, scores, strict=True)
@@ -83,12 +109,15 @@ def explain_examples(
     tagger, sentences: list[list[str]], n: int, steps: int = 16, progress=None
 ) -> list[dict[str, Any]]:
     """IG explanations of the first predicted entity in each of the first ``n`` sentences
-    (word lists, joined with spaces) that have one; fewer when fewer sentences do."""
+    (word lists, joined with spaces) that have one the model reads; fewer when fewer do."""
     out: list[dict[str, Any]] = []
     for tokens in sentences:
         if len(out) >= n:
             break
-        result = explain_entity(tagger, " ".join(tokens), 0, steps)
+        try:
+            result = explain_entity(tagger, " ".join(tokens), 0, steps)
+        except UnreadEntity:
+            continue
         if result["entity"] is not None:
             out.append(result)
             if progress is not None:

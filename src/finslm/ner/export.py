@@ -139,6 +139,34 @@ def parity_failures(metrics: dict[str, Any], cfg: NerConfig) -> list[str]:
     return failures
 
 
+def exportable_ner_meta(model_dir: Path) -> dict[str, Any]:
+    """``model_dir``'s finslm.json when it is a trained token classifier (what :func:`export_ner`
+    exports), else a ModelError saying what the folder is and what to pass instead. Cheap: the
+    CLI calls it before reading any data or params."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        what = "is a file, not a model folder" if model_dir.is_file() else "no such folder"
+        raise ModelError(
+            f"{model_dir}: {what}; pass a trained token classifier folder (models/<name>, "
+            "written by `dvc repro train_ner@<name>`)"
+        )
+    meta = read_meta(model_dir, ner=True)
+    kind = meta.get("kind")
+    if kind == TORCH_KIND:
+        return meta
+    if kind == ONNX_KIND:
+        source = meta.get("source") or f"models/{meta.get('name') or '<name>'}"
+        raise ModelError(
+            f"{model_dir}: an ONNX export already (kind {kind!r}); pass the PyTorch folder it "
+            f"came from ({source})"
+        )
+    if kind == "transformer":
+        hint = "; `finslm export` exports a sentence classifier"
+    else:
+        hint = "; pass a models/<name> folder written by `dvc repro train_ner@<name>`"
+    raise ModelError(f"{model_dir}: kind {kind!r}; a token classifier is {TORCH_KIND!r}{hint}")
+
+
 def export_ner(
     model_dir: Path,
     out_dir: Path,
@@ -150,16 +178,7 @@ def export_ner(
     """Export, optimise and quantise ``model_dir`` into ``out_dir`` (replaced); measure parity
     on ``val``; raise :class:`finslm.export.ParityError` (with the metrics) beyond the gate."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    meta = read_meta(model_dir)
-    if meta.get("kind") != TORCH_KIND:
-        hint = (
-            "; `finslm export` exports a sentence classifier"
-            if meta.get("kind") == "transformer"
-            else ""
-        )
-        raise ModelError(
-            f"{model_dir}: kind {meta.get('kind')!r}; a token classifier is {TORCH_KIND!r}{hint}"
-        )
+    meta = exportable_ner_meta(model_dir)
     if val.empty:
         raise ModelError("export_ner: no validation sentences to measure parity on")
     start = time.perf_counter()

@@ -108,7 +108,7 @@ class Tagger:
         decode: str | None = None,
     ):
         self.model_dir = Path(model_dir)
-        self.meta = read_meta(self.model_dir)
+        self.meta = read_meta(self.model_dir, ner=True)
         kind = self.meta.get("kind")
         if kind not in (TORCH_KIND, ONNX_KIND):
             raise ModelError(

@@ -42,17 +42,39 @@ def _clean(cfg: NerConfig, source: str, split: str, types: list[str]) -> tuple[C
     )
     if cleaned.rows.empty:
         name = f"{source} ({split} split)" if source.startswith("hub:") else source
+        first = "; ".join(
+            f"line {r.line}: {r.reason} ({r.detail})" for r in cleaned.rejects.head(3).itertuples()
+        )
         raise DataError(
-            f"{name}: no usable sentence ({len(sentences)} read, rejects: {cleaned.counts}). "
-            "Fix the file or ner.format / ner.scheme."
+            f"{name}: no usable sentence ({len(sentences)} read, rejects: {cleaned.counts}); "
+            f"the first: {first}. Fix the file, or ner.format / ner.scheme (docs/ner.md, "
+            "Data formats)."
         )
     return cleaned, len(sentences)
+
+
+def _check_types(cfg: NerConfig, cleaned: Cleaned) -> None:
+    """Every chosen entity type occurs in ``ner.source``: a misspelled one would turn the real
+    type's tags into O and train a head for a type that has no example."""
+    found = cleaned.types_found
+    for kind in cfg.entity_types:
+        if kind not in found:
+            import difflib
+
+            close = difflib.get_close_matches(kind, found, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise DataError(
+                f"ner.entity_types: {kind!r} has no entity in ner.source ({cfg.source}); "
+                f"{hint}types found there (after ner.label_map): {', '.join(found) or 'none'}. "
+                "Fix the spelling, or leave the type out of ner.entity_types."
+            )
 
 
 def prepare(cfg: NerConfig) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict[str, Any]]:
     """(splits, rejects, report) for ``cfg``; raises DataError naming the file when unusable."""
     types = list(cfg.entity_types)
     main, n_main = _clean(cfg, cfg.source, cfg.hub_split, types)
+    _check_types(cfg, main)
     if not types:  # every type found in the training data, in order of appearance
         types = list(dict.fromkeys(split_tag(t)[1] for s in main.rows.tags for t in s if t != "O"))
     rejects = [main.rejects.assign(file="source")]
@@ -64,15 +86,21 @@ def prepare(cfg: NerConfig) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict
         counts["test_source"] = {"read": n_test, "scheme": test.scheme, **test.counts}
         rejects.append(test.rejects.assign(file="test_source"))
         rest, dropped = drop_overlap(main.rows, test.rows)
+        if rest.empty:
+            raise DataError(
+                f"ner.source ({cfg.source}): all {len(dropped)} usable sentences also occur in "
+                f"ner.test_source ({test_source}). Fix: point ner.test_source at a separate "
+                'file, or set it to "" to hold out ner.test_size of ner.source.'
+            )
         counts["source"]["overlap_with_test"] = len(dropped)
         rejects.append(dropped.assign(file="source"))
         test_rows = test.rows
     else:
-        rest, test_rows = stratified_split(main.rows, cfg.test_size, cfg.seed)
+        rest, test_rows = stratified_split(main.rows, cfg.test_size, cfg.seed, "ner.test_size")
     if cfg.val_by == "document":
         train, val = document_split(rest, cfg.val_size, cfg.seed)
     else:
-        train, val = stratified_split(rest, cfg.val_size, cfg.seed)
+        train, val = stratified_split(rest, cfg.val_size, cfg.seed, "ner.val_size")
     splits = {"train": train, "val": val, "test": test_rows}
     assert_no_overlap(splits)
     report: dict[str, Any] = {"entity_types": types, "sources": counts, "splits": {}}

@@ -41,6 +41,7 @@ from finslm.serve.guard import BODY_SCOPE_KEY, RequestGuard
 from finslm.serve.metrics import MetricsMiddleware, ServeMetrics
 from finslm.serve.modelinfo import describe
 from finslm.serve.schemas import (
+    ERROR_RESPONSES,
     ClassifyResponse,
     EntitiesResponse,
     ExplainResponse,
@@ -203,14 +204,29 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
         )
 
         async def tag_texts(texts: list[str]) -> Response:
-            """The answer to a valid entities request: 200, or 503/504 when the model cannot."""
+            """The answer to a valid entities request: 200, 422 past ``max_words``, or 503/504
+            when the model cannot."""
+            words = sum(len(text.split()) for text in texts)
+            if words > settings.max_words:
+                return error_response(
+                    422,
+                    "too_many_words",
+                    f"texts: {words} words in all; the limit is {settings.max_words} per request "
+                    "(max_words: the tagger reads every word); send several requests",
+                    "texts",
+                )
             found = await run_model(texts, "entities")
             if isinstance(found, Response):
                 return found
             results = [{"entities": spans} for spans in found]
             return JSONResponse({"model": predictor.name, "types": types, "results": results})
 
-        @app.post("/v1/entities", response_model=EntitiesResponse, dependencies=secured)
+        @app.post(
+            "/v1/entities",
+            response_model=EntitiesResponse,
+            responses=ERROR_RESPONSES,
+            dependencies=secured,
+        )
         async def entities(body: EntitiesRequest) -> Response:  # type: ignore[valid-type]
             """Entity spans per text, in request order: type, character offsets (end
             exclusive), text and score; sub-words merged."""
@@ -252,14 +268,24 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
                 {"model": predictor.name, "labels": list(labels), "results": results}
             )
 
-        @app.post("/v1/classify", response_model=ClassifyResponse, dependencies=secured)
+        @app.post(
+            "/v1/classify",
+            response_model=ClassifyResponse,
+            responses=ERROR_RESPONSES,
+            dependencies=secured,
+        )
         async def classify(body: ClassifyRequest) -> Response:  # type: ignore[valid-type]
             """Label and class probabilities for each text, in request order."""
             return await classify_texts(body.texts)
 
         fast_path, fast_model, fast_answer = "/v1/classify", ClassifyRequest, classify_texts
 
-        @app.post("/v1/explain", response_model=ExplainResponse, dependencies=secured)
+        @app.post(
+            "/v1/explain",
+            response_model=ExplainResponse,
+            responses=ERROR_RESPONSES,
+            dependencies=secured,
+        )
         async def explain(body: ExplainRequest) -> dict[str, Any]:  # type: ignore[valid-type]
             """Word attributions for one text (LIME or SHAP); about a second, one at a time."""
             return await explainer.explain(body.text, body.method, body.target)
@@ -294,8 +320,11 @@ def create_app(predictor, settings: ServeSettings | None = None, runner=None) ->
     app.add_middleware(
         RequestGuard,
         api_key=settings.api_key,
-        max_body_bytes=settings.max_body_bytes,
+        max_body_bytes=settings.body_limit,
         body_timeout_s=settings.body_timeout_s,
+        body_routes=frozenset(
+            r.path for r in app.routes if "POST" in (getattr(r, "methods", None) or ())
+        ),
     )
     known = frozenset(r.path for r in app.routes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known)

@@ -21,7 +21,8 @@ pulls from a plain ``queue.Queue`` and answers through ``call_soon_threadsafe``:
 hand-offs per request and no extra event-loop task in between, which is most of the overhead
 left at batch 1.
 
-A request whose caller gave up (timeout, disconnect) before its turn is skipped, and the number
+A request whose caller gave up (timeout, disconnect) is skipped, before its turn or between the
+calls of its round, and the number
 of texts waiting is bounded (``max_queue``): past it :class:`QueueFull` tells the caller to come
 back later instead of growing an unbounded backlog.
 """
@@ -232,7 +233,11 @@ class Batcher:
             order = sorted((n, i, j) for n, (i, j) in zip(lengths, where, strict=True))
             ends = plan_calls([n for n, _, _ in order], self.max_batch, self.call_cost)
             for start, end in zip([0, *ends[:-1]], ends, strict=True):
-                chunk = order[start:end]
+                # A caller that gave up (timeout, disconnect) since the round began: skip the
+                # rest of its texts, so abandoned work does not delay the requests behind it.
+                chunk = [(n, i, j) for n, i, j in order[start:end] if not items[i].future.done()]
+                if not chunk:
+                    continue
                 texts = [items[i].texts[j] for _, i, j in chunk]
                 t0 = time.perf_counter()
                 answers = self.predict(texts)
@@ -248,4 +253,5 @@ class Batcher:
                 item.answer(error=exc)
             return
         for item in items:
-            item.answer(stack_rows(item.out))
+            if not item.future.done():  # done is final: a skipped text's caller has left
+                item.answer(stack_rows(item.out))

@@ -81,6 +81,12 @@ def _describe(
         message = f"{where}: required field is missing"
     elif kind == "extra_forbidden":
         message = f"{where}: unknown field; allowed fields: {', '.join(limits.get('fields', []))}"
+    elif kind == "string_unicode":  # a lone UTF-16 surrogate ("\\ud800") in a JSON string
+        kind = "invalid_unicode"
+        message = (
+            f"{where}: contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), which is "
+            "not a character; send valid Unicode"
+        )
     elif kind == "string_type":
         message = f"{where}: must be a string, got {type(value).__name__}"
     elif kind == "list_type":
@@ -118,6 +124,15 @@ def _describe(
     return kind, message, field, index
 
 
+def _first(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The error to report: the first, except that an unknown field comes before a missing one
+    (``{"text": ...}`` for ``{"texts": ...}``: the misspelled field is the mistake to name)."""
+    extra = [e for e in errors if e.get("type") == "extra_forbidden"]
+    if extra and errors[0].get("type") == "missing":
+        return extra[0]
+    return errors[0] if errors else {}
+
+
 def install_handlers(app: FastAPI) -> None:
     """Route every error (validation, HTTP, our own, unexpected) through :func:`error_body`."""
 
@@ -127,7 +142,7 @@ def install_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         route = request.scope.get("route")
         hints = limits.get(getattr(route, "path", ""), {})
-        kind, message, field, index = _describe(errors[0] if errors else {}, hints)
+        kind, message, field, index = _describe(_first(errors), hints)
         return error_response(422, kind, message, field, index)
 
     @app.exception_handler(ApiError)
@@ -152,11 +167,13 @@ def install_handlers(app: FastAPI) -> None:
                 "body: JSON nested too deeply to parse; send a flat JSON object such as "
                 '{"texts": ["..."]}'
             )
+            return error_response(status, kind, message, "body", headers=exc.headers)
         elif exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
             # e.g. an integer over Python's 4,300-digit parse limit: malformed JSON, as FastAPI's
             # own json_invalid (422) says for a syntax error
             status, kind = 422, "json_invalid"
             message = f"body: JSON that cannot be parsed ({exc.__cause__}); send JSON strings"
+            return error_response(status, kind, message, "body", headers=exc.headers)
         elif exc.status_code == 405:
             message = f"{request.method} {request.url.path}: method not allowed; see /docs"
         return error_response(status, kind, message, headers=exc.headers)

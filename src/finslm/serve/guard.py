@@ -63,7 +63,9 @@ def _parse_content_type(value: str) -> str | None:
     if msg.get_content_maintype() != "application" or not (
         msg.get_content_subtype() == "json" or msg.get_content_subtype().endswith("+json")
     ):
-        return f"Content-Type {msg.get_content_type()!r}"
+        return (
+            f"Content-Type {value.strip()[:100]!r}"  # as sent: the parser's fallback is text/plain
+        )
     charset = msg.get_param("charset") or "utf-8"
     if isinstance(charset, tuple):  # RFC 2231 form, charset*=utf-8''utf-8: (charset, lang, value)
         charset = collapse_rfc2231_value(charset)
@@ -77,12 +79,20 @@ class RequestGuard:
     """ASGI middleware: see the module docstring. ``api_key=None`` turns authentication off."""
 
     def __init__(
-        self, app, api_key: str | None, max_body_bytes: int, body_timeout_s: float = math.inf
+        self,
+        app,
+        api_key: str | None,
+        max_body_bytes: int,
+        body_timeout_s: float = math.inf,
+        body_routes: frozenset[str] | None = None,
     ):
         self.app = app
         self.api_key = api_key
         self.max_body_bytes = int(max_body_bytes)
         self.body_timeout_s = float(body_timeout_s)
+        # The paths whose bodies are checked (None: every path); a POST elsewhere goes on to the
+        # app's 404 or 405, which say what is wrong, instead of a 415 about its Content-Type.
+        self.body_routes = body_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
@@ -102,7 +112,9 @@ class RequestGuard:
                 {"WWW-Authenticate": "Bearer"},
             )
             return
-        if scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["method"] not in ("POST", "PUT", "PATCH") or (
+            self.body_routes is not None and scope["path"] not in self.body_routes
+        ):
             await self.app(scope, receive, send)
             return
         length = headers.get("content-length")

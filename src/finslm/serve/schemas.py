@@ -18,6 +18,36 @@ from finslm.serve.settings import EXPLAIN_METHODS, ServeSettings
 from finslm.visible import VISIBLE_PATTERN
 
 
+class ErrorDetail(BaseModel):
+    type: str = Field(description="What went wrong, e.g. string_too_long, overloaded, timeout.")
+    message: str = Field(description="One line: what was wrong, where, and what to send.")
+    field: str | None = Field(None, description="The request field (or header) at fault.")
+    index: int | None = Field(None, description="The position in a list, when it applies.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error the server answers, whatever its status (docs/serving.md, Errors)."""
+
+    error: ErrorDetail
+
+
+# The statuses a POST route can answer besides 200, for the OpenAPI schema (FastAPI would
+# otherwise document 422 as its own {"detail": [...]} shape, which this server never sends).
+ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {"model": ErrorResponse, "description": what}
+    for status, what in {
+        400: "Body not UTF-8, or JSON nested too deeply",
+        401: "Missing or wrong API key (servers started with one)",
+        408: "Body not received within body_timeout_s",
+        413: "Body over max_body_bytes",
+        415: "Body not application/json, or compressed",
+        422: "Malformed JSON or a field that breaks the schema or a limit",
+        503: "Overloaded or shutting down (Retry-After)",
+        504: "No answer within request_timeout_s",
+    }.items()
+}
+
+
 class Classification(BaseModel):
     label: str
     scores: dict[str, float] = Field(description="Probability per class, in the model's order.")

@@ -36,7 +36,13 @@ class ServeSettings:
     # Per-request limits.
     max_texts: int = 64
     max_chars: int = 2000
-    max_body_bytes: int = 1_048_576
+    # A token classifier (/v1/entities) reads every word of a text (in windows of the model's
+    # max_length), so its cost grows with the words, not the texts: words in one request, all
+    # texts together (64 sentences of 128 words; a classifier reads at most 128 tokens a text).
+    max_words: int = 8192
+    # Bytes in one request body; None: enough for max_texts texts of max_chars characters as
+    # the most verbose JSON writes them (12 bytes a character: "\ud83d\ude00"), and 1 MiB at least.
+    max_body_bytes: int | None = None
     request_timeout_s: float = 10.0
     body_timeout_s: float = 30.0  # the whole body must arrive within this; else 408, closed
     # /v1/explain: one at a time, short texts, small sampling budgets.
@@ -57,10 +63,18 @@ class ServeSettings:
             "max_batch": (self.max_batch >= 1, "at least 1"),
             "max_wait_ms": (self.max_wait_ms >= 0, "0 or more"),
             "call_cost_tokens": (self.call_cost_tokens >= 0, "0 or more"),
-            "max_queue": (self.max_queue >= 1, "at least 1"),
+            "max_queue": (
+                self.max_queue >= max(1, self.max_texts),
+                f"at least max_texts ({self.max_texts}): a request of max_texts texts could "
+                "never be admitted",
+            ),
             "max_texts": (self.max_texts >= 1, "at least 1"),
             "max_chars": (self.max_chars >= 1, "at least 1"),
-            "max_body_bytes": (self.max_body_bytes >= 64, "at least 64"),
+            "max_words": (self.max_words >= 1, "at least 1"),
+            "max_body_bytes": (
+                self.max_body_bytes is None or self.max_body_bytes >= 64,
+                "at least 64",
+            ),
             "request_timeout_s": (self.request_timeout_s > 0, "more than 0 s"),
             "body_timeout_s": (self.body_timeout_s > 0, "more than 0 s"),
             "explain_max_chars": (self.explain_max_chars >= 1, "at least 1"),
@@ -72,6 +86,13 @@ class ServeSettings:
         for name, (ok, must) in checks.items():
             if not ok:
                 raise ValueError(f"serve setting {name}={getattr(self, name)!r}: must be {must}")
+
+    @property
+    def body_limit(self) -> int:
+        """The request body cap in bytes: ``max_body_bytes``, or the default it documents."""
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        return max(1_048_576, 12 * self.max_texts * self.max_chars + 65_536)
 
     @classmethod
     def with_env_key(cls, env: str = API_KEY_ENV, **kwargs) -> ServeSettings:
@@ -105,4 +126,5 @@ class ServeSettings:
         out.pop("api_key")
         out["eval_metrics"] = str(self.eval_metrics) if self.eval_metrics else None
         out["auth"] = self.api_key is not None
+        out["max_body_bytes"] = self.body_limit
         return out
