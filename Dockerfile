@@ -8,6 +8,8 @@
 # Inside, the server binds 0.0.0.0:8000 (the container's network is the boundary); publish the
 # port on 127.0.0.1 (-p 127.0.0.1:8000:8000) unless it should be reachable from elsewhere.
 # Set FINSLM_API_KEY (-e FINSLM_API_KEY=...) to require 'Authorization: Bearer <key>'.
+# Under a CPU limit (Kubernetes resources.limits.cpu, docker --cpus) set FINSLM_THREADS to it:
+# onnxruntime otherwise sizes its pool by the host's cores and is throttled.
 # BASE_IMAGE: any Debian-like image with Python 3.11, `python3 -m venv` and useradd.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 

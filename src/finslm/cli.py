@@ -878,7 +878,15 @@ def serve(
     backend: Backend = "auto",
     host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
-    threads: Threads = 0,
+    threads: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            envvar="FINSLM_THREADS",
+            help="CPU threads (0: the library default, the host's cores; in a container with a "
+            "CPU limit set it to the limit).",
+        ),
+    ] = 0,
     device: Device = "cpu",
     engine: Annotated[
         str, typer.Option(help="uvicorn (one process) or ray (Ray Serve replicas).")
@@ -976,7 +984,7 @@ def serve(
             # Load it here once, so a bad folder or backend is one line now, not a replica's
             # traceback after Ray has started (the replicas load their own copies).
             load(model, backend, threads=threads, device=device)
-            run_ray(model, backend, settings, replicas=replicas, threads=threads)
+            run_ray(model, backend, settings, replicas=replicas, threads=threads, device=device)
             return
         check_address(host, port)  # before the model loads: a busy port is said at once
         predictor = load(model, backend, threads=threads, device=device)

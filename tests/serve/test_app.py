@@ -587,3 +587,15 @@ def test_the_body_cap_grows_with_the_text_limits():
     assert ServeSettings(max_texts=8, max_chars=30_000).body_limit >= 12 * 8 * 30_000
     assert ServeSettings(max_texts=1, max_chars=10).body_limit == 1_048_576  # at least 1 MiB
     assert ServeSettings(max_body_bytes=5000).body_limit == 5000
+
+
+def test_settings_from_the_environment_name_the_variable():
+    # Ray's `serve run finslm.serve.ray_app:app` has no command line: limits come from FINSLM_*.
+    env = {"FINSLM_MAX_TEXTS": "8", "FINSLM_MAX_QUEUE": "16", "FINSLM_REQUEST_TIMEOUT_S": "2.5"}
+    settings = ServeSettings.from_env({**env, "FINSLM_API_KEY": "k"})
+    assert (settings.max_texts, settings.max_queue, settings.request_timeout_s) == (8, 16, 2.5)
+    assert settings.api_key == "k" and settings.max_chars == ServeSettings().max_chars
+    with pytest.raises(ValueError, match=r"FINSLM_MAX_TEXTS='eight': not an integer"):
+        ServeSettings.from_env({"FINSLM_MAX_TEXTS": "eight"})
+    with pytest.raises(ValueError, match=r"^FINSLM_MAX_QUEUE=4: must be at least max_texts"):
+        ServeSettings.from_env({"FINSLM_MAX_QUEUE": "4", "FINSLM_MAX_TEXTS": "8"})

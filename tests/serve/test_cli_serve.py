@@ -110,3 +110,10 @@ def test_ray_engine_checks_the_model_before_starting_ray(tmp_path, monkeypatch):
     args = ["serve", "--engine", "ray", "--port", "0", "--model", str(tmp_path / "none")]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "not a finslm model folder" in result.output
+
+
+def test_threads_come_from_finslm_threads_in_a_container(tmp_path):
+    # The image's CMD has no --threads; FINSLM_THREADS sets it (here an invalid value, to see it read).
+    args = ["serve", "--model", str(tmp_path / "none")]
+    result = runner.invoke(app, args, env={"FINSLM_THREADS": "-1"})
+    assert result.exit_code == 2 and "FINSLM_THREADS" in result.output

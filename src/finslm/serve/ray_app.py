@@ -5,7 +5,11 @@
 Ray imports an application by name, with no command line of ours in between, so the options
 come from the environment: ``FINSLM_MODEL`` (default ``exports/minilm``), ``FINSLM_BACKEND``
 (``auto``), ``FINSLM_REPLICAS`` (1), ``FINSLM_THREADS`` (0), ``FINSLM_MAX_BATCH`` (32),
-``FINSLM_MAX_WAIT_MS`` (0), and ``FINSLM_API_KEY`` as for ``finslm serve``.
+``FINSLM_MAX_WAIT_MS`` (0), ``FINSLM_DEVICE`` (``cpu``), and ``FINSLM_API_KEY`` as for
+``finslm serve``; every limit of :class:`~finslm.serve.settings.ServeSettings` as
+``FINSLM_<NAME>`` (``FINSLM_MAX_TEXTS``, ``FINSLM_MAX_CHARS``, ``FINSLM_MAX_WORDS``,
+``FINSLM_MAX_QUEUE``, ``FINSLM_REQUEST_TIMEOUT_S``, …). A bad value fails at import, naming the
+variable.
 """
 
 from __future__ import annotations
@@ -15,21 +19,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from finslm.serve.ray_serve import build_app
-from finslm.serve.settings import API_KEY_ENV, ServeSettings
+from finslm.serve.settings import ServeSettings, env_number
 
 
 def app_from_env(env: Mapping[str, str] = os.environ):
-    settings = ServeSettings(
-        api_key=env.get(API_KEY_ENV) or None,
-        max_batch=int(env.get("FINSLM_MAX_BATCH", "32")),
-        max_wait_ms=float(env.get("FINSLM_MAX_WAIT_MS", "0")),
-    )
     return build_app(
         Path(env.get("FINSLM_MODEL", "exports/minilm")),
         env.get("FINSLM_BACKEND", "auto"),
-        settings,
-        replicas=int(env.get("FINSLM_REPLICAS", "1")),
-        threads=int(env.get("FINSLM_THREADS", "0")),
+        ServeSettings.from_env(env),
+        replicas=env_number(env, "FINSLM_REPLICAS", int, 1),
+        threads=env_number(env, "FINSLM_THREADS", int, 0),
+        device=env.get("FINSLM_DEVICE", "cpu"),
     )
 
 

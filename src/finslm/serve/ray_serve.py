@@ -64,6 +64,7 @@ def build_app(
     replicas: int = 1,
     threads: int = 0,
     num_cpus: float = 1.0,
+    device: str = "cpu",
 ):
     """A bound Ray Serve application (pass it to ``serve.run``)."""
     from ray import serve
@@ -84,7 +85,7 @@ def build_app(
             from finslm.serve.app import predict_fn
             from finslm.serve.server import load
 
-            self.predictor = load(model, backend, threads=threads)
+            self.predictor = load(model, backend, threads=threads, device=device)
             self._predict = predict_fn(self.predictor)
             self._executor = concurrent.futures.ThreadPoolExecutor(1)
 
@@ -107,7 +108,12 @@ def build_app(
 
 
 def run_ray(
-    model: Path, backend: str, settings: ServeSettings, replicas: int = 1, threads: int = 0
+    model: Path,
+    backend: str,
+    settings: ServeSettings,
+    replicas: int = 1,
+    threads: int = 0,
+    device: str = "cpu",
 ) -> None:
     """Start (or join, with ``RAY_ADDRESS``) Ray, deploy, and block until Ctrl-C."""
     try:
@@ -121,13 +127,14 @@ def run_ray(
         print(f"warning: {warning}", file=sys.stderr)
     ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False)
     # Ray's blocking loop ignores SIGINT/SIGTERM here; turn both into SystemExit so the
-    # application is torn down (replicas drain) and a local Ray instance stops with us.
+    # application is torn down (replicas drain) and a local Ray instance stops with us. The
+    # status is a signal's (128 + its number: 143 for SIGTERM), as the plain server's.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: sys.exit(0))
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
     try:
         serve.start(http_options={"host": settings.host, "port": settings.port})
         serve.run(
-            build_app(model, backend, settings, replicas, threads),
+            build_app(model, backend, settings, replicas, threads, device=device),
             name=APP_NAME,
             route_prefix="/",
             blocking=True,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 API_KEY_ENV = "FINSLM_API_KEY"
@@ -95,6 +97,24 @@ class ServeSettings:
         return max(1_048_576, 12 * self.max_texts * self.max_chars + 65_536)
 
     @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ServeSettings:
+        """Settings from ``FINSLM_<NAME>`` variables (unset: the defaults) and the API key from
+        ``FINSLM_API_KEY``: for deployments with no command line (``finslm.serve.ray_app``)."""
+        given = {
+            field: value
+            for field, kind in ENV_SETTINGS.items()
+            if (value := env_number(env, f"FINSLM_{field.upper()}", kind)) is not None
+        }
+        try:
+            return cls(api_key=env.get(API_KEY_ENV) or None, **given)
+        except ValueError as exc:  # "serve setting max_queue=4: ..." -> "FINSLM_MAX_QUEUE=4: ..."
+            match = re.match(r"serve setting (\w+)=", str(exc))
+            if match is None:
+                raise
+            name = f"FINSLM_{match.group(1).upper()}="
+            raise ValueError(name + str(exc)[match.end() :]) from None
+
+    @classmethod
     def with_env_key(cls, env: str = API_KEY_ENV, **kwargs) -> ServeSettings:
         """Settings whose API key comes from the environment variable ``env`` (unset: none).
 
@@ -128,3 +148,35 @@ class ServeSettings:
         out["auth"] = self.api_key is not None
         out["max_body_bytes"] = self.body_limit
         return out
+
+
+# ServeSettings fields an environment variable FINSLM_<NAME> may set (from_env), and their type.
+ENV_SETTINGS: dict[str, type] = {
+    "max_batch": int,
+    "max_wait_ms": float,
+    "call_cost_tokens": float,
+    "max_queue": int,
+    "max_texts": int,
+    "max_chars": int,
+    "max_words": int,
+    "max_body_bytes": int,
+    "request_timeout_s": float,
+    "body_timeout_s": float,
+    "explain_max_chars": int,
+    "explain_timeout_s": float,
+    "explain_queue": int,
+    "explain_samples": int,
+}
+
+
+def env_number(env: Mapping[str, str], name: str, kind: type, default=None):
+    """``env[name]`` as ``kind`` (int or float); ``default`` when unset or empty; a ValueError
+    naming the variable when it is not such a number."""
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{name}={value!r}: not {what}") from None
