@@ -373,3 +373,14 @@ def test_a_misspelled_prune_model_is_blamed_on_prune_not_export(tmp_path):
     params = base() | {"prune": {"model": "mm"}, "export": {"models": ["m", "mm-pruned"]}}
     with pytest.raises(ConfigError, match=r"prune.model: 'mm' is not under models"):
         load_params(write(tmp_path, params))
+
+
+def test_the_backend_names_agree_across_config_predict_and_the_help():
+    # Three hand-kept lists: a backend added to one and not the others would be refused by
+    # params.yaml, or missing from --help.
+    from finslm.cli_options import BACKENDS_HELP
+    from finslm.config import BACKEND_NAMES
+    from finslm.predict import BACKENDS
+
+    assert set(BACKEND_NAMES) == set(BACKENDS)
+    assert all(name in BACKENDS_HELP for name in BACKENDS)

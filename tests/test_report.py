@@ -187,6 +187,10 @@ def test_page_has_every_section(tmp_path):
     squashed = text.replace(" ", "")
     assert "Kestrel" in squashed and "FernhillTools" in squashed
     assert "&lt;" in html and "&amp;" in html and "<sharply" not in html
+    # What the numbers are from, at the top: the data, the split's size, the machine.
+    assert "data: data/sample/sentences.csv (the embedded sample)" in text
+    assert "test split 9 sentences (one sentence = 11.11 pt)" in text
+    assert "benchmark on test CPU, 2 thread(s)" in text
 
 
 def test_missing_inputs_give_boxes_not_a_crash(tmp_path):
@@ -291,3 +295,15 @@ def test_chromium_check_catches_errors_and_fetches(tmp_path):
     assert "missingFunction" in problems
     assert "external request: https://example.invalid/x.png" in problems
     assert "did not decode" in problems
+
+
+def test_ner_section_shows_a_box_for_each_missing_input(tmp_path):
+    # The header counts missing inputs "see the yellow boxes": every one must have its box.
+    from finslm.ner.report import section
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"ner": {"models": {"ner-minilm": {}}}}))
+    html, missing = section(params, tmp_path)
+    assert len(missing) == 3  # data, the model's evaluation, the benchmark
+    assert html.count('class="missing"') == len(missing)
+    assert "dvc repro benchmark_ner" in html

@@ -143,22 +143,6 @@ def host_speed_probe(repeats: int = 5) -> dict[str, float]:
     return {"python_loop_ms": median_ms(python_loop), "matmul_ms": median_ms(matmul)}
 
 
-def classification_metrics(
-    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
-) -> dict[str, Any]:
-    """Accuracy, macro-F1 and per-class F1 (keys ``f1_<label>``)."""
-    from sklearn.metrics import f1_score
-
-    y_true, y_pred = list(y_true), list(y_pred)
-    per_class = f1_score(y_true, y_pred, labels=list(labels), average=None, zero_division=0)
-    out = {
-        "accuracy": float(np.mean(np.array(y_true) == np.array(y_pred))),
-        "macro_f1": float(np.mean(per_class)),
-    }
-    out.update({f"f1_{label}": float(f) for label, f in zip(labels, per_class, strict=True)})
-    return out
-
-
 def _percentiles(samples_s: list[float]) -> dict[str, float]:
     ms = np.asarray(samples_s) * 1e3
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])
@@ -398,6 +382,7 @@ def run_benchmark(
     ``throughput_bs<batch_size>`` (sentences/s), rss_mb, size_mb, params, and ratios against
     ``reference`` (``speedup_p50``, ``throughput_ratio``, ``accuracy_delta_pt``).
     """
+    from finslm.evaluation import classification_metrics, flat_metrics
     from finslm.predict import load_predictor
 
     texts, labels = [str(t) for t in texts], [str(y) for y in labels]
@@ -444,7 +429,8 @@ def run_benchmark(
             raise ValueError(f"{v.name}: label order {p.labels} differs from {order}")
         predicted = p.predict(texts, batch_size=batch_size)
         preds[v.name] = np.array(predicted)
-        rows[v.name].update(classification_metrics(labels, predicted, order))
+        metrics = classification_metrics(labels, predicted, order)  # the one metrics function
+        rows[v.name].update(flat_metrics(metrics))
 
     # 4. Batch-1 latency, interleaved: each repetition walks the sentences in short chunks, and
     #    every variant takes a turn on each chunk (order rotated per turn), so a burst of noise

@@ -87,15 +87,12 @@ def convert_ct2(model_dir: Path, export_dir: Path, log=print) -> Path:
     """
     ct2 = require("ctranslate2", "ct2")
     import torch
-    from transformers import AutoModelForSequenceClassification, BertConfig, BertModel
+    from transformers import BertConfig, BertModel
 
-    from finslm.predict import no_hf_progress
-    from finslm.train.heads import MeanPoolBertForSequenceClassification, register
+    from finslm.train.heads import MeanPoolBertForSequenceClassification, load_classifier
 
     model_dir, export_dir = Path(model_dir), Path(export_dir)
-    register()
-    with no_hf_progress():
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    model = load_classifier(model_dir).eval()
     bert = getattr(model, "bert", None)
     kind = type(model).__name__
     if bert is None or getattr(bert.config, "position_embedding_type", "absolute") != "absolute":

@@ -43,6 +43,14 @@ def classification_metrics(
     }
 
 
+def flat_metrics(m: dict[str, Any]) -> dict[str, float]:
+    """accuracy, macro-F1 and per-class F1 (``f1_<label>``) of a :func:`classification_metrics`
+    dict, in one flat row (tables, the benchmark)."""
+    row = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+    row.update({f"f1_{label}": values["f1"] for label, values in m["per_class"].items()})
+    return row
+
+
 def confusion_rows(y_true: Sequence[str], y_pred: Sequence[str]) -> list[dict[str, str]]:
     """One row per example, the input DVC's ``confusion`` plot template expects."""
     return [{"actual": t, "predicted": p} for t, p in zip(y_true, y_pred, strict=True)]

@@ -114,16 +114,9 @@ def export_onnx(
     Inputs are int64 (batch, sequence), output ``logits`` is float32 (batch, n_labels), both axes
     dynamic. The sample input is two texts of different lengths, so no size is baked in.
     """
-    from transformers import AutoModelForSequenceClassification
+    from finslm.train.heads import load_classifier
 
-    from finslm.predict import no_hf_progress
-    from finslm.train.heads import register
-
-    register()  # finslm's own heads (mean pooling) load through the Auto classes
-    with no_hf_progress():
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, attn_implementation="eager"
-        ).eval()
+    model = load_classifier(model_dir).eval()
     return export_module(model, model_dir, path, opset, exporter)
 
 

@@ -31,7 +31,6 @@ ignores both).
 from __future__ import annotations
 
 import abc
-import contextlib
 import ctypes
 import inspect
 import json
@@ -279,19 +278,6 @@ def _cuda_driver_present() -> bool:
     return False
 
 
-@contextlib.contextmanager
-def no_hf_progress():
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
-
-
 def _check_device(device: str) -> None:
     if device not in DEVICES:
         raise ModelError(f"device {device!r}: unknown; choose one of {', '.join(DEVICES)}")
@@ -308,7 +294,6 @@ class TorchPredictor(Predictor):
         super().__init__(model_dir, meta)
         _check_device(device)
         import torch
-        from transformers import AutoModelForSequenceClassification
 
         if threads > 0:
             torch.set_num_threads(threads)
@@ -319,18 +304,14 @@ class TorchPredictor(Predictor):
                 f"{model_dir}: device 'cuda' asked for, but this torch build sees no CUDA GPU "
                 "(a CPU-only wheel, or no driver); use --device cpu (or auto)"
             )
-        from finslm.train.heads import register
+        from finslm.train.heads import load_classifier
 
-        register()  # finslm's own heads (mean pooling) load through the Auto classes
         self._torch = torch
         self.device = torch.device(device)
         self.max_length = int(meta.get("max_length", 128))
         self.encoder = Encoder(model_dir, self.max_length)
         self._tokenizer = None
-        with no_hf_progress():  # a "Loading weights" bar per model is noise in the CLI and logs
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                model_dir, attn_implementation="eager"
-            ).to(self.device)
+        self.model = load_classifier(model_dir).to(self.device)
         self.model.eval()
         # Inputs the model's forward() takes (DistilBERT-style models take no token_type_ids).
         self._input_names = set(inspect.signature(self.model.forward).parameters)

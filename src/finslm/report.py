@@ -20,6 +20,7 @@ The page quotes a few validation sentences (the explanation samples), so it foll
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -274,14 +275,18 @@ def frontier_svg(rows: Mapping[str, Mapping[str, Any]]) -> str:
     xs = [max(float(rows[n]["p50_ms"]), 1e-3) for n in names]
     ys = [float(rows[n]["accuracy"]) for n in names]
     front = pareto_front(xs, ys)
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    ax.scatter(xs, ys, color="#3454d1", zorder=3)
+    fig, ax = plt.subplots(figsize=(8.0, 4.0))
     ax.step([xs[i] for i in front], [ys[i] for i in front], where="post", linestyle="--",
             color="#3454d1", alpha=0.5, label="frontier")  # fmt: skip
-    offsets = [(5, 5), (5, -12), (5, 15), (5, -22)]
-    for k, i in enumerate(sorted(range(len(names)), key=lambda i: xs[i])):
-        ax.annotate(names[i], (xs[i], ys[i]), textcoords="offset points", xytext=offsets[k % 4],
-                    fontsize=7, fontweight="bold" if i in front else "normal")  # fmt: skip
+    # One marker per variant, named in the legend: labels beside the points collide when two
+    # variants are close (an INT8 graph and its fine-tuned copy), and a label can sit by the
+    # wrong point. Frontier points are ringed.
+    colours = plt.get_cmap("tab10")
+    for i, name in enumerate(names):
+        on_front = i in front
+        ax.scatter(xs[i], ys[i], color=colours(i % 10), zorder=3, s=36,
+                   edgecolors="black" if on_front else "none", linewidths=1.2,
+                   label=f"{name} (frontier)" if on_front else name)  # fmt: skip
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -290,7 +295,7 @@ def frontier_svg(rows: Mapping[str, Mapping[str, Any]]) -> str:
     ax.set_xlabel("p50 latency at batch 1 (ms, log scale)")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
     fig.tight_layout()
     return _svg_uri(fig)
 
@@ -326,9 +331,9 @@ def benchmark_section(path: Path, models: Mapping[str, str]) -> tuple[str, list[
         f'<div class="row"><div class="col" style="max-width:none">{table}</div></div>'
         "<h3>Accuracy vs latency</h3>"
         f"<div>{plot}</div>"
-        '<p class="note">Bold: on the Pareto frontier (no variant is both faster and more '
-        "accurate). Also in <code>reports/benchmark.md</code> and <code>.csv</code>.</p>"
-        + "".join(_missing_box(m) for m in missing)
+        '<p class="note">Ringed: on the Pareto frontier (no other variant is both faster and more '
+        "accurate). The table is also in <code>reports/benchmark.md</code> and "
+        "<code>.csv</code>.</p>" + "".join(_missing_box(m) for m in missing)
     )
     return body, missing
 
@@ -602,6 +607,33 @@ def ner_section(params: Path) -> tuple[str, list[str]]:
     return section(params, params.parent)
 
 
+def provenance(inputs: ReportInputs) -> str:
+    """One line on what the numbers are from: the data, the recipe in force, the test split's
+    size (what one sentence is worth) and the benchmark's machine; '' when params are unreadable."""
+    from finslm.config import SAMPLE_SOURCE, ConfigError, profile_in_force, read_params
+
+    try:
+        raw = read_params(inputs.params, "full")
+    except ConfigError:
+        return ""
+    data = raw.get("data") or {}
+    source = str(data.get("source", SAMPLE_SOURCE))
+    sample = source.removeprefix("./") == SAMPLE_SOURCE
+    parts = [f"data: <code>{esc(source)}</code>" + (" (the embedded sample)" if sample else "")]
+    if profile_in_force(raw) == "quick":
+        parts.append(
+            "the quick profile (fewer epochs and seeds than the full recipe in params.yaml): "
+            "these numbers check the pipeline; the models' real figures are in docs/results.md"
+        )
+    with contextlib.suppress(Missing, KeyError, TypeError, ZeroDivisionError):
+        n = int(_read_json(inputs.data, "prepare")["splits"]["test"])
+        parts.append(f"test split {n:,} sentences (one sentence = {100 / n:.2f} pt)")
+    with contextlib.suppress(Missing, KeyError, TypeError):
+        env = _read_json(inputs.benchmark, "benchmark")["env"]
+        parts.append(f"benchmark on {esc(env['cpu'])}, {env['threads']} thread(s)")
+    return " · ".join(parts)
+
+
 def render_page(
     inputs: ReportInputs, out: Path = Path("reports/index.html")
 ) -> tuple[str, list[str]]:
@@ -623,6 +655,7 @@ def render_page(
         f"<title>finslm report</title><style>{CSS}</style></head><body>"
         '<header><h1>finslm report</h1><p class="meta">Data, benchmark, models and '
         f"explanations from the last <code>dvc repro</code> · {esc(status)}</p>"
+        f'<p class="meta">{provenance(inputs)}</p>'
         f"<nav>{nav}</nav></header><main>{body}</main></body></html>\n"
     )
     return page, missing

@@ -43,6 +43,8 @@ p.note { color:var(--muted); font-size:13px; margin:8px 0 0; max-width:120ch; }
 .verdict { font-size:16px; margin:4px 0 12px; padding:10px 14px; background:#eef2ff;
            border-left:4px solid var(--accent); border-radius:4px; }
 table { border-collapse:collapse; font-size:14px; }
+/* A table wider than the screen scrolls inside its own box instead of the whole page. */
+section table { display:block; max-width:100%; overflow-x:auto; }
 th, td { padding:6px 12px; border-bottom:1px solid var(--line); text-align:left; vertical-align:top; }
 th { background:#fafbfd; font-weight:600; color:#394152; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
@@ -58,7 +60,7 @@ tr.ref td { color:var(--muted); font-style:italic; }
 .card .v { font-size:22px; font-weight:650; }
 .card .k { color:var(--muted); font-size:13px; }
 img.plot { max-width:100%; height:auto; border:1px solid var(--line); border-radius:6px; }
-.legend { display:flex; gap:16px; align-items:center; font-size:13px; color:var(--muted); margin:0 0 10px; }
+.legend { display:flex; flex-wrap:wrap; gap:6px 16px; align-items:center; font-size:13px; color:var(--muted); margin:0 0 10px; }
 .legend > span:not(:last-child) { white-space:nowrap; flex-shrink:0; }
 .swatch { display:inline-block; width:34px; height:14px; border-radius:3px; vertical-align:middle; margin-right:4px; }
 .sentence { border:1px solid var(--line); border-radius:8px; margin:12px 0; overflow:hidden; }

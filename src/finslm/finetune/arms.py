@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from finslm.evaluation import flat_metrics
 from finslm.finetune.augment import augment
 from finslm.finetune.guard import assert_no_leak, text_key
 from finslm.finetune.loop import (
@@ -46,11 +47,9 @@ from finslm.finetune.phases import (
     targeted_streams,
 )
 from finslm.finetune.selection import focus_pool
-from finslm.labels import LABELS
 from finslm.train.determinism import set_determinism
 
 log = logging.getLogger("finslm.finetune")
-ARMS = ("base", "control", "targeted")
 
 
 @dataclass
@@ -76,13 +75,6 @@ class Arm:
     labels: np.ndarray
     streams: dict[str, np.ndarray]
     weights: dict[str, np.ndarray | None]
-
-
-def metrics_row(m: Mapping[str, Any]) -> dict[str, float]:
-    """accuracy, macro-F1 and per-class F1 of a ``classification_metrics`` dict, flat."""
-    row = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
-    row.update({f"f1_{label}": m["per_class"][label]["f1"] for label in LABELS})
-    return row
 
 
 def build_arms(setup: Setup, seed: int) -> tuple[Arm, Arm, dict[str, Any]]:
@@ -219,4 +211,4 @@ def summarise(
 
 
 def evaluate_split(model, cache: TokenCache, frame: pd.DataFrame) -> dict[str, float]:
-    return metrics_row(evaluate(model, cache, frame["text"].astype(str).tolist(), frame["label"]))
+    return flat_metrics(evaluate(model, cache, frame["text"].astype(str).tolist(), frame["label"]))

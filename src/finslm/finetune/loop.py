@@ -265,18 +265,11 @@ def run_training(
 
 def load_trained(model_dir: Path):
     """(tokenizer, model) of a trained finslm transformer folder, ready to train further."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from finslm.predict import no_hf_progress
-    from finslm.train.heads import register
+    from finslm.train.heads import load_classifier
 
-    register()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    with no_hf_progress():
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, attn_implementation="eager"
-        )
-    return tokenizer, model
+    return AutoTokenizer.from_pretrained(model_dir), load_classifier(model_dir)
 
 
 def save_model(model, tokenizer, out_dir: Path, meta: dict[str, Any]) -> None:

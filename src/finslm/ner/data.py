@@ -50,16 +50,6 @@ from finslm.data.errors import DataError
 from finslm.ner.tags import detect_scheme, is_valid, orphan_positions, select_types, to_iob2
 
 COLUMNS = ("tokens", "tags", "source", "line", "document")
-REJECT_REASONS = (
-    "malformed_line",
-    "length_mismatch",
-    "unknown_tag",
-    "orphan_i",
-    "empty",
-    "duplicate",
-    "conflicting_duplicate",
-    "overlap_with_test",
-)
 DOCSTART = "-DOCSTART-"
 HUB_PREFIX = "hub:"
 CONLL_SUFFIXES = {".conll", ".txt", ".iob", ".bio", ".tsv"}

@@ -47,7 +47,7 @@ def export_token_onnx(model_dir: Path, path: Path, opset: int = 17) -> list[str]
     import torch
     from transformers import AutoModelForTokenClassification
 
-    from finslm.predict import no_hf_progress
+    from finslm.train.heads import no_hf_progress
 
     with no_hf_progress():
         model = AutoModelForTokenClassification.from_pretrained(

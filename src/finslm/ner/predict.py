@@ -133,7 +133,7 @@ class Tagger:
             import torch
             from transformers import AutoModelForTokenClassification
 
-            from finslm.predict import no_hf_progress
+            from finslm.train.heads import no_hf_progress
 
             if threads > 0:
                 torch.set_num_threads(threads)

@@ -78,7 +78,7 @@ def section(params: Path = Path("params.yaml"), root: Path = Path(".")) -> tuple
                 "<p>Export parity (validation): "
                 + "; ".join(
                     f"{b}: token agreement {m[b]['token_agreement']:.4f}, entity-F1 "
-                    f"{-m[b]['f1_drop_pt']:+.2f} pt, {m[b]['size_mb']:.1f} MB"
+                    f"{round(-m[b]['f1_drop_pt'], 2) + 0.0:+.2f} pt, {m[b]['size_mb']:.1f} MB"
                     for b in ("onnx-fp32", "onnx-opt", "onnx-int8")
                     if b in m
                 )
@@ -94,7 +94,9 @@ def section(params: Path = Path("params.yaml"), root: Path = Path(".")) -> tuple
         parts.append(markdown_table_html(markdown_table(json.loads(bench.read_text("utf-8")))))
     else:
         missing.append(f"{bench} is missing: run `dvc repro benchmark_ner`")
-    return "".join(parts), missing
+    from finslm.report import _missing_box
+
+    return "".join(parts) + "".join(_missing_box(m) for m in missing), missing
 
 
 def _explanations(path: Path) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-SCHEMES = ("auto", "io", "iob1", "iob2")
 TAG = re.compile(r"^(?:O|[BI]-[A-Za-z0-9_.:\-]+)$")
 
 

@@ -26,19 +26,14 @@ log = logging.getLogger(__name__)
 
 def load_transformer(model_dir: Path):
     """(tokenizer, model, meta) of a trained finslm transformer folder, eager attention."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from finslm.train import heads
+    from finslm.train.heads import load_classifier
 
     meta = read_meta(model_dir)
     if meta.get("kind") != "transformer":
         raise ModelError(f"{model_dir}: kind {meta.get('kind')!r}; pruning needs a transformer")
-    heads.register()  # a mean-pooling model reloads only once its type is registered
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_dir, attn_implementation="eager"
-    )
-    return tokenizer, model, meta
+    return AutoTokenizer.from_pretrained(model_dir), load_classifier(model_dir), meta
 
 
 def _batches(tokenizer, df: pd.DataFrame, max_length: int, batch_size: int = 32) -> list[dict]:

@@ -15,6 +15,8 @@ loading the wrong head, where it is not registered.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from transformers import (
@@ -26,6 +28,7 @@ from transformers import (
     MPNetConfig,
     MPNetModel,
     MPNetPreTrainedModel,
+    PreTrainedModel,
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -149,3 +152,30 @@ def register() -> None:
             AutoModelForSequenceClassification.register(config, head)
         except ValueError:  # already registered
             pass
+
+
+@contextlib.contextmanager
+def no_hf_progress():
+    """transformers' "Loading weights" bars off inside (one per model is noise in the CLI and
+    the logs), restored after."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def load_classifier(model_dir) -> PreTrainedModel:
+    """A trained finslm classifier folder as its transformers model, the one way every consumer
+    loads it (the torch Predictor, export, pruning, the targeted fine-tune, engine builds):
+    finslm's heads registered, eager attention (the pattern the ONNX exporter traces and
+    onnxruntime's optimizer fuses; no numerical difference), and no "Loading weights" bar."""
+    register()
+    with no_hf_progress():
+        return AutoModelForSequenceClassification.from_pretrained(
+            model_dir, attn_implementation="eager"
+        )
