@@ -161,11 +161,15 @@ def _stale(repo: Path) -> set[str]:
 
 @contextmanager
 def _restored(repo: Path) -> Iterator[None]:
-    """Put params.yaml, dvc.lock, src/ and the outputs back as they were (tests are independent)."""
+    """Put params.yaml, dvc.lock, src/, metrics/ and the outputs back as they were (tests are
+    independent)."""
     saved = Path(tempfile.mkdtemp(prefix="e2e-saved-"))
     shutil.copy2(repo / "params.yaml", saved / "params.yaml")
     shutil.copy2(repo / "dvc.lock", saved / "dvc.lock")
     shutil.copytree(repo / "src", saved / "src")
+    # Uncached outputs (metrics, the recipe in force) are not in the DVC cache: a failed stage
+    # deletes them, and `dvc checkout` cannot bring them back.
+    shutil.copytree(repo / "metrics", saved / "metrics")
     try:
         yield
     finally:
@@ -173,6 +177,8 @@ def _restored(repo: Path) -> Iterator[None]:
         shutil.copy2(saved / "dvc.lock", repo / "dvc.lock")
         shutil.rmtree(repo / "src")
         shutil.copytree(saved / "src", repo / "src")
+        shutil.rmtree(repo / "metrics")
+        shutil.copytree(saved / "metrics", repo / "metrics")
         shutil.rmtree(saved)
         _dvc("checkout", "--force", cwd=repo)
         assert _stale(repo) == set()
@@ -193,20 +199,22 @@ def test_model_knob_invalidates_exactly_its_stages(repo: Path):
     # mine and finetune read models.minilm only.
     with _restored(repo):
         _set(repo, "models.tfidf.C", lambda c: c * 3)
-        assert _stale(repo) == {"train@tfidf", "report"}
+        # check_params tracks every key; its output (the recipe in force) does not change, so
+        # it reruns alone (a second) and the others wait on their own params.
+        assert _stale(repo) == {"check_params", "train@tfidf", "report"}
 
 
 def test_minilm_knob_invalidates_its_training_mining_and_finetune(repo: Path):
     # models.minilm is also finetune.model's: mine and finetune retrain it.
     with _restored(repo):
         _set(repo, "models.minilm.lr", lambda lr: lr / 2)
-        assert _stale(repo) == {"train@minilm", "mine", "finetune", "report"}
+        assert _stale(repo) == {"check_params", "train@minilm", "mine", "finetune", "report"}
 
 
 def test_data_knob_invalidates_prepare_then_every_stage_that_reads_a_split(repo: Path):
     with _restored(repo):
         _set(repo, "data.seed", lambda seed: seed + 1)
-        assert _stale(repo) == {"prepare"}
+        assert _stale(repo) == {"check_params", "prepare"}
         # A new seed gives a new split, so every stage that reads a split is now stale; the
         # stages that read only models, metrics or exports wait for those to change (report).
         # evaluate runs over `models` only: prune and finetune score their own models.
@@ -233,3 +241,37 @@ def test_code_edit_invalidates_exactly_the_stages_that_import_it(repo: Path):
         path = repo / "src/finslm/train/tfidf.py"
         path.write_text(path.read_text() + "\n# an edit\n")
         assert _stale(repo) == {"train@minilm", "train@tfidf"}
+
+
+def _failed_repro(repo: Path) -> str:
+    import subprocess
+    import sys
+
+    from tests.dvc_repo import env
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env(), capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    return proc.stdout + proc.stderr
+
+
+def test_a_missing_data_source_fails_first_with_its_key_not_errno(repo: Path):
+    # DVC checks prepare's ${data.source} dependency before prepare runs: without the first
+    # stage the user would see only "[Errno 2] No such file or directory".
+    with _restored(repo):
+        _set(repo, "data.source", lambda _: "data/nope.csv")
+        out = _failed_repro(repo)
+        assert "check_params: error: data.source: 'data/nope.csv' does not exist" in out
+        assert "Errno 2" not in out
+
+
+def test_a_misspelled_section_fails_instead_of_changing_nothing(repo: Path):
+    with _restored(repo):
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["trian"] = {"seed": 7}  # what `dvc exp run -S '++trian.seed=7'` writes
+        (repo / "params.yaml").write_text(yaml.safe_dump(params))
+        assert "check_params" in _stale(repo)
+        out = _failed_repro(repo)
+        assert "unknown section 'trian'; did you mean 'train'?" in out

@@ -320,3 +320,22 @@ def test_truncated_is_exact_near_the_byte_threshold(onnx_fp32):
     assert onnx_fp32.truncated(["!" * (m - 1), "!" * (m - 3)]).tolist() == [True, False]
     # Many bytes, few tokens: long enough to be tokenised, too short to overflow.
     assert onnx_fp32.truncated(["profitability " * 8]).tolist() == [False]
+
+
+def test_tfidf_trained_on_two_labels_gives_the_third_probability_zero(tmp_path):
+    # Data with two of the three labels: every consumer still gets (n, 3) in LABELS order.
+    import pandas as pd
+
+    from finslm.config import TfidfConfig
+    from finslm.labels import LABELS
+    from finslm.predict import load_predictor
+    from finslm.train.tfidf import train_tfidf
+    from tests.conftest import invented_sentences
+
+    rows = [(t, y) for t, y in invented_sentences(6) if y != "neutral"]
+    frame = pd.DataFrame(rows, columns=["text", "label"])
+    train_tfidf(TfidfConfig(), frame, frame, tmp_path / "tfidf")
+    proba = load_predictor(tmp_path / "tfidf").predict_proba([t for t, _ in rows[:4]])
+    assert proba.shape == (4, len(LABELS))
+    assert (proba[:, LABELS.index("neutral")] == 0).all()
+    assert proba.sum(axis=1) == pytest.approx(1.0)

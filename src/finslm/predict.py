@@ -537,11 +537,17 @@ class SklearnPredictor(Predictor):
         # joblib unpickles: only load files this pipeline wrote (models/<name>/model.joblib).
         self.pipeline = joblib.load(Path(model_dir) / TFIDF_FILE)
         classes = list(self.pipeline.classes_)
-        # Reorder columns to self.labels, whatever order sklearn sorted the classes in.
-        self._order = [classes.index(label) for label in self.labels]
+        # Columns in self.labels order, whatever order sklearn sorted the classes in; a class
+        # the training data lacked (data with two of the three labels) gets probability 0.
+        self._columns = [(i, classes.index(label)) for i, label in enumerate(self.labels)
+                         if label in classes]  # fmt: skip
 
     def _predict_batch(self, texts: list[str]) -> np.ndarray:
-        return self.pipeline.predict_proba(texts)[:, self._order]
+        proba = self.pipeline.predict_proba(texts)
+        out = np.zeros((len(texts), len(self.labels)), dtype=proba.dtype)
+        for mine, theirs in self._columns:
+            out[:, mine] = proba[:, theirs]
+        return out
 
     def files(self) -> list[Path]:
         return [self.model_dir / META_FILE, self.model_dir / TFIDF_FILE]

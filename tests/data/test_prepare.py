@@ -155,3 +155,11 @@ def test_a_class_with_no_rows_is_warned_about(tmp_path, run, caplog):
     assert metrics["labels"]["train"]["neutral"] == 0
     assert "no neutral sentence after cleaning" in caplog.text
     assert "negative sentence" not in caplog.text
+
+
+def test_data_left_with_one_label_is_an_error(tmp_path, run):
+    one = rows_with({"negative": 0, "neutral": 30, "positive": 0})
+    path = tmp_path / "one.csv"
+    pd.DataFrame(one).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"every kept sentence is neutral; a classifier needs at"):
+        run(source=str(path))

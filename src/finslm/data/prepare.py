@@ -66,6 +66,13 @@ def prepare(
             f"{_nonzero(report['dropped'])}); see {rejects_path}. {notes}".rstrip()
         )
     absent = [label for label in LABELS if not (kept["label"] == label).any()]
+    if len(absent) >= len(LABELS) - 1:
+        present = sorted(set(kept["label"]))
+        raise DataError(
+            f"data.source={cfg.source!r}: every kept sentence is {' or '.join(present)}; a "
+            "classifier needs at least two labels. Fix: check data.label_column and "
+            f"data.label_map (rejects, with their reasons: {rejects_path})"
+        )
     if absent:
         log.warning(
             "data.source=%r: no %s sentence after cleaning, so no model can learn to predict it "
