@@ -239,7 +239,8 @@ def test_dag_teacher_logits_read_train_only_and_students_depend_on_them():
     logits, student = stages["teacher_logits"], stages["distill"]
     assert logits["foreach"] == "${distill.teachers}"
     data = [d for d in logits["do"]["deps"] if not d.startswith(("src/", "stages/"))]
-    assert data == ["models/${key}", "data/prepared/train.parquet"]  # never val or test
+    # never val or test (metrics/profile.json: the recipe in force, every stage's input)
+    assert data == ["metrics/profile.json", "models/${key}", "data/prepared/train.parquet"]
     assert logits["do"]["outs"] == ["data/teacher/${key}.parquet"]  # cached (DVC's default)
     assert "data/teacher/${item.teacher}.parquet" in student["do"]["deps"]
     assert "data/prepared/test.parquet" not in student["do"]["deps"]
