@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from finslm.errors import FinslmError
 from finslm.outputs import atomic_path
 from finslm.tasks import tags_entities
 from finslm.visible import has_content
@@ -64,7 +65,7 @@ REASONS = ("empty", "malformed", "not_text", "not_utf8", "too_long")
 REJECT_TEXT_CHARS = 200  # rejects keep the start of a text: enough to find it, not a copy
 
 
-class BulkError(ValueError):
+class BulkError(FinslmError, ValueError):
     """The input or output cannot be used at all; the message names the file and the fix."""
 
 

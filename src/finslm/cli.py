@@ -40,6 +40,7 @@ from finslm.cli_options import (
     typer_app,
 )
 from finslm.cli_options import fail as _fail
+from finslm.errors import FinslmError
 
 app = typer_app(
     "Small, fast, explainable financial language models: sentiment and entity tagging "
@@ -400,7 +401,7 @@ def explain(
     from finslm.explain.attributions import MethodSettings
     from finslm.explain.console import explain_text, print_explanation
     from finslm.labels import LABELS
-    from finslm.models import META_FILE, ModelError
+    from finslm.models import META_FILE
 
     methods = list(dict.fromkeys(method or EXPLAIN_METHODS))
     bad = [m for m in methods if m not in EXPLAIN_METHODS]
@@ -425,7 +426,7 @@ def explain(
         explanation, used, cut = explain_text(
             text, model, methods, backend, export, target, settings, threads
         )
-    except (ModelError, ValueError) as exc:
+    except FinslmError as exc:  # ModelError, ExplainError, ...; anything else is a bug
         raise _fail(str(exc)) from None
     from rich.console import Console
 
@@ -940,7 +941,6 @@ def serve(
 
     A token classifier's folder (exports/ner-minilm) is served on POST /v1/entities instead.
     """
-    from finslm.models import ModelError
     from finslm.serve.settings import ServeSettings
 
     if engine not in ("uvicorn", "ray"):
@@ -988,7 +988,7 @@ def serve(
             return
         check_address(host, port)  # before the model loads: a busy port is said at once
         predictor = load(model, backend, threads=threads, device=device)
-    except (ModelError, ImportError, ValueError) as exc:
+    except (FinslmError, ImportError) as exc:  # ModelError, AddressError (--host/--port)
         raise _fail(str(exc)) from None
     run_uvicorn(predictor, settings, log_level)
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finslm.errors import FinslmError
+
 WORKSPACE = "workspace"  # what dvc calls the working tree in its diffs
 
 # (key, label) of the headline rows: per model from metrics/eval/, per variant from the benchmark.
@@ -33,7 +35,7 @@ EVAL_HEADLINE = (("test.accuracy", "test accuracy"), ("test.macro_f1", "test mac
 BENCH_HEADLINE = (("p50_ms", "p50 latency, batch 1 (ms)"), ("size_mb", "size (MB)"))
 
 
-class DiffError(RuntimeError):
+class DiffError(FinslmError, RuntimeError):
     """A dvc command failed; the message names it and ends with dvc's own error."""
 
 

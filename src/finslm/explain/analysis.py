@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from finslm.errors import FinslmError
 from finslm.evaluation import classification_metrics
 from finslm.explain.words import is_content, split_words
 
@@ -342,7 +343,7 @@ def load_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
-class SchemaError(ValueError):
+class SchemaError(FinslmError, ValueError):
     """A document does not match the schema; the message gives the JSON path."""
 
 

@@ -23,10 +23,17 @@ from typing import Any
 
 import numpy as np
 
+from finslm.errors import FinslmError
 from finslm.explain.scorer import Scorer
 from finslm.explain.words import Word, split_words
 
 METHODS: tuple[str, ...] = ("shap", "lime", "ig", "attention")
+
+
+class ExplainError(FinslmError, ValueError):
+    """A request the explainer cannot take (an unknown method, a text with no words)."""
+
+
 PERTURBATION_METHODS = frozenset({"shap", "lime"})
 TORCH_METHODS = frozenset({"ig", "attention"})
 METHOD_TITLES = {
@@ -114,7 +121,7 @@ class Explainer:
     ):
         unknown = [m for m in methods if m not in METHODS]
         if unknown:
-            raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+            raise ExplainError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
         if torch_model is None and TORCH_METHODS.intersection(methods):
             raise ValueError("ig and attention need the PyTorch model (torch_model)")
         self.predictor = predictor
@@ -151,7 +158,7 @@ class Explainer:
         text = str(text)
         words = split_words(text)
         if not words:
-            raise ValueError(f"nothing to explain in {text!r}: no words")
+            raise ExplainError(f"nothing to explain in {text!r}: no words")
         if proba is None:
             self.scorer.clear()
             proba = self.scorer([text])[0]

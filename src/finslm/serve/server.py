@@ -13,7 +13,12 @@ import gc
 import logging
 from pathlib import Path
 
+from finslm.errors import FinslmError
 from finslm.serve.settings import ServeSettings
+
+
+class AddressError(FinslmError, ValueError):
+    """``--host``/``--port`` cannot be bound; the message names the option to change."""
 
 
 def check_address(host: str, port: int) -> None:
@@ -25,7 +30,7 @@ def check_address(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise ValueError(f"--host {host}: not a known address ({exc.strerror})") from None
+        raise AddressError(f"--host {host}: not a known address ({exc.strerror})") from None
     family, _, _, _, address = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
@@ -40,7 +45,7 @@ def check_address(host: str, port: int) -> None:
                 why = "is not an address of this machine; use 127.0.0.1, 0.0.0.0 or its own"
             else:
                 why = f"cannot be bound ({exc.strerror})"
-            raise ValueError(f"--host {host} --port {port}: {host}:{port} {why}") from None
+            raise AddressError(f"--host {host} --port {port}: {host}:{port} {why}") from None
 
 
 def load(model: Path, backend: str = "auto", threads: int = 0, device: str = "cpu"):
