@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -941,7 +940,7 @@ def serve(
 
     A token classifier's folder (exports/ner-minilm) is served on POST /v1/entities instead.
     """
-    from finslm.serve.settings import ServeSettings
+    from finslm.serve.settings import ServeSettings, SettingError
 
     if engine not in ("uvicorn", "ray"):
         raise _fail(f"--engine {engine!r}: unknown; choose uvicorn or ray")
@@ -965,14 +964,9 @@ def serve(
             body_timeout_s=body_timeout,
             eval_metrics=eval_metrics,
         )
-    except ValueError as exc:  # "serve setting request_timeout_s=0.0: ..." -> "--timeout 0.0: ..."
-        message = str(exc)
-        match = re.match(r"serve setting (\w+)=", message)
-        if match:
-            name = match.group(1)
-            flag = _SERVE_FLAGS.get(name, name.replace("_", "-"))
-            message = f"--{flag} " + message[match.end() :]
-        raise _fail(message) from None
+    except SettingError as exc:  # named by its flag: "--timeout 0.0: ..."
+        flag = _SERVE_FLAGS.get(exc.setting, exc.setting.replace("_", "-"))
+        raise _fail(exc.named(f"--{flag}")) from None
     try:
         from finslm.serve.server import check_address, load, run_uvicorn
 

@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
 API_KEY_ENV = "FINSLM_API_KEY"
 EXPLAIN_METHODS = ("lime", "shap")  # perturbation methods: they run on the served predictor
+
+
+class SettingError(ValueError):
+    """A setting out of range: ``serve setting <setting>=<value>: must be <must>``; the CLI and
+    the environment reader name it their way (:meth:`named`)."""
+
+    def __init__(self, setting: str, value, must: str):
+        super().__init__(f"serve setting {setting}={value!r}: must be {must}")
+        self.setting, self.value, self.must = setting, value, must
+
+    def named(self, name: str, sep: str = " ") -> str:
+        """The message with the setting called ``name`` (a flag, an environment variable)."""
+        return f"{name}{sep}{self.value!r}: must be {self.must}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +99,7 @@ class ServeSettings:
         }
         for name, (ok, must) in checks.items():
             if not ok:
-                raise ValueError(f"serve setting {name}={getattr(self, name)!r}: must be {must}")
+                raise SettingError(name, getattr(self, name), must)
 
     @property
     def body_limit(self) -> int:
@@ -107,12 +119,8 @@ class ServeSettings:
         }
         try:
             return cls(api_key=env.get(API_KEY_ENV) or None, **given)
-        except ValueError as exc:  # "serve setting max_queue=4: ..." -> "FINSLM_MAX_QUEUE=4: ..."
-            match = re.match(r"serve setting (\w+)=", str(exc))
-            if match is None:
-                raise
-            name = f"FINSLM_{match.group(1).upper()}="
-            raise ValueError(name + str(exc)[match.end() :]) from None
+        except SettingError as exc:  # named by its variable: "FINSLM_MAX_QUEUE=4: ..."
+            raise ValueError(exc.named(f"FINSLM_{exc.setting.upper()}", "=")) from None
 
     @classmethod
     def with_env_key(cls, env: str = API_KEY_ENV, **kwargs) -> ServeSettings:
