@@ -39,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = f"{m}/torch-fp32" if "torch-fp32" in cfg.bench_backends else next(iter(variants))
     result = run_ner_benchmark(
         variants,
-        [list(t) for t in test.tokens],
-        [list(t) for t in test.tags],
+        test,
         reference=reference,
         threads=cfg.bench_threads,
         latency_sentences=cfg.bench_sentences,

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from finslm.config import (
-    _MODEL_KINDS,
+    MODEL_KINDS,
     ConfigError,
     TuneConfig,
     load_tune_config,
@@ -134,7 +134,7 @@ class Objective:
     def __post_init__(self):
         from finslm.data import read_split
 
-        cls = _MODEL_KINDS[self.base.get("kind")]
+        cls = MODEL_KINDS[self.base.get("kind")]
         self.hints = typing.get_type_hints(cls)
         # Train and validation only: the test split is not opened by a search.
         self.train = read_split(self.prepared / "train.parquet")

@@ -372,7 +372,7 @@ def test_ner_benchmark_rows_and_side_by_side_rss(trained, tmp_path):
     test = invented(12, 3)
     result = run_ner_benchmark(
         {"torch": (out, "torch-fp32"), "int8": (tmp_path / "x", "onnx-int8")},
-        list(test["tokens"]), list(test["tags"]), reference="torch",
+        test, reference="torch",
         latency_sentences=6, repeats=1, warmup=1, batch_size=4, log=lambda _: None,
     )  # fmt: skip
     rows = result["variants"]

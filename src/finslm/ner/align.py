@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from finslm.ner.context import NO_CONTEXT, Context, join
+
 IGNORE = -100
 # Words of raw text for prediction, close to how CoNLL files are tokenised: alphanumeric runs
 # joined by . , & ' - / (U.S., AT&T, 1,250.5, Smith-Jones), every other non-space character
@@ -37,12 +39,13 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
 
 
 def align_labels(
-    word_ids: Sequence[int | None], tags: Sequence[str], label2id: dict[str, int]
+    word_ids: Sequence[int | None], tags: Sequence[str | None], label2id: dict[str, int]
 ) -> list[int]:
-    """Label ids per sub-token: the word's label on its first sub-token, IGNORE elsewhere."""
+    """Label ids per sub-token: the word's label on its first sub-token, IGNORE elsewhere
+    (and on every sub-token of a word tagged ``None``: document context, not labelled)."""
     out, prev = [], None
     for w in word_ids:
-        out.append(IGNORE if w is None or w == prev else label2id[tags[w]])
+        out.append(IGNORE if w is None or w == prev or tags[w] is None else label2id[tags[w]])
         prev = w
     return out
 
@@ -90,15 +93,37 @@ def encode_dataset(
     label2id,
     max_length,
     word_shape: bool = False,
+    contexts: Sequence[Context] | None = None,
 ):
     """Training/validation features: input ids, attention mask, token type ids (word shape
-    with ``word_shape``), aligned labels."""
-    enc = tokenizer(tokens, is_split_into_words=True, truncation=True, max_length=max_length)
-    features = []
-    for i, word_tags in enumerate(tags):
-        row = {k: enc[k][i] for k in enc}
-        row["labels"] = align_labels(enc.word_ids(i), word_tags, label2id)
-        if word_shape:
-            row["token_type_ids"] = shape_type_ids(tokens[i], enc.word_ids(i))
-        features.append(row)
+    with ``word_shape``), aligned labels.
+
+    ``contexts``: per sentence, document words before and after it (:mod:`finslm.ner.context`),
+    encoded around the sentence and never labelled. Where the whole does not fit in
+    ``max_length`` the context is halved until the sentence's last word fits (down to none),
+    as :meth:`finslm.ner.predict.Tagger.word_logits` does at prediction time.
+    """
+    contexts = list(contexts) if contexts is not None else [NO_CONTEXT] * len(tokens)
+    features: list[dict | None] = [None] * len(tokens)
+    todo, keep = list(range(len(tokens))), 1.0
+    while todo:
+        joined = [join(tokens[i], contexts[i], keep) for i in todo]
+        enc = tokenizer(
+            [w for w, _ in joined], is_split_into_words=True, truncation=True, max_length=max_length
+        )
+        later = []
+        for j, (i, (words, at)) in enumerate(zip(todo, joined, strict=True)):
+            word_ids = enc.word_ids(j)
+            cut = at + len(tokens[i]) - 1 not in word_ids
+            if cut and keep > 0 and (contexts[i][0] or contexts[i][1]):
+                later.append(i)  # the sentence's tail was cut: less context
+                continue
+            word_tags: list[str | None] = [None] * len(words)
+            word_tags[at : at + len(tokens[i])] = tags[i]
+            row = {k: enc[k][j] for k in enc}
+            row["labels"] = align_labels(word_ids, word_tags, label2id)
+            if word_shape:
+                row["token_type_ids"] = shape_type_ids(words, word_ids)
+            features[i] = row
+        todo, keep = later, (keep / 2 if keep > 0.25 else 0.0)
     return features

@@ -55,15 +55,16 @@ def replace_mentions(
 
 def augment_mentions(rows: pd.DataFrame, copies: int, p: float, seed: int) -> pd.DataFrame:
     """``rows`` plus ``copies`` mention-replaced copies of each sentence that has an entity;
-    a copy identical to a sentence already present is dropped."""
+    a copy identical to a sentence already present is dropped. ``attrs["copy_of"]`` lists,
+    per appended copy, the position in ``rows`` of the sentence it was made from."""
     if copies <= 0:
         return rows
     rng = random.Random(seed)
     inventory = mention_inventory(rows)
     seen = {tuple(t) for t in rows.tokens}
-    extra = []
+    extra, copy_of = [], []
     for _ in range(copies):
-        for tokens, tags in zip(rows.tokens, rows.tags, strict=True):
+        for k, (tokens, tags) in enumerate(zip(rows.tokens, rows.tags, strict=True)):
             if all(t == "O" for t in tags):
                 continue
             new_tokens, new_tags = replace_mentions(list(tokens), list(tags), inventory, rng, p)
@@ -71,6 +72,9 @@ def augment_mentions(rows: pd.DataFrame, copies: int, p: float, seed: int) -> pd
                 continue
             seen.add(tuple(new_tokens))
             extra.append({"tokens": new_tokens, "tags": new_tags})
+            copy_of.append(k)
     if not extra:
         return rows
-    return pd.concat([rows[["tokens", "tags"]], pd.DataFrame(extra)], ignore_index=True)
+    out = pd.concat([rows[["tokens", "tags"]], pd.DataFrame(extra)], ignore_index=True)
+    out.attrs["copy_of"] = copy_of
+    return out

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from finslm.bench import (
     _TURN_WARMUP,
     _chunks,
@@ -34,7 +36,8 @@ from finslm.bench import (
     rss_probe,
     side_by_side,
 )
-from finslm.ner.evaluate import entity_metrics
+from finslm.ner.context import document_context
+from finslm.ner.evaluate_run import score
 
 
 def measure_rss(model_dir: Path, backend: str, words: list[list[str]], threads: int) -> float:
@@ -46,8 +49,7 @@ def measure_rss(model_dir: Path, backend: str, words: list[list[str]], threads: 
 # Over 80 lines on purpose: the backends take turns inside one loop, so their timings are comparable.
 def run_ner_benchmark(
     variants: dict[str, tuple[Path, str]],
-    words: list[list[str]],
-    gold: list[list[str]],
+    test: pd.DataFrame,
     *,
     reference: str,
     threads: int = 1,
@@ -58,13 +60,17 @@ def run_ner_benchmark(
     rss: bool = True,
     log=print,
 ) -> dict[str, Any]:
-    """``{"variants": {name: row}, "env": …}`` for ``variants`` (name -> (folder, backend))."""
+    """``{"variants": {name: row}, "env": …}`` for ``variants`` (name -> (folder, backend)) on
+    ``test`` (tokens, tags; ``source``/``document``/``line`` give a model trained with document
+    context its context, in scoring and throughput as in evaluation; latency is on raw text,
+    which is tagged as the server tags it: without)."""
     from finslm.ner.predict import Tagger
 
     names = list(variants)
     if reference not in names:
         raise ValueError(f"benchmark: reference {reference!r} is not among {names}")
     rows: dict[str, dict[str, Any]] = {n: {} for n in names}
+    words = [list(t) for t in test.tokens]
     env = {**machine_info(), "threads": threads, "n_test": len(words)}
     env["probe_before"] = host_speed_probe()
     if rss:
@@ -81,8 +87,7 @@ def run_ner_benchmark(
     for n, t in taggers.items():
         rows[n]["size_mb"] = _size_mb(t.files())
         rows[n]["params"] = t.num_parameters()
-        pred = [tags for tags, _ in t.tag_words(words, batch_size)]
-        m = entity_metrics(gold, pred, t.meta.get("entity_types", ()))
+        m = score(t, test, list(t.meta.get("entity_types", ())), batch_size)
         rows[n]["entity_micro_f1"] = m["entity_micro_f1"]
         rows[n]["token_accuracy"] = m["token_accuracy"]
         rows[n].update({f"f1_{k}": v["f1"] for k, v in m["per_type"].items()})
@@ -112,12 +117,13 @@ def run_ner_benchmark(
         rows[n].update(_percentiles(samples[n]))
     key = f"throughput_bs{batch_size}"
     elapsed = dict.fromkeys(names, 0.0)
-    for t in order:  # untimed: every batch shape the repetitions will see, built once
-        t.tag_words(words, batch_size, bucket=True)
+    contexts = [document_context(test, t.context_words) for t in order]
+    for t, ctx in zip(order, contexts, strict=True):  # untimed: every batch shape, built once
+        t.tag_words(words, batch_size, bucket=True, contexts=ctx)
     for _ in range(repeats):
         for i in range(len(order)):
             t0 = time.perf_counter()
-            order[i].tag_words(words, batch_size, bucket=True)
+            order[i].tag_words(words, batch_size, bucket=True, contexts=contexts[i])
             elapsed[names[i]] += time.perf_counter() - t0
     for n in names:
         rows[n][key] = repeats * len(words) / elapsed[n]

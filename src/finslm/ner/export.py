@@ -33,6 +33,7 @@ from finslm.export import (
     optimise_and_quantise,
 )
 from finslm.models import ModelError, read_meta, write_meta
+from finslm.ner.context import document_context
 from finslm.ner.decode import decode
 from finslm.ner.evaluate import entity_metrics
 from finslm.ner.predict import ONNX_KIND, TORCH_KIND, Tagger, WordEncoder
@@ -88,11 +89,13 @@ def token_parity(
     reference: Tagger, candidate: Tagger, frame: pd.DataFrame, batch_size: int = 32
 ) -> dict[str, Any]:
     """Word-level logit and tag agreement of ``candidate`` with ``reference`` on ``frame``, and
-    the entity micro-F1 of each against the gold tags."""
+    the entity micro-F1 of each against the gold tags (with document context where the model
+    was trained with it, as ``evaluate_ner`` scores)."""
     words = [list(t) for t in frame.tokens]
     gold = [list(t) for t in frame.tags]
-    a = np.concatenate(reference.word_logits(words, batch_size)).astype(np.float64)
-    b = np.concatenate(candidate.word_logits(words, batch_size)).astype(np.float64)
+    ctx = document_context(frame, reference.context_words)
+    a = np.concatenate(reference.word_logits(words, batch_size, contexts=ctx)).astype(np.float64)
+    b = np.concatenate(candidate.word_logits(words, batch_size, contexts=ctx)).astype(np.float64)
     labels = reference.labels
     lengths = np.cumsum([0, *(len(w) for w in words)])
 

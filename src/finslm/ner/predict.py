@@ -24,6 +24,7 @@ import numpy as np
 
 from finslm.models import ModelError, read_meta
 from finslm.ner.align import shape_type_ids, split_words, word_scores
+from finslm.ner.context import NO_CONTEXT, Context, join
 from finslm.ner.decode import DECODES
 from finslm.ner.decode import decode as decode_tags
 from finslm.ner.tags import spans, to_iob2
@@ -123,6 +124,8 @@ class Tagger:
         self.backend = backend
         self.labels: list[str] = list(self.meta["labels"])
         self.max_length = int(self.meta.get("max_length", 128))
+        # words of document context each side the model was trained with (0: none)
+        self.context_words = int(self.meta.get("context_words", 0))
         self.decode = decode or str(self.meta.get("decode", "viterbi"))
         if self.decode not in DECODES:
             raise ModelError(f"decode {self.decode!r}: choose one of {', '.join(DECODES)}")
@@ -191,7 +194,11 @@ class Tagger:
         return logits, word_ids
 
     def word_logits(
-        self, words: Sequence[Sequence[str]], batch_size: int = 32, bucket: bool = False
+        self,
+        words: Sequence[Sequence[str]],
+        batch_size: int = 32,
+        bucket: bool = False,
+        contexts: Sequence[Context] | None = None,
     ) -> list[np.ndarray]:
         """Per sentence, (n_words, n_labels) logits read off each word's first sub-token.
 
@@ -199,44 +206,71 @@ class Tagger:
         results still in input order. Off for evaluation and parity, whose INT8 figures depend
         on batch-mates (dynamic activation scales), so they stay comparable with earlier runs.
 
+        ``contexts``: per sentence, document words before and after it
+        (:mod:`finslm.ner.context`; a model trained with ``context_words``), encoded around the
+        sentence and not tagged. Where they do not fit in ``max_length`` with the whole
+        sentence they are halved, then dropped, as in training.
+
         A sentence longer than the model's ``max_length`` sub-tokens is tagged in overlapping
         windows (:func:`window_plan`), so no word past the limit is lost (a word longer than a
         whole window is scored on its first sub-token, as any word is).
         """
         words = [list(w) for w in words]
+        contexts = list(contexts) if contexts is not None else [NO_CONTEXT] * len(words)
+        if len(contexts) != len(words):
+            raise ValueError(f"{len(contexts)} contexts for {len(words)} sentences")
         out = [np.empty((len(w), len(self.labels)), dtype=np.float32) for w in words]
         big = np.zeros(len(self.labels), dtype=np.float32)
         big[0] = 30.0  # no room for even one sub-token (max_length <= 2): certain O
-        # (sentence, first word of the window, first word this window writes); a sentence of no
-        # words has nothing to tag (its logits are (0, n_labels))
-        todo = [(i, 0, 0) for i in range(len(words)) if words[i]]
+        # (sentence, first word of the window, first word this window writes, share of the
+        # context kept: > 0 only for a whole sentence with context); a sentence of no words
+        # has nothing to tag (its logits are (0, n_labels))
+        todo = [(i, 0, 0, 1.0 if any(contexts[i]) else 0.0) for i in range(len(words)) if words[i]]
         while todo:
             if bucket and len(todo) > batch_size:
                 todo.sort(key=lambda item: len(words[item[0]]) - item[1])
             later = []
             for b in range(0, len(todo), batch_size):
                 chunk = todo[b : b + batch_size]
-                logits, ids = self.sub_logits([words[i][s:] or ["."] for i, s, _ in chunk])
-                for row, wid, (i, s, w0) in zip(logits, ids, chunk, strict=True):
+                inputs = [
+                    join(words[i], contexts[i], keep) if keep else (words[i][s:] or ["."], 0)
+                    for i, s, _, keep in chunk
+                ]
+                logits, ids = self.sub_logits([w for w, _ in inputs])
+                for row, wid, (i, s, w0, keep), (joined, at) in zip(
+                    logits, ids, chunk, inputs, strict=True
+                ):
+                    covered = 1 + max((x for x in wid if x is not None), default=-1)
+                    if keep:  # with context: all of the sentence or try again with less
+                        n = len(words[i])
+                        if covered >= at + n:
+                            out[i] = word_scores(row, wid, len(joined), o_index=0)[at : at + n]
+                        else:
+                            later.append((i, 0, 0, keep / 2 if keep > 0.25 else 0.0))
+                        continue
                     n = len(words[i]) - s
                     scores = word_scores(row, wid, n, o_index=0)
-                    covered = 1 + max((x for x in wid if x is not None), default=-1)
-                    keep, step = window_plan(covered, n)
-                    if keep == 0:  # not one sub-token fitted (see ``big``)
-                        scores[0], keep, step = big, 1, 1
-                    out[i][w0 : s + keep] = scores[w0 - s : keep]
-                    if s + keep < len(words[i]):
-                        later.append((i, s + step, s + keep))
+                    keep_words, step = window_plan(covered, n)
+                    if keep_words == 0:  # not one sub-token fitted (see ``big``)
+                        scores[0], keep_words, step = big, 1, 1
+                    out[i][w0 : s + keep_words] = scores[w0 - s : keep_words]
+                    if s + keep_words < len(words[i]):
+                        later.append((i, s + step, s + keep_words, 0.0))
             todo = later
         return out
 
     def tag_words(
-        self, words: Sequence[Sequence[str]], batch_size: int = 32, bucket: bool = False
+        self,
+        words: Sequence[Sequence[str]],
+        batch_size: int = 32,
+        bucket: bool = False,
+        contexts: Sequence[Context] | None = None,
     ) -> list[tuple[list[str], np.ndarray]]:
         """Per sentence: (IOB2 tags, probability of each word's tag), tags decoded by
-        ``self.decode`` (an IO-labelled model's runs of ``I-T`` become ``B-T I-T …``)."""
+        ``self.decode`` (an IO-labelled model's runs of ``I-T`` become ``B-T I-T …``);
+        ``contexts`` as in :meth:`word_logits`."""
         results = []
-        for logits in self.word_logits(words, batch_size, bucket):
+        for logits in self.word_logits(words, batch_size, bucket, contexts):
             probs = _softmax(logits.astype(np.float64))
             ids = decode_tags(logits, self.labels, self.decode)
             tags = to_iob2([self.labels[i] for i in ids])

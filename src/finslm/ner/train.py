@@ -25,6 +25,7 @@ from finslm.config import NerModelConfig
 from finslm.models import ModelError, count_parameters, resolve_checkpoint, save_model, write_meta
 from finslm.ner.align import IGNORE, encode_dataset
 from finslm.ner.augment import augment_mentions
+from finslm.ner.context import document_context
 from finslm.ner.evaluate import BEST_METRIC, entity_metrics, tags_from_logits
 from finslm.ner.tags import label_list, to_labels
 from finslm.train.arguments import training_arguments
@@ -107,16 +108,23 @@ def trainer_metrics(labels: list[str], decode: str = "viterbi"):
     return compute
 
 
+def contexts_of(rows: pd.DataFrame, augmented: pd.DataFrame, words: int) -> list:
+    """Document context (:mod:`finslm.ner.context`) of each of ``augmented``'s rows: ``rows``'
+    own, from ``rows`` only (one split), then each mention-replaced copy its original's."""
+    own = document_context(rows, words)
+    return own + [own[k] for k in augmented.attrs.get("copy_of", [])]
+
+
 def refit_on_all(cfg, labels, rows, encode, loss_with, ckpt: str, *, epochs, seed, threads):
     """The chosen schedule again, from scratch, on train + validation ``rows`` (mention copies
     drawn from them as in training), no evaluation. Returns (trainer, summary)."""
     from transformers import DataCollatorForTokenClassification, Trainer
 
-    rows = augment_mentions(rows, cfg.mention_swap_copies, cfg.mention_swap_p, seed)
+    augmented = augment_mentions(rows, cfg.mention_swap_copies, cfg.mention_swap_p, seed)
     refit_cfg = dataclasses.replace(cfg, epochs=epochs)
     set_determinism(seed, threads)
     tokenizer, model = load_token_classifier(cfg.checkpoint, labels, cfg.trust_remote_code)
-    feats = encode(rows)
+    feats = encode(augmented, contexts_of(rows, augmented, cfg.context_words))
     trainer = Trainer(
         model=model,
         args=training_arguments(
@@ -130,7 +138,7 @@ def refit_on_all(cfg, labels, rows, encode, loss_with, ckpt: str, *, epochs, see
     trainer.train()
     summary = {
         "epochs": epochs,
-        "sentences": len(rows),
+        "sentences": len(augmented),
         "seconds": round(time.perf_counter() - begin, 1),
     }
     return trainer, summary
@@ -173,7 +181,7 @@ def train_ner(
     if cfg.word_shape:
         check_word_shape(model, cfg.checkpoint)
 
-    def encode(df: pd.DataFrame) -> list[dict]:
+    def encode(df: pd.DataFrame, contexts: list | None = None) -> list[dict]:
         return encode_dataset(
             tokenizer,
             [list(t) for t in df.tokens],
@@ -181,10 +189,12 @@ def train_ner(
             label2id,
             cfg.max_length,
             word_shape=cfg.word_shape,
+            contexts=contexts,
         )
 
     rows = augment_mentions(train_df, cfg.mention_swap_copies, cfg.mention_swap_p, seed)
-    train_feats, val_feats = encode(rows), encode(val_df)
+    train_feats = encode(rows, contexts_of(train_df, rows, cfg.context_words))
+    val_feats = encode(val_df, document_context(val_df, cfg.context_words))
     weights = class_weights(train_feats, len(labels), cfg.class_weight_power)
 
     def loss_with(weights: np.ndarray | None):
@@ -230,9 +240,9 @@ def train_ner(
         best = max(history, key=lambda h: h[f"eval_{BEST_METRIC}"])
         refit = None
         if cfg.refit:
-            both = pd.concat([train_df[["tokens", "tags"]], val_df[["tokens", "tags"]]])
+            both = pd.concat([train_df, val_df]).reset_index(drop=True)
             trainer, refit = refit_on_all(
-                cfg, labels, both.reset_index(drop=True), encode, loss_with, ckpt,
+                cfg, labels, both, encode, loss_with, ckpt,
                 epochs=int(round(best["epoch"])), seed=seed, threads=threads,
             )  # fmt: skip
         out_dir = Path(out_dir)
@@ -249,6 +259,7 @@ def train_ner(
                 "checkpoint": cfg.checkpoint,
                 "max_length": cfg.max_length,
                 "word_shape": cfg.word_shape,
+                "context_words": cfg.context_words,
                 "decode": cfg.decode,
                 "tag_scheme": cfg.tag_scheme,
                 # Refit on train + validation: validation figures of this model are not held out.
