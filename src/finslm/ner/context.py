@@ -17,8 +17,10 @@ sent to the CLI or the server is its own document and is tagged whole.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # the slim serving install (finslm.ner.predict) has no pandas
+    import pandas as pd
 
 Context = tuple[list[str], list[str]]  # (words before the sentence, words after it)
 NO_CONTEXT: Context = ([], [])
@@ -30,6 +32,8 @@ def document_context(frame: pd.DataFrame, words: int) -> list[Context]:
     columns, gives every row no context."""
     if words <= 0 or not {"source", "document", "line"} <= set(frame.columns):
         return [NO_CONTEXT] * len(frame)
+    import pandas as pd
+
     out: list[Context] = [NO_CONTEXT] * len(frame)
     keyed = pd.DataFrame(
         {
