@@ -1,6 +1,6 @@
 #!/bin/bash
 # prepare_ner + train_ner only: the validation figure of one params file, per seed (the test split
-# is not scored). From the repository root:
+# is not scored). From the repository root, with the project venv on PATH (make setup):
 #   SEEDS="42 43 44" bash results/sec-filings-ner/levers/train-only.sh \
 #     results/sec-filings-ner/levers/ner-params-context64.yaml .tmp/ctx64
 # Validation entity micro-F1 of the restored epoch: <W>/seed<k>/metrics/ner-minilm.json ("val").

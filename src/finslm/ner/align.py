@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from finslm.ner.context import NO_CONTEXT, Context, join
+from finslm.ner.context import NO_CONTEXT, Context, join, less
 
 IGNORE = -100
 # Words of raw text for prediction, close to how CoNLL files are tokenised: alphanumeric runs
@@ -125,5 +125,5 @@ def encode_dataset(
             if word_shape:
                 row["token_type_ids"] = shape_type_ids(words, word_ids)
             features[i] = row
-        todo, keep = later, (keep / 2 if keep > 0.25 else 0.0)
+        todo, keep = later, less(keep)
     return features

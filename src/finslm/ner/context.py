@@ -78,3 +78,9 @@ def join(sentence: Sequence[str], context: Context, keep: float = 1.0) -> tuple[
     n_left, n_right = int(len(left) * keep), int(len(right) * keep)
     before = list(left[len(left) - n_left :]) if n_left else []
     return before + list(sentence) + list(right[:n_right]), len(before)
+
+
+def less(keep: float) -> float:
+    """The next, smaller share of context to try when a sentence and its context do not fit:
+    1 -> 0.5 -> 0.25 -> 0 (none; the sentence is then tagged as without context)."""
+    return keep / 2 if keep > 0.25 else 0.0

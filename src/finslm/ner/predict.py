@@ -24,7 +24,7 @@ import numpy as np
 
 from finslm.models import ModelError, read_meta
 from finslm.ner.align import shape_type_ids, split_words, word_scores
-from finslm.ner.context import NO_CONTEXT, Context, join
+from finslm.ner.context import NO_CONTEXT, Context, join, less
 from finslm.ner.decode import DECODES
 from finslm.ner.decode import decode as decode_tags
 from finslm.ner.tags import spans, to_iob2
@@ -246,7 +246,7 @@ class Tagger:
                         if covered >= at + n:
                             out[i] = word_scores(row, wid, len(joined), o_index=0)[at : at + n]
                         else:
-                            later.append((i, 0, 0, keep / 2 if keep > 0.25 else 0.0))
+                            later.append((i, 0, 0, less(keep)))
                         continue
                     n = len(words[i]) - s
                     scores = word_scores(row, wid, n, o_index=0)
