@@ -384,3 +384,20 @@ def test_the_backend_names_agree_across_config_predict_and_the_help():
 
     assert set(BACKEND_NAMES) == set(BACKENDS)
     assert all(name in BACKENDS_HELP for name in BACKENDS)
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"soup_size": 3}, r"models\.m\.soup_size: got 3; must be 1 with dendrites\.enabled"),
+        ({"lora": {"r": 8}}, r"models\.m\.lora\.r: got 8; must be 0 with dendrites\.enabled"),
+    ],
+)
+def test_levers_the_dendrite_loop_ignores_fail_at_load_naming_the_line(tmp_path, patch, message):
+    params = base()
+    params["models"]["m"].update({"dendrites": {"enabled": True}, **patch})
+    path = write(tmp_path, params)
+    with pytest.raises(ConfigError, match=rf"^{path}:\d+: {message}"):
+        load_params(path)
+    params["models"]["m"]["dendrites"]["enabled"] = False
+    load_params(write(tmp_path, params))  # the same levers without dendrites are fine

@@ -259,6 +259,37 @@ class TransformerConfig(OptimConfig):
             "fgm_epsilon",
             "0 with lora.r > 0 (LoRA freezes the embeddings FGM perturbs along)",
         )
+        if self.dendrites.enabled:  # at load time, with the file and line, not mid-training
+            for key, off in OFF_WITH_DENDRITES:
+                value = self.lora.r if key == "lora.r" else getattr(self, key)
+                need(
+                    value == off,
+                    key,
+                    f"{off!r} with dendrites.enabled (PerforatedAI's loop trains one plain "
+                    "network)",
+                    value,
+                )
+
+
+# Recipe levers that PerforatedAI's loop does not run, with their "off" values: a model entry
+# with dendrites enabled must leave them off rather than have them silently dropped; LoRA too
+# (each method is measured alone first).
+OFF_WITH_DENDRITES = (
+    ("soup_size", 1),
+    ("tapt_epochs", 0),
+    ("contrastive_epochs", 0),
+    ("swa_from_epoch", 0),
+    ("label_smoothing", 0.0),
+    ("layer_lr_decay", 1.0),
+    ("rdrop_alpha", 0.0),
+    ("fgm_epsilon", 0.0),
+    ("supcon_weight", 0.0),
+    ("class_weights", False),
+    ("freeze_embeddings", False),
+    ("freeze_layers", 0),
+    ("agreement_labels", "off"),
+    ("lora.r", 0),
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -282,32 +282,14 @@ def to_stock(model, stock):
     return stock.eval()
 
 
-# Recipe levers that PerforatedAI's loop does not run, with their "off" values: a model entry
-# with dendrites enabled must leave them off rather than have them silently dropped.
-_OFF_WITH_DENDRITES = (
-    ("soup_size", 1),
-    ("tapt_epochs", 0),
-    ("contrastive_epochs", 0),
-    ("swa_from_epoch", 0),
-    ("label_smoothing", 0.0),
-    ("layer_lr_decay", 1.0),
-    ("rdrop_alpha", 0.0),
-    ("fgm_epsilon", 0.0),
-    ("supcon_weight", 0.0),
-    ("class_weights", False),
-    ("freeze_embeddings", False),
-    ("freeze_layers", 0),
-    ("agreement_labels", "off"),
-)
-
-
 def check_recipe(cfg) -> None:
     """ConfigError naming the first lever of ``cfg`` (a TransformerConfig) that the dendrite
-    loop would ignore; LoRA too (each method is measured alone first)."""
+    loop would ignore (:data:`finslm.config.training.OFF_WITH_DENDRITES`; ``load_params``
+    reports the same with the file and line; this guards a config built in code)."""
     from finslm.config import ConfigError
+    from finslm.config.training import OFF_WITH_DENDRITES
 
-    levers = [*_OFF_WITH_DENDRITES, ("lora.r", 0)]
-    for key, off in levers:
+    for key, off in OFF_WITH_DENDRITES:
         value = cfg.lora.r if key == "lora.r" else getattr(cfg, key)
         if value != off:
             raise ConfigError(
