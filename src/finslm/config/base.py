@@ -26,7 +26,7 @@ Need = Callable[..., None]
 _UNSET = object()
 
 
-def _checker(obj: Any, prefix: str) -> Need:
+def checker(obj: Any, prefix: str) -> Need:
     def need(cond: bool, key: str, what: str, value: Any = _UNSET) -> None:
         if not cond:
             got = getattr(obj, key) if value is _UNSET else value
@@ -88,7 +88,7 @@ class Section:
 
     def __post_init__(self):
         if self.SECTION:
-            self.check(_checker(self, self.SECTION))
+            self.check(checker(self, self.SECTION))
 
     def check(self, need: Need) -> None:
         """Ranges and cross-field rules beyond the field types (checked by :func:`build`)."""
@@ -166,7 +166,7 @@ def build(cls: type, raw: dict[str, Any] | None, prefix: str):
     kwargs = {k: _check_type(v, hints[k], f"{prefix}.{k}") for k, v in raw.items()}
     obj = cls(**kwargs)  # a Section with a fixed name checks itself here
     if not cls.SECTION:
-        obj.check(_checker(obj, prefix))
+        obj.check(checker(obj, prefix))
     return obj
 
 

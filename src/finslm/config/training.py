@@ -260,15 +260,16 @@ class TransformerConfig(OptimConfig):
             "0 with lora.r > 0 (LoRA freezes the embeddings FGM perturbs along)",
         )
         if self.dendrites.enabled:  # at load time, with the file and line, not mid-training
-            for key, off in OFF_WITH_DENDRITES:
-                value = self.lora.r if key == "lora.r" else getattr(self, key)
-                need(
-                    value == off,
-                    key,
-                    f"{off!r} with dendrites.enabled (PerforatedAI's loop trains one plain "
-                    "network)",
-                    value,
-                )
+            check_dendrite_recipe(self, need)
+
+
+def check_dendrite_recipe(cfg: TransformerConfig, need: Need) -> None:
+    """``need`` fails on the first lever of ``cfg`` that PerforatedAI's loop would ignore
+    (:data:`OFF_WITH_DENDRITES`)."""
+    for key, off in OFF_WITH_DENDRITES:
+        value = cfg.lora.r if key == "lora.r" else getattr(cfg, key)
+        what = f"{off!r} with dendrites.enabled (PerforatedAI's loop trains one plain network)"
+        need(value == off, key, what, value)
 
 
 # Recipe levers that PerforatedAI's loop does not run, with their "off" values: a model entry

@@ -284,18 +284,12 @@ def to_stock(model, stock):
 
 def check_recipe(cfg) -> None:
     """ConfigError naming the first lever of ``cfg`` (a TransformerConfig) that the dendrite
-    loop would ignore (:data:`finslm.config.training.OFF_WITH_DENDRITES`; ``load_params``
-    reports the same with the file and line; this guards a config built in code)."""
-    from finslm.config import ConfigError
-    from finslm.config.training import OFF_WITH_DENDRITES
+    loop would ignore (``load_params`` reports the same with the file and line; this guards a
+    config built in code)."""
+    from finslm.config.base import checker
+    from finslm.config.training import check_dendrite_recipe
 
-    for key, off in OFF_WITH_DENDRITES:
-        value = cfg.lora.r if key == "lora.r" else getattr(cfg, key)
-        if value != off:
-            raise ConfigError(
-                f"models.<name>.{key}: got {value!r}; must be {off!r} with "
-                "dendrites.enabled (PerforatedAI's loop trains one plain network)"
-            )
+    check_dendrite_recipe(cfg, checker(cfg, "models.<name>"))
 
 
 def fit_with_dendrites(
