@@ -15,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from finslm.config import load_distill_config
+from finslm.config import load_distill_config, naming_entry
 from finslm.data import read_split
 from finslm.stage import run_stage, stage_parser
 from finslm.train.teacher import (
@@ -58,7 +58,10 @@ def student(name: str, prepared: Path) -> None:
         layers = section.teacher(cfg.teacher).hidden_layers
         hidden = hidden_targets(logits_file, train_df, layers)
     plots = Path("plots/distill") / name
-    with Live(dir=str(plots), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+    with (
+        naming_entry(f"distill.students.{name}", "params.yaml"),
+        Live(dir=str(plots), dvcyaml=False, save_dvc_exp=False, report=None) as live,
+    ):
         summary = fit_student(
             cfg, train_df, val_df, teacher, Path("models") / name, live,
             augmented=augmented, hidden=hidden,

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from finslm.config import ConfigError, TfidfConfig, TransformerConfig, load_params
+from finslm.config import ConfigError, TfidfConfig, TransformerConfig, load_params, naming_entry
 from finslm.data import read_split
 from finslm.stage import run_stage, stage_parser
 from finslm.train.distributed import (
@@ -97,7 +97,9 @@ def train(name: str, prepared: Path) -> int | None:
         )
         # tapt_epochs > 0: masked-LM on the train texts first (finslm/tapt.py); soup_size > 1:
         # several seeds, one weight-averaged model (finslm/soup.py).
-        with live_cm as live:
+        # A check that needs the checkpoint (pooling, freeze_layers, LoRA targets, TAPT) names
+        # models.<name> and its line in params.yaml.
+        with naming_entry(f"models.{name}", "params.yaml"), live_cm as live:
             summary = fit_transformer(
                 cfg,
                 train_df,

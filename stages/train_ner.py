@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from finslm.config import load_ner_config
+from finslm.config import load_ner_config, naming_entry
 from finslm.ner.prepare import read_split
 from finslm.ner.train import train_ner
 from finslm.stage import run_stage, stage_parser
@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
 
     plots = args.plots / args.name
     # dvcyaml/save_dvc_exp off: inside a DVC stage, DVCLive must not rewrite dvc.yaml.
-    with Live(dir=str(plots), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+    # A check that needs the checkpoint (word_shape, a checkpoint folder) names the entry's line.
+    with (
+        naming_entry(f"ner.models.{args.name}", args.params),
+        Live(dir=str(plots), dvcyaml=False, save_dvc_exp=False, report=None) as live,
+    ):
         summary = train_ner(
             model_cfg,
             types,

@@ -123,6 +123,18 @@ def tiny_classifier(tmp_path_factory, tiny_checkpoint) -> Path:
     return out
 
 
+def load_stage(name: str):
+    """Import ``stages/<name>.py`` under a private module name (stages/ is not a package), to
+    call its ``main(argv)`` in-process."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "stages" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_stage_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 POS = [
     "Net profit rose {} percent on strong demand.",
     "The company raised its full-year outlook by {} percent.",

@@ -139,6 +139,11 @@ def test_cli_reports_bad_input_as_a_clear_error(workspace):
     args = ["--params", str(workspace / "params.yaml"), "--prepared", str(workspace / "prepared")]
     result = runner.invoke(app, ["ablate", "x", "--set", "pooling=max", *args])
     assert result.exit_code == 2 and "models.minilm.pooling: got 'max'" in result.output
+    # A check that needs the checkpoint (2 layers here) names the entry, not a line: the value
+    # came from --set, not from the file.
+    result = runner.invoke(app, ["ablate", "x", "--set", "freeze_layers=5", "--seeds", "1", *args])
+    assert result.exit_code == 2, result.output
+    assert "models.minilm.freeze_layers: " in result.output and "params.yaml:" not in result.output
     result = runner.invoke(app, ["ablate", "x", "--seeds", "4x", *args])
     assert result.exit_code == 2 and "--seeds '4x'" in result.output
     result = runner.invoke(app, ["ablate-table", "nope", "--out", str(workspace / "out")])

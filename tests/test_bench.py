@@ -25,8 +25,7 @@ from finslm.config import ConfigError, load_benchmark_config
 from finslm.labels import LABELS
 from finslm.models import ModelError
 
-from .conftest import invented_sentences
-from .test_export import load_stage
+from .conftest import invented_sentences, load_stage
 
 ROWS = invented_sentences(3)
 TEXTS, LABELS_TRUE = [t for t, _ in ROWS], [y for _, y in ROWS]

@@ -30,8 +30,10 @@ def _inputs() -> tuple[list, dict[int, str]]:
 
 
 def _write_input(path, cells) -> None:
-    if path.suffix == ".csv":
-        pd.DataFrame({"id": range(len(cells)), "headline": cells}).to_csv(path, index=False)
+    if path.suffix in (".csv", ".tsv"):
+        sep = "\t" if path.suffix == ".tsv" else ","
+        frame = pd.DataFrame({"id": range(len(cells)), "headline": cells})
+        frame.to_csv(path, index=False, sep=sep)
     elif path.suffix == ".parquet":
         pd.DataFrame({"headline": cells}).to_parquet(path)
     elif path.suffix == ".jsonl":
@@ -56,7 +58,7 @@ def tfidf(tiny_tfidf):
     return load_predictor(tiny_tfidf)
 
 
-@pytest.mark.parametrize("fmt_in", [".csv", ".parquet", ".jsonl", ".txt"])
+@pytest.mark.parametrize("fmt_in", [".csv", ".tsv", ".parquet", ".jsonl", ".txt"])
 @pytest.mark.parametrize("fmt_out", [".csv", ".parquet", ".jsonl"])
 def test_every_format_keeps_order_and_counts_rejects(tfidf, tmp_path, fmt_in, fmt_out):
     cells, bad = _inputs()
@@ -184,7 +186,7 @@ def test_jsonl_lines_that_are_not_objects_with_text_are_rejects(tfidf, tmp_path)
         b"not json at all",
         b"[1, 2]",
         b"",
-        json.dumps({"id": 5}).encode(),  # no text key after the first object: empty
+        json.dumps({"id": 5}).encode(),  # no text key after the first object: missing_key
         json.dumps({"text": 42}).encode(),
         b'{"text": "Umsatz f\xe4llt"}',
         json.dumps({"text": GOOD[1]}).encode(),
@@ -193,10 +195,11 @@ def test_jsonl_lines_that_are_not_objects_with_text_are_rejects(tfidf, tmp_path)
     source.write_bytes(b"\n".join(lines) + b"\n")
     result = score_file(tfidf, source, tmp_path / "o.jsonl")
     assert (result.rows, result.kept) == (8, 2)
-    expected = {"malformed": 2, "empty": 2, "not_text": 1, "not_utf8": 1}
+    expected = {"malformed": 2, "empty": 1, "missing_key": 1, "not_text": 1, "not_utf8": 1}
     assert {reason: n for reason, n in result.rejected.items() if n} == expected
     rejects = pd.read_csv(rejects_path(tmp_path / "o.jsonl"), keep_default_na=False)
     assert rejects["row"].tolist() == [2, 3, 4, 5, 6, 7]
+    assert rejects.set_index("row").loc[5].tolist() == ["missing_key", '{"id": 5}']
     # The output is a valid input again: scoring it reproduces the same labels.
     again = score_file(tfidf, tmp_path / "o.jsonl", tmp_path / "o2.jsonl")
     assert again.kept == 2
@@ -245,6 +248,11 @@ def test_texts_over_the_models_max_tokens_are_flagged_and_counted(tiny_export, t
     assert _read_output(tmp_path / "out.jsonl")["truncated"].tolist() == long
     assert result.truncated == 1
     assert f"1 texts longer than the model's {predictor.max_tokens} tokens" in result.summary()
+    # Counted over every chunk, not the last one's alone.
+    _write_input(source, [*texts, *texts])
+    result = score_file(predictor, source, tmp_path / "out2.jsonl", chunk_rows=2)
+    assert _read_output(tmp_path / "out2.jsonl")["truncated"].tolist() == long + long
+    assert result.truncated == 2
 
 
 runner = CliRunner()

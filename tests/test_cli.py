@@ -152,6 +152,35 @@ def test_non_utf8_argument_is_an_error(tiny_tfidf):
     assert result.exit_code == 2 and "argument 1: not UTF-8" in result.output
 
 
+def test_the_table_shows_the_start_of_a_long_text_and_json_all_of_it(tiny_tfidf):
+    text = "Sales rose in every region. " * 200  # 5,600 characters
+    result = runner.invoke(app, ["predict", text, "--model", str(tiny_tfidf)])
+    assert result.exit_code == 0, result.output
+    # The cell folds over lines of the 80-column test terminal: read the text column back.
+    cells = [line.split("│")[2].strip() for line in result.output.splitlines() if "│" in line]
+    assert "".join(cells).replace(" ", "").endswith("…(+5299characters)")
+    assert len(result.output.splitlines()) < 40  # not 1,500 lines of one text
+    result = runner.invoke(app, ["predict", text, "--model", str(tiny_tfidf), "--json"])
+    assert json.loads(result.output)["text"] == text.strip()
+
+
+def test_options_after_the_double_dash_are_refused_not_scored(tiny_tfidf):
+    # After "--" click passes everything as a text: "--model" would be scored as a sentence
+    # and the default model used instead of the one asked for.
+    args = ["predict", "--json", "--", "-5% in sales", "--model", str(tiny_tfidf)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "argument 2 '--model' is an option" in result.output
+    assert 'put the options before "--"' in result.output
+    model = ["--model", str(tiny_tfidf), "--json"]
+    result = runner.invoke(app, ["predict", *model, "--", "-5% in sales", "--modelling costs"])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in result.output.splitlines()] == [
+        "-5% in sales",
+        "--modelling costs",
+    ]
+
+
 def test_model_file_is_not_called_a_missing_folder(tiny_tfidf):
     # Item 9: `--model models/x/model.joblib` said "no such folder".
     result = runner.invoke(app, ["predict", "x", "--model", str(tiny_tfidf / "model.joblib")])
@@ -232,6 +261,15 @@ def test_export_outside_a_checkout_uses_the_default_settings(
     assert (tmp_path / "exports" / tiny_classifier.name / "model.int8.onnx").is_file()
     result = runner.invoke(app, ["export", str(tiny_classifier), "--params", "other.yaml"])
     assert result.exit_code != 0 and "other.yaml: not found" in result.output
+
+
+def test_fetch_outside_a_checkout_needs_only_the_source(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no params.yaml: the data.* defaults apply
+    result = runner.invoke(app, ["fetch", "--out", "x.csv"])
+    assert result.exit_code == 2 and "--source hub:<dataset id>: needed outside" in result.output
+    result = runner.invoke(app, ["fetch", "--source", "local.csv", "--out", "x.csv"])
+    assert result.exit_code == 2 and "'local.csv' is not a hub dataset" in result.output
+    assert "params.yaml" not in result.output
 
 
 def test_every_command_has_a_one_line_summary():

@@ -243,6 +243,10 @@ def test_repo_sample_runs_the_quick_profile_and_the_real_recipe_is_unchanged():
         ("data", {"seed": 2**32}, "data.seed: got 4294967296; must be between 0 and 2**32 - 1"),
         ("train", {"threads": -1}, "train.threads: got -1; must be >= 0"),
         ("train", {"seed": -5}, "train.seed: got -5; must be between 0 and 2**32 - 1"),
+        # The bounds themselves (exclusive or inclusive as each message says).
+        ("data", {"test_size": 0}, "data.test_size: got 0.0; must be between 0 and 1"),
+        ("data", {"val_size": 1}, "data.val_size: got 1.0; must be between 0 and 1"),
+        ("data", {"min_chars": 5, "max_chars": 5}, "data.max_chars: got 5; must be > min_chars"),
     ],
 )
 def test_out_of_range_params_fail_in_one_line(tmp_path, section, patch, message):
@@ -401,3 +405,29 @@ def test_levers_the_dendrite_loop_ignores_fail_at_load_naming_the_line(tmp_path,
         load_params(path)
     params["models"]["m"]["dendrites"]["enabled"] = False
     load_params(write(tmp_path, params))  # the same levers without dendrites are fine
+
+
+def test_an_entry_error_raised_below_the_loader_gets_the_name_and_the_line(tmp_path):
+    """A check that needs the checkpoint (freeze_layers against its layer count) runs where the
+    entry's name is unknown; the caller that knows it puts it in, with the line when it has the
+    file the value came from."""
+    from finslm.config import naming_entry
+    from finslm.errors import ENTRY
+    from finslm.models import ModelError
+
+    params = base()
+    params["models"]["m"]["freeze_layers"] = 9
+    path = write(tmp_path, params)
+    with pytest.raises(ModelError) as info, naming_entry("models.m", path):
+        raise ModelError(f"{ENTRY}.freeze_layers: the checkpoint has only 2 layers")
+    line = _line(path, "freeze_layers")
+    expected = f"{path}:{line}: models.m.freeze_layers: the checkpoint has only 2 layers"
+    assert str(info.value) == expected
+    # No file (finslm ablate --set): the name alone. An error about no entry passes untouched.
+    with (
+        pytest.raises(ModelError, match=r"^models\.m\.pooling: not here$"),
+        naming_entry("models.m"),
+    ):
+        raise ModelError(f"{ENTRY}.pooling: not here")
+    with pytest.raises(ConfigError, match=r"^data\.seed: other$"), naming_entry("models.m", path):
+        raise ConfigError("data.seed: other")

@@ -61,8 +61,7 @@ def test_evaluate_stage_reports_agreement_tiers_when_the_split_has_them(
 
     import pandas as pd
 
-    from tests.conftest import invented_sentences
-    from tests.test_export import load_stage
+    from tests.conftest import invented_sentences, load_stage
 
     rows = pd.DataFrame(invented_sentences(4), columns=["text", "label"])
     rows["line"] = range(1, len(rows) + 1)
@@ -84,7 +83,7 @@ def test_evaluate_stage_failure_leaves_no_stale_metrics(tmp_path, monkeypatch, t
     # Issue #26 item 8, for evaluate: last run's metrics must not survive a failed run.
     import shutil
 
-    from tests.test_export import load_stage
+    from tests.conftest import load_stage
 
     shutil.copytree(tiny_tfidf, tmp_path / "models" / "tfidf")
     stale = tmp_path / "metrics" / "eval" / "tfidf.json"

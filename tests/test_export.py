@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -15,18 +14,10 @@ from finslm.export import export_model, parity_failures, quantize_graph, select_
 from finslm.models import ModelError, read_meta
 from finslm.predict import ONNX_FILES, OnnxPredictor, load_predictor, onnx_graph_files
 
-from .conftest import HELD_OUT, TINY_BERT, TRAINED_VAL, invented_sentences
+from .conftest import HELD_OUT, TINY_BERT, TRAINED_VAL, invented_sentences, load_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = [t for t, _ in invented_sentences(4)]
-
-
-def load_stage(name: str):
-    """Import ``stages/<name>.py`` under a private module name (stages/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"_stage_{name}", ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_writes_three_self_contained_graphs_and_a_loadable_folder(tiny_export, tiny_classifier):
@@ -161,6 +152,14 @@ def test_parity_tolerance_is_inclusive():
     assert parity_failures(at, cfg) == []
     over = {"onnx-fp32": {"max_abs_logit_diff": 2 * cfg.atol, "agreement": 1.0, "n": 10}}
     assert len(parity_failures(over, cfg)) == 1
+    # Agreement: at the bound passes, below it fails; INT8 graphs against the INT8 bounds.
+    cfg = ExportConfig(min_agreement=0.9, int8_min_agreement=0.8)
+    for backend, bound, key in (("onnx-opt", 0.9, "min_agreement"), ("onnx-int8", 0.8, "int8_")):
+        atol = cfg.int8_atol if backend.endswith("int8") else cfg.atol
+        row = {"max_abs_logit_diff": atol, "n": 10}
+        assert parity_failures({backend: {**row, "agreement": bound}}, cfg) == []
+        (failure,) = parity_failures({backend: {**row, "agreement": bound - 0.01}}, cfg)
+        assert failure.startswith(f"{backend}: label agreement") and f"export.{key}" in failure
 
 
 def _stage(tmp_path: Path, model: Path, export_params: dict) -> tuple[int, str, Path]:

@@ -133,7 +133,7 @@ def test_mean_pooling_rejects_non_bert(tmp_path):
     DistilBertConfig(vocab_size=100, dim=16, n_layers=1, n_heads=2, hidden_dim=32).save_pretrained(
         tmp_path
     )
-    with pytest.raises(ModelError, match="pooling 'mean' supports BERT-family"):
+    with pytest.raises(ModelError, match=r"models.<name>.pooling: 'mean' supports BERT-family"):
         load_for_finetuning(str(tmp_path), pooling="mean")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -172,8 +173,10 @@ def test_errors_name_the_folder_and_the_fix(folders, tiny_classifier):
         load_predictor(tiny_classifier, "onnx-int8")
     with pytest.raises(ModelError, match="device 'tpu': unknown"):
         load_predictor(folders["onnx-int8"], "onnx-int8", device="tpu")
-    with pytest.raises(ModelError, match="no finslm.json"):
+    with pytest.raises(ModelError, match=r"nowhere: no such folder; run `dvc repro train@"):
         load_predictor(tiny_classifier.parent / "nowhere", "onnx-int8")
+    with pytest.raises(ModelError, match="not a finslm model folder .no finslm.json"):
+        load_predictor(tiny_classifier.parent, "onnx-int8")  # a folder, but no model in it
 
 
 def test_cuda_only_when_available(folders, monkeypatch):
@@ -233,6 +236,36 @@ def test_broken_meta_is_a_model_error(folders, tmp_path, content):
     (folder / "finslm.json").write_bytes(content.encode("latin-1"))
     with pytest.raises(ModelError, match=r"finslm.json: .*dvc (repro|checkout)"):
         load_predictor(folder)
+
+
+@pytest.mark.parametrize("which", ["torch-fp32", "onnx-int8"])
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (
+            {"labels": ["down", "up"]},
+            r"finslm.json: 2 labels \(down, up\) for a model with 3 outputs",
+        ),
+        ({"max_length": 4096}, r"finslm.json: max_length 4096 is past the model's \d+ positions"),
+    ],
+)
+def test_meta_that_disagrees_with_the_network_is_refused(folders, tmp_path, which, patch, message):
+    # Mislabelled columns, or an engine failure on the first long text, otherwise.
+    folder = _copy(folders[which], tmp_path / "m")
+    meta = json.loads((folder / "finslm.json").read_text())
+    (folder / "finslm.json").write_text(json.dumps({**meta, **patch}))
+    with pytest.raises(ModelError, match=message):
+        load_predictor(folder, which)
+
+
+def test_a_folder_without_its_tokenizer_is_refused(folders, tmp_path):
+    # AutoTokenizer would build one of special tokens alone: every word [UNK], wrong answers.
+    folder = _copy(folders["onnx-int8"], tmp_path / "m")
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(
+        ModelError, match=r"m: no tokenizer.json \(nor vocab.txt.*lacks its tokenizer"
+    ):
+        load_predictor(folder, "onnx-int8")
 
 
 def _shuffled_lengths(n: int = 40) -> list[str]:

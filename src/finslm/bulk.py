@@ -5,6 +5,7 @@
     >>> result.rows == result.kept + sum(result.rejected.values())   # always
 
 Input (by suffix): ``.csv`` (a header row; ``text_column`` is read, other columns are not),
+``.tsv`` (the same, tab-separated),
 ``.parquet`` (the one column is read, row group by row group; a string column, or a binary one,
 as Spark writes strings, decoded as UTF-8 per cell; any other type is an error), ``.jsonl`` (one
 JSON object per line, ``text_column`` its key: a ``.jsonl`` output can be scored again) or
@@ -25,6 +26,8 @@ counted, not fatal, and written to ``<output>.rejects.csv`` (``row, reason, text
   (:mod:`finslm.visible`);
 - ``malformed``: a CSV record with the wrong number of fields, a JSONL line that is not a JSON
   object;
+- ``missing_key``: a JSONL object without the ``text_column`` key (on the file's first object
+  it refuses the whole file instead, naming the keys it has: a wrong ``--text-column``);
 - ``not_text``: a non-string JSONL value (a number, a list);
 - ``not_utf8``: bytes that are not UTF-8 (CSV/TXT/JSONL, a binary parquet cell);
 - ``too_long``: more than ``max_chars`` characters (``data.max_chars``'s default, 2000).
@@ -59,9 +62,15 @@ from finslm.outputs import atomic_path
 from finslm.tasks import tags_entities
 from finslm.visible import has_content
 
-INPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".txt": "txt", ".jsonl": "jsonl"}
+INPUT_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".txt": "txt",
+    ".jsonl": "jsonl",
+}
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
-REASONS = ("empty", "malformed", "not_text", "not_utf8", "too_long")
+REASONS = ("empty", "malformed", "missing_key", "not_text", "not_utf8", "too_long")
 REJECT_TEXT_CHARS = 200  # rejects keep the start of a text: enough to find it, not a copy
 
 
@@ -163,7 +172,11 @@ class _Malformed(str):
     (kept as text for the rejects file)."""
 
 
-def _csv_values(path: Path, column: str) -> Iterator[Any]:
+class _MissingKey(str):
+    """A JSONL object without the text key (kept as its line for the rejects file)."""
+
+
+def _csv_values(path: Path, column: str, delimiter: str = ",") -> Iterator[Any]:
     # The csv module, not pandas: it streams too, keeps bytes that are not UTF-8 (surrogate-
     # escaped, then rejected as not_utf8) and lets a bad record be a reject, not the end.
     from finslm.data.tables import _no_field_limit
@@ -172,7 +185,7 @@ def _csv_values(path: Path, column: str) -> Iterator[Any]:
         open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh,
         _no_field_limit(),
     ):
-        reader = csv.reader(fh, strict=True)
+        reader = csv.reader(fh, delimiter=delimiter, strict=True)
         start = 1
         try:
             header = [name.strip() for name in next(reader, [])]
@@ -197,7 +210,7 @@ def _csv_values(path: Path, column: str) -> Iterator[Any]:
                 if not record:
                     yield None  # a blank line: a row, rejected as empty
                 elif len(record) != len(header):
-                    yield _Malformed(",".join(record))
+                    yield _Malformed(delimiter.join(record))
                 else:
                     yield record[at]
         except csv.Error as exc:
@@ -298,7 +311,7 @@ def _txt_lines(path: Path) -> Iterator[str]:
 def _jsonl_values(path: Path, column: str) -> Iterator[Any]:
     first_object = True
     for number, line in enumerate(_txt_lines(path), start=1):
-        value: Any = None  # a blank line, or an object without the key: a row, rejected as empty
+        value: Any = None  # a blank line: a row, rejected as empty
         if isinstance(line, _NotUtf8):
             value = line
         elif line.strip():
@@ -316,6 +329,8 @@ def _jsonl_values(path: Path, column: str) -> Iterator[Any]:
                     f"--input {path}, line {number}: no key {column!r}; it has {keys}. "
                     "Fix: --text-column NAME"
                 )
+            else:
+                value = _MissingKey(line)
             first_object = first_object and not isinstance(record, dict)
         yield value
 
@@ -335,8 +350,9 @@ def read_chunks(path: Path, fmt: str, column: str, chunk_rows: int) -> Iterator[
     """Lists of raw cell values, ``chunk_rows`` at a time, in file order."""
     if fmt == "parquet":
         return _parquet_chunks(path, column, chunk_rows)
-    if fmt == "csv":
-        return _chunked(_csv_values(path, column), chunk_rows)
+    if fmt in ("csv", "tsv"):
+        delimiter = "\t" if fmt == "tsv" else ","
+        return _chunked(_csv_values(path, column, delimiter), chunk_rows)
     if fmt == "jsonl":
         return _chunked(_jsonl_values(path, column), chunk_rows)
     return _chunked(_txt_lines(path), chunk_rows)
@@ -350,6 +366,8 @@ def classify(value: Any, max_chars: int) -> tuple[str, str | None]:
         return str(value), "not_utf8"
     if isinstance(value, _Malformed):
         return _printable(str(value)), "malformed"
+    if isinstance(value, _MissingKey):
+        return _printable(str(value)), "missing_key"
     if not isinstance(value, str):
         return repr(value), "not_text"
     if _printable(value) != value:  # surrogate-escaped bytes from the CSV reader

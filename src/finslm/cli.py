@@ -52,15 +52,30 @@ def _main() -> None:
     """finslm: financial sentiment (negative / neutral / positive)."""
 
 
-def read_texts(texts: list[str] | None, file: Path | None) -> list[str]:
+# The table shows this many characters of a text (``--json`` has all of it).
+TABLE_TEXT_CHARS = 300
+
+
+def read_texts(
+    texts: list[str] | None, file: Path | None, ctx: typer.Context | None = None
+) -> list[str]:
     """Every input in order: each argument, and each line of stdin (``-``) and ``--file``.
 
     Lines are split on ``\\n``, ``\\r\\n`` and ``\\r`` only (a form feed or U+0085 inside a
     line does not split it), blank lines are kept (the caller reports them as skipped), so
-    input ``i`` is line ``i``. Bytes that are not UTF-8 are an error naming the line.
+    input ``i`` is line ``i``. Bytes that are not UTF-8 are an error naming the line. An
+    argument that is one of the options of ``ctx``'s command (``--model``: it came after
+    ``--``, where everything is a text) is an error, not a text to score.
     """
     items: list[str] = []
+    options = _option_names(ctx)
     for number, text in enumerate(texts or [], start=1):
+        if text.split("=", 1)[0] in options:
+            raise _fail(
+                f"argument {number} {text!r} is an option of this command, but it came after "
+                '"--", where every argument is a text; put the options before "--": '
+                'finslm predict --model exports/minilm -- "-5% in sales"'
+            )
         if text == "-":
             stream = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
             raw = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
@@ -82,6 +97,14 @@ def read_texts(texts: list[str] | None, file: Path | None) -> list[str]:
             raise _fail(f"--file {file}: cannot read ({exc.strerror})") from None
         items += _decode_lines(raw, f"--file {file}")
     return items
+
+
+def _option_names(ctx: typer.Context | None) -> set[str]:
+    """``--model``, ``-m``, … of ``ctx``'s command (none without one)."""
+    if ctx is None:
+        return set()
+    names = {name for p in ctx.command.params for name in (*p.opts, *p.secondary_opts)}
+    return {name for name in names if name.startswith("-") and name != "-"}
 
 
 def _decode_lines(raw: bytes, name: str) -> list[str]:
@@ -119,10 +142,13 @@ def check_model_folder(model: Path, task: str = "sentiment") -> None:
     name = "ner-minilm" if task == "ner" else "minilm"
 
     if model.is_file():
-        raise _fail(
-            f"--model {model}: is a file, not a model folder; pass the folder that holds it "
-            f"(--model {model.parent})"
+        holder = model.parent
+        hint = (
+            f"pass the folder that holds it (--model {holder})"
+            if (holder / META_FILE).is_file()
+            else f"pass a model folder (one with {META_FILE}: models/<name> or exports/<name>)"
         )
+        raise _fail(f"--model {model}: is a file, not a model folder; {hint}")
     if not model.is_dir():
         raise _fail(
             f"--model {model}: no such folder. Train one (`dvc repro {train}@{name}`), export it "
@@ -189,6 +215,7 @@ def print_entities(lines, wanted, model, backend, threads, device, batch_size, d
 # Over 80 lines on purpose: typer declares every option in the signature.
 @app.command()
 def predict(
+    ctx: typer.Context,
     texts: Annotated[
         list[str] | None,
         typer.Argument(help="Texts to classify; '-' reads one text per line from stdin."),
@@ -225,8 +252,8 @@ def predict(
         typer.Option(
             "--input",
             "-i",
-            help="Bulk scoring: a .csv, .parquet, .jsonl or .txt file of any size, streamed in chunks "
-            "(needs --output).",
+            help="Bulk scoring: a .csv, .tsv, .parquet, .jsonl or .txt file of any size, streamed "
+            "in chunks (needs --output).",
         ),
     ] = None,
     output: Annotated[
@@ -240,7 +267,8 @@ def predict(
         ),
     ] = None,
     text_column: Annotated[
-        str, typer.Option(help="Bulk scoring: the text column (.csv/.parquet) or key (.jsonl).")
+        str,
+        typer.Option(help="Bulk scoring: the text column (.csv/.tsv/.parquet) or key (.jsonl)."),
     ] = "text",
     max_chars: Annotated[
         int, typer.Option(min=1, help="Bulk scoring: longer texts are rejected (too_long).")
@@ -259,7 +287,8 @@ def predict(
 
     Output row i is input i (each argument, then each line of stdin or --file); blank lines
     are reported as skipped with their number. With --input/--output, score a whole file.
-    A text that starts with "-" goes after "--": finslm predict -- "-5% in sales".
+    A text that starts with "-" goes after "--", options before it:
+    finslm predict --model exports/minilm -- "-5% in sales".
     """
     from finslm.models import ModelError
     from finslm.predict import BACKENDS
@@ -289,7 +318,7 @@ def predict(
         return
     if output is not None:
         raise _fail("--output goes with --input FILE (bulk scoring)")
-    lines = read_texts(texts, file)
+    lines = read_texts(texts, file, ctx)
     wanted = wanted_lines(lines)
     check_model_folder(model, task)
     if ner:
@@ -348,9 +377,12 @@ def predict(
             continue
         row = scored[n]
         label = labels[int(row.argmax())]
+        shown = line.strip()
+        if len(shown) > TABLE_TEXT_CHARS:  # the whole text is in --json; a table shows its start
+            shown = f"{shown[:TABLE_TEXT_CHARS]}… (+{len(shown) - TABLE_TEXT_CHARS} characters)"
         table.add_row(
             str(n),
-            escape(line.strip()),
+            escape(shown),
             f"[{style.get(label, 'bold')}]{label}[/]",
             *(f"{p:.3f}" for p in row),
         )
@@ -420,6 +452,8 @@ def explain(
             f"--model {model}: not a finslm model folder (no {META_FILE}); train one with "
             "`dvc repro train@minilm` or point --model at models/<name>"
         )
+    if html is not None and html.is_dir():  # before the minutes of work, not after
+        raise _fail(f"--html {html}: is a folder; name the page to write, e.g. {html}/why.html")
     settings = MethodSettings.from_config(ExplainConfig())
     try:
         explanation, used, cut = explain_text(
@@ -465,19 +499,23 @@ def fetch(
         str | None,
         typer.Option(help="hub:<dataset id> (default: data.source in params.yaml)."),
     ] = None,
-    params: Annotated[Path, typer.Option(help="Params file for the data.* settings.")] = Path(
-        "params.yaml"
-    ),
+    params: Annotated[
+        Path, typer.Option(help="Params file for the data.* settings (defaults if absent).")
+    ] = Path("params.yaml"),
 ) -> None:
     """Download a hub dataset (data.source: hub:<id>) to a local table the pipeline can track."""
     import dataclasses
 
-    from finslm.config import ConfigError, load_params
+    from finslm.cli_options import params_in_use
+    from finslm.config import ConfigError, DataConfig, load_params
     from finslm.data.errors import DataError
     from finslm.data.fetch import fetch as fetch_table
 
+    if source is None and not params_in_use(params):
+        raise _fail("--source hub:<dataset id>: needed outside a checkout (no params.yaml here)")
     try:
-        cfg = load_params(params).data
+        # Outside a checkout (no params.yaml) the documented data.* defaults apply.
+        cfg = load_params(params).data if params_in_use(params) else DataConfig()
         if source is not None:
             cfg = dataclasses.replace(cfg, source=source)
         result = fetch_table(cfg, out)
@@ -490,6 +528,22 @@ def fetch(
         f"next: dvc add {out}   # version it\n"
         f"      dvc exp run -S data.source={out} -S data.format=auto"
     )
+
+
+def _run_ablation(name: str, overrides: list[str] | None, seeds: list[int], **kwargs) -> dict:
+    """:func:`finslm.ablation.run_ablation` for ``ablate`` and ``cv``; a user error exits 2."""
+    from finslm.ablation import parse_overrides, run_ablation
+    from finslm.config import ConfigError, naming_entry
+    from finslm.data.errors import DataError
+    from finslm.models import ModelError
+
+    try:
+        # A check that needs the checkpoint (TAPT on a non-BERT encoder, freeze_layers past its
+        # layers) names the entry, not a line: --set values are not in the file.
+        with naming_entry(f"models.{kwargs['model']}"):
+            return run_ablation(name, parse_overrides(overrides or []), seeds, **kwargs)
+    except (ConfigError, DataError, ModelError) as exc:
+        raise _fail(str(exc)) from None
 
 
 @app.command()
@@ -528,11 +582,6 @@ def ablate(
     """Train one recipe over several seeds (selection on val); report val and test, mean ± std."""
     import logging
 
-    from finslm.ablation import parse_overrides, run_ablation
-    from finslm.config import ConfigError
-    from finslm.data.errors import DataError
-    from finslm.models import ModelError
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     seeds = ("42" if cv else "42,43,44") if seeds is None else seeds
     try:
@@ -541,23 +590,20 @@ def ablate(
         seed_list = []
     if not seed_list:
         raise _fail(f"--seeds {seeds!r}: expected comma-separated integers, e.g. 42,43,44")
-    try:
-        result = run_ablation(
-            name,
-            parse_overrides(overrides or []),
-            seed_list,
-            model=model,
-            params_path=params,
-            prepared=prepared,
-            out=out,
-            threads=threads,
-            baseline=baseline,
-            keep_models=keep_models,
-            ingredients_from=ingredients_from,
-            cv=cv,
-        )
-    except (ConfigError, DataError, ModelError) as exc:  # a bad checkpoint, or TAPT on non-BERT
-        raise _fail(str(exc)) from None
+    result = _run_ablation(
+        name,
+        overrides,
+        seed_list,
+        model=model,
+        params_path=params,
+        prepared=prepared,
+        out=out,
+        threads=threads,
+        baseline=baseline,
+        keep_models=keep_models,
+        ingredients_from=ingredients_from,
+        cv=cv,
+    )
     if cv:
         _echo_cv(result, out / f"{name}.json")
         return
@@ -731,29 +777,21 @@ def cross_validate(
     """Stratified K-fold CV over train + val (never test): per-fold and mean ± std, 95% CI."""
     import logging
 
-    from finslm.ablation import parse_overrides, run_ablation
-    from finslm.config import ConfigError
-    from finslm.data.errors import DataError
-    from finslm.models import ModelError
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     name = name or f"{model}-cv{folds}"
-    try:
-        result = run_ablation(
-            name,
-            parse_overrides(overrides or []),
-            [seed],
-            model=model,
-            params_path=params,
-            prepared=prepared,
-            out=out,
-            threads=threads,
-            baseline=baseline,
-            cv=folds,
-            cv_seed=cv_seed,
-        )
-    except (ConfigError, DataError, ModelError) as exc:
-        raise _fail(str(exc)) from None
+    result = _run_ablation(
+        name,
+        overrides,
+        [seed],
+        model=model,
+        params_path=params,
+        prepared=prepared,
+        out=out,
+        threads=threads,
+        baseline=baseline,
+        cv=folds,
+        cv_seed=cv_seed,
+    )
     _echo_cv(result, out / f"{name}.json")
 
 
@@ -799,27 +837,30 @@ def tune(
     """Search tune.space.<model> with Optuna (TPE, pruning); resumable; prints the dvc line."""
     import logging
 
-    from finslm.config import ConfigError
+    from finslm.config import ConfigError, naming_entry
     from finslm.data.errors import DataError
     from finslm.models import ModelError
     from finslm.tune import run_tune, write_back
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        result = run_tune(
-            model,
-            params_path=params,
-            prepared=prepared,
-            out=out,
-            study_name=study,
-            trials=trials,
-            timeout=timeout,
-            cv=cv,
-            storage=storage,
-            worker=worker,
-            threads=threads,
-            progress=progress,
-        )
+        # A check that needs the checkpoint names the entry (models.<model>), not a line: a
+        # trial's values come from tune.space.
+        with naming_entry(f"models.{model}"):
+            result = run_tune(
+                model,
+                params_path=params,
+                prepared=prepared,
+                out=out,
+                study_name=study,
+                trials=trials,
+                timeout=timeout,
+                cv=cv,
+                storage=storage,
+                worker=worker,
+                threads=threads,
+                progress=progress,
+            )
     except (ConfigError, DataError, ModelError) as exc:
         raise _fail(str(exc)) from None
     s = result.summary

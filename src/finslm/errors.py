@@ -13,3 +13,10 @@ from __future__ import annotations
 
 class FinslmError(Exception):
     """A problem with the user's input or setup; the message says what and how to fix it."""
+
+
+# A model entry's params key, in a message raised below the code that knows the entry's name:
+# the checks that need the checkpoint itself (its architecture, its layers) run there. The
+# caller that knows the entry (``models.minilm``, ``ner.models.minilm``) puts it in its place
+# (:func:`finslm.config.naming_entry`), with the file and line where it can.
+ENTRY = "models.<name>"

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from finslm.errors import FinslmError
+from finslm.errors import ENTRY, FinslmError
 from finslm.labels import ID2LABEL, LABEL2ID, LABELS
 
 META_FILE = "finslm.json"
@@ -66,8 +66,8 @@ def resolve_checkpoint(spec: str, root: Path = Path(".")) -> str:
     if path.exists():
         if not (path / "config.json").is_file():
             raise ModelError(
-                f"checkpoint {spec!r}: folder {path} has no config.json; point models.<name>."
-                "checkpoint at a folder saved with save_pretrained()"
+                f"{ENTRY}.checkpoint: {spec!r}: folder {path} has no config.json; point it at "
+                "a folder saved with save_pretrained()"
             )
         return str(path)
     if spec.startswith((".", "/", "~")) or not _HUB_ID.match(spec):
@@ -100,8 +100,8 @@ def load_for_finetuning(
                 base = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code)
                 if base.model_type not in MEAN_POOL_HEADS:
                     raise ModelError(
-                        f"checkpoint {spec!r}: pooling 'mean' supports BERT-family and MPNet "
-                        f"encoders, not {base.model_type!r}; set models.<name>.pooling: cls"
+                        f"{ENTRY}.pooling: 'mean' supports BERT-family and MPNet encoders; "
+                        f"checkpoint {spec!r} is {base.model_type!r}: set it to cls"
                     )
                 config_class, head = MEAN_POOL_HEADS[base.model_type]
                 settings = {k: v for k, v in base.to_dict().items() if k != "model_type"}
@@ -175,6 +175,8 @@ def read_meta(model_dir: Path, ner: bool = False) -> dict[str, Any]:
     damaged (``ner``: the token-classification stages, ``train_ner@`` / ``export_ner@``)."""
     train, export = ("train_ner", "export_ner") if ner else ("train", "export")
     path = Path(model_dir) / META_FILE
+    if not Path(model_dir).exists():
+        raise ModelError(f"{model_dir}: no such folder; run `dvc repro {train}@<name>`")
     if not path.is_file():
         raise ModelError(
             f"{model_dir}: not a finslm model folder (no {META_FILE}); run "

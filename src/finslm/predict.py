@@ -169,6 +169,10 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+# Where a tokenizer without tokenizer.json (a slow-only one) reads its vocabulary from.
+_VOCAB_FILES = ("vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
 class Encoder:
     """Texts -> ``{input_ids, attention_mask, token_type_ids}`` int64 arrays, shape (batch, seq).
 
@@ -188,6 +192,14 @@ class Encoder:
         path = Path(model_dir) / "tokenizer.json"
         self._hf = None
         if not path.is_file():
+            if not any((Path(model_dir) / name).is_file() for name in _VOCAB_FILES):
+                # AutoTokenizer would build a tokenizer of special tokens alone, and every word
+                # would be read as [UNK]: plausible-looking, wrong predictions.
+                raise ModelError(
+                    f"{model_dir}: no tokenizer.json (nor {', '.join(_VOCAB_FILES)}): the folder "
+                    "lacks its tokenizer; copy the tokenizer files from the model it was made "
+                    "from, or export it again"
+                )
             from transformers import AutoTokenizer
 
             self._hf = AutoTokenizer.from_pretrained(model_dir)
@@ -391,11 +403,18 @@ def find_export_file(
         if (folder / filename).exists():
             return folder / filename
     name = meta.get("name") or model_dir.name
-    raise ModelError(
+    missing = (
         f"{model_dir}: no {filename} for backend {backend!r} (looked in "
-        f"{' and '.join(str(f) for f in folders)}). The export stage writes the ONNX graphs "
-        f"to their own folder: run `dvc repro export@{name}` and pass that folder "
-        f"(exports/{name})" + (f"; then {fix}" if fix else "")
+        f"{' and '.join(str(f) for f in folders)})"
+    )
+    fix = fix.replace("<m>", name)
+    if fix and any((f / ONNX_FILES["onnx-fp32"]).is_file() for f in folders):
+        # The export is there; what is missing is the engine's own build of it.
+        raise ModelError(f"{missing}; the export stage does not make it: {fix}")
+    raise ModelError(
+        f"{missing}. The export stage writes the ONNX graphs to their own folder: run `dvc "
+        f"repro export@{name}` and pass that folder (exports/{name})"
+        + (f"; then {fix}" if fix else "")
     )
 
 
@@ -616,12 +635,41 @@ def load_predictor(model_dir: str | Path, backend: str = "auto", **options: Any)
         raise ModelError(
             f"{model_dir}: a {kind!r} model cannot run on backend {backend!r}; use {', '.join(usable)}"
         )
+    check_config(model_dir, meta)
     try:
         return factory(model_dir, meta, **options)
     except ModelError:
         raise
     except Exception as exc:  # a truncated or corrupt file: every library raises its own type
         raise ModelError(_damaged(model_dir, meta, backend, exc)) from None
+
+
+def check_config(model_dir: Path, meta: dict[str, Any]) -> None:
+    """A ModelError where ``finslm.json`` disagrees with the network's ``config.json``: another
+    label count (the model's outputs would be misnamed) or a ``max_length`` past its position
+    embeddings (a long text would fail inside the engine). A hand-edited or mixed-up folder."""
+    path = model_dir / "config.json"
+    if not path.is_file():
+        return  # TF-IDF; a transformer folder without it fails to load with its own message
+    try:
+        config = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{path}: not readable JSON ({exc}); the folder is damaged") from None
+    labels = meta.get("labels") or []
+    outputs = len(config.get("id2label") or {})
+    if outputs and labels and len(labels) != outputs:
+        raise ModelError(
+            f"{model_dir / META_FILE}: {len(labels)} labels ({', '.join(labels)}) for a model "
+            f"with {outputs} outputs (config.json id2label); the two files come from different "
+            "models: export the model again"
+        )
+    positions = config.get("max_position_embeddings")
+    max_length = meta.get("max_length")
+    if isinstance(positions, int) and isinstance(max_length, int) and max_length > positions:
+        raise ModelError(
+            f"{model_dir / META_FILE}: max_length {max_length} is past the model's {positions} "
+            f"positions (config.json max_position_embeddings); set it to {positions} or less"
+        )
 
 
 def _damaged(model_dir: Path, meta: dict[str, Any], backend: str, exc: Exception) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import load_stage
 
 from .conftest import rows_with
 
@@ -19,10 +20,7 @@ STAGE = REPO / "stages" / "prepare.py"
 
 @pytest.fixture(scope="module")
 def stage():
-    spec = importlib.util.spec_from_file_location("prepare_stage", STAGE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_stage("prepare")
 
 
 def _params(tmp_path, source: str) -> Path:

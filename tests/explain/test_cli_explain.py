@@ -61,6 +61,8 @@ def test_explain_errors_name_the_fix(tiny_classifier, tmp_path):
         (["--backend", "gpu"], "--backend 'gpu': unknown"),
         (["--target", "bullish"], "--target 'bullish': unknown"),
         (["--backend", "onnx-int8", "--export", str(tmp_path)], "not an export folder"),
+        # Refused before the explanation is computed, not after.
+        (["--html", str(tmp_path)], f"--html {tmp_path}: is a folder; name the page to write"),
     ]
     for extra, message in cases:
         result = runner.invoke(app, ["explain", TEXT, "--model", str(tiny_classifier), *extra])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -16,7 +15,7 @@ import yaml
 
 from finslm.explain.analysis import validate_recommendations
 from finslm.explain.attributions import METHOD_TITLES, METHODS
-from tests.conftest import invented_sentences
+from tests.conftest import invented_sentences, load_stage
 from tests.explain.test_page import Page
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,10 +26,7 @@ FAST = {"sample_size": 8, "shap_max_evals": 40, "lime_samples": 40, "ig_steps": 
 
 @pytest.fixture(scope="module")
 def stage():
-    spec = importlib.util.spec_from_file_location("explain_stage", STAGE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_stage("explain")
 
 
 def _workdir(tmp_path: Path, tiny_classifier: Path, export: Path | None, **explain) -> Path:

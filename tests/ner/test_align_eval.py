@@ -109,7 +109,9 @@ def test_word_shape_needs_token_types():
     model = DistilBertForTokenClassification(
         DistilBertConfig(vocab_size=50, dim=16, hidden_dim=32, n_layers=1, n_heads=2)
     )
-    with pytest.raises(ModelError, match="word_shape needs .* token type ids.*word_shape: false"):
+    with pytest.raises(
+        ModelError, match=r"models.<name>.word_shape: needs .* token type ids.*set it to false"
+    ):
         check_word_shape(model, "tiny-distilbert")
 
 

@@ -70,9 +70,12 @@ def test_copies_are_seeded_skip_entity_free_sentences_and_duplicates():
         ({"mention_swap_p": 0}, "ner.models.n.mention_swap_p: got 0.0; must be in (0, 1]"),
         ({"mention_swap_copies": -1}, "mention_swap_copies: got -1; must be between 0 and 20"),
         ({"tag_scheme": "bilou"}, "ner.models.n.tag_scheme: got 'bilou'; allowed values: iob2, io"),
+        # max_length's bounds: BERT's 512 positions, and room for a word or more.
+        ({"max_length": 513}, "ner.models.n.max_length: got 513; must be between 16 and 512"),
+        ({"max_length": 15}, "ner.models.n.max_length: got 15; must be between 16 and 512"),
     ],
 )
-def test_config_refuses_bad_swap_and_scheme_settings(tmp_path, patch, message):
+def test_config_refuses_bad_ner_model_settings(tmp_path, patch, message):
     params = {
         "data": {},
         "models": {"m": {"kind": "transformer"}},

@@ -268,7 +268,7 @@ def test_a_failed_hub_download_names_ner_source(monkeypatch):
     import huggingface_hub
 
     def offline(repo_id, **kwargs):
-        raise OSError("no network")
+        raise OSError("no network.\nAn error happened while trying to locate the files.")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
     with pytest.raises(DataError) as caught:
@@ -277,6 +277,7 @@ def test_a_failed_hub_download_names_ner_source(monkeypatch):
     assert "hub:nlpaueb/finer-139: download from the Hugging Face hub failed" in message
     assert "point ner.source at the local file (e.g. -S ner.source=" in message
     assert "data.source" not in message
+    assert "OSError: no network. An error happened" in message and "\n" not in message
 
 
 def _fake_download(monkeypatch):

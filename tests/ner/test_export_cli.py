@@ -87,5 +87,5 @@ def test_the_model_folder_is_checked_before_params_and_data(tiny_tagger_layout, 
     assert want in result.output
     result = runner.invoke(app, ["ner", "soup", str(tmp_path / "s"), str(model), str(missing)])
     assert result.exit_code == 2
-    assert f"{missing}: not a finslm model folder" in result.output
+    assert f"{missing}: no such folder" in result.output
     assert "`dvc repro train_ner@<name>`" in result.output

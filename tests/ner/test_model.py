@@ -169,6 +169,21 @@ def test_a_sentiment_folder_is_not_a_tagger(tiny_classifier):
         Tagger(tiny_classifier)
 
 
+@pytest.mark.parametrize("backend", ["torch-fp32", "onnx-int8"])
+def test_a_tagger_whose_labels_disagree_with_its_network_is_refused(
+    tiny_tagger_layout, tmp_path, backend
+):
+    import shutil
+
+    source = tiny_tagger_layout[0 if backend == "torch-fp32" else 1]
+    folder = shutil.copytree(source, tmp_path / "m")
+    meta = json.loads((folder / "finslm.json").read_text())
+    meta["labels"] = meta["labels"][:3]  # O, B-PER, I-PER of 7
+    (folder / "finslm.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match=r"3 labels \(O, B-PER, I-PER\) for a model with 7"):
+        Tagger(folder, backend)
+
+
 @pytest.mark.slow
 def test_ner_soup_is_a_tagger_scored_on_validation(trained, tiny_classifier, tmp_path):
     from typer.testing import CliRunner
@@ -319,6 +334,9 @@ def test_ner_explain_cli_refuses_bad_steps_and_unread_entities(tiny_tagger_layou
         result.output
     )
     assert "explain a shorter excerpt" in result.output
+    result = runner.invoke(app, ["ner", "explain", LONG_TEXT, "-m", model, "--entity", "9"])
+    assert result.exit_code == 2
+    assert "entity 9: the text has 2 predicted entities; choose 0 to 1" in result.output
     result = runner.invoke(app, ["ner", "explain", LONG_TEXT, "-m", model, "--steps", "2"])
     assert result.exit_code == 0, result.output
     assert "note: the text is longer than the model reads in one pass (32 tokens)" in (

@@ -95,11 +95,14 @@ def test_entity_spans_are_exact_character_offsets():
     text = "Tamber Bank hired Marla today."
     tags = ["B-ORG", "I-ORG", "O", "B-PER", "O", "O"]  # Tamber Bank hired Marla today .
     tagger = Tagger.__new__(Tagger)
+    probs = np.array([0.9, 0.6, 0.99, 0.7, 0.98, 0.97])  # each word's tag probability
     tagger.tag_words = lambda words, batch_size=32, bucket=False: [
-        (tags[: len(w)], np.full(len(w), 0.5)) for w in words
+        (tags[: len(w)], probs[: len(w)]) for w in words
     ]
     found = tagger.entities([text])[0]
     assert [(e["type"], e["start"], e["end"], e["text"]) for e in found] == [
         ("ORG", 0, 11, "Tamber Bank"), ("PER", 18, 23, "Marla"),
     ]  # fmt: skip
     assert all(text[e["start"] : e["end"]] == e["text"] for e in found)
+    # An entity's score is the mean of its words' tag probabilities (not its first word's).
+    assert [e["score"] for e in found] == [0.75, 0.7]

@@ -161,6 +161,9 @@ BAD_INPUTS = [
     ("invalid-utf8", b'{"texts": ["caf\xe9"]}', None, 400, "invalid_utf8", "body", None),
     # UTF-16 without a byte-order mark is valid UTF-8 byte by byte (NULs), not UTF-8 JSON.
     ("utf16-no-bom", '{"texts": ["a"]}'.encode("utf-16-le"), None, 400, "invalid_utf8", "body", None),
+    # Big-endian: the first byte is the NUL (byte 0, not 1).
+    ("utf16-be", '{"texts": ["a"]}'.encode("utf-16-be"), None, 400, "invalid_utf8", "body", None),
+    ("utf32-le", '{"texts": ["a"]}'.encode("utf-32-le"), None, 400, "invalid_utf8", "body", None),
     ("wrong-type", '{"texts": ["a"]}', "text/plain", 415, "unsupported_media_type", "Content-Type", None),
     ("form", "texts=a", "application/x-www-form-urlencoded", 415, "unsupported_media_type", "Content-Type", None),
     ("latin1", '{"texts": ["a"]}', "application/json; charset=latin-1", 415, "unsupported_media_type", "Content-Type", None),
@@ -208,6 +211,7 @@ def test_deeply_nested_json_and_huge_numbers_are_4xx_not_500(served_predictor, p
         r = post(c, path, '{"texts": [' + "9" * 5000 + "]}")
         assert r.status_code == 422 and r.json()["error"]["type"] == "json_invalid", r.text
         assert "4300 digits" in r.json()["error"]["message"]
+        assert "sys.set_int_max_str_digits" not in r.json()["error"]["message"]
 
 
 def test_blank_text_message_says_what_to_send(client):
@@ -599,3 +603,20 @@ def test_settings_from_the_environment_name_the_variable():
         ServeSettings.from_env({"FINSLM_MAX_TEXTS": "eight"})
     with pytest.raises(ValueError, match=r"^FINSLM_MAX_QUEUE=4: must be at least max_texts"):
         ServeSettings.from_env({"FINSLM_MAX_QUEUE": "4", "FINSLM_MAX_TEXTS": "8"})
+
+
+@pytest.mark.parametrize(
+    ("body", "got"),
+    [
+        ('{"texts": [null]}', "texts[0]: must be a string, got null"),
+        ('{"texts": ["fine", 3]}', "texts[1]: must be a string, got a number"),
+        ('{"texts": [["a"]]}', "texts[0]: must be a string, got an array"),
+        ('{"texts": "one"}', "texts: must be a list of strings, got a string"),
+        ('{"texts": {"a": 1}}', "texts: must be a list of strings, got an object"),
+        ("[true]", "body: must be a JSON object, got an array"),
+    ],
+)
+def test_type_errors_name_what_was_sent_in_json_terms(client, body, got):
+    # A JSON client sent null, a number, an array: not NoneType, int, list.
+    r = post(client, "/v1/classify", body)
+    assert r.status_code == 422 and r.json()["error"]["message"] == got

@@ -109,7 +109,7 @@ def test_ray_engine_checks_the_model_before_starting_ray(tmp_path, monkeypatch):
     monkeypatch.setattr(ray_serve, "run_ray", never)
     args = ["serve", "--engine", "ray", "--port", "0", "--model", str(tmp_path / "none")]
     result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "not a finslm model folder" in result.output
+    assert result.exit_code == 2 and "none: no such folder" in result.output
 
 
 def test_threads_come_from_finslm_threads_in_a_container(tmp_path):

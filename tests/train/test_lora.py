@@ -76,7 +76,7 @@ def test_only_adapters_and_head_train(tiny_checkpoint, pooling, head):
 
 
 def test_unknown_target_module_is_a_model_error(tiny_checkpoint):
-    with pytest.raises(ModelError, match=r"lora.target_modules \['qkv'\]"):
+    with pytest.raises(ModelError, match=r"models.<name>.lora.target_modules: \['qkv'\]"):
         _adapted(tiny_checkpoint, target_modules=["qkv"])
 
 

@@ -137,7 +137,9 @@ def test_tapt_refuses_a_non_bert_encoder(splits, tiny_checkpoint):
     tokenizer, model = load_for_finetuning(str(tiny_checkpoint))
     model.config.model_type = "distilbert"
     cfg = dataclasses.replace(_tiny_cfg(tiny_checkpoint), tapt_epochs=1)
-    with pytest.raises(TaptError, match="tapt_epochs.*'distilbert'.*tapt_epochs: 0") as caught:
+    with pytest.raises(
+        TaptError, match=r"models.<name>.tapt_epochs: needs a BERT.*'distilbert': set it to 0"
+    ) as caught:
         tapt_stage(model, tokenizer, train.text.tolist(), cfg, seed=0)
     # The train stage and `finslm ablate` turn a ModelError into one line, not a traceback.
     assert isinstance(caught.value, ModelError)

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from safetensors.numpy import load_file
 
 from finslm.config import ConfigError, TfidfConfig, TransformerConfig
@@ -18,7 +19,7 @@ from finslm.train.dataset import agreement_targets, class_weights
 from finslm.train.losses import soft_target_loss
 from finslm.train.tfidf import train_tfidf
 from finslm.train.transformer import train_transformer
-from tests.conftest import HELD_OUT, TRAINED_VAL, invented_sentences, train_tiny
+from tests.conftest import HELD_OUT, TRAINED_VAL, invented_sentences, load_stage, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,27 @@ def _tiny_cfg(checkpoint) -> TransformerConfig:
         max_length=32,
         early_stopping_patience=1,
     )
+
+
+def test_the_train_stage_names_the_entry_and_line_of_a_checkpoint_check(
+    tmp_path, splits, tiny_checkpoint, monkeypatch, capsys
+):
+    # freeze_layers is checked against the checkpoint's layer count (2 here) once it is loaded,
+    # below the code that knows the entry's name: the stage's one-line error still names both.
+    train, val = splits
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    for name, frame in (("train", train), ("val", val)):
+        frame.assign(line=range(len(frame))).to_parquet(tmp_path / f"data/prepared/{name}.parquet")
+    model = {"kind": "transformer", "checkpoint": str(tiny_checkpoint), "freeze_layers": 5}
+    params = {"data": {}, "models": {"mini": model}, "train": {"threads": 1}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    assert load_stage("train").main(["mini"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    line = 1 + (tmp_path / "params.yaml").read_text().splitlines().index("    freeze_layers: 5")
+    assert err.startswith(f"train@mini: error: params.yaml:{line}: models.mini.freeze_layers: ")
+    assert "2 layers" in err
+    assert not (tmp_path / "models/mini").exists()
 
 
 @pytest.mark.slow  # trains a transformer

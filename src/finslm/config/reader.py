@@ -4,14 +4,16 @@ file-and-line prefix every ``load_*`` error gets (:func:`names_the_line`)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from finslm.config.base import ConfigError, yaml_load
+from finslm.errors import ENTRY, FinslmError
 
 # A message that starts with the dotted params key it is about: "models.minilm.lr: ...".
 _KEY_AT_START = re.compile(r"^([A-Za-z_][\w-]*(?:\.[\w@-]+)*)(?:\[\d+\])?: ")
@@ -45,26 +47,54 @@ def names_the_line(load: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return load(path, *args, **kwargs)
         except ConfigError as exc:
-            message, path = str(exc), Path(path)
-            match = _KEY_AT_START.match(message)
-            if message.startswith(str(path)) or match is None:
+            located = _locate(str(exc), Path(path), kwargs.get("profile", "auto"))
+            if located is None:
                 raise
-            keys = match.group(1).split(".")
-            unknown = _UNKNOWN_KEY.match(message, match.end())
-            keys += [unknown.group(1)] if unknown else []
-            view = kwargs.get("profile", "auto")
-            if _set_by_overlay(path, keys, view):  # the quick profile's value: point there
-                message, keys = f"{QUICK}.{message}", [QUICK, *keys]
-            elif view == "full" and _in_force(path) == QUICK:
-                message += FULL_RECIPE_NOTE
-            elif view == QUICK and _in_force(path) != QUICK:
-                message += QUICK_RECIPE_NOTE
-            line = _line_of(path, keys)
-            raise ConfigError(
-                f"{path}:{line}: {message}" if line else f"{path}: {message}"
-            ) from None
+            raise ConfigError(located) from None
 
     return wrapper
+
+
+def _locate(message: str, path: Path, view: str = "auto") -> str | None:
+    """``message`` (one that starts with the params key it is about) prefixed with
+    ``<path>:<line>:`` (or ``<path>:``); None for a message that names no key first."""
+    match = _KEY_AT_START.match(message)
+    if message.startswith(str(path)) or match is None:
+        return None
+    keys = match.group(1).split(".")
+    unknown = _UNKNOWN_KEY.match(message, match.end())
+    keys += [unknown.group(1)] if unknown else []
+    if _set_by_overlay(path, keys, view):  # the quick profile's value: point there
+        message, keys = f"{QUICK}.{message}", [QUICK, *keys]
+    elif view == "full" and _in_force(path) == QUICK:
+        message += FULL_RECIPE_NOTE
+    elif view == QUICK and _in_force(path) != QUICK:
+        message += QUICK_RECIPE_NOTE
+    line = _line_of(path, keys)
+    return f"{path}:{line}: {message}" if line else f"{path}: {message}"
+
+
+@contextlib.contextmanager
+def naming_entry(entry: str, path: str | Path | None = None) -> Iterator[None]:
+    """Inside, an error that says :data:`finslm.errors.ENTRY` (``models.<name>``, raised where a
+    check needs the checkpoint and the entry's name is not known) says ``entry`` instead
+    (``models.minilm``, ``ner.models.minilm``); with ``path`` (the params file the settings came
+    from) also its file and line where the message starts with the key. The same exception,
+    re-raised.
+
+    No ``path`` where the settings were changed on top of the file (``finslm ablate --set``):
+    the file's line would not be where the value came from."""
+    try:
+        yield
+    except FinslmError as exc:
+        message = str(exc)
+        if ENTRY not in message:
+            raise
+        message = message.replace(ENTRY, entry)
+        if path is not None:
+            message = _locate(message, Path(path)) or message
+        exc.args = (message,)
+        raise
 
 
 # Appended to an error in the full recipe found while the quick profile is in force.

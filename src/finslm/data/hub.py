@@ -179,8 +179,9 @@ def _download_error(repo_id: str, exc: Exception, key: str = "data.source") -> D
     at a local file."""
     example = SOURCE_EXAMPLES.get(key)
     hint = f" (e.g. -S {key}={example})" if example else ""
+    reason = " ".join(str(exc).split())  # one line: the hub's messages run over several
     return DataError(
         f"hub:{repo_id}: download from the Hugging Face hub failed: {type(exc).__name__}: "
-        f"{exc}. Fix: check the network and the dataset id, or download the data and point "
-        f"{key} at the local file{hint}."
+        f"{reason.rstrip('.')}. Fix: check the network and the dataset id, or download the "
+        f"data and point {key} at the local file{hint}."
     )

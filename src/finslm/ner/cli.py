@@ -31,6 +31,7 @@ app = typer_app("Financial named-entity recognition (token classification).")
 
 @app.command()
 def predict(
+    ctx: typer.Context,
     texts: Annotated[
         list[str] | None,
         typer.Argument(help="Texts to tag; '-' reads one text per line from stdin."),
@@ -54,7 +55,7 @@ def predict(
     from finslm.cli import check_model_folder, print_entities, read_texts, wanted_lines
     from finslm.tasks import is_token_classifier
 
-    lines = read_texts(texts, file)
+    lines = read_texts(texts, file, ctx)
     check_model_folder(model, "ner")
     if not is_token_classifier(model):
         raise _fail(

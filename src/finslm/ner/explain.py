@@ -49,7 +49,10 @@ def explain_entity(tagger, text: str, index: int = 0, steps: int = 16) -> dict[s
     if not found:
         return {"text": text, "entity": None, "words": []}
     if index >= len(found):
-        raise ModelError(f"entity {index}: the text has {len(found)} predicted entities")
+        raise ModelError(
+            f"entity {index}: the text has {len(found)} predicted entities; choose 0 to "
+            f"{len(found) - 1}"
+        )
     kind, a, b = found[index]
     feeds, word_ids = tagger.encoder([tokens])
     first = first_subtokens(word_ids[0], len(tokens))

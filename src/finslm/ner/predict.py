@@ -28,7 +28,7 @@ from finslm.ner.context import NO_CONTEXT, Context, join, less
 from finslm.ner.decode import DECODES
 from finslm.ner.decode import decode as decode_tags
 from finslm.ner.tags import spans, to_iob2
-from finslm.predict import ONNX_FILES, TOKENIZER_FILES
+from finslm.predict import ONNX_FILES, TOKENIZER_FILES, check_config
 from finslm.tasks import NER_KINDS, TOKEN_TASK
 
 TORCH_KIND, ONNX_KIND = NER_KINDS
@@ -122,6 +122,7 @@ class Tagger:
             usable = BACKENDS[1:] if kind == ONNX_KIND else BACKENDS
             raise ModelError(f"backend {backend!r}: choose one of {', '.join(usable)}")
         self.backend = backend
+        check_config(self.model_dir, self.meta)
         self.labels: list[str] = list(self.meta["labels"])
         self.max_length = int(self.meta.get("max_length", 128))
         # words of document context each side the model was trained with (0: none)

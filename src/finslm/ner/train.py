@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from finslm.config import NerModelConfig
+from finslm.errors import ENTRY
 from finslm.models import ModelError, count_parameters, resolve_checkpoint, save_model, write_meta
 from finslm.ner.align import IGNORE, encode_dataset
 from finslm.ner.augment import augment_mentions
@@ -79,9 +80,9 @@ def check_word_shape(model, spec: str) -> None:
     types = int(getattr(model.config, "type_vocab_size", 0) or 0)
     if "token_type_ids" not in inspect.signature(model.forward).parameters or types < 2:
         raise ModelError(
-            f"checkpoint {spec!r} ({model.config.model_type}): word_shape needs a model with "
-            f"token type ids of 2 or more types (BERT, MiniLM); this one has {types}. Fix: "
-            "ner.models.<m>.word_shape: false"
+            f"{ENTRY}.word_shape: needs a model with token type ids of 2 or more types "
+            f"(BERT, MiniLM); checkpoint {spec!r} ({model.config.model_type}) has {types}: "
+            "set it to false"
         )
 
 

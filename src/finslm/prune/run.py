@@ -19,7 +19,7 @@ from finslm.models import ModelError, count_parameters, read_meta, save_model, w
 from finslm.prune.importance import ffn_importance, layers_to_keep, mean_loss, top_neurons
 from finslm.prune.surgery import encoder, encoder_parameters, keep_layers, shrink_ffn
 from finslm.train.determinism import set_determinism
-from finslm.train.distill import distill, teacher_logits
+from finslm.train.distill import distill
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,9 @@ def _batches(tokenizer, df: pd.DataFrame, max_length: int, batch_size: int = 32)
 
 
 def recovery_logits(teacher_dir: Path, train_df: pd.DataFrame, threads: int = 0):
-    """(n, classes) logits of another trained model on the train split, scored as
-    teacher_logits@<t> scores it (length-sorted batches; so the same numbers as its cache)."""
+    """(n, classes) logits of a trained model (the unpruned source, or another teacher) on the
+    train split, through its Predictor as teacher_logits@<t> scores it (length-sorted batches;
+    so the same numbers as its cache)."""
     from finslm.config import TeacherConfig
     from finslm.train.teacher import LOGIT_COLUMNS, score_train_split
 
@@ -83,9 +84,8 @@ def prune_model(
     """
     start = time.perf_counter()
     set_determinism(cfg.seed, cfg.threads)
-    tokenizer, teacher, meta = load_transformer(source_dir)
+    tokenizer, student, meta = load_transformer(source_dir)
     max_length = int(meta.get("max_length", 128))
-    _, student, _ = load_transformer(source_dir)
     n_layers = len(encoder(student).layer)
     if cfg.layers_keep > n_layers:
         raise ModelError(
@@ -106,12 +106,7 @@ def prune_model(
     pruned_val_loss = mean_loss(student, val_batches)
     choose_seconds = time.perf_counter() - start
 
-    logits = None
-    if teacher_dir is None:  # recover from the unpruned source, already in memory
-        logits = teacher_logits(teacher, tokenizer, train_df.text.tolist(), max_length)
-    del teacher  # freed before another teacher is loaded
-    if logits is None:
-        logits = recovery_logits(teacher_dir, train_df, cfg.threads)
+    logits = recovery_logits(teacher_dir or source_dir, train_df, cfg.threads)
     settings = cfg.distill_settings()
     after = {"params": count_parameters(student), "encoder_params": encoder_parameters(student)}
     out_meta = {

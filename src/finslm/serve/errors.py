@@ -54,6 +54,23 @@ class ApiError(Exception):
         self.field, self.index, self.headers = field, index, headers
 
 
+def json_type(value: object) -> str:
+    """What a client sent, in JSON's words (``null``, ``a number``), not Python's."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 def _describe(
     err: dict[str, Any], limits: dict[str, int]
 ) -> tuple[str, str, str | None, int | None]:
@@ -88,11 +105,11 @@ def _describe(
             "not a character; send valid Unicode"
         )
     elif kind == "string_type":
-        message = f"{where}: must be a string, got {type(value).__name__}"
+        message = f"{where}: must be a string, got {json_type(value)}"
     elif kind == "list_type":
-        message = f"{where}: must be a list of strings, got {type(value).__name__}"
+        message = f"{where}: must be a list of strings, got {json_type(value)}"
     elif kind in ("model_attributes_type", "dict_type", "model_type"):
-        message = f"body: must be a JSON object, got {type(value).__name__}"
+        message = f"body: must be a JSON object, got {json_type(value)}"
     elif kind == "string_too_long":
         limit = ctx.get("max_length")
         message = (
@@ -172,7 +189,9 @@ def install_handlers(app: FastAPI) -> None:
             # e.g. an integer over Python's 4,300-digit parse limit: malformed JSON, as FastAPI's
             # own json_invalid (422) says for a syntax error
             status, kind = 422, "json_invalid"
-            message = f"body: JSON that cannot be parsed ({exc.__cause__}); send JSON strings"
+            # (Python's advice to raise its own limit is for the server, not the client.)
+            reason = str(exc.__cause__).split("; use sys.set_int_max_str_digits()")[0]
+            message = f"body: JSON that cannot be parsed ({reason}); send JSON strings"
             return error_response(status, kind, message, "body", headers=exc.headers)
         elif exc.status_code == 405:
             message = f"{request.method} {request.url.path}: method not allowed; see /docs"

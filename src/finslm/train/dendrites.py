@@ -288,8 +288,9 @@ def check_recipe(cfg) -> None:
     config built in code)."""
     from finslm.config.base import checker
     from finslm.config.training import check_dendrite_recipe
+    from finslm.errors import ENTRY
 
-    check_dendrite_recipe(cfg, checker(cfg, "models.<name>"))
+    check_dendrite_recipe(cfg, checker(cfg, ENTRY))
 
 
 def fit_with_dendrites(

@@ -90,23 +90,6 @@ def _collator(tokenizer):
     return collate
 
 
-@torch.no_grad()
-def teacher_logits(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64):
-    """(n, classes) logits of ``model`` in eval mode, in ``texts`` order."""
-    model.eval()
-    out = []
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(
-            texts[start : start + batch_size],
-            truncation=True,
-            max_length=max_length,
-            padding=True,
-            return_tensors="pt",
-        )
-        out.append(model(**enc).logits.float().numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(LABELS)), dtype=np.float32)
-
-
 def distill_loss(student_logits, teacher, labels, alpha: float, temperature: float):
     """``alpha * T^2 * KL + (1 - alpha) * CE``; CE over the labelled rows only (rows labelled
     ``UNLABELLED`` learn from the teacher alone; a batch of them has no CE term)."""

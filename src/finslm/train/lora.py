@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from finslm.config import LoraConfig
+from finslm.errors import ENTRY
 
 
 def head_modules(model) -> list[str]:
@@ -56,7 +57,7 @@ def add_adapters(model, cfg: LoraConfig):
         return get_peft_model(model, peft_cfg)
     except ValueError as exc:  # no layer matched target_modules
         raise ModelError(
-            f"models.<name>.lora.target_modules {list(cfg.target_modules)}: {exc}; name "
+            f"{ENTRY}.lora.target_modules: {list(cfg.target_modules)}: {exc}; name "
             "linear layers of this encoder (BERT: query, key, value, dense)"
         ) from None
 

@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Any
 
+from finslm.errors import ENTRY
 from finslm.models import ModelError, save_model
 from finslm.train.heads import MODEL_TYPE
 
@@ -57,8 +58,9 @@ def tapt_stage(model, tokenizer, texts: list[str], cfg, seed: int) -> dict[str, 
 
     if model.config.model_type not in _BERT_TYPES:
         raise TaptError(
-            f"tapt_epochs needs a BERT-family encoder (model_type {' or '.join(_BERT_TYPES)}); "
-            f"this checkpoint is {model.config.model_type!r}: set models.<name>.tapt_epochs: 0"
+            f"{ENTRY}.tapt_epochs: needs a BERT-family encoder (model_type "
+            f"{' or '.join(_BERT_TYPES)}); this checkpoint is {model.config.model_type!r}: "
+            "set it to 0"
         )
     if not texts:
         raise TaptError("tapt_epochs > 0 needs training texts; the training split is empty")

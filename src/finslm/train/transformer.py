@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from finslm.config import ConfigError, TransformerConfig
+from finslm.errors import ENTRY
 from finslm.models import count_parameters, load_for_finetuning, save_classifier
 from finslm.train.arguments import training_arguments
 from finslm.train.callbacks import live_callback, weight_averager
@@ -136,7 +137,7 @@ def _prepare(cfg, train_df, val_df, seed: int, threads: int, init_from) -> _Run:
         try:
             freeze_lower(model, cfg.freeze_layers)
         except ValueError as exc:
-            raise ConfigError(f"models.<name>.freeze_layers: {exc}") from None
+            raise ConfigError(f"{ENTRY}.freeze_layers: {exc}") from None
     run = _Run(tokenizer, model, train_ds, val_ds, world, per_device)
     if cfg.contrastive_epochs:
         from transformers import DataCollatorWithPadding
