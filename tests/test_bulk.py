@@ -347,7 +347,10 @@ def test_cli_task_option_checks_the_model_folder(tiny_tfidf, tmp_path):
     result = runner.invoke(app, ["predict", "x", "--model", str(tiny_tfidf), "--decode", "argmax"])
     assert result.exit_code == 2 and "applies to token classifiers (ner) only" in result.output
     result = runner.invoke(app, ["ner", "predict", "--model", str(ner)], input="\n \n")
-    assert result.exit_code == 2 and "no text given" in result.output
+    assert result.exit_code == 2 and "no text given" in result.output  # no "-": stdin unread
+    result = runner.invoke(app, ["ner", "predict", "-", "--model", str(ner)], input="\n \u200b\n")
+    assert result.exit_code == 2
+    assert "nothing to score: the 2 input line(s) are blank" in result.output
 
 
 # --- regressions from the CLI audit (/tmp/audit-cli/REPORT.md, items 1, 5-9, 12) ---

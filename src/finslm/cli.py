@@ -188,6 +188,11 @@ def wanted_lines(lines: list[str]) -> list[tuple[int, str]]:
     from finslm.visible import has_content
 
     wanted = [(n, line.strip()) for n, line in enumerate(lines, start=1) if has_content(line)]
+    if not wanted and lines:
+        raise _fail(
+            f"nothing to score: the {len(lines)} input line(s) are blank (only spaces, "
+            'zero-width or control characters); pass "some text", - (stdin) or --file PATH'
+        )
     if not wanted:
         raise _fail('no text given; pass "some text", - (stdin, one per line) or --file PATH')
     return wanted
