@@ -119,6 +119,9 @@ def test_seeds_train_evaluate_resume_and_compare(workspace):
     # Same name, another recipe: refused, nothing overwritten.
     with pytest.raises(ConfigError, match="another recipe"):
         _run(workspace, "base", {"lr": 1e-3}, [1])
+    # Or another thread count (timings, and on some CPUs the numbers, depend on it).
+    with pytest.raises(ConfigError, match="another recipe, thread count"):
+        _run(workspace, "base", {}, [1, 2], threads=2)
 
     # The README table: one row per ablation, the lever and its paired difference named.
     rows = table(workspace / "out", ["base", "ls"]).splitlines()

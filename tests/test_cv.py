@@ -74,6 +74,9 @@ def test_folds_are_stratified_disjoint_and_cover_train_plus_val():
     val = pd.DataFrame({"text": ["e", "f"], "label": ["x", "y"]})
     pieces = folds(train, val, 2, seed=0)
     assert sorted(t for _, ho in pieces for t in ho.text) == list("abcdef")
+    for fit, held_out in pieces:  # a fold never trains on the rows it is scored on
+        assert not set(fit.text) & set(held_out.text)
+        assert sorted([*fit.text, *held_out.text]) == list("abcdef")
 
 
 def test_t_interval():

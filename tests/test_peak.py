@@ -36,6 +36,17 @@ def test_probes_return_positive_rates():
     assert ort_gemm(1, int8=False, n=64, repeats=1, fill_s=0.01) > 0
 
 
+def test_every_probe_counts_a_gemm_as_2_n_cubed_operations(monkeypatch):
+    # A multiply-add is two operations, in the probes as in the model's own count
+    # (finslm.opcount): a probe that counted one would double every "% of peak".
+    import finslm.peak as peak
+
+    counted = []
+    monkeypatch.setattr(peak, "_gops", lambda work, ops, *a, **k: counted.append(ops) or 1.0)
+    peak.peak_probes(threads=1, n=32)
+    assert len(counted) == 5 and set(counted) == {2.0 * 32**3}
+
+
 def test_each_backend_is_compared_with_its_own_engine():
     assert engine_of("torch-fp32") == "torch-fp32"
     assert engine_of("onnx-fp32") == engine_of("onnx-opt") == "ort-fp32"

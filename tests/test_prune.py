@@ -110,6 +110,11 @@ def test_distill_loss_terms():
     # A student that equals its teacher pays only the label term.
     assert torch.isclose(distill_loss(logits, logits, labels, 0.7, 2.0), 0.3 * ce)
     assert distill_loss(logits, -logits, labels, 1.0, 2.0) > 0.1
+    # The soft term is T^2 times KL(teacher_T || student_T), batch mean (Hinton et al. 2015).
+    teacher, t = torch.tensor([[0.0, 1.0, 3.0], [1.0, 0.0, 0.0]]), 2.0
+    p, q = torch.softmax(teacher / t, dim=1), torch.log_softmax(logits / t, dim=1)
+    kl = (p * (p.log() - q)).sum(dim=1).mean()
+    assert torch.isclose(distill_loss(logits, teacher, labels, 1.0, t), t * t * kl)
 
 
 @pytest.mark.slow  # trains a transformer

@@ -138,6 +138,9 @@ def test_tune_tfidf_trials_resume_dvc_line_plots_and_write_back(workspace):
     saved = json.loads((workspace / "tune" / "tfidf.json").read_text())
     assert saved["counts"] == {"complete": 2}
     best = saved["best"]
+    # The study maximises validation macro-F1: the best trial is the highest one.
+    values = [t.value for t in _study(url, "tfidf").trials if t.value is not None]
+    assert best["value"] == pytest.approx(max(values))
     line = dvc_line("tfidf", best["params"])
     assert line in result.output and line == saved["dvc_exp_run"]
     assert f"-S models.tfidf.C={best['params']['C']!r}" in line  # the exact float
@@ -178,6 +181,13 @@ def test_write_back_keeps_comments_and_adds_missing_keys(tmp_path):
     params = load_params(path)
     assert params.models["minilm"].pooling == "mean" and params.models["minilm"].class_weights
     assert params.models["tfidf"].C == 10.0 and params.train.seed == 42
+    # A key the model lacks is added to its own block, not found in the next model's.
+    path.write_text(
+        "models:\n  a:\n    kind: transformer\n  b:\n    kind: transformer\n    epochs: 6\n"
+    )
+    assert write_back(path, "a", {"epochs": 3}) == ["epochs"]
+    params = load_params(path)
+    assert (params.models["a"].epochs, params.models["b"].epochs) == (3, 6)
 
 
 def test_trial_reporter_reports_each_epoch_and_prunes():

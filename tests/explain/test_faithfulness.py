@@ -103,6 +103,18 @@ def test_most_faithful_uses_mean_rank_and_ignores_random():
     ranks = rank_methods({k: v for k, v in table.items() if k != "random"})
     assert ranks == {"a": pytest.approx(4 / 3), "b": pytest.approx(5 / 3), "c": 3.0}
     assert most_faithful(table) == "a"
+    # An undefined metric ranks last, below a negative one (not as a 0).
+    same = {"comprehensiveness": 0.5, "sufficiency": 0.1}
+    nan = {"a": {**same, "loo_spearman": -0.2}, "c": {**same, "loo_spearman": float("nan")}}
+    assert rank_methods(nan) == {"a": 1.0, "c": 2.0}
+    # Equal mean ranks (each method first on one metric): higher comprehensiveness wins.
+    cyclic = {
+        "x": {"comprehensiveness": 0.9, "sufficiency": 0.2, "loo_spearman": 0.1},
+        "y": {"comprehensiveness": 0.5, "sufficiency": 0.3, "loo_spearman": 0.9},
+        "z": {"comprehensiveness": 0.1, "sufficiency": 0.1, "loo_spearman": 0.5},
+    }
+    assert set(rank_methods(cyclic).values()) == {2.0}
+    assert most_faithful(cyclic) == "x"
 
 
 BATCHES = """

@@ -55,6 +55,9 @@ def test_target_confusions_and_classes_come_from_the_analysis():
     expected = (frame["label"] == "neutral") & (frame["oof_pred"] == "positive")
     assert (out["target_confusion"] == expected).all() and expected.any()
     assert (out["target_class"] == (frame["label"] == "negative")).all()
+    # A target confusion adds 1 to the score (on top of the class weight's scaling).
+    plain = select(frame, dataclasses.replace(targets, confusions=frozenset()), FinetuneConfig())
+    assert np.allclose(out["score"] - plain["score"], expected.astype(float), atol=1e-5)
 
 
 def test_weights_are_capped_with_mean_one():

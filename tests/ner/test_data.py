@@ -178,6 +178,12 @@ def test_windows_keep_every_word_and_avoid_cutting_entities():
     )
     out, _ = windows(frame, 4)
     assert out.tags.tolist()[1][0] == "B-ORG"
+    # A boundary only in the window's first half is not taken (a 1-word window would follow):
+    # the window is full, and the entity is cut.
+    tags = ["O", "B-ORG"] + ["I-ORG"] * 8 + ["O"] * 5
+    frame = pd.DataFrame([{"tokens": [f"w{i}" for i in range(15)], "tags": tags, "line": 1}])
+    out, _ = windows(frame, 8)
+    assert [len(w) for w in out.tokens] == [8, 7]
 
 
 def test_jsonl_and_errors_name_file_and_line(tmp_path):

@@ -218,6 +218,10 @@ def test_soft_target_loss_is_cross_entropy_for_one_hot_targets():
     assert soft_target_loss(logits, masked) == pytest.approx(
         torch.nn.functional.cross_entropy(logits[:1], hard[:1]).item()
     )
+    # Class weights: the weighted mean of cross-entropy, as torch's weight= computes it.
+    w = torch.tensor([0.5, 1.0, 3.0])
+    weighted = torch.nn.functional.cross_entropy(logits, hard, weight=w)
+    assert soft_target_loss(logits, one_hot, class_weight=w) == pytest.approx(weighted.item())
 
 
 @pytest.mark.slow  # trains a transformer
@@ -367,3 +371,24 @@ def test_swa_saves_the_mean_of_the_epoch_end_weights(tmp_path, splits, tiny_chec
     proba = predictor.predict_proba(val.text.tolist())
     acc = np.mean(np.array(predictor.labels)[proba.argmax(axis=1)] == val.label.to_numpy())
     assert acc == pytest.approx(full["val"]["accuracy"], abs=1e-4)
+
+
+def test_the_summary_reports_the_best_epoch_not_the_last():
+    # Early stopping restores the best epoch; the summary must say which one it was.
+    from types import SimpleNamespace
+
+    from finslm.train.metrics import restored_summary
+
+    history = [{"loss": 1.0, "epoch": 0.5}]
+    history += [
+        {"eval_macro_f1": f1, "eval_accuracy": f1, "epoch": float(e)}
+        for e, f1 in ((1, 0.5), (2, 0.9), (3, 0.4))
+    ]
+    logits = np.array([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0]])
+    trainer = SimpleNamespace(
+        state=SimpleNamespace(log_history=history),
+        predict=lambda ds: SimpleNamespace(predictions=logits, label_ids=np.array([0, 1])),
+    )
+    summary = restored_summary(trainer, None, seconds=30.0)
+    assert (summary["epochs"], summary["best_epoch"]) == (3, 2)
+    assert summary["val"]["accuracy"] == 1.0 and summary["seconds_per_epoch"] == 10.0

@@ -1,0 +1,52 @@
+"""Which ingredients a soup keeps (fast: one-weight folders and a scorer, no transformer)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from finslm.train.soup import WEIGHTS, make_soup
+
+TARGET = 0.9  # the scorer's favourite weight: score = 1 - |w - TARGET|
+
+
+def _ingredient(root: Path, name: str, w: float) -> Path:
+    folder = root / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 1}))
+    (folder / "finslm.json").write_text(json.dumps({"kind": "transformer"}))
+    save_file({"w": np.array([w], dtype=np.float32)}, str(folder / WEIGHTS))
+    return folder
+
+
+def _weight(folder: Path) -> float:
+    return float(load_file(folder / WEIGHTS)["w"][0])
+
+
+def _score(folder: Path) -> dict[str, float]:
+    score = 1.0 - abs(_weight(folder) - TARGET)
+    return {"macro_f1": score, "accuracy": score}
+
+
+@pytest.fixture
+def ingredients(tmp_path):
+    # a: 0.9 alone; b: 0.8 alone, but a + b = 0.85 scores 0.95; c ruins any soup it joins
+    return [_ingredient(tmp_path, n, w) for n, w in (("b", 0.7), ("c", -5.0), ("a", 1.0))]
+
+
+def test_greedy_keeps_what_helps_on_validation_and_leaves_out_what_hurts(ingredients, tmp_path):
+    result = make_soup(ingredients, tmp_path / "greedy", scorer=_score)
+    assert [Path(p).name for p in result["kept"]] == ["a", "b"]  # best first, c left out
+    assert _weight(tmp_path / "greedy") == pytest.approx(0.85)
+    assert result["val"]["macro_f1"] == pytest.approx(0.95)
+    assert result["val"]["macro_f1"] >= max(v["macro_f1"] for v in result["ingredients"].values())
+
+
+def test_uniform_averages_every_ingredient(ingredients, tmp_path):
+    result = make_soup(ingredients, tmp_path / "uniform", method="uniform", scorer=_score)
+    assert len(result["kept"]) == 3
+    assert _weight(tmp_path / "uniform") == pytest.approx((0.7 - 5.0 + 1.0) / 3)
