@@ -18,9 +18,12 @@ TORCH_INDEX ?=
 # all ~75 test modules on every run (~6 s per pytest worker, docs/development.md).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup repro repro-phrasebank test test-fast report-check lint format docs clean-venv
+.PHONY: help setup repro repro-phrasebank test test-fast report-check lint format docs clean-venv
 .PHONY: serve loadtest locust
 .PHONY: exp-grid exp-wait exp-show diff-report prune-sweep prune-frontier
+
+help:  ## list the targets and what each does
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 18
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -122,16 +125,16 @@ loadtest: setup  ## bounded localhost load test of SERVE_MODEL -> metrics/serve.
 locust: setup  ## Locust (web UI on :8089) against a running server at LOCUST_HOST; LOCUST_ARGS: --headless -u 32 ...
 	$(BIN)/locust -f serve/locustfile.py --host $(LOCUST_HOST) $(LOCUST_ARGS)
 
-lint: setup
+lint: setup  ## ruff: lint and check the formatting (what CI runs)
 	$(BIN)/ruff check src stages tests tools serve
 	$(BIN)/ruff format --check src stages tests tools serve
 
-format: setup
+format: setup  ## ruff: format the code and fix what can be fixed
 	$(BIN)/ruff format src stages tests tools serve
 	$(BIN)/ruff check --fix src stages tests tools serve
 
 docs: setup  ## build the docs site into site/ (strict: a broken link or a page missing from nav fails)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
-clean-venv:
+clean-venv:  ## remove .venv
 	rm -rf $(VENV)

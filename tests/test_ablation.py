@@ -140,6 +140,7 @@ def test_cli_reports_bad_input_as_a_clear_error(workspace):
 
     runner = CliRunner()
     args = ["--params", str(workspace / "params.yaml"), "--prepared", str(workspace / "prepared")]
+    args += ["--out", str(workspace / "out")]
     result = runner.invoke(app, ["ablate", "x", "--set", "pooling=max", *args])
     assert result.exit_code == 2 and "models.minilm.pooling: got 'max'" in result.output
     # A check that needs the checkpoint (2 layers here) names the entry, not a line: the value
@@ -147,6 +148,12 @@ def test_cli_reports_bad_input_as_a_clear_error(workspace):
     result = runner.invoke(app, ["ablate", "x", "--set", "freeze_layers=5", "--seeds", "1", *args])
     assert result.exit_code == 2, result.output
     assert "models.minilm.freeze_layers: " in result.output and "params.yaml:" not in result.output
+    result = runner.invoke(app, ["ablate", "x", "--seeds", "-1", *args])
+    assert result.exit_code == 2 and "--seeds '-1': -1 is not between 0 and 2**32" in result.output
+    result = runner.invoke(app, ["ablate", "x", "--seeds", "42,42", *args])
+    assert result.exit_code == 2 and "a seed given twice" in result.output
+    result = runner.invoke(app, ["cv", "minilm", "--cv-seed", "-1", *args])
+    assert result.exit_code == 2 and "--cv-seed" in result.output
     result = runner.invoke(app, ["ablate", "x", "--seeds", "4x", *args])
     assert result.exit_code == 2 and "--seeds '4x'" in result.output
     result = runner.invoke(app, ["ablate-table", "nope", "--out", str(workspace / "out")])

@@ -247,6 +247,12 @@ def test_repo_sample_runs_the_quick_profile_and_the_real_recipe_is_unchanged():
         ("data", {"test_size": 0}, "data.test_size: got 0.0; must be between 0 and 1"),
         ("data", {"val_size": 1}, "data.val_size: got 1.0; must be between 0 and 1"),
         ("data", {"min_chars": 5, "max_chars": 5}, "data.max_chars: got 5; must be > min_chars"),
+        # Every seed key, not only data's and train's (numpy would raise a traceback later).
+        ("explain", {"seed": -1}, "explain.seed: got -1; must be between 0 and 2**32 - 1"),
+        ("tune", {"seed": -1}, "tune.seed: got -1; must be between 0 and 2**32 - 1"),
+        ("prune", {"seed": 2**32}, "prune.seed: got 4294967296; must be between 0 and 2**32"),
+        ("finetune", {"seeds": [42, -1]}, "finetune.seeds: got -1; must be each between 0 and"),
+        ("finetune", {"mining_seed": -2}, "finetune.mining_seed: got -2; must be between 0"),
     ],
 )
 def test_out_of_range_params_fail_in_one_line(tmp_path, section, patch, message):
@@ -255,6 +261,16 @@ def test_out_of_range_params_fail_in_one_line(tmp_path, section, patch, message)
     with pytest.raises(ConfigError) as info:
         load_params(write(tmp_path, params))
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_new_model_entry_without_a_kind_says_so(tmp_path):
+    # -S ++models.new.lr=1e-4 adds an entry with no kind: say what is missing, not "got None".
+    params = base()
+    params["models"]["new"] = {"lr": 1e-4}
+    with pytest.raises(ConfigError) as info:
+        load_params(write(tmp_path, params))
+    assert "models.new.kind: missing; every model entry names its kind" in str(info.value)
+    assert "None" not in str(info.value)
 
 
 def test_misspelled_section_is_an_error(tmp_path):

@@ -104,10 +104,17 @@ def test_repo_params_tune_section_is_valid():
         ({"minilm": {"pooling": {"choices": ["cls", "max"]}}}, r"models\.minilm\.pooling: got 'max'"),
         ({"bert": {"lr": {"low": 1e-5, "high": 1e-4}}}, r"tune\.space\.bert: no model 'bert'"),
         ({"tfidf": {}}, r"tune\.space\.tfidf: got \{\}; must be a non-empty mapping"),
+        # tune.fixed: its own key is blamed (not the first range it is laid under), and a
+        # setting both searched and fixed is refused (the fixed value would be ignored).
+        ({"tfidf": TFIDF_SPACE, "fixed": {"tfidf": {"Cc": 1.0}}}, r"^\S+:\d+: tune\.fixed\.tfidf\.Cc: not a setting"),
+        ({"tfidf": TFIDF_SPACE, "fixed": {"tfidf": {"max_iter": 0}}}, r"tune\.fixed\.tfidf\.max_iter: models\.tfidf\.max_iter: got 0"),
+        ({"tfidf": TFIDF_SPACE, "fixed": {"tfidf": {"C": 1.0}}}, r"tune\.fixed\.tfidf\.C: also searched in tune\.space\.tfidf"),
     ],
 )  # fmt: skip
 def test_bad_search_space_fails_naming_the_entry(workspace, space, message):
-    set_tune(workspace, space=space)
+    space = dict(space)
+    fixed = space.pop("fixed", {})
+    set_tune(workspace, space=space, fixed=fixed)
     with pytest.raises(ConfigError, match=message):
         load_tune_config(workspace / "params.yaml")
     with pytest.raises(ConfigError, match=message):  # and the whole-file check says the same
@@ -124,6 +131,12 @@ def test_bad_tune_settings_and_missing_space(workspace):
     set_tune(workspace, space={"tfidf": TFIDF_SPACE})
     result = _cli(workspace, "tune", "minilm", "--trials", 1)
     assert result.exit_code == 2 and "tune.space.minilm: no search space" in result.output
+    set_tune(workspace, space={"minilm": MINILM_SPACE})
+    result = _cli(workspace, "tune", "tfidf", "--trials", 1)  # its example is a TF-IDF setting
+    assert result.exit_code == 2 and "{tfidf: {C: {low: 0.01" in result.output
+    set_tune(workspace, space={"tfidf": TFIDF_SPACE})
+    result = _cli(workspace, "tune", "tfidf", "--timeout", -5)
+    assert result.exit_code == 2 and "--timeout -5: seconds >= 0" in result.output
 
 
 # --- one worker ---

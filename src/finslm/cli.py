@@ -595,6 +595,12 @@ def ablate(
         seed_list = []
     if not seed_list:
         raise _fail(f"--seeds {seeds!r}: expected comma-separated integers, e.g. 42,43,44")
+    from finslm.config.base import SEED_RULE, is_seed
+
+    if bad := [s for s in seed_list if not is_seed(s)]:
+        raise _fail(f"--seeds {seeds!r}: {bad[0]} is not {SEED_RULE}")
+    if len(set(seed_list)) < len(seed_list):
+        raise _fail(f"--seeds {seeds!r}: a seed given twice; each seed is one repetition")
     result = _run_ablation(
         name,
         overrides,
@@ -767,8 +773,12 @@ def cross_validate(
     name: Annotated[
         str | None, typer.Option(help="Result name: <out>/<name>.json (default <model>-cv<K>).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Training seed of every fold.")] = 42,
-    cv_seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 42,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**32 - 1, help="Training seed of every fold.")
+    ] = 42,
+    cv_seed: Annotated[
+        int, typer.Option(min=0, max=2**32 - 1, help="Seed of the fold assignment.")
+    ] = 42,
     baseline: Annotated[
         str | None, typer.Option(help="Another CV result on the same folds: paired differences.")
     ] = None,
@@ -808,7 +818,11 @@ def tune(
         typer.Option(help="Finished trials the study should hold (default tune.trials)."),
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option(help="Seconds this worker searches (default tune.timeout).")
+        float | None,
+        typer.Option(
+            help="Seconds this worker starts trials for (default tune.timeout; the trial running "
+            "at the limit finishes).",
+        ),
     ] = None,
     cv: Annotated[
         int | None, typer.Option(help="K > 1: objective = mean val macro-F1 over K CV folds.")

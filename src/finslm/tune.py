@@ -331,15 +331,23 @@ def run_tune(
         )
     space = cfg.space.get(model)
     if not space:
+        kind = (models[model] or {}).get("kind", "transformer")
+        example = (
+            "C: {low: 0.01, high: 100.0, log: true}"
+            if kind == "tfidf"
+            else ("lr: {low: 1.0e-5, high: 3.0e-4, log: true}")
+        )
         raise ConfigError(
             f"tune.space.{model}: no search space for {model!r} in {params_path}; declare one, "
-            "e.g. tune: {space: {" + model + ": {lr: {low: 1.0e-5, high: 3.0e-4, log: true}}}}"
+            "e.g. tune: {space: {" + model + ": {" + example + "}}}"
         )
     trials = cfg.trials if trials is None else trials
     timeout = cfg.timeout if timeout is None else timeout
     cv = cfg.cv if cv is None else cv
     if trials < 1:
         raise ConfigError(f"--trials {trials}: need at least 1")
+    if timeout < 0:
+        raise ConfigError(f"--timeout {timeout:g}: seconds >= 0 (0 = no limit)")
     if cv == 1 or cv < 0:
         raise ConfigError(f"--cv {cv}: 0 (off) or at least 2 folds")
     for split in ("train", "val"):

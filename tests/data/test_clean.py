@@ -118,7 +118,11 @@ def test_unknown_labels_are_rejected_with_a_note_listing_labels_seen(cfg):
     assert report["dropped"]["unknown_label"] == 2
     (note,) = report["notes"]
     assert "'bullish' (2)" in note and "Labels seen in the source: 'bullish', 'neutral'" in note
-    assert "data.label_map" in note
+    # The example maps the source's own labels (not an integer coding it does not use).
+    assert "data.label_map in params.yaml, e.g. label_map: {bullish: …}" in note
+    rows = _rows((invented(1), "0"), (invented(2), "2"))
+    (note,) = clean(rows, cfg())[2]["notes"]
+    assert "e.g. label_map: {0: negative, 1: neutral, 2: positive}" in note
 
 
 # --- rows ------------

@@ -86,3 +86,11 @@ def test_config_refuses_bad_ner_model_settings(tmp_path, patch, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_ner_config(path)
     assert NerModelConfig().mention_swap_copies == 0 and NerModelConfig().tag_scheme == "iob2"
+
+
+def test_config_refuses_a_seed_numpy_would_refuse(tmp_path):
+    params = {"data": {}, "models": {"m": {"kind": "transformer"}}, "ner": {"seed": -1}}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match=r"ner\.seed: got -1; must be between 0 and 2\*\*32 - 1"):
+        load_ner_config(path)

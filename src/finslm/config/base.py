@@ -21,6 +21,14 @@ class ConfigError(FinslmError, ValueError):
     (and, raised through a ``load_*`` function, the file and line: :func:`names_the_line`)."""
 
 
+# What every seed key must be: a seed numpy takes (default_rng, RandomState, sklearn).
+SEED_RULE = "between 0 and 2**32 - 1 (a numpy seed)"
+
+
+def is_seed(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32
+
+
 # need(cond, key, what[, value]): raise ``<prefix>.<key>: got <value>; must be <what>``.
 Need = Callable[..., None]
 _UNSET = object()

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from finslm.config.base import ConfigError, Need, Section, build
+from finslm.config.base import SEED_RULE, ConfigError, Need, Section, build, is_seed
 from finslm.config.prune import DistillConfig
 from finslm.config.reader import names_the_line, read_params, require_transformer
 
@@ -38,6 +38,7 @@ class TeacherConfig(Section):
         need(self.batch_size >= 1, "batch_size", ">= 1")
         need(self.threads >= 0, "threads", ">= 0")
         need(self.augment_copies >= 0, "augment_copies", ">= 0 (0 = no augmented text)")
+        need(is_seed(self.augment_seed), "augment_seed", SEED_RULE)
         need(0 <= self.word_dropout < 1, "word_dropout", "in [0, 1)")
         need(0 <= self.word_swap < 1, "word_swap", "in [0, 1)")
         need(self.word_dropout + self.word_swap < 1, "word_swap", "+ word_dropout < 1")

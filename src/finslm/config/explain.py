@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from finslm.config.base import Need, Section, build, need_names
+from finslm.config.base import SEED_RULE, Need, Section, build, is_seed, need_names
 from finslm.config.reader import names_the_line, read_params, require_transformer
 
 EXPLAIN_METHODS = ("shap", "lime", "ig", "attention")
@@ -60,6 +60,7 @@ class ExplainConfig(Section):
     SECTION: ClassVar[str] = "explain"
 
     def check(self, need: Need) -> None:
+        need(is_seed(self.seed), "seed", SEED_RULE)
         methods = self.methods
         need_names(need, "methods", methods)
         need(bool(methods), "methods", "a non-empty list")

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from finslm.config.base import Need, Section, build, need_names
+from finslm.config.base import SEED_RULE, Need, Section, build, is_seed, need_names
 from finslm.config.reader import names_the_line, read_params, require_transformer
 
 FOCUS_FLAGS = ("misclassified", "low_confidence", "ambiguous", "hard_to_learn", "target_confusion")
@@ -92,6 +92,9 @@ class FinetuneConfig(Section):
         )
         need(ok, "seeds", "a non-empty list of integers")
         need(len(set(seeds)) == len(seeds), "seeds", "a list without repeats")
+        for s in seeds:
+            need(is_seed(s), "seeds", f"each {SEED_RULE}", value=s)
+        need(is_seed(self.mining_seed), "mining_seed", SEED_RULE)
         flags = self.focus_flags
         need_names(need, "focus_flags", flags)
         need(bool(flags), "focus_flags", "a non-empty list")

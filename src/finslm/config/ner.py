@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from finslm.config.base import ConfigError, Need, Section, build
+from finslm.config.base import SEED_RULE, ConfigError, Need, Section, build, is_seed
 from finslm.config.export import BACKEND_NAMES
 from finslm.config.reader import names_the_line, read_params
 from finslm.config.training import OptimConfig
@@ -129,8 +129,9 @@ class NerConfig(Section):
 
     def check(self, need: Need) -> None:
         need(self.max_words >= 4, "max_words", ">= 4")
-        need(0 < self.test_size < 1, "test_size", "between 0 and 1")
-        need(0 < self.val_size < 1, "val_size", "between 0 and 1")
+        need(is_seed(self.seed), "seed", SEED_RULE)
+        need(0 < self.test_size < 1, "test_size", "between 0 and 1, both excluded")
+        need(0 < self.val_size < 1, "val_size", "between 0 and 1, both excluded")
         need(self.threads >= 0, "threads", ">= 0")
         need(
             isinstance(self.models, dict) and bool(self.models),

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from finslm.config.base import Need, build
+from finslm.config.base import SEED_RULE, Need, build, is_seed
 from finslm.config.reader import names_the_line, read_params, require_transformer
 from finslm.config.training import OptimConfig
 
@@ -29,6 +29,7 @@ class DistillConfig(OptimConfig):
         need(0 <= self.alpha <= 1, "alpha", "in [0, 1]")
         need(self.temperature > 0, "temperature", "> 0")
         need(self.threads >= 0, "threads", ">= 0")
+        need(is_seed(self.seed), "seed", SEED_RULE)
 
 
 @dataclasses.dataclass(frozen=True)

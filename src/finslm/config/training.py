@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Literal
 
-from finslm.config.base import ConfigError, Need, Section, build
+from finslm.config.base import SEED_RULE, ConfigError, Need, Section, build, is_seed
 from finslm.labels import LABELS
 
 
@@ -74,11 +74,11 @@ class DataConfig(Section):
     SECTION: ClassVar[str] = "data"
 
     def check(self, need: Need) -> None:
-        need(0 < self.test_size < 1, "test_size", "between 0 and 1")
-        need(0 < self.val_size < 1, "val_size", "between 0 and 1")
+        need(0 < self.test_size < 1, "test_size", "between 0 and 1, both excluded")
+        need(0 < self.val_size < 1, "val_size", "between 0 and 1, both excluded")
         need(self.min_chars >= 1, "min_chars", ">= 1")
         need(self.max_chars > self.min_chars, "max_chars", "> min_chars")
-        need(0 <= self.seed < 2**32, "seed", "between 0 and 2**32 - 1 (a numpy seed)")
+        need(is_seed(self.seed), "seed", SEED_RULE)
         need(
             self.text_column != self.label_column,
             "label_column",
@@ -334,11 +334,16 @@ class TrainConfig(Section):
     def check(self, need: Need) -> None:
         need(self.nproc >= 1, "nproc", ">= 1")
         need(self.threads >= 0, "threads", ">= 0 (0 = torch's default)")
-        need(0 <= self.seed < 2**32, "seed", "between 0 and 2**32 - 1 (a numpy seed)")
+        need(is_seed(self.seed), "seed", SEED_RULE)
 
 
 def model_config(name: str, raw: dict[str, Any]) -> ModelConfig:
     kind = (raw or {}).get("kind")
+    if kind is None:  # e.g. -S ++models.<new>.lr=...: a new entry, not a misspelled one
+        raise ConfigError(
+            f"models.{name}.kind: missing; every model entry names its kind "
+            f"({', '.join(MODEL_KINDS)}), a new one too (-S ++models.{name}.kind=transformer)"
+        )
     if kind not in MODEL_KINDS:
         raise ConfigError(
             f"models.{name}.kind: got {kind!r}; allowed values: {', '.join(MODEL_KINDS)}"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from finslm.config.base import ConfigError, Need, Section, build
+from finslm.config.base import SEED_RULE, ConfigError, Need, Section, build, is_seed
 from finslm.config.reader import names_the_line, read_params
 from finslm.config.training import MODEL_KINDS, TransformerConfig, model_config
 
@@ -61,6 +61,7 @@ class TuneConfig(Section):
 
     def check(self, need: Need) -> None:
         need(self.trials >= 1, "trials", ">= 1")
+        need(is_seed(self.seed), "seed", SEED_RULE)
         need(_number(self.timeout) and self.timeout >= 0, "timeout", ">= 0 (0 = no limit)")
         need(self.startup_trials >= 0, "startup_trials", ">= 0")
         need(self.warmup_steps >= 0, "warmup_steps", ">= 0")
@@ -112,7 +113,16 @@ def load_tune_config(path: str | Path = "params.yaml", *, profile: str = "auto")
     raw = read_params(path, profile)
     cfg = build(TuneConfig, raw.get("tune"), "tune")
     models = raw.get("models") or {}
-    for key in ("space", "fixed"):
+    for model, entries in cfg.fixed.items():
+        both = sorted(set(entries) & set(cfg.space.get(model) or {}))
+        if both:
+            raise ConfigError(
+                f"tune.fixed.{model}.{both[0]}: also searched in tune.space.{model}; a setting is "
+                "either searched or held fixed: remove it from one of the two"
+            )
+    # fixed first: the space's values are tried with the fixed ones laid over the model, so a
+    # mistake there must be reported as the fixed key's, not as the first range's.
+    for key in ("fixed", "space"):
         for model, entries in getattr(cfg, key).items():
             where = f"tune.{key}.{model}"
             if model not in models:

@@ -209,11 +209,16 @@ def _notes(raw_labels: pd.Series, labels: pd.Series) -> list[str]:
     seen = ", ".join(repr(_short(label)) for label in sorted(set(raw_labels))[:20])
     long = max(map(len, unknown)) > _LABEL_CHARS
     hint = " Long labels look like text: is data.label_column the label column?" if long else ""
+    if set(unknown) <= {"0", "1", "2"}:  # the usual integer coding
+        example = "{0: negative, 1: neutral, 2: positive}"
+    else:  # the source's own labels, each to be given one of finslm's
+        example = "{" + ", ".join(f"{_short(str(k))}: …" for k, _ in unknown.most_common(3))
+        example += ", …}" if len(unknown) > 3 else "}"
     return [
         f"{sum(unknown.values())} row(s) have a label outside {', '.join(LABELS)}: {listed}. "
-        f"Labels seen in the source: {seen}. Fix: map them with data.label_map in params.yaml, "
-        "e.g. label_map: {0: negative, 1: neutral, 2: positive}, or for one experiment "
-        "-S '++data.label_map={0: negative, 1: neutral, 2: positive}' (++: new keys)" + hint
+        f"Labels seen in the source: {seen}. Fix: map each to {', '.join(LABELS)} with "
+        f"data.label_map in params.yaml, e.g. label_map: {example}, or for one experiment "
+        f"-S '++data.label_map={example}' (++: new keys)" + hint
     ]
 
 
@@ -224,13 +229,14 @@ def _short(label: str) -> str:
     return label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
 
 
-def log_report(report: dict) -> None:
-    """One log line for the totals and one per drop reason (every reason, zeros included)."""
+def log_report(report: dict, notes: bool = True) -> None:
+    """One log line for the totals and one per drop reason (every reason, zeros included), then
+    the notes (``notes=False``: the caller's error says them instead)."""
     log.info("cleaning: %d rows in, %d rows out", report["rows_in"], report["rows_out"])
     for name, n in report["dropped"].items():
         log.info("dropped %6d %-18s %s", n, name, DESCRIPTIONS[name])
     for name, n in report["repaired"].items():
         if n:
             log.info("repaired %5d texts (%s)", n, name)
-    for note in report["notes"]:
+    for note in report["notes"] if notes else ():
         log.warning("%s", note)

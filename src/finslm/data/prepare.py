@@ -57,7 +57,7 @@ def prepare(
     remove_outputs(*split_paths.values(), Path(metrics_path), Path(rejects_path))
     loaded = load(cfg, root)
     kept, rejects, report = clean(loaded.rows, cfg, loaded.rejects)
-    log_report(report)
+    log_report(report, notes=not kept.empty)  # with nothing kept, the error below says them
     _write_csv(rejects, Path(rejects_path))  # first, so a failure below still leaves the evidence
     if kept.empty:
         notes = " ".join(report["notes"])

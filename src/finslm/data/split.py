@@ -59,9 +59,11 @@ def _stratified(
             frame, test_size=share, random_state=seed, shuffle=True, stratify=frame["label"]
         )
     except ValueError as exc:  # e.g. fewer held-out rows than classes
+        key = "data.test_size" if what == "test" else "data.val_size"
         raise DataError(
             f"{source}: cannot stratify the {what} split of {len(frame)} rows with share {share}: {exc} "
-            f"(class counts: {counts.to_dict()}; smallest: {smallest!r} with {n}). {fix}"
+            f"(class counts: {counts.to_dict()}; smallest: {smallest!r} with {n}). Fix: a share "
+            f"that leaves each side a row of every class ({key}), or add rows of that class"
         ) from None
     return kept, held_out
 
