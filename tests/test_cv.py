@@ -92,6 +92,7 @@ def test_cv_tfidf_writes_folds_in_the_ablation_format_without_a_test_split(works
     result = _cli(workspace, "cv", "tfidf", "--folds", 3, "--out", out)
     assert result.exit_code == 0, result.output
     assert "fold 2: accuracy" in result.output and "95% CI" in result.output
+    assert "held out)" in result.output and "epochs" not in result.output  # one fit, no epochs
     saved = json.loads((out / "tfidf-cv3.json").read_text())
     assert saved["cv"] == {"folds": 3, "seed": 42, "train_seed": 42}
     assert set(saved["per_seed"]) == {"0", "1", "2"}

@@ -744,9 +744,11 @@ def export_folder(
 def _echo_cv(result: dict, path: Path) -> None:
     """Per-fold figures, then mean ± std and the 95% interval of accuracy and macro-F1."""
     for fold, row in result["per_seed"].items():
+        # A TF-IDF fold is one fit, not epochs.
+        epochs = f", {row['epochs']} epochs" if result["recipe"].get("kind") != "tfidf" else ""
         typer.echo(
             f"fold {fold}: accuracy {row['val']['accuracy']:.4f}  macro-F1 "
-            f"{row['val']['macro_f1']:.4f}  ({row['val']['n']} held out, {row['epochs']} epochs)"
+            f"{row['val']['macro_f1']:.4f}  ({row['val']['n']} held out{epochs})"
         )
     for metric in ("accuracy", "macro_f1"):
         s = result["summary"]["val"][metric]
@@ -889,9 +891,11 @@ def tune(
         raise _fail("no trial completed: nothing to report", code=1)
     best = s["best"]
     typer.echo(f"best trial {best['number']}: {s['objective']} {best['value']:.4f}")
+    from finslm.tune import yaml_value
+
     for key, value in sorted(best["params"].items()):
-        typer.echo(f"  {key}: {value}")
-    fixed = ", ".join(f"{k}={v}" for k, v in s["fixed"].items())
+        typer.echo(f"  {key}: {yaml_value(value)}")  # as params.yaml spells it (false, not False)
+    fixed = ", ".join(f"{k}={yaml_value(v)}" for k, v in s["fixed"].items())
     if fixed:
         typer.echo(f"# searched with {fixed} held fixed (tune.fixed.{model})")
     typer.echo(s["dvc_exp_run"])

@@ -445,7 +445,7 @@ def _bounds(space: Mapping[str, Any], key: str, default: Any) -> list[Any]:
     return list(spec["choices"]) if "choices" in spec else [spec["low"], spec["high"]]
 
 
-def _yaml_value(value: Any) -> str:
+def yaml_value(value: Any) -> str:
     """A value as ``dvc exp run -S`` and params.yaml read it (repr: the float exactly)."""
     if isinstance(value, bool):
         return str(value).lower()
@@ -455,7 +455,7 @@ def _yaml_value(value: Any) -> str:
 def dvc_line(model: str, params: Mapping[str, Any]) -> str:
     """``dvc exp run -S models.<model>.<key>=<value> …``: train@<model> with these values."""
     return "dvc exp run " + " ".join(
-        f"-S models.{model}.{k}={_yaml_value(v)}" for k, v in sorted(params.items())
+        f"-S models.{model}.{k}={yaml_value(v)}" for k, v in sorted(params.items())
     )
 
 
@@ -585,7 +585,7 @@ def write_back(params_path: Path, model: str, values: Mapping[str, Any]) -> list
             child + 2,
         )
         at = find(head + 1, stop, key, depth)
-        text = _yaml_value(value)
+        text = yaml_value(value)
         if at is None:
             last = stop
             while last > head + 1 and not lines[last - 1].strip():
