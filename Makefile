@@ -94,7 +94,7 @@ exp-wait: setup  ## wait until no experiment is queued or running; fail if one f
 
 exp-show: setup  ## experiments: test accuracy, macro-F1, p50 latency, size + the params that differ
 	$(BIN)/dvc exp show --no-pager --only-changed --keep '$(EXP_METRICS)' \
-	  --drop '^(?!Experiment$$|Created$$|State$$|($(EXP_PARAMS))\.)' $(EXP_SHOW_FLAGS)
+	  --drop '^(?!Experiment$$|rev$$|Created$$|State$$|($(EXP_PARAMS))\.)' $(EXP_SHOW_FLAGS)
 
 diff-report: setup  ## params/metrics/plots diff, git rev A (main) vs B (workspace) -> reports/diff.md
 	$(BIN)/finslm diff-report $(or $(A),main) $(B)

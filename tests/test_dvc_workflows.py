@@ -86,7 +86,8 @@ def test_queued_grid_runs_and_shows_compact_table(repo: Path, tmp_path: Path):
     table = list(csv.DictReader(io.StringIO(make(repo, "exp-show", "EXP_SHOW_FLAGS=--csv"))))
     columns = set(table[0])
     # The metric columns are kept whether or not they vary; of the params only the one that does.
-    assert {"Experiment", "models.tfidf.ngram_max"} <= columns, columns
+    assert {"Experiment", "rev", "models.tfidf.ngram_max"} <= columns, columns
+    assert all(row["Experiment"] or row["rev"] for row in table)  # every row named
     assert {c.split(":")[-1] for c in columns} >= {"test.accuracy", "test.macro_f1"}, columns
     for hidden in ("data.source", "models.tfidf.C", "val.accuracy", "test.weighted_f1"):
         assert not any(c.split(":")[-1] == hidden for c in columns), columns
