@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import math
+import time
 
 import pandas as pd
 import pytest
@@ -298,3 +299,30 @@ def test_batch1_rate_counts_the_latency_sentences_only(result, layout):
     )
     r = result["variants"]["tiny/onnx-fp32"]
     assert r["gops_bs1"] == pytest.approx(ops / n / (r["mean_ms"] / 1e3) / 1e9, rel=0.02)
+
+
+def test_throughput_is_texts_over_time_summed_over_the_repetitions(layout, monkeypatch):
+    # A predictor that costs a fixed 2 ms per text: 500 texts/s at most, whatever the repeats.
+    import finslm.predict
+    from finslm.bench import run_benchmark
+
+    real = finslm.predict.load_predictor
+
+    def slow(*args, **kwargs):
+        predictor = real(*args, **kwargs)
+        fast = predictor.predict_proba
+
+        def predict_proba(texts, *a, **k):
+            time.sleep(0.002 * len(texts))
+            return fast(texts, *a, **k)
+
+        predictor.predict_proba = predict_proba
+        return predictor
+
+    monkeypatch.setattr(finslm.predict, "load_predictor", slow)
+    variant = Variant("tfidf/sklearn", layout / "models/tfidf", "sklearn")
+    out = run_benchmark(
+        [variant], TEXTS, LABELS_TRUE, reference="tfidf/sklearn", rss=False, settle_s=0.0,
+        peak_fill_s=0.01, progress=False, log=lambda _: None, **KNOBS,
+    )  # fmt: skip
+    assert 300 < out["variants"]["tfidf/sklearn"]["throughput_bs8"] < 500  # counted once: < 250

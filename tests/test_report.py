@@ -241,6 +241,7 @@ def test_partial_pipeline_names_what_is_missing(tmp_path):
 
 def test_pareto_front_and_samples():
     assert pareto_front([8.0, 2.0, 0.4, 2.1], [0.78, 0.79, 0.70, 0.75]) == [2, 1]
+    assert pareto_front([1.0, 1.0], [0.5, 0.7]) == [1]  # same latency: the better one only
     records = [{"label": "a", "predicted": p, "i": i} for i, p in enumerate("abbaa")]
     assert [r["i"] for r in pick_samples(records, 4)] == [1, 0, 2, 3]
 

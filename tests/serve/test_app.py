@@ -386,11 +386,35 @@ def test_api_key(served_predictor, monkeypatch):
         assert c.post("/v1/explain", json={"text": "Sales fell."}).status_code == 401
         assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
         assert c.get("/metrics").status_code == 200
+        # Unknown paths (a scanner's) share one metrics label: a label per path would grow
+        # the metrics without bound.
+        assert c.get("/wp-admin/x1").status_code == 404
+        metrics = c.get("/metrics").text
+        assert 'route="other"' in metrics and "wp-admin" not in metrics
 
 
 def test_no_key_in_the_environment_means_no_auth(served_predictor, monkeypatch):
     monkeypatch.delenv("FINSLM_TEST_KEY", raising=False)
     assert ServeSettings.with_env_key("FINSLM_TEST_KEY").api_key is None
+    # An empty FINSLM_API_KEY (a template's blank) is no key, not the empty key.
+    assert ServeSettings.from_env({"FINSLM_API_KEY": ""}).api_key is None
+
+
+def test_the_texts_counter_counts_texts_not_batches():
+    from finslm.serve.metrics import ServeMetrics
+
+    metrics = ServeMetrics()
+    metrics.observe_batch(5, 0.01)
+    metrics.observe_batch(2, 0.01)
+    assert "finslm_texts_total 7.0" in metrics.render().decode()
+
+
+def test_explain_samples_has_a_floor():
+    from finslm.serve.settings import SettingError
+
+    with pytest.raises(SettingError, match="explain_samples.*at least 10"):
+        ServeSettings(explain_samples=9)
+    assert ServeSettings(explain_samples=10).explain_samples == 10
 
 
 def test_full_queue_is_503_with_retry_after(gated):
