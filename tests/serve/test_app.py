@@ -6,6 +6,7 @@ JSON error naming the field (and index), never a 500.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import threading
@@ -644,3 +645,36 @@ def test_type_errors_name_what_was_sent_in_json_terms(client, body, got):
     # A JSON client sent null, a number, an array: not NoneType, int, list.
     r = post(client, "/v1/classify", body)
     assert r.status_code == 422 and r.json()["error"]["message"] == got
+
+
+@pytest.mark.parametrize("queue", [0, 1])
+def test_explain_admits_one_running_and_explain_queue_waiting(queue):
+    # Past `explain_queue` waiting explanations, the next is refused at once (503 busy).
+    import asyncio
+
+    from finslm.serve.errors import ApiError
+    from finslm.serve.explain import ExplainService
+
+    release = threading.Event()
+    service = ExplainService(None, ServeSettings(explain_queue=queue, warmup=False))
+    service._run = lambda *args: release.wait(10)  # holds the slot until released
+
+    async def scenario():
+        running = asyncio.create_task(service.explain("a", "lime", None))
+        await asyncio.sleep(0.05)  # it has the slot
+        waiting = [asyncio.create_task(service.explain("b", "lime", None)) for _ in range(queue)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(ApiError) as refused:
+            await service.explain("c", "lime", None)
+        release.set()
+        for task in (running, *waiting):  # the admitted ones run (and fail on the fake result)
+            with contextlib.suppress(Exception):
+                await task
+        return refused.value
+
+    try:
+        error = asyncio.run(scenario())
+    finally:
+        release.set()
+        service.close()
+    assert error.status == 503 and error.type == "busy"
