@@ -117,6 +117,7 @@ def test_cv_tfidf_writes_folds_in_the_ablation_format_without_a_test_split(works
     assert set(diff) == {"seeds", "soup_size", "val"}
     md = table(out, ["tfidf-cv3", "lowC"])
     assert "3 of 3 CV folds" in md and "| — |" in md
+    assert all(row.endswith(" — |") for row in md.splitlines()[2:])  # TF-IDF: no s/epoch
 
     # Other folds (or seeds) are not paired with these.
     other = _cli(workspace, "cv", "tfidf", "-k", 3, "--cv-seed", 7, "--name", "x",

@@ -503,11 +503,14 @@ def table(out: Path = Path("metrics/ablation"), names: Sequence[str] | None = No
             k = r["vs_baseline"].get("soup_size", 1)
             against = f"mean of its {k} {r['baseline']} seeds" if k > 1 else r["baseline"]
             delta = f"{_signed(d)} vs {against} ({d['higher_in']}/{d['n']})"
-        per_epoch = statistics.median(run["seconds_per_epoch"] for run in r["per_seed"].values())
+        per_epoch = "—"  # a TF-IDF fit has no epochs
+        if r.get("recipe", {}).get("kind") != "tfidf":
+            seconds = statistics.median(run["seconds_per_epoch"] for run in r["per_seed"].values())
+            per_epoch = f"{seconds:.0f}"
         lines.append(
             f"| {r['name']}: {levers} | {seeds} | {_pm(summary['val']['accuracy'])} "
             f"| {_pm(summary['val']['macro_f1'])} | {_pm(test['accuracy']) if test else '—'} "
-            f"| {_pm(test['macro_f1']) if test else '—'} | {delta} | {per_epoch:.0f} |"
+            f"| {_pm(test['macro_f1']) if test else '—'} | {delta} | {per_epoch} |"
         )
     return "\n".join(lines) + "\n"
 
