@@ -595,7 +595,7 @@ def ablate(
         seed_list = []
     if not seed_list:
         raise _fail(f"--seeds {seeds!r}: expected comma-separated integers, e.g. 42,43,44")
-    from finslm.config.base import SEED_RULE, is_seed
+    from finslm.config import SEED_RULE, is_seed
 
     if bad := [s for s in seed_list if not is_seed(s)]:
         raise _fail(f"--seeds {seeds!r}: {bad[0]} is not {SEED_RULE}")

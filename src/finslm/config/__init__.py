@@ -26,7 +26,17 @@ One module per part of the file (a newcomer looking for a key opens the section'
 Import from ``finslm.config``; the names below are its interface.
 """
 
-from finslm.config.base import ConfigError, Need, Section, build, to_dict, yaml_load
+from finslm.config.base import (
+    SEED_RULE,
+    ConfigError,
+    Need,
+    Section,
+    build,
+    checker,
+    is_seed,
+    to_dict,
+    yaml_load,
+)
 from finslm.config.distill import (
     DistillSection,
     StudentConfig,
@@ -72,6 +82,7 @@ from finslm.config.training import (
 from finslm.config.tune import TUNE_SPEC_KEYS, TuneConfig, load_tune_config
 
 __all__ = [
+    "SEED_RULE",
     "BACKEND_NAMES",
     "DERIVED_SUFFIXES",
     "EXPLAIN_METHODS",
@@ -109,7 +120,9 @@ __all__ = [
     "_line_of",
     "apply_profile",
     "build",
+    "checker",
     "derived_models",
+    "is_seed",
     "load_benchmark_config",
     "load_distill_config",
     "load_explain_config",

@@ -286,7 +286,7 @@ def check_recipe(cfg) -> None:
     """ConfigError naming the first lever of ``cfg`` (a TransformerConfig) that the dendrite
     loop would ignore (``load_params`` reports the same with the file and line; this guards a
     config built in code)."""
-    from finslm.config.base import checker
+    from finslm.config import checker
     from finslm.config.training import check_dendrite_recipe
     from finslm.errors import ENTRY
 
