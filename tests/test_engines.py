@@ -214,3 +214,17 @@ def test_ov_profile_bounds_the_fraction_of_peak(tiny_engine_export):
     bound = ov_profile.summarise(toy, peak_gops=1.0)
     assert bound["ceiling_pct"] == pytest.approx(26.7, abs=0.05)
     assert bound["pct_peak_now"] == pytest.approx(20.0) and bound["gemm_share"] == 0.5
+
+
+def test_ov_profile_streams_compares_the_two_hints(tiny_engine_export):
+    """--streams: the latency hint and the throughput hint (2 streams, 2 requests in flight)
+    score the same bucketed pass; every row written back to its own index (same labels)."""
+    from tools import ov_profile
+
+    texts = (TEXTS * 5)[:70]
+    result = ov_profile.streams(tiny_engine_export, texts, threads=1, n_streams=2, peak_gops=10.0)
+    assert result["sentences"] == 70 and set(result) >= {"latency", "throughput-2"}
+    for row in (result["latency"], result["throughput-2"]):
+        assert row["sent_per_s"] == pytest.approx(70 / row["seconds"], rel=0.01)
+        assert row["pct_peak"] == pytest.approx(10 * row["gops"], rel=0.01)
+    assert result["throughput-2"]["agreement_with_latency"] == 1.0

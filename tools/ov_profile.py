@@ -22,6 +22,12 @@ With ``--val``: ``precision`` compares OpenVINO's inference precision for the pa
 in floating point, f32 (finslm's setting) against bf16 (OpenVINO's default on CPUs with bf16
 units), on the validation split: bulk seconds (best of 3 bucketed batch-32 passes), batch-1
 p50 over 100 sentences (second call of each shape) and label agreement with f32.
+
+With ``--streams N``: ``streams`` compares finslm's setting (the latency hint: one stream, every
+thread on one request, called in turn) with OpenVINO's throughput hint (``N`` streams sharing
+the threads, ``N`` requests in flight through an ``AsyncInferQueue``) on the same bucketed
+batch-32 pass of the test split: median seconds of 3 passes, sentences a second, effective
+GOP/s and % of ``--peak-gops``, and label agreement with the latency setting.
 """
 
 from __future__ import annotations
@@ -131,6 +137,72 @@ def precision(export: Path, texts: list[str], threads: int) -> dict:
     return {"sentences": len(texts), **out}
 
 
+def _bulk_seconds(run, repeats: int = 3) -> float:
+    """The median seconds of ``repeats`` calls of ``run`` after one untimed call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def streams(export: Path, texts: list[str], threads: int, n_streams: int, peak_gops: float) -> dict:
+    """The latency hint (finslm's setting, requests in turn) against the throughput hint with
+    ``n_streams`` streams and as many requests in flight, on bucketed batch-32 passes."""
+    import openvino as ov
+
+    predictor = load_predictor(export, "openvino-int8", threads=threads)
+    batches = [
+        (idx, _feed(predictor, [texts[i] for i in idx])) for idx in predictor.plan(texts, 32)
+    ]
+    useful = sentence_ops(EncoderShape.from_folder(export), predictor.lengths(texts))
+    core = ov.Core()
+    out, labels = {}, {}
+    settings = {
+        "latency": openvino_cpu_config(threads),
+        f"throughput-{n_streams}": {
+            **openvino_cpu_config(threads),
+            "PERFORMANCE_HINT": "THROUGHPUT",
+            "NUM_STREAMS": n_streams,
+        },
+    }
+    for name, config in settings.items():
+        compiled = core.compile_model(predictor.model, "CPU", config)
+        logits = np.zeros((len(texts), len(predictor.labels)), np.float32)
+        if name == "latency":
+            request = compiled.create_infer_request()
+
+            def run(request=request, logits=logits):
+                for idx, feed in batches:
+                    request.infer(feed)
+                    logits[idx] = request.get_output_tensor(0).data
+        else:
+            queue = ov.AsyncInferQueue(compiled, n_streams)
+            queue.set_callback(
+                lambda request, idx, logits=logits: logits.__setitem__(
+                    idx, request.get_output_tensor(0).data
+                )
+            )
+
+            def run(queue=queue):
+                for idx, feed in batches:
+                    queue.start_async(feed, idx)
+                queue.wait_all()
+
+        seconds = _bulk_seconds(run)
+        labels[name] = logits.argmax(1)
+        out[name] = {
+            "seconds": round(seconds, 6),
+            "sent_per_s": round(len(texts) / seconds, 1),
+            "gops": round(useful / seconds / 1e9, 1),
+            "pct_peak": round(100 * useful / seconds / (peak_gops * 1e9), 1),
+            "agreement_with_latency": round(float(np.mean(labels[name] == labels["latency"])), 4),
+        }
+    return {"sentences": len(texts), "threads": threads, **out}
+
+
 def summarise(raw: dict, peak_gops: float) -> dict:
     node_total = sum(raw["node_s"].values())
     gemm = sum(v for k, v in raw["node_s"].items() if k in GEMM_TYPES)
@@ -167,13 +239,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--val", type=Path, help="validation split: also compare f32 and bf16")
+    parser.add_argument(
+        "--streams", type=int, default=0, help="also compare the throughput hint with N streams"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.streams < 0:
+        parser.error(f"--streams must be 0 (off) or a number of streams, got {args.streams}")
     texts = pd.read_parquet(args.test, columns=["text"])["text"].astype(str).tolist()
     result = summarise(profile(args.export, texts, args.threads, args.repeats), args.peak_gops)
     if args.val:
         val = pd.read_parquet(args.val, columns=["text"])["text"].astype(str).tolist()
         result["precision"] = precision(args.export, val, args.threads)
+    if args.streams:
+        result["streams"] = streams(args.export, texts, args.threads, args.streams, args.peak_gops)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in result.items() if k != "by_type"}, indent=2))
     for kind, row in list(result["by_type"].items())[:10]:

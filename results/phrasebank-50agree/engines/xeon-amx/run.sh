@@ -41,3 +41,9 @@ python tools/engines.py bench --model models/minilm --export exports/minilm \
 # (ov-profile.json; 3523 = onnxruntime's INT8 GEMM probe in bench-run4.json)
 python tools/ov_profile.py --export exports/minilm --test data/prepared/test.parquet \
     --val data/prepared/val.parquet --peak-gops 3523 --out ov-profile.json
+# 2026-12-05, a model retrained by the lines at the top: two streams against the latency hint,
+# twice (ov-streams-1.json, ov-streams-2.json; 3063 = that session's onnxruntime INT8 probe)
+for i in 1 2; do
+    python tools/ov_profile.py --export exports/minilm --test data/prepared/test.parquet \
+        --peak-gops 3063 --streams 2 --out "ov-streams-$i.json"
+done
