@@ -534,3 +534,13 @@ def test_cli_bulk_run_that_scores_no_row_fails(tiny_tfidf, tmp_path):
     empty.write_text("text\n", encoding="utf-8")  # no rows at all is not an error
     args = ["predict", "--input", str(empty), "--output", str(out), "-m", str(tiny_tfidf)]
     assert runner.invoke(app, args).exit_code == 0
+
+
+def test_bulk_strips_a_text_before_its_length_limit_and_output(tmp_path):
+    """Surrounding spaces neither count towards `max_chars` nor reach the output."""
+    source = tmp_path / "in.txt"
+    source.write_text("  Sales rose.  \n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = score_file(_Recorder(), source, out, max_chars=12, progress=False)
+    assert result.kept == 1
+    assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])["text"] == "Sales rose."

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from finslm.evaluation import classification_metrics, confusion_rows
+from finslm.evaluation import classification_metrics, confusion_rows, evaluate_predictor
+from finslm.labels import LABELS
 
 
 def test_known_values():
@@ -105,3 +107,27 @@ def test_evaluation_counts_texts_the_model_read_only_in_part(tiny_export, tiny_t
     onnx = load_predictor(tiny_export[0], "onnx-fp32", threads=1)
     assert evaluate_predictor(onnx, texts, labels)[0]["truncated"] == 1
     assert evaluate_predictor(load_predictor(tiny_tfidf), texts, labels)[0]["truncated"] == 0
+
+
+class _FixedPredictor:
+    """Predicts negative, positive, positive for any three texts."""
+
+    labels = list(LABELS)
+
+    def predict_proba(self, texts, batch_size=32):
+        return np.eye(3)[[0, 2, 2]]
+
+    def truncated(self, texts):
+        return np.zeros(len(texts), bool)
+
+
+def test_evaluate_predictor_keeps_truth_and_prediction_apart():
+    """Gold [neg, neg, pos] against predicted [neg, pos, pos]: negative has precision 1, recall
+    0.5 and support 2 (the gold count). Swapping the two would leave accuracy and F1 unchanged
+    but trade precision with recall and count support from the predictions."""
+    metrics = evaluate_predictor(
+        _FixedPredictor(), ["a", "b", "c"], ["negative", "negative", "positive"]
+    )[0]
+    negative, positive = metrics["per_class"]["negative"], metrics["per_class"]["positive"]
+    assert (negative["precision"], negative["recall"], negative["support"]) == (1.0, 0.5, 2)
+    assert (positive["precision"], positive["recall"], positive["support"]) == (0.5, 1.0, 1)

@@ -18,6 +18,7 @@ from finslm.explain.analysis import (
     prediction_frame,
     recommendations,
     stratified_sample,
+    target_classes,
     token_patterns,
     validate_recommendations,
 )
@@ -179,3 +180,85 @@ def test_schema_rejects_bad_documents(frame, path, value, message):
     del bad["calibration"]
     with pytest.raises(SchemaError, match="missing required key 'calibration'"):
         validate_recommendations(bad)
+
+
+def _per_class(f1: float) -> dict:
+    return {"f1": f1, "precision": f1, "recall": f1, "support": 10}
+
+
+def test_no_target_class_when_every_class_equals_the_macro_f1():
+    """A class is a target only when its F1 is below the macro-F1, not equal to it."""
+    metrics = {"macro_f1": 1.0, "per_class": {label: _per_class(1.0) for label in LABELS}}
+    assert target_classes(metrics) == []
+
+
+def test_target_class_weight_is_capped_at_3():
+    """A class far below the macro-F1 gets the documented maximum weight, 3, not more."""
+    metrics = {
+        "macro_f1": 0.6,
+        "per_class": {
+            "negative": _per_class(0.1),
+            "neutral": _per_class(0.85),
+            "positive": _per_class(0.85),
+        },
+    }
+    targets = target_classes(metrics)
+    assert [t["label"] for t in targets] == ["negative"] and targets[0]["weight"] == 3.0
+
+
+def test_calibration_puts_a_confidence_on_a_bin_edge_in_the_bin_it_closes():
+    """Bins are (lower, upper]: 0.5 belongs to 0.4-0.5 and 0.8 to 0.7-0.8."""
+    cal = calibration(np.array([0.5, 0.8]), np.array([True, False]), 10)
+    assert [b["lower"] for b in cal["bins"] if b["count"]] == [0.4, 0.7]
+
+
+def _error_frame(texts: list[str], correct: list[bool]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "text": texts,
+            "label": "neutral",
+            "predicted": ["neutral" if ok else "positive" for ok in correct],
+            "correct": correct,
+        }
+    )
+
+
+def test_token_patterns_skip_stop_words():
+    """ "the" carries half of every error's attribution but is a stop word: only "loss" (in 4
+    of 4 errors, against a 40% error rate) is reported."""
+    frame = _error_frame(["the loss widened"] * 4 + ["sales grew"] * 6, [False] * 4 + [True] * 6)
+    records = [
+        {
+            "words": ["the", "loss", "widened"],
+            "label": "neutral",
+            "predicted": "positive",
+            "attributions": {"shap": [0.5, 0.3, 0.2]},
+        }
+    ] * 4
+    tokens = {p["token"] for p in token_patterns(records, "shap", frame, min_errors=2)}
+    assert "loss" in tokens and "the" not in tokens
+
+
+def test_token_patterns_need_an_error_rate_one_standard_error_above_the_base():
+    """ "margin": 5 errors in 20 sentences (25%) against a 20% base rate is within one standard
+    error (0.089) of it, so it is not a pattern however strongly it is attributed."""
+    texts = ["margin up"] * 5 + ["margin flat"] * 15 + ["x"] * 15 + ["y"] * 65
+    correct = [False] * 5 + [True] * 15 + [False] * 15 + [True] * 65
+    records = [
+        {
+            "words": ["margin", "up"],
+            "label": "neutral",
+            "predicted": "positive",
+            "attributions": {"shap": [1.0, 0.0]},
+        }
+    ] * 5
+    assert token_patterns(records, "shap", _error_frame(texts, correct), min_errors=2) == []
+
+
+def test_misclassified_examples_are_the_most_confident_errors_first():
+    proba = np.array([[0.1, 0.6, 0.3], [0.05, 0.05, 0.9], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])
+    frame = prediction_frame(
+        ["a", "b", "c", "d"], ["negative", "neutral", "negative", "positive"], proba, LABELS
+    )
+    rec = recommendations(frame, [], LABELS, model="m", backend="b", token_method="shap")
+    assert [e["confidence"] for e in rec["misclassified"]] == [0.9, 0.6]

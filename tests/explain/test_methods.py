@@ -167,3 +167,19 @@ def test_on_the_trained_tiny_model_shap_and_lime_beat_random(trained_tiny):
     table = {m: summarise(r) for m, r in rows.items()}
     for m in ("shap", "lime"):
         assert table[m]["comprehensiveness"] > table["random"]["comprehensiveness"], table
+
+
+class _OneWordPredictor:
+    """p = (0.1, 0.2, 0.7) for any text, (0.2, 0.6, 0.2) for the empty one."""
+
+    labels = ("negative", "neutral", "positive")
+
+    def predict_proba(self, texts, batch_size=64):
+        return np.array([[0.1, 0.2, 0.7] if t else [0.2, 0.6, 0.2] for t in texts])
+
+
+@pytest.mark.parametrize("method", ["shap", "lime"])
+def test_a_one_word_text_is_attributed_its_whole_effect(method):
+    """With one word, the word's attribution is p(text) - p(""): 0.7 - 0.2 for the target."""
+    explanation = Explainer(_OneWordPredictor(), methods=(method,)).explain("Profit")
+    assert explanation.attributions[method][0] == pytest.approx(0.5)

@@ -111,3 +111,11 @@ def test_transformer_fold_fitter_contract(tiny_checkpoint):
     assert ((result.dynamics > 0) & (result.dynamics < 1)).all()
     again = fit(texts[:24], labels[:24], texts[24:], 0)
     assert np.allclose(again.heldout_proba, result.heldout_proba, atol=1e-6)  # seeded
+
+
+def test_folds_stay_stratified_when_the_smallest_class_has_exactly_k_rows():
+    """4 negatives and 4 folds: one negative in each fold."""
+    labels = ["negative"] * 4 + ["neutral"] * 8 + ["positive"] * 8
+    ids = fold_ids(labels, 4, 0)
+    for fold in range(4):
+        assert list(np.array(labels)[ids == fold]).count("negative") == 1

@@ -10,7 +10,14 @@ import pytest
 from finslm.config import FinetuneConfig
 from finslm.finetune.arms import Setup, arm_phases, build_arms
 from finslm.finetune.loop import EvalSet
-from finslm.finetune.phases import eval_steps, length_batches, lr_schedule, passes, plan_phases
+from finslm.finetune.phases import (
+    PhasePlan,
+    eval_steps,
+    length_batches,
+    lr_schedule,
+    passes,
+    plan_phases,
+)
 from finslm.finetune.selection import Targets, select
 from tests.finetune.test_mining import MINING, sgd_fitter
 
@@ -106,3 +113,26 @@ def test_passes_cover_the_pool_before_repeating():
         and sorted(out[10:20]) == list(range(10))
     )
     assert len(passes(np.arange(0), 5, rng)) == 0
+
+
+def test_warmup_starts_above_zero():
+    """10 steps, 20% warm-up (2 steps): the first step runs at 1/3 of the peak, and no step
+    at 0 (a wasted step)."""
+    rates = lr_schedule([PhasePlan("focus", 10, 10, 1.0)], 0.2)
+    assert rates[0] == pytest.approx(1 / 3) and (rates > 0).all()
+
+
+def test_every_phase_ends_with_an_evaluation():
+    """Best-checkpoint selection must see the last step of each phase (7, 17 and 22 here)."""
+    plan = [
+        PhasePlan("focus", 70, 7, 1.0),
+        PhasePlan("weighted", 100, 10, 1.0),
+        PhasePlan("consolidation", 50, 5, 1.0),
+    ]
+    assert {7, 17, 22} <= set(eval_steps(plan, 100, 10, 1))
+
+
+def test_passes_over_the_data_are_reshuffled_each_time():
+    order = passes(np.arange(20), 40, np.random.default_rng(0))
+    assert sorted(order[:20]) == sorted(order[20:]) == list(range(20))
+    assert order[:20].tolist() != order[20:].tolist()

@@ -134,3 +134,16 @@ def test_hard_cap_rounds_down_and_easy_pool_is_exact():
     frame.loc[:1, "hard"] = True  # 2 hard, easy_ratio 1 -> 2 easy; per-label rounding gives 3
     hard, easy = focus_pool(frame, 1.0, np.random.default_rng(0))
     assert len(easy) == 2
+
+
+def test_sample_weight_is_capped_relative_to_an_easy_sample():
+    """A hard sample of a target class would weigh 2 (class) x 2 (hard) = 4; `weight_cap: 3`
+    holds it at 3 times an easy, untargeted one."""
+    cfg = dataclasses.replace(FinetuneConfig(), hard_weight=2.0, weight_cap=3.0, class_focus=True)
+    weights = sample_weights(
+        pd.Series(["negative", "neutral"]),
+        np.array([True, False]),
+        Targets(class_weights={"negative": 2.0}),
+        cfg,
+    )
+    assert weights[0] / weights[1] == pytest.approx(3.0)

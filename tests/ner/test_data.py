@@ -664,3 +664,33 @@ def test_a_jsonl_row_without_the_columns_is_a_counted_reject(tmp_path):
     out = clean(read_sentences(str(path)))
     assert len(out.rows) == 1
     assert out.rejects[["line", "reason"]].values.tolist() == [[2, "malformed_line"]]
+
+
+def test_iob1_is_detected_from_any_sentence_with_an_orphan_i():
+    """One sentence whose entity starts with I- makes the corpus IOB1, even when every other
+    sentence would read as IOB2 (else `orphan_i: reject` drops valid IOB1 sentences)."""
+    assert detect_scheme([["B-ORG", "O"], ["I-PER", "O"]]) == "iob1"
+    assert detect_scheme([["B-ORG", "O"], ["B-PER", "I-PER"]]) == "iob2"
+
+
+def test_document_split_never_holds_out_every_document():
+    """Two documents and a 90% share: one is held out, the other stays to train on."""
+    rows = pd.DataFrame(
+        [
+            {"tokens": [f"w{doc}_{i}"], "tags": ["O"], "source": "f", "line": i, "document": doc}
+            for doc in ("1", "2")
+            for i in range(50)
+        ]
+    )
+    rest, held = document_split(rows, 0.9, 0)
+    assert len(rest) == 50 and len(held) == 50
+    assert set(rest["document"]).isdisjoint(held["document"])
+
+
+def test_a_label_map_rename_is_not_counted_as_retyping():
+    """ORG renamed to COMPANY by `label_map` is the user's mapping, not a repaired tag."""
+    cleaned = clean(
+        [{"tokens": ["Acme", "Corp", "sued"], "tags": ["B-ORG", "I-ORG", "O"]}],
+        label_map={"ORG": "COMPANY"},
+    )
+    assert cleaned.counts.get("retyped_tokens", 0) == 0
