@@ -137,11 +137,19 @@ def test_non_text_and_non_utf8_cells_are_rejects(tfidf, tmp_path):
         score_file(tfidf, source, tmp_path / "o.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 
-    raw = b"text\n" + GOOD[0].encode() + b"\nUmsatz f\xe4llt\n" + GOOD[1].encode() + b"\n"
+    # A UTF-8 file (it has a UTF-8 "€") with one latin-1 line: that line is a reject.
+    raw = (
+        b"text\n"
+        + GOOD[0].encode()
+        + b"\nUmsatz f\xe4llt\n"
+        + GOOD[1].encode()
+        + b" \xe2\x82\xac\n"
+    )
     source = tmp_path / "in.csv"
     source.write_bytes(raw)
     result = score_file(tfidf, source, tmp_path / "o2.csv")
     assert (result.rows, result.kept, result.rejected["not_utf8"]) == (3, 2, 1)
+    assert result.encoding == "utf-8-sig" and "latin-1" not in result.summary()
     rejects = pd.read_csv(rejects_path(tmp_path / "o2.csv"))
     assert rejects.to_dict("records") == [{"row": 2, "reason": "not_utf8", "text": "Umsatz fällt"}]
 
@@ -155,6 +163,23 @@ def test_non_text_and_non_utf8_cells_are_rejects(tfidf, tmp_path):
     source.write_bytes(raw[5:])
     result = score_file(tfidf, source, tmp_path / "o3.csv")
     assert (result.rows, result.kept, result.rejected["not_utf8"]) == (3, 2, 1)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".txt"])
+def test_a_latin1_file_is_read_as_prepare_reads_it(tfidf, tmp_path, suffix):
+    """No UTF-8 character anywhere and bytes that are not UTF-8: the whole file is latin-1 /
+    Windows-1252 (0x80 is the euro sign), every row is scored, and the summary says so."""
+    texts = ["Soci\xe9t\xe9 G\xe9n\xe9rale raised its outlook", "Umsatz f\xe4llt um 5 \x80"]
+    expected = ["Société Générale raised its outlook", "Umsatz fällt um 5 €"]
+    lines = [t.encode("latin-1") for t in texts]
+    if suffix == ".csv":
+        lines.insert(0, b"text")
+    source = tmp_path / f"in{suffix}"
+    source.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    result = score_file(tfidf, source, tmp_path / "o.csv")
+    assert (result.rows, result.kept, result.encoding) == (2, 2, "latin-1")
+    assert "read as latin-1 / Windows-1252" in result.summary()
+    assert pd.read_csv(tmp_path / "o.csv")["text"].tolist() == expected
 
 
 def test_max_chars_is_inclusive(tfidf, tmp_path):
@@ -214,7 +239,7 @@ def test_jsonl_lines_that_are_not_objects_with_text_are_rejects(tfidf, tmp_path)
 
 def test_binary_csv_is_named_not_utf8(tfidf, tmp_path):
     source = tmp_path / "in.csv"
-    source.write_bytes(b"\xff\xfe\x00\x01binary")
+    source.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     with pytest.raises(BulkError, match=r"line 1: the header is not UTF-8 text"):
         score_file(tfidf, source, tmp_path / "o.csv")
 
@@ -431,7 +456,10 @@ def test_txt_lines_are_split_as_predict_file_splits_them(tfidf, tmp_path, monkey
     wanted = [(n, line) for n, line in enumerate(lines, start=1) if line]
     assert list(zip(out["row"], out["text"], strict=True)) == wanted
     # A final line end adds no row; rows stay line numbers around a line that is not UTF-8.
-    source.write_bytes(GOOD[0].encode() + b"\rUmsatz f\xe4llt\r" + GOOD[1].encode() + b"\r")
+    # (A UTF-8 file: its "€" says so; else the whole file would be read as latin-1.)
+    source.write_bytes(
+        GOOD[0].encode() + b"\rUmsatz f\xe4llt\r" + GOOD[1].encode() + b" \xe2\x82\xac\r"
+    )
     result = score_file(tfidf, source, tmp_path / "o2.jsonl")
     assert (result.rows, result.kept, result.rejected["not_utf8"]) == (3, 2, 1)
     assert _read_output(tmp_path / "o2.jsonl")["row"].tolist() == [1, 3]

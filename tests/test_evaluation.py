@@ -131,3 +131,17 @@ def test_evaluate_predictor_keeps_truth_and_prediction_apart():
     negative, positive = metrics["per_class"]["negative"], metrics["per_class"]["positive"]
     assert (negative["precision"], negative["recall"], negative["support"]) == (1.0, 0.5, 2)
     assert (positive["precision"], positive["recall"], positive["support"]) == (0.5, 1.0, 1)
+
+
+def test_macro_f1_averages_the_labels_present_in_gold():
+    """A two-class dataset scored perfectly has macro-F1 1, not 2/3: the absent third label has
+    no F1 to average; it is listed, and its per-class row keeps support 0."""
+    m = classification_metrics(["positive", "negative"] * 3, ["positive", "negative"] * 3)
+    assert m["macro_f1"] == 1.0 and m["absent_labels"] == ["neutral"]
+    assert m["per_class"]["neutral"]["support"] == 0
+    # A prediction of the absent label is still an error of the present ones.
+    m = classification_metrics(["positive", "negative"], ["positive", "neutral"])
+    assert m["macro_f1"] == pytest.approx((1.0 + 0.0) / 2) and m["accuracy"] == 0.5
+    # Every label present: no absent_labels key, the usual three-class average.
+    m = classification_metrics(LABELS, LABELS)
+    assert "absent_labels" not in m and m["macro_f1"] == 1.0

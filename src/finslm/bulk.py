@@ -29,7 +29,10 @@ counted, not fatal, and written to ``<output>.rejects.csv`` (``row, reason, text
 - ``missing_key``: a JSONL object without the ``text_column`` key (on the file's first object
   it refuses the whole file instead, naming the keys it has: a wrong ``--text-column``);
 - ``not_text``: a non-string JSONL value (a number, a list);
-- ``not_utf8``: bytes that are not UTF-8 (CSV/TXT/JSONL, a binary parquet cell);
+- ``not_utf8``: bytes that are not UTF-8 in a UTF-8 file (CSV/TXT/JSONL), or in a binary
+  parquet cell. A CSV, TSV or TXT file with no UTF-8 character at all is read as latin-1 /
+  Windows-1252, as ``prepare`` reads it (:func:`finslm.data.encoding.stream_encoding`), and
+  the summary says so; JSON Lines are UTF-8 by definition (RFC 8259);
 - ``too_long``: more than ``max_chars`` characters (``data.max_chars``'s default, 2000).
 
 A token classifier (:class:`finslm.ner.predict.Tagger`, an ``exports/<ner model>`` folder)
@@ -88,6 +91,7 @@ class BulkResult:
     rejects: Path | None = None
     truncated: int = 0  # kept texts longer than the model's max tokens (scored on their start)
     max_tokens: int | None = None
+    encoding: str | None = None  # how a text input was decoded (None: parquet)
 
     @property
     def per_second(self) -> float:
@@ -105,6 +109,11 @@ class BulkResult:
                 f"; {self.truncated} texts longer than the model's {self.max_tokens} tokens were "
                 "scored on their first part (column truncated)"
                 if self.truncated
+                else ""
+            )
+            + (
+                "; the input is not UTF-8: read as latin-1 / Windows-1252, as prepare reads it"
+                if self.encoding == "latin-1"
                 else ""
             )
         )
@@ -176,16 +185,29 @@ class _MissingKey(str):
     """A JSONL object without the text key (kept as its line for the rejects file)."""
 
 
-def _csv_values(path: Path, column: str, delimiter: str = ",") -> Iterator[Any]:
+def _open_lines(path: Path, encoding: str) -> Iterator[str]:
+    """The file's lines (line ends kept, as ``csv.reader`` needs them), decoded with
+    ``encoding`` (:func:`finslm.data.encoding.stream_encoding`); bytes that are not UTF-8 in a
+    UTF-8 file come surrogate-escaped (then rejected as not_utf8)."""
+    from finslm.data.encoding import cp1252_controls
+
+    with open(path, encoding=encoding, errors="surrogateescape", newline="") as fh:
+        if encoding == "latin-1":
+            yield from map(cp1252_controls, fh)
+        else:
+            yield from fh
+
+
+def _csv_values(
+    path: Path, column: str, delimiter: str = ",", encoding: str = "utf-8-sig"
+) -> Iterator[Any]:
     # The csv module, not pandas: it streams too, keeps bytes that are not UTF-8 (surrogate-
     # escaped, then rejected as not_utf8) and lets a bad record be a reject, not the end.
     from finslm.data.tables import _no_field_limit
 
-    with (
-        open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh,
-        _no_field_limit(),
-    ):
-        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+    lines = _open_lines(path, encoding)
+    with _no_field_limit():
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
         start = 1
         try:
             header = [name.strip() for name in next(reader, [])]
@@ -281,20 +303,22 @@ def _utf8(value: bytes | None) -> str | None:
 _READ_CHARS = 1 << 20  # characters read at a time by _txt_lines
 
 
-def _txt_lines(path: Path) -> Iterator[str]:
+def _txt_lines(path: Path, encoding: str = "utf-8-sig") -> Iterator[str]:
     """Each line, BOM and line end removed, split as ``predict --file`` splits
     (:func:`finslm.data.encoding.split_lines`: CRLF, lone CR and LF; a final line end adds no
     line), but streamed; a line whose bytes are not UTF-8 comes as :class:`_NotUtf8`."""
-    from finslm.data.encoding import split_lines
+    from finslm.data.encoding import cp1252_controls, split_lines
 
     def line(text: str) -> str:
         printable = _printable(text)
         return text if printable == text else _NotUtf8(printable)
 
-    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+    with open(path, encoding=encoding, errors="surrogateescape", newline="") as fh:
         carry: list[str] = []  # pieces of the unfinished last line (joined once: no rescans)
         cr = ""  # a final "\r" held back: maybe the first half of a CRLF cut by the read
         while chunk := fh.read(_READ_CHARS):
+            if encoding == "latin-1":
+                chunk = cp1252_controls(chunk)
             text = cr + chunk
             cr = "\r" if text.endswith("\r") else ""
             lines = split_lines(text[:-1] if cr else text)
@@ -308,9 +332,9 @@ def _txt_lines(path: Path) -> Iterator[str]:
             yield line(rest)
 
 
-def _jsonl_values(path: Path, column: str) -> Iterator[Any]:
+def _jsonl_values(path: Path, column: str, encoding: str = "utf-8-sig") -> Iterator[Any]:
     first_object = True
-    for number, line in enumerate(_txt_lines(path), start=1):
+    for number, line in enumerate(_txt_lines(path, encoding), start=1):
         value: Any = None  # a blank line: a row, rejected as empty
         if isinstance(line, _NotUtf8):
             value = line
@@ -346,16 +370,19 @@ def _chunked(values: Iterator[Any], chunk_rows: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def read_chunks(path: Path, fmt: str, column: str, chunk_rows: int) -> Iterator[list[Any]]:
-    """Lists of raw cell values, ``chunk_rows`` at a time, in file order."""
+def read_chunks(
+    path: Path, fmt: str, column: str, chunk_rows: int, encoding: str = "utf-8-sig"
+) -> Iterator[list[Any]]:
+    """Lists of raw cell values, ``chunk_rows`` at a time, in file order; a text format decoded
+    with ``encoding`` (:func:`finslm.data.encoding.stream_encoding` chooses it)."""
     if fmt == "parquet":
         return _parquet_chunks(path, column, chunk_rows)
     if fmt in ("csv", "tsv"):
         delimiter = "\t" if fmt == "tsv" else ","
-        return _chunked(_csv_values(path, column, delimiter), chunk_rows)
+        return _chunked(_csv_values(path, column, delimiter, encoding), chunk_rows)
     if fmt == "jsonl":
-        return _chunked(_jsonl_values(path, column), chunk_rows)
-    return _chunked(_txt_lines(path), chunk_rows)
+        return _chunked(_jsonl_values(path, column, encoding), chunk_rows)
+    return _chunked(_txt_lines(path, encoding), chunk_rows)
 
 
 def classify(value: Any, max_chars: int) -> tuple[str, str | None]:
@@ -504,6 +531,10 @@ def score_file(
     result = BulkResult(output=output, rejects=rejects_path(output))
     result.max_tokens = getattr(predictor, "max_tokens", None)
     result.rejected = Counter(dict.fromkeys(REASONS, 0))
+    if fmt_in in ("csv", "tsv", "txt"):  # JSON text is UTF-8 by definition (RFC 8259)
+        from finslm.data.encoding import stream_encoding
+
+        result.encoding = stream_encoding(input)
     total = None
     if fmt_in == "parquet":
         import pyarrow.parquet as pq
@@ -526,7 +557,10 @@ def score_file(
             rejects = csv.writer(rej_fh)
             rejects.writerow(["row", "reason", "text"])
             try:
-                for values in read_chunks(input, fmt_in, text_column, chunk_rows):
+                chunks = read_chunks(
+                    input, fmt_in, text_column, chunk_rows, result.encoding or "utf-8-sig"
+                )
+                for values in chunks:
                     first = result.rows + 1
                     keep_rows, keep_texts = [], []
                     for offset, value in enumerate(values):

@@ -258,7 +258,7 @@ def predict(
             "--input",
             "-i",
             help="Bulk scoring: a .csv, .tsv, .parquet, .jsonl or .txt file of any size, streamed "
-            "in chunks (needs --output).",
+            "in chunks (needs --output). UTF-8, or latin-1 / Windows-1252 as prepare reads it.",
         ),
     ] = None,
     output: Annotated[

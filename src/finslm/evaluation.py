@@ -18,15 +18,24 @@ from finslm.labels import LABELS
 def classification_metrics(
     y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] = LABELS
 ) -> dict[str, Any]:
-    """accuracy, macro/weighted F1 and per-class precision/recall/F1/support, rounded to 4 places."""
+    """accuracy, macro/weighted F1 and per-class precision/recall/F1/support, rounded to 4 places.
+
+    The macro-F1 averages the labels present in ``y_true``: a label with no gold row (a
+    two-class dataset, or a rare class that no validation row drew) has no F1 to average, and
+    counting it as 0 would cap a perfect model at 2/3. Such labels are listed under
+    ``absent_labels`` (only when there are any); their per-class rows stay, with support 0.
+    """
     labels = list(labels)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )
+    present = [label for label, n in zip(labels, support, strict=True) if n > 0]
     r = lambda x: round(float(x), 4)  # noqa: E731 - JSON-friendly, diff-friendly
+    macro = f1_score(y_true, y_pred, labels=present or labels, average="macro", zero_division=0)
+    absent = {"absent_labels": [label for label in labels if label not in present]}
     return {
         "accuracy": r(accuracy_score(y_true, y_pred)),
-        "macro_f1": r(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": r(macro),
         "weighted_f1": r(
             f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
         ),
@@ -40,6 +49,7 @@ def classification_metrics(
             }
             for i, label in enumerate(labels)
         },
+        **(absent if present and absent["absent_labels"] else {}),
     }
 
 

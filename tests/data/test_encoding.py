@@ -6,7 +6,7 @@ import codecs
 
 import pytest
 
-from finslm.data.encoding import decode_bytes, read_text, split_lines
+from finslm.data.encoding import decode_bytes, read_text, split_lines, stream_encoding
 from finslm.data.errors import DataError
 
 TEXT = "Zentavia's Düsseldorf café sold 3 gizmos@positive"
@@ -76,3 +76,32 @@ def test_split_lines_handles_crlf_lone_cr_and_lf():
 def test_split_lines_keeps_other_unicode_breaks_inside_a_line():
     # \x85 (NEL), \x0c (form feed) and \u2028 would shift line numbers with str.splitlines().
     assert split_lines("a\x85b\x0cc\u2028d\r\ne") == ["a\x85b\x0cc\u2028d", "e"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "codec"),
+    [
+        (b"plain ascii\n", "utf-8-sig"),
+        (codecs.BOM_UTF8 + "Société\n".encode(), "utf-8-sig"),
+        ("Société\n".encode("latin-1"), "latin-1"),
+        (b"Profit \x80 5 million\n", "latin-1"),  # cp1252's euro sign: not UTF-8
+        # A UTF-8 file (its "é") with one corrupt byte stays UTF-8: the bad line is rejected.
+        ("Société\n".encode() + b"Umsatz f\xe4llt\n", "utf-8-sig"),
+        (codecs.BOM_UTF16_LE + "Société\n".encode("utf-16-le"), "utf-16"),
+        (codecs.BOM_UTF32_LE + "x\n".encode("utf-32-le"), "utf-32"),
+    ],
+)
+def test_stream_encoding_chooses_as_decode_bytes_does(tmp_path, raw, codec):
+    path = tmp_path / "f.csv"
+    path.write_bytes(raw)
+    assert stream_encoding(path) == codec
+
+
+def test_stream_encoding_looks_past_the_first_block(tmp_path):
+    """A latin-1 byte after many ASCII blocks still makes the file latin-1; a UTF-8 character
+    after the latin-1 byte, in a later block, makes it UTF-8 again."""
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"a" * 10_000 + b" f\xe4llt")  # the first read is 8 KiB
+    assert stream_encoding(path, block=16) == "latin-1"
+    path.write_bytes(b"a" * 10_000 + b" f\xe4llt " + b"b" * 50 + "é".encode())
+    assert stream_encoding(path, block=16) == "utf-8-sig"

@@ -262,3 +262,16 @@ def test_misclassified_examples_are_the_most_confident_errors_first():
     )
     rec = recommendations(frame, [], LABELS, model="m", backend="b", token_method="shap")
     assert [e["confidence"] for e in rec["misclassified"]] == [0.9, 0.6]
+
+
+def test_a_class_without_validation_rows_is_never_a_target():
+    """A class no validation row drew has F1 0 with support 0: nothing to target."""
+    metrics = {
+        "macro_f1": 0.7,
+        "per_class": {
+            "negative": _per_class(0.9),
+            "neutral": {**_per_class(0.0), "support": 0},
+            "positive": _per_class(0.5),
+        },
+    }
+    assert [t["label"] for t in target_classes(metrics)] == ["positive"]

@@ -70,10 +70,52 @@ def decode_bytes(raw: bytes, name: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    text = raw.decode("latin-1")
-    if _C1.search(text):
-        text = text.translate(_CP1252_C1)
-    return text
+    return cp1252_controls(raw.decode("latin-1"))
+
+
+def cp1252_controls(text: str) -> str:
+    """Latin-1 text with its C1 controls (bytes 0x80-0x9F) read as Windows-1252 (step 4)."""
+    return text.translate(_CP1252_C1) if _C1.search(text) else text
+
+
+# A well-formed UTF-8 multi-byte character. Latin-1 text almost never holds one by accident
+# (it would need e.g. "Ã" followed by a byte in 0x80-0xBF).
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
+def stream_encoding(path: Path, block: int = 1 << 20) -> str:
+    """The codec to stream ``path`` with (``open(path, encoding=...)``), chosen as
+    :func:`decode_bytes` chooses for a whole file, a block at a time:
+
+    - a UTF-32 / UTF-16 byte-order mark: that codec;
+    - ``latin-1`` (then :func:`cp1252_controls` on what is read) for a file with bytes that are
+      not UTF-8 and no UTF-8 multi-byte character anywhere: a latin-1 or Windows-1252 file;
+    - else ``utf-8-sig``: UTF-8, or a UTF-8 file with a few corrupt bytes, whose bad lines the
+      caller rejects one by one rather than turning every accent of the file into mojibake.
+
+    A file with NUL bytes near its start gets ``utf-8-sig`` too (the caller's errors apply).
+    """
+    with open(path, "rb") as fh:
+        chunk = fh.read(_BINARY_PROBE)
+        if codec := bom_codec(chunk):
+            return codec
+        if b"\x00" in chunk:
+            return "utf-8-sig"
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        invalid = multibyte = False
+        while chunk:
+            if not invalid:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    invalid = True
+            multibyte = multibyte or _UTF8_MULTIBYTE.search(chunk) is not None
+            if invalid and multibyte:
+                break
+            chunk = fh.read(block)
+    return "latin-1" if invalid and not multibyte else "utf-8-sig"
 
 
 def bom_codec(raw: bytes) -> str | None:

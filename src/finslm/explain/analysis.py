@@ -173,11 +173,12 @@ def confidence_threshold(
 
 
 def target_classes(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Classes with F1 below the macro-F1, worst first, with a sampling weight in [1, 3]."""
+    """Classes with F1 below the macro-F1, worst first, with a sampling weight in [1, 3]. A class
+    with no validation row (support 0) has no F1 to judge and is never a target."""
     macro = float(metrics["macro_f1"])
     out = []
     for label, m in sorted(metrics["per_class"].items(), key=lambda kv: kv[1]["f1"]):
-        if m["f1"] < macro:
+        if m["f1"] < macro and m.get("support", 1) > 0:
             weight = 3.0 if m["f1"] <= 0 else min(3.0, max(1.0, macro / m["f1"]))
             out.append({"label": label, **m, "weight": round(weight, 3)})
     return out
