@@ -572,3 +572,19 @@ def test_bulk_strips_a_text_before_its_length_limit_and_output(tmp_path):
     result = score_file(_Recorder(), source, out, max_chars=12, progress=False)
     assert result.kept == 1
     assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])["text"] == "Sales rose."
+
+
+@pytest.mark.parametrize(
+    ("first_line", "message"),
+    [
+        ("text;id", r"header 'text;id' is semicolon-separated"),
+        (f"{GOOD[2]},1", r"the first row \(.*\) looks like data, not a header"),
+    ],
+)
+def test_a_csv_header_that_is_not_comma_separated_names_the_fix(
+    tfidf, tmp_path, first_line, message
+):
+    source = tmp_path / "in.csv"
+    source.write_text(f"{first_line}\n{GOOD[0]},2\n", encoding="utf-8")
+    with pytest.raises(BulkError, match=message):
+        score_file(tfidf, source, tmp_path / "o.csv")

@@ -219,6 +219,17 @@ def _csv_values(
                     "file?). Fix: save the file as UTF-8 CSV"
                 )
             if column not in header:
+                from finslm.data.tables import data_like_header, semicolon_hint
+
+                if hint := semicolon_hint(header):
+                    raise BulkError(f"--input {path}: {hint}")
+                if data_like_header(header):
+                    raise BulkError(
+                        f"--input {path}: no column {column!r}: the first row "
+                        f"({', '.join(map(repr, header))}) looks like data, not a header. Fix: "
+                        f"add a first line naming the columns (e.g. {column}), or score a "
+                        "one-text-per-line .txt file instead"
+                    )
                 raise BulkError(
                     f"--input {path}: no column {column!r}; it has "
                     f"{', '.join(map(repr, header))}. Fix: --text-column NAME"

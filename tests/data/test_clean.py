@@ -266,3 +266,15 @@ def test_a_sentence_read_as_a_label_is_cut_and_the_column_questioned(cfg):
     (note,) = report["notes"]
     assert sentence not in note and sentence[:29] + "…" in note
     assert "is data.label_column the label column?" in note
+
+
+@pytest.mark.parametrize("blank", ["", "  "])  # loaders give a missing cell as ""
+def test_a_row_with_neither_text_nor_label_is_empty_not_an_unknown_label(cfg, blank):
+    """A separator-only CSV row (`,`) is an empty row: no label_map note suggesting `{: …}`.
+    A blank label on a real text is still an unknown label."""
+    rows = _rows((invented(1), "neutral"), ("", blank), (" ", blank), (invented(2), blank))
+    kept, rejects, report = clean(rows, cfg())
+    assert kept["line"].tolist() == [2]
+    assert _reasons(rejects) == [(3, "empty_text"), (4, "empty_text"), (5, "unknown_label")]
+    (note,) = report["notes"]
+    assert note.startswith("1 row(s) have a label outside")

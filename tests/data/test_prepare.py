@@ -163,3 +163,18 @@ def test_data_left_with_one_label_is_an_error(tmp_path, run):
     pd.DataFrame(one).to_csv(path, index=False)
     with pytest.raises(DataError, match=r"every kept sentence is neutral; a classifier needs at"):
         run(source=str(path))
+
+
+def test_a_class_missing_from_a_held_out_split_is_warned_about(tmp_path, run, caplog):
+    """3 neutral rows: stratification leaves none in validation, which prepare says (its F1
+    is not measured there); the two-class warning does not fire."""
+    path = tmp_path / "rare.csv"
+    pd.DataFrame(rows_with({"negative": 30, "neutral": 3, "positive": 30})).to_csv(
+        path, index=False
+    )
+    with caplog.at_level("WARNING", logger="finslm"):
+        metrics, _ = run(source=str(path))
+    assert metrics["labels"]["val"]["neutral"] == 0 and metrics["labels"]["test"]["neutral"] == 1
+    assert "the val split has no neutral sentence" in caplog.text
+    assert "the test split has no" not in caplog.text
+    assert "after cleaning" not in caplog.text

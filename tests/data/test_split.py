@@ -65,6 +65,18 @@ def test_a_class_with_one_row_names_the_class_and_count():
         split(rows, test_size=0.2, val_size=0.1, seed=42)
 
 
+def test_a_class_the_test_split_left_one_row_of_says_where_the_count_comes_from():
+    """2 negatives in 62 rows: the test split takes one, the validation split cannot stratify
+    the other, and the error says its counts are what the test split left."""
+    rows = rows_with({"negative": 2, "neutral": 30, "positive": 30})
+    with pytest.raises(
+        DataError,
+        match=r"validation split: class 'negative' has only 1 row\(s\) of the 49 rows left "
+        r"after the test split took 13 ",
+    ):
+        split(rows, test_size=0.2, val_size=0.1, seed=42)
+
+
 def test_too_few_rows_for_a_held_out_share_is_a_data_error():
     rows = rows_with({"negative": 2, "neutral": 2, "positive": 2})
     with pytest.raises(DataError, match=r"cannot stratify the test split of 6 rows.*smallest"):

@@ -201,3 +201,24 @@ def test_csv_read_as_tsv_suggests_the_format(tmp_path):
     path = _write(tmp_path, "s.tsv", f"text,label\n{invented(1)},neutral\n")
     with pytest.raises(DataError, match=r"Fix: -S data.format=csv"):
         read_table(path, "tsv", "text", "label")
+
+
+def test_a_semicolon_separated_csv_says_so(tmp_path):
+    """What a European-locale Excel writes as CSV: the fix is to re-save it, not a column."""
+    path = _write(tmp_path, "eu.csv", f"text;label\n{invented(1)};neutral\n")
+    with pytest.raises(DataError, match=r"eu.csv: its header 'text;label' is semicolon-separated"):
+        read_table(path, "csv", "text", "label")
+
+
+@pytest.mark.parametrize("label", ["negative", "Positive"])
+def test_a_file_without_a_header_row_says_its_first_row_looks_like_data(tmp_path, label):
+    path = _write(tmp_path, "nohead.csv", f"{invented(1)},{label}\n{invented(2)},neutral\n")
+    with pytest.raises(DataError) as err:
+        read_table(path, "csv", "text", "label")
+    message = str(err.value)
+    assert "looks like data, not a header" in message and "e.g. text,label" in message
+    assert "-S data.text_column" not in message
+    # A real header of short names still gets the column fix.
+    path = _write(tmp_path, "named.csv", f"headline,label\n{invented(1)},{label}\n")
+    with pytest.raises(DataError, match=r"-S data\.text_column=headline"):
+        read_table(path, "csv", "text", "label")

@@ -149,7 +149,7 @@ def clean(
     frame["text"] = pd.Series(texts, index=frame.index, dtype=str)
     lookup = label_lookup(cfg.label_map)
     frame["label"] = [normalise_label(label, lookup) for label in frame["label"]]
-    reason = _reasons(frame, cfg)
+    reason = _reasons(frame, cfg, _blank(raw["label"]))
 
     dropped = reason.notna()
     new_rejects = raw[dropped].assign(reason=reason[dropped])[list(REJECT_COLUMNS)]
@@ -164,14 +164,23 @@ def clean(
         "rows_out": len(kept),
         "dropped": {name: int(counts.get(name, 0)) for name in REASONS},
         "repaired": repaired,
-        "notes": _notes(raw["label"], frame["label"]),
+        "notes": _notes(raw["label"], reason == "unknown_label"),
     }
     assert report["rows_in"] == report["rows_out"] + sum(report["dropped"].values())
     return kept, rejects_frame(rejects.to_dict("records")), report
 
 
-def _reasons(frame: pd.DataFrame, cfg: DataConfig) -> pd.Series:
-    """The first reason (in REASONS order) each row is dropped for; NA for rows kept."""
+def _blank(values: pd.Series) -> pd.Series:
+    """True where a raw cell is missing or only whitespace."""
+    return values.map(
+        lambda v: v is None or (isinstance(v, float) and v != v) or not str(v).strip()
+    )
+
+
+def _reasons(frame: pd.DataFrame, cfg: DataConfig, blank_label: pd.Series) -> pd.Series:
+    """The first reason (in REASONS order) each row is dropped for; NA for rows kept. A row
+    with neither text nor label (``,`` in a CSV) is an empty row, ``empty_text``, not a label
+    to map."""
     reason = pd.Series(pd.NA, index=frame.index, dtype=object)
 
     def mark(mask: pd.Series, name: str) -> None:
@@ -179,6 +188,7 @@ def _reasons(frame: pd.DataFrame, cfg: DataConfig) -> pd.Series:
 
     keys = frame["text"].map(dedup_key)
     length = frame["text"].str.len()
+    mark((keys == "") & blank_label, "empty_text")
     mark(frame["label"].isna(), "unknown_label")
     mark(keys == "", "empty_text")
     mark(length < cfg.min_chars, "too_short")
@@ -200,9 +210,10 @@ def _reasons(frame: pd.DataFrame, cfg: DataConfig) -> pd.Series:
     return reason
 
 
-def _notes(raw_labels: pd.Series, labels: pd.Series) -> list[str]:
-    """Human-readable explanations for the report and the log (unknown labels, for now)."""
-    unknown = Counter(raw_labels[labels.isna()])
+def _notes(raw_labels: pd.Series, unknown_label: pd.Series) -> list[str]:
+    """Human-readable explanations for the report and the log (unknown labels, for now);
+    ``unknown_label``: the rows dropped for their label."""
+    unknown = Counter(raw_labels[unknown_label])
     if not unknown:
         return []
     listed = ", ".join(f"{_short(label)!r} ({n})" for label, n in unknown.most_common(10))

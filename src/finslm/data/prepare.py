@@ -89,6 +89,19 @@ def prepare(
     metrics = build_metrics(report, parts)
     _write_json(metrics, Path(metrics_path))
     log.info("splits: %s", ", ".join(f"{k} {v}" for k, v in metrics["splits"].items()))
+    for name in ("val", "test"):
+        empty = [
+            label for label in LABELS if label not in absent and not metrics["labels"][name][label]
+        ]
+        if empty:
+            log.warning(
+                "the %s split has no %s sentence (too few in the source to stratify): its "
+                "F1 is not measured there, and macro-F1 averages the other labels "
+                "(more rows of it, or a larger data.%s_size, fix this)",
+                name,
+                " or ".join(empty),
+                name,
+            )
     return metrics
 
 

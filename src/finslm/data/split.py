@@ -31,7 +31,14 @@ def split(
             f"{source}: no rows left to split after cleaning. Fix: see the rejects file."
         )
     rest, test = _stratified(frame, test_size, seed, "test", source)
-    train, val = _stratified(rest, val_size, seed, "validation", source)
+    train, val = _stratified(
+        rest,
+        val_size,
+        seed,
+        "validation",
+        source,
+        after=f"left after the test split took {len(test)}",
+    )
     parts = {"train": train, "val": val, "test": test}
     parts = {name: _ordered(part) for name, part in parts.items()}
     check_disjoint(parts)
@@ -39,16 +46,19 @@ def split(
 
 
 def _stratified(
-    frame: pd.DataFrame, share: float, seed: int, what: str, source: str
+    frame: pd.DataFrame, share: float, seed: int, what: str, source: str, after: str = ""
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out ``share`` of ``frame`` stratified by label; a clear error when it cannot."""
+    """Hold out ``share`` of ``frame`` stratified by label; a clear error when it cannot.
+    ``after`` says where ``frame``'s rows come from when it is not the whole cleaned source
+    (the validation split is drawn from what the test split left)."""
     counts = frame["label"].value_counts()
     smallest, n = counts.idxmin(), int(counts.min())
     fix = "Fix: add rows of that class, or merge it into another with data.label_map."
     if n < 2:
+        of = f"of the {len(frame)} rows {after}" if after else f"of {len(frame)}"
         raise DataError(
             f"{source}: cannot stratify the {what} split: class {smallest!r} has only {n} row(s) "
-            f"of {len(frame)} (need at least 2; class counts: {counts.to_dict()}). {fix}"
+            f"{of} (need at least 2; class counts: {counts.to_dict()}). {fix}"
         )
     # Imported here: scikit-learn takes ~1.5 s to import and only the split needs it, while
     # every stage imports finslm.data (read_split).

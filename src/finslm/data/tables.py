@@ -24,6 +24,7 @@ import pandas as pd
 from finslm.data.encoding import read_text
 from finslm.data.errors import DataError
 from finslm.data.schema import Loaded, rejects_frame, rows_frame
+from finslm.labels import LABELS
 
 DELIMITERS: dict[str, str] = {"csv": ",", "tsv": "\t"}
 # Likely names, used only to suggest a fix when the configured column is missing.
@@ -173,9 +174,37 @@ def _missing_column(
     guess = next(
         (lowered[name] for name in (wanted.lower(), *likely) if name in lowered), "<column>"
     )
+    if data_like_header(header):
+        return (
+            f"{path}: no column {wanted!r} (data.{key}): the first row "
+            f"({', '.join(map(repr, header))}) looks like data, not a header. Fix: add a first "
+            "line naming the columns, e.g. text,label (in the file's column order)"
+        )
     return (
         f"{path}: no column {wanted!r} (data.{key}); the file has columns: "
         f"{', '.join(map(repr, header))}. Fix: -S data.{key}={guess}"
+    )
+
+
+def data_like_header(header: list[str]) -> bool:
+    """True when a header row reads as data: a cell of four or more words (a sentence), or a
+    cell that is one of finslm's labels beside a cell of several words."""
+    words = [len(str(name).split()) for name in header]
+    if any(n >= 4 for n in words):
+        return True
+    labels = any(str(name).strip().lower() in LABELS for name in header)
+    return labels and any(n >= 2 for n in words)
+
+
+def semicolon_hint(header: list[str]) -> str:
+    """For a one-column header holding semicolons: what to do with a semicolon-separated file
+    (the CSV a European-locale Excel writes), else ''."""
+    if len(header) != 1 or ";" not in header[0]:
+        return ""
+    return (
+        f"its header {header[0]!r} is semicolon-separated (as Excel writes CSV in many European "
+        'locales); finslm reads comma- or tab-separated files. Fix: save it as "CSV UTF-8 '
+        '(comma delimited)" or as tab-delimited text (.tsv)'
     )
 
 
@@ -187,6 +216,8 @@ def _check_delimiter(header: list[str], path: Path, delimiter: str, text_column:
     """A one-column header holding the other delimiter: the file is TSV read as CSV (or back)."""
     if len(header) != 1 or text_column in header:
         return
+    if hint := semicolon_hint(header):
+        raise DataError(f"{path}: {hint}")
     for fmt, other in DELIMITERS.items():
         if other != delimiter and other in header[0]:
             raise DataError(
