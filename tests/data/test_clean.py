@@ -74,12 +74,21 @@ def test_dedup_key_ignores_case_punctuation_and_spacing_but_not_decimals():
 
 @pytest.mark.parametrize(
     ("one", "other"),
-    [("EUR -2.1 mn", "EUR 2.1 mn"), ("margin 1,5 percent", "margin 15 percent")],
+    [
+        ("EUR -2.1 mn", "EUR 2.1 mn"),
+        ("margin 1,5 percent", "margin 15 percent"),
+        ("an operating result of EUR (12.5) mn", "an operating result of EUR 12.5 mn"),
+        ("a loss of (1,200)", "a loss of 1,200"),
+        ("rates rose 5 ‰", "rates rose 5 %"),
+    ],
 )
 def test_dedup_key_keeps_signs_and_digit_commas(one, other):
     # Different numbers, so not duplicates (with opposite labels they were dropped as conflicts).
     assert dedup_key(one) != dedup_key(other)
     assert dedup_key("in 2008-09") == dedup_key("in 2008 09")  # a hyphen is not a sign
+    # An accounting negative is a minus sign; a parenthesised word is not.
+    assert dedup_key("EUR (12.5) mn") == dedup_key("EUR -12.5 mn")
+    assert dedup_key("(see note 3) sales rose") == dedup_key("see note 3: sales rose")
 
 
 # --- labels ------------
