@@ -46,7 +46,18 @@ def test_greedy_keeps_what_helps_on_validation_and_leaves_out_what_hurts(ingredi
     assert result["val"]["macro_f1"] >= max(v["macro_f1"] for v in result["ingredients"].values())
 
 
-def test_uniform_averages_every_ingredient(ingredients, tmp_path):
-    result = make_soup(ingredients, tmp_path / "uniform", method="uniform", scorer=_score)
+def test_uniform_averages_every_ingredient(ingredients, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="finslm"):
+        result = make_soup(ingredients, tmp_path / "uniform", method="uniform", scorer=_score)
     assert len(result["kept"]) == 3
     assert _weight(tmp_path / "uniform") == pytest.approx((0.7 - 5.0 + 1.0) / 3)
+    # c ruins it: the soup scores below its best ingredient, and the log says so with the fix.
+    assert "below its best ingredient" in caplog.text and "soup_method: greedy" in caplog.text
+
+
+def test_a_soup_at_least_as_good_as_its_best_ingredient_warns_nothing(tmp_path, caplog):
+    good = [_ingredient(tmp_path, n, w) for n, w in (("a", 0.8), ("b", 1.0))]  # average 0.9
+    with caplog.at_level("WARNING", logger="finslm"):
+        result = make_soup(good, tmp_path / "uniform", method="uniform", scorer=_score)
+    assert result["val"]["macro_f1"] == pytest.approx(1.0)
+    assert "below its best ingredient" not in caplog.text

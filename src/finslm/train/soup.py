@@ -158,11 +158,26 @@ def make_soup(
         out_dir,
         {"soup": {"method": method, "ingredients": [name_of[str(p)] for p in kept]}},
     )
+    val = scorer(out_dir)
+    top = scores[str(ranked[0])]
+    if val[keys[0]] < top[keys[0]]:  # only a uniform soup can (greedy starts from the best)
+        log.warning(
+            "the %s soup of %d scores val %s %.4f, below its best ingredient %s (%.4f): their "
+            "weights do not average well here (few training rows, or fine-tunes far apart). "
+            "Fix: soup_method: greedy (never below its best ingredient on validation), or "
+            "soup_size: 1",
+            method,
+            len(kept),
+            keys[0],
+            val[keys[0]],
+            name_of[str(ranked[0])],
+            top[keys[0]],
+        )
     return {
         "method": method,
         "ingredients": {p: {k: m[k] for k in keys} for p, m in scores.items()},
         "kept": [str(p) for p in kept],
-        "val": scorer(out_dir),
+        "val": val,
     }
 
 
