@@ -392,3 +392,26 @@ def test_the_summary_reports_the_best_epoch_not_the_last():
     summary = restored_summary(trainer, None, seconds=30.0)
     assert (summary["epochs"], summary["best_epoch"]) == (3, 2)
     assert summary["val"]["accuracy"] == 1.0 and summary["seconds_per_epoch"] == 10.0
+
+
+def test_texts_cut_at_max_length_are_counted_and_warned_about(tiny_checkpoint, caplog):
+    """Training reads only a long text's first max_length tokens: counted per split, and one
+    warning names the counts and the fix."""
+    from transformers import AutoTokenizer
+
+    from finslm.train.dataset import EncodedSplit, warn_truncated
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    short, long = "profit rose", " ".join(["profit rose sharply"] * 20)
+    train = EncodedSplit(tokenizer, [short, long, long], ["positive"] * 3, max_length=16)
+    val = EncodedSplit(tokenizer, [short], ["positive"], max_length=16)
+    assert (train.truncated, val.truncated) == (2, 0)
+    assert all(len(ids) <= 16 for ids in train.enc["input_ids"])
+    with caplog.at_level("WARNING", logger="finslm"):
+        warn_truncated({"train": train, "val": val}, 16)
+    assert "2 of 3 train texts are longer than max_length 16 tokens" in caplog.text
+    assert "val" not in caplog.text.split("tokens")[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="finslm"):
+        warn_truncated({"val": val}, 16)
+    assert caplog.text == ""

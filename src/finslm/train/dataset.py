@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,8 @@ import pandas as pd
 
 from finslm.config import ConfigError
 from finslm.labels import LABEL2ID, LABELS
+
+log = logging.getLogger(__name__)
 
 
 def class_weights(labels: pd.Series) -> list[float]:
@@ -65,6 +68,10 @@ class EncodedSplit:
     ):
         self.enc = tokenizer(texts, truncation=True, max_length=max_length)
         self.labels = [LABEL2ID[label] for label in labels] if targets is None else targets.tolist()
+        # texts longer than max_length tokens, cut to their start (a fast tokenizer keeps the
+        # rest as overflow; a slow one cannot say, and counts 0)
+        encodings = getattr(self.enc, "encodings", None) or []
+        self.truncated = sum(1 for e in encodings if e.overflowing)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -73,3 +80,16 @@ class EncodedSplit:
         item = {k: v[i] for k, v in self.enc.items()}
         item["labels"] = self.labels[i]
         return item
+
+
+def warn_truncated(splits: dict[str, EncodedSplit], max_length: int) -> None:
+    """One warning for the texts a model trains or validates on only in part."""
+    cut = {name: split.truncated for name, split in splits.items() if split.truncated}
+    if cut:
+        counts = ", ".join(f"{n} of {len(splits[name])} {name}" for name, n in cut.items())
+        log.warning(
+            "%s texts are longer than max_length %d tokens: the model sees only their start "
+            "(raise the model's max_length, up to its max_position_embeddings, or shorten them)",
+            counts,
+            max_length,
+        )

@@ -29,7 +29,12 @@ from finslm.errors import ENTRY
 from finslm.models import count_parameters, load_for_finetuning, save_classifier
 from finslm.train.arguments import training_arguments
 from finslm.train.callbacks import live_callback, weight_averager
-from finslm.train.dataset import EncodedSplit, agreement_targets, class_weights
+from finslm.train.dataset import (
+    EncodedSplit,
+    agreement_targets,
+    class_weights,
+    warn_truncated,
+)
 from finslm.train.determinism import set_determinism
 from finslm.train.distributed import checkpoint_dir, ddp_backend, init_distributed, per_device_batch
 from finslm.train.lora import add_adapters, merge_adapters, trainable_parameters
@@ -131,6 +136,7 @@ def _prepare(cfg, train_df, val_df, seed: int, threads: int, init_from) -> _Run:
         tokenizer, train_df.text.tolist(), train_df.label.tolist(), cfg.max_length, targets
     )
     val_ds = EncodedSplit(tokenizer, val_df.text.tolist(), val_df.label.tolist(), cfg.max_length)
+    warn_truncated({"train": train_ds, "val": val_ds}, cfg.max_length)
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     if cfg.freeze_layers:
