@@ -273,7 +273,7 @@ def test_the_label_hint_in_errors_is_a_working_set_param(tmp_path):
 
     from finslm.data.clean import _notes
 
-    (note,) = _notes(pd.Series(["0", "1"]), pd.Series([None, None]))
+    (note,) = _notes(pd.Series(["0", "1"]), pd.Series([True, True]))  # both unknown labels
     values = set_params(words(note[note.index("-S ") :]))
     assert values and values[0].startswith("++data.label_map=")
     (path,) = apply_documented(values, tmp_path)

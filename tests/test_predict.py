@@ -335,14 +335,17 @@ def test_predict_honours_batch_size_and_bucket_flag(onnx_fp32):
         assert [len(b) for b in seen] == [3, 3, 3, 1]
         seen.clear()
         onnx_fp32.predict_proba(texts, batch_size=3, bucket=False)
-        assert [t for b in seen for t in b] == texts  # input order without bucketing
+        # input order without bucketing (each text normalised: the trailing space goes)
+        assert [t for b in seen for t in b] == [t.strip() for t in texts]
         seen.clear()
         onnx_fp32.predict_proba(texts, batch_size=3)  # bucketed: batches run in length order
         lengths = [
             len(onnx_fp32.encoder.lengths(b)) and int(onnx_fp32.encoder.lengths(b).max())
             for b in seen
         ]
-        assert lengths == sorted(lengths) and [t for b in seen for t in b] != texts
+        assert lengths == sorted(lengths) and [t for b in seen for t in b] != [
+            t.strip() for t in texts
+        ]
     finally:
         del onnx_fp32._predict_batch
 
@@ -372,3 +375,20 @@ def test_tfidf_trained_on_two_labels_gives_the_third_probability_zero(tmp_path):
     assert proba.shape == (4, len(LABELS))
     assert (proba[:, LABELS.index("neutral")] == 0).all()
     assert proba.sum(axis=1) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("backend", ["sklearn", "onnx-int8"])
+def test_inputs_are_normalised_as_training_text_is(tiny_tfidf, tiny_export, backend):
+    """Full-width letters, a ligature, a zero-width space, a non-breaking space, and mojibake
+    score as the cleaned text prepare would have trained on (no train/serve skew)."""
+    folder = tiny_tfidf if backend == "sklearn" else tiny_export[0]
+    predictor = load_predictor(folder, backend)
+    clean = "Café profits rose sharply in the final quarter"
+    messy = [
+        "  Ｃafé\u00a0proﬁts rose\u200b sharply in the ﬁnal quarter ",
+        clean.replace("é", "Ã©"),  # UTF-8 read as latin-1
+    ]
+    assert clean not in messy
+    np.testing.assert_allclose(
+        predictor.predict_proba(messy), predictor.predict_proba([clean, clean]), atol=1e-6
+    )

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from finslm.models import META_FILE, TFIDF_FILE, ModelError, read_meta
+from finslm.textnorm import normalise_text
 
 # Files a transformer folder needs besides its weights (all optional but tokenizer.json or vocab).
 TOKENIZER_FILES = (
@@ -127,8 +128,12 @@ class Predictor(abc.ABC):
         Several times less padding on mixed lengths; the same probabilities up to float
         rounding for fp32 engines (dynamic INT8 scales activations per batch, so its rows can
         move slightly with their batch-mates either way).
+
+        Each text is first normalised as ``prepare`` normalises training text
+        (:func:`finslm.textnorm.normalise_text`: NFKC, invisible characters, whitespace,
+        mojibake), so that full-width letters or a zero-width space do not move a prediction.
         """
-        texts = [str(t) for t in texts]
+        texts = [normalise_text(str(t)) for t in texts]
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         plan = self.plan(texts, batch_size, bucket)

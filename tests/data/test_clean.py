@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from finslm.config import ConfigError
-from finslm.data.clean import clean, dedup_key, normalise_label, normalise_text, repair_mojibake
+from finslm.data.clean import clean, dedup_key, normalise_label
 from finslm.data.schema import REASONS, rejects_frame
+from finslm.textnorm import normalise_text, repair_mojibake
 
 from .conftest import invented
 

@@ -11,7 +11,7 @@ format), ``clean`` (normalise, reject, report), ``split`` (stratified train/val/
 ``prepare`` (the stage core). Errors about the input are ``DataError``.
 """
 
-from finslm.data.clean import clean, dedup_key, normalise_label, normalise_text, repair_mojibake
+from finslm.data.clean import clean, dedup_key, normalise_label
 from finslm.data.encoding import decode_bytes, split_lines
 from finslm.data.errors import DataError
 from finslm.data.hub import read_hub
@@ -21,6 +21,7 @@ from finslm.data.prepare import prepare, read_split
 from finslm.data.schema import REASONS, Loaded
 from finslm.data.split import SPLITS, check_disjoint, split
 from finslm.data.tables import read_table
+from finslm.textnorm import normalise_text, repair_mojibake
 
 __all__ = [
     "REASONS",

@@ -3,10 +3,9 @@
     >>> clean_df, rejects, report = clean(loaded.rows, cfg, loaded.rejects)
     >>> report["dropped"]          # {"malformed_line": 0, "unknown_label": 3, ...}, all REASONS
 
-Text: mojibake repair ("Ã¤" -> "ä", only when the whole text round-trips to valid UTF-8), Unicode
-NFKC (non-breaking space -> space, "ﬁ" -> "fi", full-width -> ASCII), invisible control/format
-characters removed (zero-width space, soft hyphen, stray BOM), whitespace collapsed to single
-spaces and stripped. Tokenised PhraseBank text ("company 's") is kept: detokenising would guess.
+Text: :func:`finslm.textnorm.normalise_text` (mojibake repair, Unicode NFKC, invisible
+control/format characters removed, whitespace collapsed), which every Predictor applies to its
+input too. Tokenised PhraseBank text ("company 's") is kept: detokenising would guess.
 
 Rows are then checked in the order of ``REASONS``; a row is rejected for the first reason that
 applies and written to the rejects frame with its source line and the raw text and label.
@@ -27,17 +26,10 @@ import pandas as pd
 from finslm.config import DataConfig
 from finslm.data.schema import REASONS, REJECT_COLUMNS, rejects_frame
 from finslm.labels import LABELS
+from finslm.textnorm import drop_invisible, repair_mojibake
 
 log = logging.getLogger(__name__)
 
-# A latin-1/cp1252 reading of a UTF-8 lead byte (Â..ô) followed by a reading of a continuation
-# byte (0x80-0xBF, or the cp1252 characters at those bytes). Cheap pre-check before trying.
-_MOJIBAKE = re.compile(
-    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6"
-    "\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a"
-    "\u20ac\u2122]"
-)
-_INVISIBLE = ("Cc", "Cf")  # control and format characters (not whitespace: that is collapsed)
 # Punctuation that changes a number's value keeps a mark in the key: a decimal point between
 # digits becomes "ª", a comma between digits "ⁿ", a minus sign before a digit (not a hyphen
 # after a word: "2008-09") "º". NFKC never leaves these word characters in text (it maps them
@@ -66,32 +58,6 @@ DESCRIPTIONS: dict[str, str] = {
     "duplicate": "exact repeats of an earlier text and label",
     "near_duplicate": "repeats differing only in case, punctuation or spacing",
 }
-
-
-def repair_mojibake(text: str) -> str:
-    """Undo UTF-8 read as latin-1/cp1252 ("Ã¤" -> "ä"); unchanged unless it is clearly that."""
-    if not _MOJIBAKE.search(text):
-        return text
-    for encoding in ("cp1252", "latin-1"):
-        try:
-            # Only a text whose every character maps back to bytes that form valid UTF-8 is
-            # repaired; genuine latin-1 text almost never does.
-            return text.encode(encoding).decode("utf-8")
-        except UnicodeError:
-            continue
-    return text
-
-
-def _drop_invisible(text: str) -> str:
-    if text.isprintable():  # fast path: nothing to drop
-        return text
-    return "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE)
-
-
-def normalise_text(text: str) -> str:
-    """The cleaned form of one text: mojibake repair, NFKC, invisible chars, whitespace."""
-    text = _drop_invisible(unicodedata.normalize("NFKC", repair_mojibake(text)))
-    return " ".join(text.split())
 
 
 def dedup_key(text: str) -> str:
@@ -130,7 +96,7 @@ def _normalise_texts(texts: Iterable[str]) -> tuple[list[str], dict[str, int]]:
     out, repaired = [], Counter()
     for text in texts:
         step1 = repair_mojibake(text)
-        step2 = _drop_invisible(unicodedata.normalize("NFKC", step1))
+        step2 = drop_invisible(unicodedata.normalize("NFKC", step1))
         step3 = " ".join(step2.split())
         repaired["mojibake"] += step1 != text
         repaired["unicode"] += step2 != step1
