@@ -248,3 +248,21 @@ def test_table_of_nothing_or_of_other_json_is_an_error_naming_the_file(tmp_path)
     (tmp_path / "data.json").write_text("{oops")
     with pytest.raises(ConfigError, match=r"data.json: not a readable JSON file"):
         table(tmp_path)
+
+
+def test_with_overrides_does_not_mutate_the_entry():
+    """A dotted override (lora.r=8) changes a copy: the caller's entry (the baseline, the next
+    run) keeps its value."""
+    from finslm.ablation import with_overrides
+
+    entry = {"kind": "transformer", "lora": {"r": 4, "alpha": 8.0}}
+    out = with_overrides(entry, {"lora.r": 8})
+    assert out["lora"] == {"r": 8, "alpha": 8.0}
+    assert entry["lora"] == {"r": 4, "alpha": 8.0}
+
+
+def test_mean_std_is_the_sample_standard_deviation():
+    """Seeds' spread is the sample standard deviation (n - 1)."""
+    from finslm.ablation import mean_std
+
+    assert mean_std([1.0, 2.0, 3.0]) == {"mean": 2.0, "std": 1.0, "n": 3}

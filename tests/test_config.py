@@ -447,3 +447,44 @@ def test_an_entry_error_raised_below_the_loader_gets_the_name_and_the_line(tmp_p
         raise ModelError(f"{ENTRY}.pooling: not here")
     with pytest.raises(ConfigError, match=r"^data\.seed: other$"), naming_entry("models.m", path):
         raise ConfigError("data.seed: other")
+
+
+def test_quick_label_map_replaces_the_full_one():
+    """The quick profile's label_map replaces the full recipe's; it is not merged key by key."""
+    from finslm.config.reader import apply_profile
+
+    raw = {
+        "data": {"label_map": {"pos": "positive", "neg": "negative"}},
+        "quick": {"data": {"label_map": {"up": "positive"}}},
+    }
+    merged = apply_profile(raw, force=True)
+    assert merged["data"]["label_map"] == {"up": "positive"}
+
+
+def test_a_boolean_is_not_an_integer_setting():
+    """`epochs: true` is refused, not read as 1."""
+    from finslm.config import ConfigError, TransformerConfig
+    from finslm.config.base import build
+
+    with pytest.raises(ConfigError, match=r"models.m.epochs: expected an integer, got True"):
+        build(TransformerConfig, {"epochs": True}, "models.m")
+
+
+def test_max_length_over_512_is_refused():
+    """max_length runs up to 512."""
+    from finslm.config import ConfigError, TransformerConfig
+    from finslm.config.base import build
+
+    build(TransformerConfig, {"max_length": 512}, "models.m")
+    with pytest.raises(ConfigError, match=r"models.m.max_length: got 513; must be between 8"):
+        build(TransformerConfig, {"max_length": 513}, "models.m")
+
+
+def test_opset_over_23_is_refused():
+    """The ONNX opset runs up to 23."""
+    from finslm.config import ConfigError
+    from finslm.config.export import ExportConfig
+
+    ExportConfig(opset=23)
+    with pytest.raises(ConfigError, match=r"export.opset: got 24; must be between 7 and 23"):
+        ExportConfig(opset=24)

@@ -300,3 +300,38 @@ def test_keep_list_entries_past_a_shallow_models_depth_are_skipped():
     assert not _beyond_depth(3, 4) and not _beyond_depth("layer.1/output/dense", 4)
     assert not _beyond_depth("output/dense", 4)  # not a layer reference: a typo still fails
     assert not _beyond_depth(7, None)
+
+
+def test_parity_gate_covers_the_engine_backends():
+    """The engine backends (CTranslate2, OpenVINO) are held to the parity gate too, the INT8
+    ones to the INT8 agreement bound."""
+    from finslm.config.export import ExportConfig
+    from finslm.export import parity_failures
+
+    cfg = ExportConfig(min_agreement=0.9, int8_min_agreement=0.8)
+    for backend, key in (("ct2-int8", "int8_min_agreement"), ("openvino-int8", "int8_min_agreement"),
+                         ("openvino-fp32", "min_agreement")):  # fmt: skip
+        row = {"max_abs_logit_diff": 0.0, "agreement": 0.5, "n": 10}
+        (failure,) = parity_failures({backend: row}, cfg)
+        assert failure.startswith(f"{backend}: label agreement") and f"export.{key}" in failure
+
+
+def test_parity_reports_the_largest_logit_difference():
+    """max_abs_logit_diff is the worst logit, not the mean: one sentence 0.9 off among four."""
+    from finslm.export import parity
+
+    class Fake:
+        def __init__(self, bump):
+            self.bump = bump
+
+        def logits(self, chunk):
+            out = np.zeros((len(chunk), 3))
+            for i, text in enumerate(chunk):
+                if text == "odd":
+                    out[i, 2] = self.bump  # argmax 2 instead of 0
+            return out
+
+    numbers = parity(Fake(0.0), Fake(0.9), ["a", "b", "odd", "c"], batch_size=2)
+    assert numbers["max_abs_logit_diff"] == pytest.approx(0.9)
+    assert numbers["mean_abs_logit_diff"] == pytest.approx(0.9 / 12)
+    assert numbers["agreement"] == pytest.approx(0.75) and numbers["n"] == 4

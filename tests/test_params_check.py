@@ -55,3 +55,14 @@ def test_a_missing_ner_file_is_named(tmp_path):
 def test_the_flattened_overlay_lists_lists_as_one_value():
     raw = {"finetune": {"seeds": [1, 2, 3]}, "quick": {"finetune": {"seeds": [1]}}}
     assert overridden(raw) == ["finetune.seeds: [1, 2, 3] -> [1]"]
+
+
+def test_overridden_lists_only_values_the_quick_profile_changes():
+    """A quick-profile value equal to the full recipe's is not reported as an override."""
+    from finslm.params_check import overridden
+
+    raw = {
+        "models": {"m": {"C": 1.0, "ngram_max": 2}},
+        "quick": {"models": {"m": {"C": 1.0, "ngram_max": 1}}},
+    }
+    assert overridden(raw) == ["models.m.ngram_max: 2 -> 1"]

@@ -392,3 +392,14 @@ def test_inputs_are_normalised_as_training_text_is(tiny_tfidf, tiny_export, back
     np.testing.assert_allclose(
         predictor.predict_proba(messy), predictor.predict_proba([clean, clean]), atol=1e-6
     )
+
+
+def test_max_length_one_past_the_positions_is_refused(tmp_path):
+    """max_length equal to the position embeddings loads; one past them is refused."""
+    from finslm.models import ModelError
+    from finslm.predict import check_config
+
+    (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 128}))
+    check_config(tmp_path, {"labels": ["a", "b", "c"], "max_length": 128})
+    with pytest.raises(ModelError, match="max_length 129 is past the model's 128 positions"):
+        check_config(tmp_path, {"labels": ["a", "b", "c"], "max_length": 129})

@@ -308,3 +308,15 @@ def test_ner_section_shows_a_box_for_each_missing_input(tmp_path):
     assert len(missing) == 3  # data, the model's evaluation, the benchmark
     assert html.count('class="missing"') == len(missing)
     assert "dvc repro benchmark_ner" in html
+
+
+def test_confusion_shade_is_the_share_of_the_actual_class():
+    """The report's confusion cells are shaded and titled by the share of the actual class (the
+    row), not of the predicted one."""
+    from finslm.report import confusion_table
+
+    pairs = [("negative", "negative"), ("negative", "positive"), ("positive", "positive")]
+    html = confusion_table(pairs)
+    assert 'title="negative → negative: 50% of negative"' in html
+    assert 'title="negative → positive: 50% of negative"' in html
+    assert 'title="positive → positive: 100% of positive"' in html

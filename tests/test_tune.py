@@ -367,3 +367,28 @@ def test_a_storage_that_cannot_open_is_one_config_error(url, words):
 
     with pytest.raises(ConfigError, match=rf"--storage {re.escape(url)}: .*{words}"):
         open_storage(url)
+
+
+def test_write_back_edits_models_not_the_quick_overlay(tmp_path):
+    """With `quick:` above `models:` in params.yaml, tune's write-back edits the model's own
+    block, not quick.models.<m>."""
+    from finslm.tune import write_back
+
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        "quick:\n  models:\n    m:\n      lr: 0.1\n"
+        "models:\n  m:\n    kind: transformer\n    lr: 0.2\n"
+    )
+    assert write_back(path, "m", {"lr": 0.5}) == ["lr"]
+    text = path.read_text()
+    assert "      lr: 0.1\n" in text and "    lr: 0.5\n" in text and "0.2" not in text
+
+
+def test_storage_password_is_redacted():
+    """An Optuna storage URL's password never reaches the summary or the log."""
+    from finslm.tune import _redact
+
+    assert _redact("postgresql://user:secret@db:5432/optuna") == (
+        "postgresql://user:***@db:5432/optuna"
+    )
+    assert _redact("sqlite:///metrics/tune/m.db") == "sqlite:///metrics/tune/m.db"

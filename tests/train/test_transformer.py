@@ -415,3 +415,22 @@ def test_texts_cut_at_max_length_are_counted_and_warned_about(tiny_checkpoint, c
     with caplog.at_level("WARNING", logger="finslm"):
         warn_truncated({"val": val}, 16)
     assert caplog.text == ""
+
+
+def test_class_weights_mean_one_over_present_classes():
+    """With a class missing, the present classes' weights average 1 (the loss keeps its scale)."""
+    from finslm.train.dataset import class_weights
+
+    w = class_weights(pd.Series(["neutral"] * 2 + ["positive"] * 2))
+    assert w == pytest.approx([0.0, 1.0, 1.0])
+
+
+def test_agreement_tier_of_zero_is_refused():
+    """An agreement tier of 0 or below is a ConfigError, not a zero or negative loss weight."""
+    from finslm.config import ConfigError
+    from finslm.train.dataset import agreement_targets
+
+    for tier in (0.0, -0.5):
+        df = pd.DataFrame({"text": ["a"], "label": ["positive"], "agreement": [tier]})
+        with pytest.raises(ConfigError, match=r"agreement outside \(0, 1\]"):
+            agreement_targets(df, "weight")
