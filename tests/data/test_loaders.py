@@ -12,7 +12,13 @@ from .conftest import invented, phrasebank_bytes
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("a.txt", "phrasebank"), ("a.CSV", "csv"), ("a.tsv", "tsv"), ("a.parquet", "parquet")],
+    [
+        ("a.txt", "phrasebank"),
+        ("a.CSV", "csv"),
+        ("a.tsv", "tsv"),
+        ("a.parquet", "parquet"),
+        ("a.jsonl", "jsonl"),
+    ],
 )
 def test_auto_format_by_suffix(tmp_path, name, expected):
     assert resolve_format(name, "auto", tmp_path / name) == expected

@@ -222,3 +222,33 @@ def test_a_file_without_a_header_row_says_its_first_row_looks_like_data(tmp_path
     path = _write(tmp_path, "named.csv", f"headline,label\n{invented(1)},{label}\n")
     with pytest.raises(DataError, match=r"-S data\.text_column=headline"):
         read_table(path, "csv", "text", "label")
+
+
+def test_jsonl_rows_rejects_and_a_wrong_key(tmp_path):
+    """JSON Lines: one object a line. Not an object, a missing key or a non-string text is a
+    malformed_line reject with its line; numeric labels read as text; blank lines skipped."""
+    import json
+
+    lines = [
+        json.dumps({"sentence": invented(1), "sentiment": "positive", "id": 1}),
+        "",
+        "not json",
+        json.dumps([invented(2), "neutral"]),
+        json.dumps({"sentence": invented(3)}),
+        json.dumps({"sentence": 42, "sentiment": "neutral"}),
+        json.dumps({"sentence": invented(4), "sentiment": 2}),
+    ]
+    path = _write(tmp_path, "d.jsonl", "\n".join(lines) + "\n")
+    loaded = read_table(path, "jsonl", "sentence", "sentiment")
+    assert loaded.rows[["text", "label", "line"]].values.tolist() == [
+        [invented(1), "positive", 1],
+        [invented(4), "2", 7],
+    ]
+    assert loaded.rejects["line"].tolist() == [3, 4, 5, 6]
+    assert set(loaded.rejects["reason"]) == {"malformed_line"}
+    with pytest.raises(
+        DataError,
+        match=r"d.jsonl, line 1: no key 'text' \(data.text_column\); the object has 'sentence', "
+        r"'sentiment', 'id'. Fix: -S data.text_column=sentence",
+    ):
+        read_table(path, "jsonl", "text", "sentiment")

@@ -45,12 +45,12 @@ class OptimConfig(Section):
 class DataConfig(Section):
     """Where the raw text comes from and how it is cleaned and split (``data.*``)."""
 
-    # A PhraseBank ``.txt`` (``sentence@label``), a PhraseBank folder, a .csv/.tsv/.parquet
+    # A PhraseBank ``.txt`` (``sentence@label``), a PhraseBank folder, a .csv/.tsv/.parquet/.jsonl
     # file, or ``hub:<dataset id>`` (needs a network). Relative paths are from the repo root.
     source: str = "data/sample/sentences.csv"  # SAMPLE_SOURCE
     # How to read ``source``; ``auto`` decides by suffix (``.txt`` -> phrasebank) or ``hub:``.
-    format: Literal["auto", "phrasebank", "csv", "tsv", "parquet", "hub"] = "auto"
-    # Column names for table formats (csv/tsv/parquet/hub datasets).
+    format: Literal["auto", "phrasebank", "csv", "tsv", "parquet", "jsonl", "hub"] = "auto"
+    # Column names (JSON Lines: keys) for table formats (csv/tsv/parquet/jsonl/hub datasets).
     text_column: str = "text"
     label_column: str = "label"
     # Raw label -> one of negative/neutral/positive, for sources with other names or numbers,

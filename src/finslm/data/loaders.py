@@ -7,7 +7,8 @@
 
 ``data.format: auto`` decides: ``hub:`` prefix -> hub; a folder -> PhraseBank folder (with an
 ``agreement`` column); ``.txt`` -> PhraseBank ``sentence@label``; ``.csv``, ``.tsv``,
-``.parquet`` -> table with ``data.text_column`` / ``data.label_column``.
+``.parquet`` -> table with ``data.text_column`` / ``data.label_column``; ``.jsonl`` -> one JSON
+object a line, with those keys.
 """
 
 from __future__ import annotations
@@ -26,16 +27,18 @@ SUFFIX_FORMATS: dict[str, str] = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".parquet": "parquet",
+    ".jsonl": "jsonl",
 }
 SUPPORTED = (
-    "a PhraseBank .txt (sentence@label), a PhraseBank folder, .csv, .tsv, .parquet, "
+    "a PhraseBank .txt (sentence@label), a PhraseBank folder, .csv, .tsv, .parquet, .jsonl, "
     "or hub:<dataset id>"
 )
 REAL_PHRASEBANK = "../shared/data/FinancialPhraseBank-v1.0/Sentences_50Agree.txt"
 
 
 def resolve_format(source: str, fmt: str, path: Path | None) -> str:
-    """The format to read: ``hub``, ``folder``, ``phrasebank``, ``csv``, ``tsv`` or ``parquet``."""
+    """The format to read: ``hub``, ``folder``, ``phrasebank``, ``csv``, ``tsv``, ``parquet`` or
+    ``jsonl``."""
     if fmt == "hub" or (fmt == "auto" and source.startswith(HUB_PREFIX)) or path is None:
         return "hub"
     if path.is_dir():
@@ -51,7 +54,7 @@ def resolve_format(source: str, fmt: str, path: Path | None) -> str:
     if suffix not in SUFFIX_FORMATS:
         raise DataError(
             f"{path}: unsupported file type {suffix or '(no suffix)'!r}. Supported: {SUPPORTED}. "
-            f"Fix: convert the file, or set data.format (phrasebank, csv, tsv, parquet, hub)."
+            f"Fix: convert the file, or set data.format (phrasebank, csv, tsv, parquet, jsonl, hub)."
         )
     return SUFFIX_FORMATS[suffix]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ DELIMITERS: dict[str, str] = {"csv": ",", "tsv": "\t"}
 # Likely names, used only to suggest a fix when the configured column is missing.
 _TEXT_NAMES = ("text", "sentence", "content", "headline", "title", "body", "tweet")
 _LABEL_NAMES = ("label", "labels", "sentiment", "class", "target")
+_LIKELY = {"text_column": _TEXT_NAMES, "label_column": _LABEL_NAMES}
 # The csv module refuses fields over 131,072 characters by default, which aborted a whole file
 # for one over-long cell; such a row is a counted ``too_long`` reject in cleaning instead (as in
 # a PhraseBank .txt). The whole file is in memory already, so lifting the limit costs nothing.
@@ -46,9 +48,12 @@ def _no_field_limit() -> Iterator[None]:
 
 
 def read_table(path: Path, fmt: str, text_column: str, label_column: str) -> Loaded:
-    """Read a ``csv``, ``tsv`` or ``parquet`` file into rows (+ rejects for CSV/TSV)."""
+    """Read a ``csv``, ``tsv``, ``parquet`` or ``jsonl`` file into rows (+ rejects for the
+    line-based formats)."""
     if fmt == "parquet":
         return read_parquet(path, text_column, label_column)
+    if fmt == "jsonl":
+        return read_jsonl(path, text_column, label_column)
     return read_delimited(path, DELIMITERS[fmt], text_column, label_column)
 
 
@@ -88,6 +93,53 @@ def read_delimited(path: Path, delimiter: str, text_column: str, label_column: s
         ) from None
     if not rows and not rejects:
         raise DataError(f"{path}: no data rows under the header. Fix: check the file.")
+    return Loaded(rows_frame(rows), rejects_frame(rejects))
+
+
+def read_jsonl(path: Path, text_column: str, label_column: str) -> Loaded:
+    """Read JSON Lines: one object a line with the text and label keys. A line that is not a
+    JSON object, lacks a key, or holds a text that is not a string is a ``malformed_line``
+    reject; a first object without a key is an error naming the keys it has (a wrong
+    ``data.text_column`` / ``data.label_column`` would reject every line)."""
+    from finslm.data.encoding import split_lines
+
+    rows: list[dict] = []
+    rejects: list[dict] = []
+    first = True
+    for number, line in enumerate(split_lines(read_text(path)), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            rejects.append(_malformed(number, path.name, line))
+            continue
+        missing = [key for key in (text_column, label_column) if key not in record]
+        if missing and first:
+            key = "text_column" if text_column in missing else "label_column"
+            keys = ", ".join(map(repr, record)) or "no keys"
+            guess = _guess(missing[0], list(record), _LIKELY[key])
+            raise DataError(
+                f"{path}, line {number}: no key {missing[0]!r} (data.{key}); the object has "
+                f"{keys}. Fix: -S data.{key}={guess}"
+            )
+        first = False
+        text = record.get(text_column)
+        if missing or not isinstance(text, str) or isinstance(record[label_column], (dict, list)):
+            rejects.append(_malformed(number, path.name, line))
+            continue
+        rows.append(
+            {
+                "text": text,
+                "label": _cell(record[label_column]),
+                "line": number,
+                "source": path.name,
+            }
+        )
+    if not rows and not rejects:
+        raise DataError(f"{path}: no JSON objects in the file. Fix: check the file.")
     return Loaded(rows_frame(rows), rejects_frame(rejects))
 
 
@@ -170,10 +222,7 @@ def _column_positions(
 def _missing_column(
     path: Path, wanted: str, key: str, header: list[str], likely: tuple[str, ...]
 ) -> str:
-    lowered = {name.lower(): name for name in header}
-    guess = next(
-        (lowered[name] for name in (wanted.lower(), *likely) if name in lowered), "<column>"
-    )
+    guess = _guess(wanted, header, likely)
     if data_like_header(header):
         return (
             f"{path}: no column {wanted!r} (data.{key}): the first row "
@@ -184,6 +233,12 @@ def _missing_column(
         f"{path}: no column {wanted!r} (data.{key}); the file has columns: "
         f"{', '.join(map(repr, header))}. Fix: -S data.{key}={guess}"
     )
+
+
+def _guess(wanted: str, names: list[str], likely: tuple[str, ...]) -> str:
+    """The name in ``names`` most likely meant by ``wanted`` (case, then usual names)."""
+    lowered = {str(name).lower(): str(name) for name in names}
+    return next((lowered[n] for n in (wanted.lower(), *likely) if n in lowered), "<column>")
 
 
 def data_like_header(header: list[str]) -> bool:
