@@ -9,6 +9,7 @@ from finslm.ner.align import (
     IGNORE,
     align_labels,
     encode_dataset,
+    fit_to_length,
     shape_type_ids,
     split_words,
     word_scores,
@@ -121,3 +122,47 @@ def test_macro_f1_averages_the_types_present_in_gold():
     m = entity_metrics([["B-ORG", "O"]], [["B-ORG", "B-PER"]], types=["ORG", "PER", "LOC"])
     assert m["entity_macro_f1"] == 1.0
     assert m["entity_micro_f1"] < 1.0  # the spurious PER still costs micro precision
+
+
+def test_sentences_longer_than_max_length_are_split_so_no_labelled_word_is_cut():
+    """A sentence of many-sub-token numbers is split at word boundaries into pieces that fit;
+    every word keeps its label (a piece starting inside an entity starts with B-), short
+    sentences and their context pass unchanged, and the pieces encode without truncation."""
+    from transformers import AutoTokenizer
+
+    from finslm.models import resolve_checkpoint
+
+    tok = AutoTokenizer.from_pretrained(resolve_checkpoint("packaged:all-MiniLM-L6-v2"))
+    numbers = ["4,213,567.89"] * 12  # about 9 sub-tokens each
+    long_words = ["Velmont", "Trust", *numbers, "Harrow", "Bank", "said"]
+    long_tags = ["B-ORG", "I-ORG", *["O"] * 12, "B-ORG", "I-ORG", "O"]
+    short = (["Acme", "rose"], ["B-ORG", "O"])
+    context = (["before"], ["after"])
+    tokens, tags, contexts, n_split = fit_to_length(
+        tok, [long_words, short[0]], [long_tags, short[1]], 32, [context, context]
+    )
+    assert n_split == 1 and len(tokens) > 3
+    assert [w for piece in tokens[:-1] for w in piece] == long_words  # no word lost, in order
+    assert (tokens[-1], tags[-1], contexts[-1]) == (short[0], short[1], context)
+    for piece, piece_tags in zip(tokens[:-1], tags[:-1], strict=True):
+        assert len(tok(piece, is_split_into_words=True)["input_ids"]) <= 32
+        assert piece_tags[0] != "I-ORG"  # IOB2 within each piece
+    assert sum(t.startswith("B-") for piece in tags for t in piece) == 3
+    ids = {"O": 0, "B-ORG": 1, "I-ORG": 2}
+    features = encode_dataset(tok, tokens, tags, ids, 32)
+    labelled = sum(sum(1 for x in f["labels"] if x != IGNORE) for f in features)
+    assert labelled == len(long_words) + len(short[0])  # every word carries its label
+
+
+def test_split_words_keeps_combining_marks_and_soft_hyphens_in_their_word():
+    """Decomposed (NFD) accents and a soft hyphen do not cut a word in two."""
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "Kemal Nuñez joined Vortane in Zürich.")
+    assert [w for w, _, _ in split_words(nfd)] == [
+        "Kemal", unicodedata.normalize("NFD", "Nuñez"), "joined", "Vortane", "in",
+        unicodedata.normalize("NFD", "Zürich"), ".",
+    ]  # fmt: skip
+    words = split_words("Vortane\u00adHoldings rose")
+    assert [w for w, _, _ in words] == ["Vortane\u00adHoldings", "rose"]
+    assert [(s, e) for _, s, e in words] == [(0, 16), (17, 21)]

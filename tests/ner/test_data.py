@@ -615,12 +615,15 @@ def test_document_values(tmp_path):
     assert [r["document"] for r in read_sentences(str(path))] == ["3", "0"]
 
 
-@pytest.mark.parametrize("text", ["", "Acme\nrose\n"])
-def test_prepare_stops_on_an_unusable_test_source(tmp_path, text):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "no sentence in the file"), ("Acme\nrose\n", "no usable sentence")],
+)
+def test_prepare_stops_on_an_unusable_test_source(tmp_path, text, message):
     train = write(tmp_path, "train.txt", "\n".join(f"Firm{i} B-ORG\nrose O\n" for i in range(20)))
     test = write(tmp_path, "test.txt", text)  # empty, or every sentence rejected
     cfg = NerConfig(source=str(train), test_source=str(test), entity_types=["ORG"])
-    with pytest.raises(DataError, match=r"test.txt: no usable sentence"):
+    with pytest.raises(DataError, match=rf"test.txt: {message}"):
         prepare(cfg)
 
 
@@ -642,9 +645,57 @@ def test_an_entity_type_absent_from_the_source_is_an_error_with_a_close_name(tmp
 
 def test_a_source_that_is_all_test_sentences_says_so(tmp_path):
     train = write(tmp_path, "train.txt", _org_sentences(6))
-    cfg = NerConfig(source=str(train), test_source=str(train), entity_types=["ORG"])
+    copy = write(tmp_path, "copy.txt", _org_sentences(6))
+    cfg = NerConfig(source=str(train), test_source=str(copy), entity_types=["ORG"])
     with pytest.raises(DataError, match=r"all 6 usable sentences also occur in ner.test_source"):
         prepare(cfg)
+
+
+def test_test_source_equal_to_source_holds_out_a_share_of_it(tmp_path):
+    """What `test_source: ""` does, in a form DVC accepts as a dependency."""
+    train = write(tmp_path, "train.txt", _org_sentences(20))
+    same = NerConfig(source=str(train), test_source=str(train), entity_types=["ORG"])
+    empty = dataclasses.replace(same, test_source="")
+    splits, _, report = prepare(same)
+    assert len(splits["test"]) == 4 and "test_source" not in report["sources"]
+    other, _, _ = prepare(empty)
+    for name in ("train", "val", "test"):
+        assert splits[name]["tokens"].tolist() == other[name]["tokens"].tolist()
+
+
+def test_bioes_and_lowercase_tags_are_read_as_iob2(tmp_path):
+    """S-/U- start a one-word entity, E-/L- end one, lower-case prefixes are upper-cased;
+    each changed tag is counted."""
+    path = write(
+        tmp_path,
+        "b.conll",
+        "Acme S-ORG\nand O\nBell B-ORG\nCorp E-ORG\nmet o\nAnn b-PER\nLee L-PER\nin O\nOslo U-LOC\n",
+    )
+    cleaned = clean(read_conll(path))
+    assert cleaned.rows["tags"].tolist() == [
+        ["B-ORG", "O", "B-ORG", "I-ORG", "O", "B-PER", "I-PER", "O", "B-LOC"]
+    ]
+    assert cleaned.counts["normalised_tags"] == 6 and cleaned.scheme == "iob2"
+
+
+def test_types_outside_entity_types_are_warned_about_and_none_at_all_is_an_error(tmp_path, caplog):
+    text = "\n".join(f"Firm{i} B-ORG\npaid O\n$5 B-MONEY\n" for i in range(20))
+    path = write(tmp_path, "m.conll", text)
+    cfg = NerConfig(source=str(path), test_source="", entity_types=["ORG"])
+    with caplog.at_level("WARNING", logger="finslm"):
+        prepare(cfg)
+    assert "not in ner.entity_types: MONEY; their 20 tokens are read as O" in caplog.text
+    only_o = write(tmp_path, "o.conll", "\n".join(f"Firm{i} O\nrose O\n" for i in range(20)))
+    with pytest.raises(DataError, match=r"no entity in any usable sentence"):
+        prepare(NerConfig(source=str(only_o), test_source="", entity_types=[]))
+
+
+def test_ner_tags_holding_strings_name_the_column_to_use(tmp_path):
+    path = write(tmp_path, "s.jsonl", json.dumps({"tokens": ["Acme"], "ner_tags": ["B-ORG"]}))
+    with pytest.raises(
+        DataError, match=r"'ner_tags' hold tag strings.*rename 'ner_tags' to 'tags'"
+    ):
+        read_sentences(str(path))
 
 
 def test_no_usable_sentence_names_the_first_rejects_line_and_reason(tmp_path):
@@ -694,3 +745,28 @@ def test_a_label_map_rename_is_not_counted_as_retyping():
         label_map={"ORG": "COMPANY"},
     )
     assert cleaned.counts.get("retyped_tokens", 0) == 0
+
+
+def test_a_tab_separated_token_with_spaces_is_read_as_its_words(tmp_path):
+    """On a line with a tab, columns split on tabs only: a spaced token keeps every word, the
+    first with the tag, the rest inside the same entity (not cut to its first word)."""
+    path = write(
+        tmp_path,
+        "t.conll",
+        "New York Mellon\tNNP\tB-ORG\nreported\tVBD\tO\n5 000\tCD\tO\nshares\tNNS\tO\n"
+        "Ann Lee\tI-PER\n\nplain O\n",
+    )
+    first, second = read_conll(path)
+    assert first["tokens"] == [
+        "New",
+        "York",
+        "Mellon",
+        "reported",
+        "5",
+        "000",
+        "shares",
+        "Ann",
+        "Lee",
+    ]
+    assert first["tags"] == ["B-ORG", "I-ORG", "I-ORG", "O", "O", "O", "O", "I-PER", "I-PER"]
+    assert (second["tokens"], second["tags"]) == (["plain"], ["O"])

@@ -74,7 +74,8 @@ class NerConfig(Section):
     # CoNLL (.conll/.txt: token first column, tag last), JSONL/Parquet {tokens, tags}, or
     # hub:<dataset id> in the FiNER-139 layout (tokens + integer ner_tags with ClassLabel names).
     source: str = "data/sample/ner/train.conll"
-    # A file that is the test split as it is; "" = a stratified share (test_size) of source.
+    # A file that is the test split as it is; the same path as source (or "" when the stage
+    # script runs alone: DVC refuses an empty path) = a stratified share (test_size) of source.
     test_source: str = "data/sample/ner/test.conll"
     format: Literal["auto", "conll", "jsonl", "parquet", "hub"] = "auto"
     hub_split: str = "train"

@@ -19,7 +19,11 @@ IGNORE = -100
 # Words of raw text for prediction, close to how CoNLL files are tokenised: alphanumeric runs
 # joined by . , & ' - / (U.S., AT&T, 1,250.5, Smith-Jones), every other non-space character
 # alone, and an abbreviation's period kept on it (Inc., Corp., Mr., U.S.).
-_WORD = re.compile(r"[^\W_]+(?:[.,&'’\-/][^\W_]+)*|\S")
+# A combining mark (decomposed "n" + U+0303) or a soft hyphen inside a run stays in its word.
+_RUN = (
+    r"[^\W_](?:[^\W_]|[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f\u00ad])*"
+)
+_WORD = re.compile(rf"{_RUN}(?:[.,&'’\-/]{_RUN})*|\S")
 _ABBREVIATION = re.compile(
     r"^(?:Inc|Corp|Co|Ltd|Plc|Bros|Mr|Mrs|Ms|Dr|Jr|Sr|St|Ave|No|Nos|Dept|Sec|Ch|(?:[A-Za-z]\.)+[A-Za-z])$"
 )
@@ -84,6 +88,51 @@ def shape_type_ids(words: Sequence[str], word_ids: Sequence[int | None]) -> list
     carries that bit instead: no new input, so the ONNX graph and every backend stay as they are.
     """
     return [0 if w is None or not words[w][:1].isupper() else 1 for w in word_ids]
+
+
+def fit_to_length(
+    tokenizer,
+    tokens: list[list[str]],
+    tags: list[list[str]],
+    max_length: int,
+    contexts: Sequence[Context] | None = None,
+) -> tuple[list[list[str]], list[list[str]], list[Context], int]:
+    """Split every sentence whose sub-tokens do not fit in ``max_length`` (special tokens
+    included) into consecutive pieces that do, at word boundaries, so that no labelled word is
+    cut off in training or in the validation metric (``prepare_ner``'s windows count words, and
+    a word of digits can be many sub-tokens). A piece that starts inside an entity starts with
+    ``B-`` (IOB2 in, IOB2 out); pieces get no document context. A single word longer than the
+    budget is a piece of its own (its own first sub-token still carries its label).
+
+    Returns (tokens, tags, contexts, sentences split).
+    """
+    from finslm.ner.tags import to_iob2
+
+    contexts = list(contexts) if contexts is not None else [NO_CONTEXT] * len(tokens)
+    budget = max(max_length - tokenizer.num_special_tokens_to_add(pair=False), 1)
+    enc = tokenizer([list(t) for t in tokens], is_split_into_words=True, add_special_tokens=False)
+    out_tokens, out_tags, out_contexts, split = [], [], [], 0
+    for j, (words, word_tags) in enumerate(zip(tokens, tags, strict=True)):
+        word_ids = enc.word_ids(j)
+        if len(word_ids) <= budget:
+            out_tokens.append(list(words))
+            out_tags.append(list(word_tags))
+            out_contexts.append(contexts[j])
+            continue
+        split += 1
+        sizes = np.bincount([w for w in word_ids if w is not None], minlength=len(words))
+        start, used = 0, 0
+        for k, size in enumerate(sizes):
+            if k > start and used + size > budget:
+                out_tokens.append(list(words[start:k]))
+                out_tags.append(to_iob2(word_tags[start:k]))
+                out_contexts.append(NO_CONTEXT)
+                start, used = k, 0
+            used += size
+        out_tokens.append(list(words[start:]))
+        out_tags.append(to_iob2(word_tags[start:]))
+        out_contexts.append(NO_CONTEXT)
+    return out_tokens, out_tags, out_contexts, split
 
 
 def encode_dataset(

@@ -47,7 +47,14 @@ import pandas as pd
 
 from finslm.data.encoding import bom_codec, bomless_utf16, split_lines
 from finslm.data.errors import DataError
-from finslm.ner.tags import detect_scheme, is_valid, orphan_positions, select_types, to_iob2
+from finslm.ner.tags import (
+    detect_scheme,
+    is_valid,
+    normalise_tag,
+    orphan_positions,
+    select_types,
+    to_iob2,
+)
 
 COLUMNS = ("tokens", "tags", "source", "line", "document")
 DOCSTART = "-DOCSTART-"
@@ -101,6 +108,10 @@ def _read_text(path: Path) -> str:
 def read_conll(path: Path) -> list[dict[str, Any]]:
     """Sentences of a CoNLL file: token first column, tag last column, blank-line separated.
 
+    Columns are split on ASCII spaces and tabs; on a line with a tab, on tabs only, so a token
+    may hold spaces: ``New York Mellon<TAB>B-ORG`` is read as three words tagged ``B-ORG``,
+    ``I-ORG``, ``I-ORG`` (prediction splits raw text into words the same way).
+
     A line with a single column (a token with no tag) keeps its token and no tag, so the
     sentence is rejected as ``length_mismatch`` by :func:`clean` (counted, not fatal).
     """
@@ -128,7 +139,11 @@ def read_conll(path: Path) -> list[dict[str, Any]]:
         line = line.strip(" \t")
         # A line of only blanks of any kind (U+00A0, U+3000 ...) ends a sentence, as an empty one
         # does; inside a line only ASCII space and tab separate columns.
-        fields = _COLUMN_SEP.split(line) if line.strip() else []
+        if "\t" in line:  # tab-separated: a token may hold spaces ("New York Mellon")
+            fields = [f.strip(" ") for f in line.split("\t")]
+            fields = [f for f in fields if f] if line.strip() else []
+        else:
+            fields = _COLUMN_SEP.split(line) if line.strip() else []
         if not fields:
             flush()
             continue
@@ -138,9 +153,12 @@ def read_conll(path: Path) -> list[dict[str, Any]]:
             continue
         if not tokens and not tags:
             start = number
-        tokens.append(fields[0])
+        words = fields[0].split(" ")  # a spaced token: one word each, as prediction splits
+        tokens.extend(words)
         if len(fields) >= 2:
-            tags.append(fields[-1])
+            tag = fields[-1]
+            inside = "O" if tag == "O" or len(tag) < 3 else f"I-{tag[2:]}"
+            tags.extend([tag] + [inside] * (len(words) - 1))
     flush()
     return sentences
 
@@ -216,8 +234,15 @@ def _table_sentence(record: Any, path: Path, number: int, label_names: list[str]
         tags = _list_of(record, "tags", str)
     else:
         if label_names is None:
+            values = record.get("ner_tags")
+            strings = (
+                isinstance(values, list) and values and all(isinstance(v, str) for v in values)
+            )
             raise DataError(
-                f"{path}: 'ner_tags' are integers but the file names no labels (no Hugging "
+                f"{path}: 'ner_tags' hold tag strings, which finslm reads from a 'tags' column. "
+                "Fix: rename 'ner_tags' to 'tags'."
+                if strings
+                else f"{path}: 'ner_tags' are integers but the file names no labels (no Hugging "
                 "Face ClassLabel metadata). Fix: write tag strings in a 'tags' column."
             )
         ids = _list_of(record, "ner_tags", int)
@@ -418,7 +443,10 @@ def clean(
 
     valid: list[dict] = []
     for s in sentences:
-        tokens, tags = list(s["tokens"]), list(s["tags"])
+        tokens, raw_tags = list(s["tokens"]), list(s["tags"])
+        tags = [normalise_tag(t) for t in raw_tags]
+        counts["normalised_tags"] += sum(a != b for a, b in zip(raw_tags, tags, strict=False))
+        s = {**s, "tags": tags}
         if s.get("malformed"):
             reject(s, "malformed_line", s["malformed"])
         elif not tokens or any(not t.strip() for t in tokens):

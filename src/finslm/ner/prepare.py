@@ -7,6 +7,7 @@ always share its split). ``train + val + test + rejects == sentences read`` is r
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from finslm.ner.data import (
 from finslm.ner.tags import split_tag
 
 SPLITS = ("train", "val", "test")
+log = logging.getLogger(__name__)
 
 
 def _clean(cfg: NerConfig, source: str, split: str, types: list[str]) -> tuple[Cleaned, int]:
@@ -42,6 +44,12 @@ def _clean(cfg: NerConfig, source: str, split: str, types: list[str]) -> tuple[C
     )
     if cleaned.rows.empty:
         name = f"{source} ({split} split)" if source.startswith("hub:") else source
+        if not sentences:
+            raise DataError(
+                f"{name}: no sentence in the file (empty, or only blank lines). Fix: point it "
+                "at a CoNLL file (token first, tag last, a blank line between sentences), "
+                "JSONL or Parquet (docs/ner.md, Data formats)."
+            )
         first = "; ".join(
             f"line {r.line}: {r.reason} ({r.detail})" for r in cleaned.rejects.head(3).itertuples()
         )
@@ -77,9 +85,26 @@ def prepare(cfg: NerConfig) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict
     _check_types(cfg, main)
     if not types:  # every type found in the training data, in order of appearance
         types = list(dict.fromkeys(split_tag(t)[1] for s in main.rows.tags for t in s if t != "O"))
+        if not types:
+            raise DataError(
+                f"ner.source ({cfg.source}): no entity in any usable sentence, so there is no "
+                f"entity type to learn (rejects: {main.counts}). Fix: check the tag column "
+                "(the last one) and the rejects file; tags are O, B-T / I-T (IOB), or S-/E-/U-/L- "
+                "(BIOES / BILOU)."
+            )
+    elif dropped := [t for t in main.types_found if t not in types]:
+        log.warning(
+            "ner.source has entity types not in ner.entity_types: %s; their %d tokens are "
+            "read as O. To keep them, list them in ner.entity_types, or set it to [] (every "
+            "type found)",
+            ", ".join(dropped),
+            main.counts.get("retyped_tokens", 0),
+        )
     rejects = [main.rejects.assign(file="source")]
     counts = {"source": {"read": n_main, "scheme": main.scheme, **main.counts}}
     test_source = cfg.test_source or (cfg.source if cfg.source.startswith("hub:") else "")
+    if test_source == cfg.source and not test_source.startswith("hub:"):
+        test_source = ""  # the same file: hold out a share of it (DVC refuses an empty path)
     if test_source:
         test_split = cfg.hub_test_split if test_source.startswith("hub:") else "test"
         test, n_test = _clean(cfg, test_source, test_split, types)
@@ -90,7 +115,7 @@ def prepare(cfg: NerConfig) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict
             raise DataError(
                 f"ner.source ({cfg.source}): all {len(dropped)} usable sentences also occur in "
                 f"ner.test_source ({test_source}). Fix: point ner.test_source at a separate "
-                'file, or set it to "" to hold out ner.test_size of ner.source.'
+                "file, or at ner.source itself to hold out ner.test_size of it."
             )
         counts["source"]["overlap_with_test"] = len(dropped)
         rejects.append(dropped.assign(file="source"))

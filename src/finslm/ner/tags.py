@@ -1,4 +1,8 @@
-"""Tag schemes: IO, IOB1 and IOB2 in, IOB2 out; entity spans from IOB2 tags.
+"""Tag schemes: IO, IOB1, IOB2 and BIOES / BILOU in, IOB2 out; entity spans from IOB2 tags.
+
+Before anything else, :func:`normalise_tag` reads BIOES / BILOU prefixes as IOB2 ones (``S-T``
+and ``U-T``, a one-word entity, are ``B-T``; ``E-T`` and ``L-T``, its last word, are ``I-T``:
+lossless) and upper-cases a lower-case prefix (``b-PER``, ``o``).
 
 - IO: every entity token is ``I-T`` (two adjacent entities of one type cannot be told apart);
 - IOB1: ``I-T`` throughout, ``B-T`` only where an entity follows one of the same type;
@@ -15,6 +19,19 @@ import re
 from collections.abc import Sequence
 
 TAG = re.compile(r"^(?:O|[BI]-[A-Za-z0-9_.:\-]+)$")
+
+
+_PREFIX = {"b": "B", "i": "I", "s": "B", "u": "B", "e": "I", "l": "I"}
+
+
+def normalise_tag(tag: str) -> str:
+    """``S-T``/``U-T`` -> ``B-T``, ``E-T``/``L-T`` -> ``I-T``, ``b-T`` -> ``B-T``, ``o`` -> ``O``;
+    anything else unchanged (and then judged by :func:`is_valid`)."""
+    if tag in ("O", "o"):
+        return "O"
+    if len(tag) > 2 and tag[1] == "-" and tag[0].lower() in _PREFIX:
+        return f"{_PREFIX[tag[0].lower()]}-{tag[2:]}"
+    return tag
 
 
 def is_valid(tag: str) -> bool:

@@ -13,6 +13,7 @@ entity micro-F1) and a class-weighted loss, since most tokens are ``O``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,7 +25,7 @@ import pandas as pd
 from finslm.config import NerModelConfig
 from finslm.errors import ENTRY
 from finslm.models import ModelError, count_parameters, resolve_checkpoint, save_model, write_meta
-from finslm.ner.align import IGNORE, encode_dataset
+from finslm.ner.align import IGNORE, encode_dataset, fit_to_length
 from finslm.ner.augment import augment_mentions
 from finslm.ner.context import document_context
 from finslm.ner.evaluate import BEST_METRIC, entity_metrics, tags_from_logits
@@ -32,6 +33,8 @@ from finslm.ner.tags import label_list, to_labels
 from finslm.train.arguments import training_arguments
 from finslm.train.callbacks import live_callback
 from finslm.train.determinism import set_determinism
+
+log = logging.getLogger(__name__)
 
 KIND = "ner-transformer"  # finslm.json kind of a trained token classifier
 LIVE_KEYS = ("loss", BEST_METRIC, "entity_macro_f1", "token_accuracy")
@@ -182,11 +185,30 @@ def train_ner(
     if cfg.word_shape:
         check_word_shape(model, cfg.checkpoint)
 
-    def encode(df: pd.DataFrame, contexts: list | None = None) -> list[dict]:
-        return encode_dataset(
+    def encode(
+        df: pd.DataFrame, contexts: list | None = None, split: str = "training"
+    ) -> list[dict]:
+        tokens, tags, contexts, n_split = fit_to_length(
             tokenizer,
             [list(t) for t in df.tokens],
-            [to_labels(t, cfg.tag_scheme) for t in df.tags],
+            [list(t) for t in df.tags],
+            cfg.max_length,
+            contexts,
+        )
+        if n_split:
+            log.warning(
+                "%d of %d %s sentences are longer than max_length %d sub-tokens: each is split "
+                "into pieces that fit, so no labelled word is cut off (a larger max_length "
+                "keeps them whole)",
+                n_split,
+                len(df),
+                split,
+                cfg.max_length,
+            )
+        return encode_dataset(
+            tokenizer,
+            tokens,
+            [to_labels(t, cfg.tag_scheme) for t in tags],
             label2id,
             cfg.max_length,
             word_shape=cfg.word_shape,
@@ -194,8 +216,8 @@ def train_ner(
         )
 
     rows = augment_mentions(train_df, cfg.mention_swap_copies, cfg.mention_swap_p, seed)
-    train_feats = encode(rows, contexts_of(train_df, rows, cfg.context_words))
-    val_feats = encode(val_df, document_context(val_df, cfg.context_words))
+    train_feats = encode(rows, contexts_of(train_df, rows, cfg.context_words), "training")
+    val_feats = encode(val_df, document_context(val_df, cfg.context_words), "validation")
     weights = class_weights(train_feats, len(labels), cfg.class_weight_power)
 
     def loss_with(weights: np.ndarray | None):
