@@ -588,3 +588,32 @@ def test_a_csv_header_that_is_not_comma_separated_names_the_fix(
     source.write_text(f"{first_line}\n{GOOD[0]},2\n", encoding="utf-8")
     with pytest.raises(BulkError, match=message):
         score_file(tfidf, source, tmp_path / "o.csv")
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("ner-transformer", 100_000), ("tfidf", 2000)])
+def test_bulk_max_chars_defaults_by_task(tmp_path, monkeypatch, kind, expected):
+    """A token classifier's windows tag every word of a long text, so its bulk default keeps
+    texts a classifier (which reads only a text's start) rejects as too_long; an explicit
+    --max-chars wins for both."""
+    from finslm import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "check_model_folder", lambda *a, **k: None)
+    monkeypatch.setattr(cli, "_bulk", lambda options, i, o, **kw: seen.update(kw))
+    (tmp_path / "finslm.json").write_text(json.dumps({"kind": kind, "labels": list(LABELS)}))
+    source = tmp_path / "in.txt"
+    source.write_text("text\n", encoding="utf-8")
+    args = [
+        "predict",
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "o.csv"),
+        "-m",
+        str(tmp_path),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen["max_chars"] == expected
+    CliRunner().invoke(app, [*args, "--max-chars", "50"])
+    assert seen["max_chars"] == 50

@@ -54,6 +54,9 @@ def _main() -> None:
 
 # The table shows this many characters of a text (``--json`` has all of it).
 TABLE_TEXT_CHARS = 300
+# Bulk scoring with a token classifier: its windows tag every word of a long text, so the
+# too_long limit only guards memory (a classifier keeps 2000: it reads only a text's start).
+NER_MAX_CHARS = 100_000
 
 
 def read_texts(
@@ -276,8 +279,14 @@ def predict(
         typer.Option(help="Bulk scoring: the text column (.csv/.tsv/.parquet) or key (.jsonl)."),
     ] = "text",
     max_chars: Annotated[
-        int, typer.Option(min=1, help="Bulk scoring: longer texts are rejected (too_long).")
-    ] = 2000,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Bulk scoring: longer texts are rejected (too_long). Default: 2000 for a "
+            f"classifier (it reads a text's start), {NER_MAX_CHARS} for a token classifier "
+            "(its windows tag every word).",
+        ),
+    ] = None,
     chunk_rows: Annotated[
         int, typer.Option(min=1, help="Bulk scoring: rows read (and sorted by length) at a time.")
     ] = 10_000,
@@ -316,6 +325,8 @@ def predict(
         options = dict(
             model_dir=model, backend=backend, threads=threads, device=device, decode=decode
         )
+        if max_chars is None:
+            max_chars = NER_MAX_CHARS if ner else 2000
         _bulk(
             options, input, output, text_column=text_column, batch_size=batch_size,
             chunk_rows=chunk_rows, max_chars=max_chars, progress=progress,
