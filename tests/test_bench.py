@@ -7,7 +7,9 @@ import io
 import json
 import math
 import time
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -326,3 +328,19 @@ def test_throughput_is_texts_over_time_summed_over_the_repetitions(layout, monke
         peak_fill_s=0.01, progress=False, log=lambda _: None, **KNOBS,
     )  # fmt: skip
     assert 300 < out["variants"]["tfidf/sklearn"]["throughput_bs8"] < 500  # counted once: < 250
+
+
+def test_padding_waste_counts_the_engines_pad_multiple():
+    """The benchmark's padding-waste figure counts the tokens an engine really pads to: a
+    predictor that pads every batch up to a multiple of 8 tokens wastes more than one that pads
+    only to the batch's longest sentence."""
+    from finslm.bench import _Arithmetic
+    from finslm.opcount import EncoderShape, sentence_ops
+
+    shape = EncoderShape(layers=1, hidden=4, intermediate=8, labels=3, pooler=False)
+    predictor = SimpleNamespace(pad_multiple=8, plan=lambda chunk, bs: [np.array([0, 1])])
+    arith = _Arithmetic("ort-int8", shape, np.array([3, 5]))
+    row = arith.rates(predictor, [["a b", "c d e f"]], 2, 1.0, 1.0, 2, {"ort-int8": 1.0})
+    useful = sentence_ops(shape, [3, 5])
+    executed = 2 * 2 * shape.macs(8)  # two sentences, each padded to 8 tokens
+    assert row["padding_waste_bs2"] == pytest.approx(1 - useful / executed)

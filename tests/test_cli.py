@@ -287,3 +287,28 @@ def test_every_command_has_a_one_line_summary():
     wrapped = {name: summary for name, summary in summaries.items() if "\n" in summary}
     assert not wrapped, f"first docstring paragraph over several lines: {wrapped}"
     assert all(summaries.values()), [name for name, s in summaries.items() if not s]
+
+
+def test_cv_refuses_a_single_fold():
+    """`finslm cv --folds 1` is a usage error that names the option the user typed (--folds),
+    not an internal one."""
+    from typer.testing import CliRunner
+
+    from finslm.cli import app
+
+    result = CliRunner().invoke(app, ["cv", "minilm", "--folds", "1"])
+    assert result.exit_code == 2
+    assert "--folds" in result.output
+
+
+def test_an_option_with_equals_after_the_double_dash_is_refused(tmp_path):
+    """`finslm predict -- "text" --model=x` is refused with the "put the options before --"
+    advice instead of scoring "--model=x" as a sentence with the default model."""
+    from typer.testing import CliRunner
+
+    from finslm.cli import app
+
+    args = ["predict", "--model", str(tmp_path / "none"), "--", "-5% in sales", "--model=x"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "argument 2 '--model=x' is an option" in result.output

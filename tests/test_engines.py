@@ -228,3 +228,13 @@ def test_ov_profile_streams_compares_the_two_hints(tiny_engine_export):
         assert row["sent_per_s"] == pytest.approx(70 / row["seconds"], rel=0.01)
         assert row["pct_peak"] == pytest.approx(10 * row["gops"], rel=0.01)
     assert result["throughput-2"]["agreement_with_latency"] == 1.0
+
+
+def test_openvino_gets_exactly_the_threads_asked_for():
+    """Asking for N OpenVINO threads (the backends and the peak probe) sets N, including one
+    thread; 0 leaves OpenVINO its default."""
+    from finslm.engines import openvino_cpu_config
+
+    assert openvino_cpu_config(1)["INFERENCE_NUM_THREADS"] == 1
+    assert openvino_cpu_config(3)["INFERENCE_NUM_THREADS"] == 3
+    assert "INFERENCE_NUM_THREADS" not in openvino_cpu_config(0)

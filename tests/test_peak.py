@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
+import pytest
 
 from finslm.peak import (
     engine_of,
@@ -105,3 +108,35 @@ def test_gops_counts_every_call():
         work()
     expected = 5e6 / ((time.perf_counter() - t0) / 10) / 1e9
     assert expected / 2 < rate < expected * 2
+
+
+def test_peak_probe_reports_the_median_round_not_the_best(monkeypatch):
+    """A peak GEMM probe reports the median of its timed rounds, so one lucky fast round does not
+    inflate the host's peak (and deflate every "% of peak")."""
+    from finslm import peak
+
+    durations = iter([1.0, 1.0, 1.0, 1.0, 1.0, 4.0, 0.5])  # warm-up, sizing, 5 rounds
+    clock = [0.0]
+
+    def work():
+        clock[0] += next(durations)
+
+    monkeypatch.setattr(peak, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    # rates per round: 1, 1, 1, 0.25, 2 GOP/s -> median 1
+    assert peak._gops(work, 1e9, repeats=5, fill_s=1.0) == pytest.approx(1.0)
+
+
+def test_torch_peak_probe_leaves_the_thread_count_as_it_found_it():
+    """Measuring the PyTorch peak at some thread count does not change the thread count the rest
+    of the benchmark (or the caller's process) runs with."""
+    import torch
+
+    from finslm.peak import torch_fp32
+
+    original = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        torch_fp32(threads=1, n=16, repeats=1, fill_s=0.0)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(original)

@@ -288,3 +288,11 @@ def test_a_row_with_neither_text_nor_label_is_empty_not_an_unknown_label(cfg, bl
     assert _reasons(rejects) == [(3, "empty_text"), (4, "empty_text"), (5, "unknown_label")]
     (note,) = report["notes"]
     assert note.startswith("1 row(s) have a label outside")
+
+
+def test_tabs_and_newlines_separate_words_after_normalisation():
+    """Normalising a text turns tabs and line breaks into single spaces; it never glues the
+    words on either side together."""
+    from finslm.textnorm import normalise_text
+
+    assert normalise_text("Profit\trose\r\nsharply") == "Profit rose sharply"

@@ -105,3 +105,14 @@ def test_stream_encoding_looks_past_the_first_block(tmp_path):
     assert stream_encoding(path, block=16) == "latin-1"
     path.write_bytes(b"a" * 10_000 + b" f\xe4llt " + b"b" * 50 + "é".encode())
     assert stream_encoding(path, block=16) == "utf-8-sig"
+
+
+def test_a_file_of_nul_bytes_is_called_binary_not_utf16():
+    """A data file that is nothing but NUL bytes (a failed download) is reported as a binary
+    file, not as UTF-16 text with an iconv command that cannot help."""
+    from finslm.data.encoding import decode_bytes
+    from finslm.data.errors import DataError
+
+    with pytest.raises(DataError, match="binary file") as err:
+        decode_bytes(b"\x00" * 64, "train.txt")
+    assert "iconv" not in str(err.value)

@@ -83,3 +83,13 @@ def test_truncated_words_get_no_pieces(keyword_predictor):
     merged = merge_to_words(np.ones(len(enc.token_words)), enc.token_words, len(words))
     assert merged[: keyword_predictor.max_length - 2].tolist() == [1.0] * 62
     assert merged[62:].sum() == 0
+
+
+def test_a_token_that_starts_in_the_gap_after_a_word_belongs_to_no_word():
+    """A model token that starts in the whitespace after a word (e.g. a tokenizer's space token)
+    is not credited to that word when attributions are merged into words."""
+    from finslm.explain.words import split_words, token_word_ids
+
+    words = split_words("Net rose")  # Net: 0-3, rose: 4-8
+    offsets = [(0, 3), (3, 4), (4, 8)]
+    assert token_word_ids(offsets, words) == [0, None, 1]

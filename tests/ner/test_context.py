@@ -137,3 +137,32 @@ def test_a_model_trained_with_context_is_scored_and_exported_with_it(tmp_path, t
     assert fp32["token_agreement"] == 1.0 and fp32["max_abs_logit_diff"] < 1e-3
     assert fp32["entity_micro_f1_torch"] == pytest.approx(summary["val"]["entity_micro_f1"])
     assert Tagger(tmp_path / "x", "onnx-fp32").context_words == 6  # the export's finslm.json
+
+
+def test_a_sentence_with_context_is_scored_on_its_own_words_not_its_neighbours():
+    """With document context, each sentence word's scores come from that word's position in the
+    encoded input, not from the context words placed before it."""
+    from finslm.ner.predict import Tagger
+
+    class OneSubTokenPerWord(Tagger):
+        def __init__(self):  # no model: a capitalised word scores B-ORG, others O
+            self.labels = ["O", "B-ORG", "I-ORG"]
+            self.decode = "argmax"
+
+        def sub_logits(self, words):
+            width = max(len(s) for s in words) + 2
+            logits = np.zeros((len(words), width, 3), dtype=np.float32)
+            ids = []
+            for r, sentence in enumerate(words):
+                for w, word in enumerate(sentence):
+                    logits[r, 1 + w, 1 if word[:1].isupper() else 0] = 5.0
+                ids.append(
+                    [None, *range(len(sentence)), None] + [None] * (width - len(sentence) - 2)
+                )
+            return logits, ids
+
+    tagger = OneSubTokenPerWord()
+    words = [["profit", "rose"]]
+    ctx = [(["Acme", "Corp"], ["later"])]  # left context is capitalised, the sentence is not
+    (scores,) = tagger.word_logits(words, contexts=ctx)
+    assert scores.argmax(-1).tolist() == [0, 0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -143,3 +145,15 @@ def test_a_multi_word_entity_is_scored_over_all_its_words():
     }
     ig = entity_faithfulness(TwoWordTagger(), exp)["ig"]
     assert ig["comprehensiveness"] > 0.1
+
+
+def test_entity_faithfulness_masks_with_the_mask_token_when_the_tokenizer_has_one():
+    """Words hidden for entity faithfulness become the tokenizer's mask token ([MASK]) when it
+    has one; the unknown token is only the fallback."""
+    from finslm.ner.faithfulness import mask_token
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[MASK]": 4}
+    tagger = SimpleNamespace(encoder=SimpleNamespace(_tok=SimpleNamespace(token_to_id=vocab.get)))
+    assert mask_token(tagger) == "[MASK]"
+    del vocab["[MASK]"]
+    assert mask_token(tagger) == "[UNK]"

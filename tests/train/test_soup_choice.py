@@ -61,3 +61,44 @@ def test_a_soup_at_least_as_good_as_its_best_ingredient_warns_nothing(tmp_path, 
         result = make_soup(good, tmp_path / "uniform", method="uniform", scorer=_score)
     assert result["val"]["macro_f1"] == pytest.approx(1.0)
     assert "below its best ingredient" not in caplog.text
+
+
+def _ingredients(tmp_path, names):
+    from safetensors.numpy import save_file
+
+    out = []
+    for i, name in enumerate(names):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 2}))
+        (folder / "finslm.json").write_text(json.dumps({"name": name, "kind": "transformer"}))
+        save_file({"w": np.full(2, float(i), dtype=np.float32)}, str(folder / "model.safetensors"))
+        out.append(folder)
+    return out
+
+
+def test_greedy_soup_keeps_an_ingredient_that_does_not_lower_the_score(tmp_path):
+    """A greedy soup adds every ingredient whose averaging leaves the validation score unchanged
+    ("only adds what does not lower the score")."""
+    from finslm.train.soup import make_soup
+
+    parts = _ingredients(tmp_path, ["seed1", "seed2", "seed3"])
+    flat = lambda folder: {"macro_f1": 0.7, "accuracy": 0.8}  # noqa: E731
+    result = make_soup(parts, tmp_path / "soup", method="greedy", scorer=flat)
+    assert len(result["kept"]) == 3
+
+
+def test_soup_starts_from_the_ingredient_that_wins_the_tie_break(tmp_path):
+    """Ingredients that tie on the deciding metric (macro-F1) are ranked by the second one
+    (accuracy): the greedy soup starts from the better of them."""
+    from finslm.train.soup import make_soup
+
+    a, b = _ingredients(tmp_path, ["seedA", "seedB"])
+    table = {"seedA": (0.7, 0.6), "seedB": (0.7, 0.9)}
+
+    def scorer(folder):
+        f1, acc = table.get(Path(folder).name, (0.1, 0.1))  # averages score low
+        return {"macro_f1": f1, "accuracy": acc}
+
+    result = make_soup([a, b], tmp_path / "soup", method="greedy", scorer=scorer)
+    assert result["kept"] == [str(b)]
