@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     t = result["test"]
     print(
         f"wrote {out}: test entity micro-F1 {t['entity_micro_f1']:.4f}, "
-        + ", ".join(f"{k} {v['f1']:.3f}" for k, v in t["per_type"].items())
+        + ", ".join(
+            f"{k} {v['f1']:.3f}" if v.get("support", 1) else f"{k} — (no test entity)"
+            for k, v in t["per_type"].items()
+        )
     )
     if "explain_faithfulness" in result:
         f = result["explain_faithfulness"]

@@ -600,10 +600,12 @@ def test_document_values(tmp_path):
         '{"tokens": ["g"], "tags": ["O"], "document": {"id": 1}}',
         '{"tokens": ["h"], "tags": ["O"], "document": 1.5}',
         '{"tokens": ["i"], "tags": ["O"], "document": true}',
+        '{"tokens": ["j"], "tags": ["O"], "document": 0}',
     ]
     records = read_sentences(str(write(tmp_path, "docs.jsonl", "\n".join(rows))))
     line, detail, out = malformed(records)
-    assert out.rows.document.tolist() == ["0", "0", "1", "10-K 2019", "7"]
+    # no document is "", kept apart from a real document 0
+    assert out.rows.document.tolist() == ["", "", "1", "10-K 2019", "7", "0"]
     assert (
         line == [6, 7, 8, 9]
         and detail[0] == "'document' is a list ([1]), not a string or an integer"
@@ -612,7 +614,7 @@ def test_document_values(tmp_path):
     pd.DataFrame(  # pandas writes an integer column with a gap as floats (NaN for the gap)
         {"tokens": [["a"], ["b"]], "tags": [["O"], ["O"]], "document": [3, None]}
     ).to_parquet(path)
-    assert [r["document"] for r in read_sentences(str(path))] == ["3", "0"]
+    assert [r["document"] for r in read_sentences(str(path))] == ["3", ""]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ Sources (``ner.source`` / ``ner.test_source``, ``ner.format``):
 A sentence is a record ``{tokens, tags, source, line, document}`` (``line``: 1-based line of
 its first token; row number for tables; ``document``: the number of ``-DOCSTART-`` lines
 before it in a CoNLL file, or a table's optional ``document`` field (a string, an integer or a
-whole-number float, kept as a string: ``1.0`` -> ``"1"``; missing or null: ``"0"``); else
+whole-number float, kept as a string: ``1.0`` -> ``"1"``; missing or null: ``""``, apart from a real ``"0"``); else
 ``"0"``). Cleaning (:func:`clean`) rejects, counting each reason:
 ``malformed_line`` (a table row that is not a record: a JSONL line that is not an object,
 ``tokens`` / ``tags`` that are not lists of strings, ``ner_tags`` that are not lists of
@@ -207,10 +207,11 @@ def _list_of(record: dict, key: str, kind: type) -> list:
 
 
 def _document(value: Any) -> str:
-    """A table's ``document`` field as a string: missing / null / NaN -> ``"0"`` (no document),
-    ``1.0`` -> ``"1"`` (pandas writes integer columns with gaps as floats)."""
+    """A table's ``document`` field as a string: missing / null / NaN -> ``""`` (no document;
+    not ``"0"``, which a file may use as a real id), ``1.0`` -> ``"1"`` (pandas writes integer
+    columns with gaps as floats)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "0"
+        return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, str | int) and not isinstance(value, bool):
